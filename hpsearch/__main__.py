@@ -1,0 +1,5 @@
+import sys
+
+from hpsearch.cli import dispatch
+
+sys.exit(dispatch())

@@ -1,0 +1,121 @@
+"""Keras Tuner (random, Hyperband, Bayesian) over the same `build_model`."""
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import keras
+import keras_tuner as kt
+from sklearn.preprocessing import StandardScaler
+
+from hpsearch.config import Param, Study
+from hpsearch.data import Dataset
+from hpsearch.engines.callbacks import training_callbacks
+from hpsearch.engines.common import EngineResult, last_error_line, python_value, test_scores
+from hpsearch.model import build_model
+from hpsearch.results import now
+from hpsearch.space import from_hp
+from hpsearch.trials import TrialRecord, best_trial
+
+TUNERS = {"random": kt.RandomSearch, "hyperband": kt.Hyperband, "bayesian": kt.BayesianOptimization}
+
+
+class SpaceHyperModel(kt.HyperModel):
+    """The thin adapter: `hp` -> keyword arguments -> `build_model`."""
+
+    def __init__(self, space: dict[str, Param], n_features: int, n_classes: int | None) -> None:
+        super().__init__()
+        self.space, self.n_features, self.n_classes = space, n_features, n_classes
+
+    def build(self, hp: kt.HyperParameters) -> keras.Model:
+        return build_model(**from_hp(hp, self.space), n_features=self.n_features,
+                           n_classes=self.n_classes)
+
+
+class _Recording:
+    """Mixin keeping what Keras Tuner drops: each trial's times and per-epoch history."""
+
+    def run_trial(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> Any:
+        histories = super().run_trial(trial, *args, **kwargs)
+        last = histories[-1] if isinstance(histories, list) else histories
+        if hasattr(last, "history"):
+            self.histories[trial.trial_id] = dict(last.history)
+        return histories
+
+    def on_trial_begin(self, trial: kt.engine.trial.Trial) -> None:
+        self.times[trial.trial_id] = [now(), time.perf_counter(), None, None]
+        super().on_trial_begin(trial)
+
+    def on_trial_end(self, trial: kt.engine.trial.Trial) -> None:
+        entry = self.times.setdefault(trial.trial_id, [None, None, None, None])
+        entry[2] = now()
+        entry[3] = time.perf_counter() - entry[1] if entry[1] is not None else math.nan
+        super().on_trial_end(trial)
+
+
+def make_tuner(study: Study, data: Dataset, workdir: Path) -> kt.Tuner:
+    """The tuner for the study's algorithm; failures never stop the study early."""
+    s = study.keras_tuner
+    lower_is_better = study.objective.endswith("loss") or study.objective.endswith("error")
+    objective = kt.Objective(study.objective, "min" if lower_is_better else "max")
+    n_classes = data.n_outputs if study.task == "classification" else None
+    hypermodel = SpaceHyperModel(study.space, data.n_features, n_classes)
+    common: dict[str, Any] = dict(objective=objective, seed=study.seed, directory=str(workdir),
+                                  project_name="keras_tuner", overwrite=True)
+    if s.algorithm == "hyperband":
+        common.update(max_epochs=s.max_epochs or study.epochs, factor=s.factor)
+    else:
+        common.update(max_trials=s.max_trials)
+    # Keras Tuner gives up after 3 consecutive failures; we record them and go on.
+    common["max_consecutive_failed_trials"] = 10**6
+    cls = type(f"Recording{TUNERS[s.algorithm].__name__}", (_Recording, TUNERS[s.algorithm]), {})
+    tuner = cls(hypermodel, **common)
+    tuner.times, tuner.histories = {}, {}
+    return tuner
+
+
+def run_keras_tuner(study: Study, data: Dataset, workdir: Path, verbose: int = 0) -> EngineResult:
+    """Train on train, select on validation (early stopping restores the best epoch), test once."""
+    started = time.perf_counter()
+    x_train, x_val, x_test = data.x_train, data.x_val, data.x_test
+    if study.task == "regression":  # fitted on training data only
+        scaler = StandardScaler().fit(x_train)
+        x_train, x_val, x_test = (scaler.transform(x) for x in (x_train, x_val, x_test))
+    tuner = make_tuner(study, data, workdir)
+    tuner.search(x_train, data.y_train, validation_data=(x_val, data.y_val), epochs=study.epochs,
+                 batch_size=study.batch_size, verbose=verbose,
+                 callbacks=training_callbacks(study.keras_tuner.patience))
+    records = [_record(study, trial, tuner.times.get(trial.trial_id), tuner.histories.get(trial.trial_id))
+               for trial in tuner.oracle.trials.values()]
+    lower = tuner.oracle.objective.direction == "min"
+    best = best_trial(records, higher_is_better=not lower)
+    test = {}
+    if best is not None:
+        with warnings.catch_warnings():  # the checkpoint's optimizer state is not needed to predict
+            warnings.simplefilter("ignore", UserWarning)
+            model = tuner.load_model(tuner.oracle.trials[best.trial])
+        predictions = model.predict(x_test, verbose=0, batch_size=1024)
+        if study.task == "classification":
+            predictions = predictions.argmax(axis=1)
+        test = test_scores(study.task, data.y_test, predictions)
+    keras.backend.clear_session()
+    return EngineResult("keras_tuner", records, best, test, time.perf_counter() - started)
+
+
+def _record(study: Study, trial: Any, times: list | None, history: dict | None) -> TrialRecord:
+    ok = trial.status == "COMPLETED" and trial.score is not None and math.isfinite(trial.score)
+    values = trial.hyperparameters.values
+    epochs = len(history.get("loss", [])) if history else 0
+    started_at, _, finished_at, seconds = times or ["", None, "", math.nan]
+    return TrialRecord(
+        engine="keras_tuner", trial=trial.trial_id, status="ok" if ok else "failed",
+        params={k: python_value(values[k]) for k in study.space if k in values},
+        metric=study.objective, val_score=float(trial.score) if ok else math.nan,
+        epochs_run=float(epochs) if epochs else math.nan, fit_seconds=seconds,
+        started_at=started_at or "", finished_at=finished_at or "",
+        error="" if ok else last_error_line(trial.message or f"trial {trial.status.lower()}"),
+        extra={k: python_value(v) for k, v in values.items() if k.startswith("tuner/")},
+    )

@@ -1,0 +1,34 @@
+"""One exception base, turned into a one-line error by the CLI."""
+from __future__ import annotations
+
+
+class HPSearchError(Exception):
+    """Anything hpsearch reports to the user as one line (exit code 2 or 1)."""
+
+    exit_code = 1
+
+
+class StudyError(HPSearchError):
+    """A study file (or an option) is malformed: the user must fix the input."""
+
+    exit_code = 2
+
+    def __init__(self, source: str, key: str | None, expected: str, got: object,
+                 line: int | None = None) -> None:
+        where = source if line is None else f"{source}:{line}"
+        what = f"{where}: {key}: " if key else f"{where}: "
+        shown = got if isinstance(got, str) and got.startswith("<") else repr(got)
+        super().__init__(f"{what}expected {expected}, got {shown}")
+        self.source, self.key, self.expected, self.got = source, key, expected, got
+
+
+class DataError(HPSearchError):
+    """A dataset cannot be found or loaded."""
+
+    exit_code = 2
+
+
+class AllTrialsFailed(HPSearchError):
+    """Every trial of an engine failed; the failure table was written."""
+
+    exit_code = 1

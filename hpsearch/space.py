@@ -1,0 +1,64 @@
+"""Map the study's search space onto each engine's vocabulary.
+
+One space, two engines: sklearn wants lists and scipy distributions under the
+pipeline's parameter prefix; Keras Tuner wants `hp.*` calls.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from scipy import stats
+
+from hpsearch.config import Choice, FloatRange, Fixed, IntRange, Param
+
+
+def to_sklearn(param: Param) -> Any:
+    """A value list or a scipy distribution for `RandomizedSearchCV`."""
+    if isinstance(param, Fixed):
+        return [param.value]
+    if isinstance(param, Choice):
+        return list(param.values)
+    if isinstance(param, IntRange):
+        if param.log:
+            return stats.randint(param.low, param.high + 1) if param.low == param.high else \
+                _LogInt(param.low, param.high)
+        return stats.randint(param.low, param.high + 1)
+    if param.log:
+        return stats.loguniform(param.low, param.high)
+    return stats.uniform(param.low, param.high - param.low)
+
+
+class _LogInt:
+    """Integers drawn log-uniformly in [low, high] (scipy has no such discrete law)."""
+
+    def __init__(self, low: int, high: int) -> None:
+        self.low, self.high = low, high
+        self._law = stats.loguniform(low, high + 1)
+
+    def rvs(self, random_state: Any = None) -> int:
+        return int(min(self.high, max(self.low, int(self._law.rvs(random_state=random_state)))))
+
+    def __repr__(self) -> str:
+        return f"log_int({self.low}, {self.high})"
+
+
+def sklearn_distributions(space: dict[str, Param], prefix: str = "") -> dict[str, Any]:
+    """`param_distributions` for `RandomizedSearchCV`, keys prefixed (e.g. 'model__')."""
+    return {prefix + name: to_sklearn(param) for name, param in space.items()}
+
+
+def from_hp(hp: Any, space: dict[str, Param]) -> dict[str, Any]:
+    """Draw every parameter from a Keras Tuner `HyperParameters` (the adapter to `build_model`)."""
+    values: dict[str, Any] = {}
+    for name, param in space.items():
+        if isinstance(param, Fixed):
+            values[name] = hp.Fixed(name, param.value)
+        elif isinstance(param, Choice):
+            values[name] = hp.Choice(name, list(param.values))
+        elif isinstance(param, IntRange):
+            values[name] = hp.Int(name, param.low, param.high,
+                                  sampling="log" if param.log else "linear")
+        else:
+            values[name] = hp.Float(name, param.low, param.high,
+                                    sampling="log" if param.log else "linear")
+    return values
