@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -24,7 +25,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from hpsearch.runner import run_study
 
     run_dir = run_study(study, engines=tuple(args.engine) if args.engine else None,
-                        seed=args.seed, output_dir=args.output_dir, verbose=int(args.verbose))
+                        seed=args.seed, output_dir=args.output_dir, resume=args.resume,
+                        verbose=int(args.verbose))
     print(run_dir)
     return 0
 
@@ -57,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run only this engine (repeatable); default: the study's engines")
     run.add_argument("--seed", type=int, help="override the study's seed")
     run.add_argument("--output-dir", help="where run directories go (default: the study's, 'results')")
+    run.add_argument("--resume", metavar="RUN_DIR",
+                     help="finish an interrupted run: finished fits and trials are reused")
     run.add_argument("--verbose", action="store_true", help="show Keras's per-epoch output")
     run.set_defaults(func=cmd_run)
     val = sub.add_parser("validate", help="check study files without running them")
@@ -72,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
 def dispatch(argv: list[str] | None = None) -> int:
     """Entry point: returns the exit code; HPSearchError becomes one line on stderr."""
     args = build_parser().parse_args(argv)
+    # SIGTERM (a scheduler, `kill`) stops like Ctrl-C: finished work stays, the way to resume is printed.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return args.func(args)
     except HPSearchError as exc:

@@ -32,3 +32,15 @@ class AllTrialsFailed(HPSearchError):
     """Every trial of an engine failed; the failure table was written."""
 
     exit_code = 1
+
+
+class ResumeMismatch(HPSearchError):
+    """The run to resume does not match the study or the data any more."""
+
+    exit_code = 2
+
+
+class Interrupted(HPSearchError):
+    """Ctrl-C: finished work is on disk; the message says how to resume."""
+
+    exit_code = 130

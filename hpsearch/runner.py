@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import platform
 import sys
@@ -12,13 +13,17 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from hpsearch.config import SPACE_PARAMS, Study
+from hpsearch.config import SPACE_PARAMS, Study, parse_study
 from hpsearch.data import load_dataset
 from hpsearch.engines import ENGINES, EngineResult
-from hpsearch.errors import AllTrialsFailed
+from hpsearch.errors import AllTrialsFailed, Interrupted, ResumeMismatch
 from hpsearch.results import atomic_write_text, check_writable, new_run_dir, now, write_csv, write_json
 from hpsearch.trials import trials_dataframe
 
+# What must be unchanged for a resumed run to continue the same search.
+RESUME_KEYS = ("dataset", "seed", "engines", "max_train_samples", "max_eval_samples", "epochs",
+               "batch_size", "space", "sklearn", "keras_tuner")
+HISTORY_COLUMNS = ["engine", "trial", "fit", "epoch", "metric", "value"]
 PACKAGES = ("keras", "tensorflow", "jax", "scikeras", "scikit-learn", "keras-tuner", "pandas", "numpy")
 
 
@@ -57,47 +62,87 @@ def summary_row(study: Study, result: EngineResult) -> dict[str, Any]:
 
 
 def run_study(study: Study, *, engines: tuple[str, ...] | None = None, seed: int | None = None,
-              output_dir: str | None = None, verbose: int = 0,
+              output_dir: str | None = None, resume: str | Path | None = None, verbose: int = 0,
               log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr)) -> Path:
-    """Run `study` and return its run directory; raises AllTrialsFailed after writing reports."""
-    changes: dict[str, Any] = {}
-    if engines:
-        changes["engines"] = engines
-    if seed is not None:
-        changes["seed"] = seed
-    if output_dir is not None:
-        changes["output_dir"] = output_dir
-    study = dataclasses.replace(study, **changes)
-    out = Path(study.output_dir)
-    check_writable(out, study.source)
-    data = load_dataset(study)  # before the run directory exists: missing data leaves nothing behind
-    run_dir = new_run_dir(out, study.name)
-    _seed_everything(study.seed)
-    info = {"study": study.name, "source": study.source, "dataset": study.dataset,
-            "data_origin": data.origin, "data_fingerprint": data.fingerprint(),
-            "sizes": {"train": len(data.x_train), "val": len(data.x_val), "test": len(data.x_test)},
-            "engines": list(study.engines), "seed": study.seed, "versions": versions(),
-            "started_at": now(), "argv": sys.argv}
-    atomic_write_text(run_dir / "study.toml", study.text)
+    """Run `study` (or finish the run in `resume`) and return its run directory.
+
+    Raises AllTrialsFailed after writing the reports when an engine had no successful
+    trial, and Interrupted (with the way to resume) on Ctrl-C.
+    """
+    changes: dict[str, Any] = {"engines": engines, "seed": seed, "output_dir": output_dir}
+    study = dataclasses.replace(study, **{k: v for k, v in changes.items() if v is not None})
+    if resume is not None:
+        run_dir, info = Path(resume), read_run(Path(resume))
+        study = check_resumable(study, run_dir, info, engines, seed)
+        data = load_dataset(study)
+        if data.fingerprint() != info["data_fingerprint"]:
+            raise ResumeMismatch(f"{run_dir}: cannot resume: the data differ from the run's "
+                                 f"(fingerprint {data.fingerprint()}, run has {info['data_fingerprint']})")
+        info.setdefault("resumed_at", []).append(now())
+    else:
+        out = Path(study.output_dir)
+        check_writable(out, study.source)
+        data = load_dataset(study)  # before the run directory exists: missing data leaves nothing
+        run_dir = new_run_dir(out, study.name)
+        info = {"study": study.name, "source": study.source, "dataset": study.dataset,
+                "data_origin": data.origin, "data_fingerprint": data.fingerprint(),
+                "sizes": {"train": len(data.x_train), "val": len(data.x_val), "test": len(data.x_test)},
+                "engines": list(study.engines), "seed": study.seed, "versions": versions(),
+                "started_at": now(), "argv": sys.argv}
+        atomic_write_text(run_dir / "study.toml", study.text)
     write_json(run_dir / "run.json", info)
+    _seed_everything(study.seed)
     log(f"{study.name}: {len(data.x_train)} train / {len(data.x_val)} val / {len(data.x_test)} test "
         f"from {data.origin}; writing to {run_dir}")
-    records, summary, failed = [], [], []
+    records, summary, histories, failed = [], [], [], []
     started = time.perf_counter()
-    for engine in study.engines:
-        result = ENGINES[engine](study, data, run_dir / "state" / engine, verbose)
-        records += result.records
-        summary.append(summary_row(study, result))
-        write_csv(run_dir / "trials.csv", trials_dataframe(records))
-        write_csv(run_dir / "summary.csv", pd.DataFrame(summary))
-        log(_one_line(result))
-        if result.best is None:
-            failed.append(engine)
+    try:
+        for engine in study.engines:
+            result = ENGINES[engine](study, data, run_dir / "state" / engine, verbose)
+            records += result.records
+            histories += result.histories
+            summary.append(summary_row(study, result))
+            write_csv(run_dir / "trials.csv", trials_dataframe(records))
+            write_csv(run_dir / "summary.csv", pd.DataFrame(summary))
+            write_csv(run_dir / "histories.csv", pd.DataFrame(histories, columns=HISTORY_COLUMNS))
+            log(_one_line(result))
+            if result.best is None:
+                failed.append(engine)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted; finished fits are kept in {run_dir}. Resume with: "
+                          f"python -m hpsearch run {study.source} --resume {run_dir}") from None
     info.update(finished_at=now(), wall_seconds=round(time.perf_counter() - started, 1))
     write_json(run_dir / "run.json", info)
     if failed:
         raise AllTrialsFailed(f"every trial of {', '.join(failed)} failed; see {run_dir / 'trials.csv'}")
     return run_dir
+
+
+def read_run(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "run.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ResumeMismatch(f"{run_dir}: expected a run directory with a readable run.json, "
+                             f"got {exc.__class__.__name__}") from None
+
+
+def check_resumable(study: Study, run_dir: Path, info: dict[str, Any],
+                    engines: tuple[str, ...] | None, seed: int | None) -> Study:
+    """The study to resume with: the run's seed and engines, refused if anything that matters changed."""
+    if seed is not None and seed != info["seed"]:
+        raise ResumeMismatch(f"{run_dir}: cannot resume with --seed {seed}: the run used seed {info['seed']}")
+    if engines and list(engines) != info["engines"]:
+        raise ResumeMismatch(f"{run_dir}: cannot resume with engines {list(engines)}: "
+                             f"the run used {info['engines']}")
+    study = dataclasses.replace(study, seed=info["seed"], engines=tuple(info["engines"]))
+    ran = parse_study((run_dir / "study.toml").read_text(encoding="utf-8"), str(run_dir / "study.toml"))
+    ran = dataclasses.replace(ran, seed=info["seed"], engines=tuple(info["engines"]))
+    for key in RESUME_KEYS:
+        if getattr(study, key) != getattr(ran, key):
+            raise ResumeMismatch(f"{study.source}: cannot resume {run_dir}: {key} changed "
+                                 f"(run: {getattr(ran, key)!r}, now: {getattr(study, key)!r})")
+    return study
 
 
 def _one_line(result: EngineResult) -> str:

@@ -17,6 +17,7 @@ class EngineResult:
     best: TrialRecord | None
     test: dict[str, float] = field(default_factory=dict)
     seconds: float = math.nan
+    histories: list[dict[str, Any]] = field(default_factory=list)
 
 
 def test_scores(task: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
@@ -39,3 +40,10 @@ def last_error_line(text: str | None) -> str:
     """The `Type: message` line that ends a traceback, trimmed for a CSV cell."""
     lines = [ln.strip() for ln in (text or "").strip().splitlines() if ln.strip()]
     return lines[-1][:300] if lines else "unknown error"
+
+
+def history_rows(engine: str, trial: str, fit: str, history: dict[str, list] | None) -> list[dict[str, Any]]:
+    """A Keras history as long-table rows: engine, trial, fit, epoch, metric, value."""
+    return [{"engine": engine, "trial": trial, "fit": fit, "epoch": epoch, "metric": metric,
+             "value": float(value)}
+            for metric, values in (history or {}).items() for epoch, value in enumerate(values, 1)]

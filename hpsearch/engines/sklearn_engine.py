@@ -1,6 +1,7 @@
-"""scikit-learn's RandomizedSearchCV over the scikeras wrappers."""
+"""scikit-learn's RandomizedSearchCV over the scikeras wrappers, every fit checkpointed."""
 from __future__ import annotations
 
+import functools
 import math
 import time
 import warnings
@@ -14,24 +15,25 @@ from sklearn.model_selection import ParameterSampler, PredefinedSplit, Randomize
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from hpsearch.checkpoint import FitStore, canonical
 from hpsearch.config import Study
 from hpsearch.data import Dataset
 from hpsearch.engines.callbacks import training_callbacks
-from hpsearch.engines.common import EngineResult, last_error_line, python_value, test_scores
+from hpsearch.engines.common import EngineResult, history_rows, python_value, test_scores
+from hpsearch.engines.fitcache import CheckpointedClassifier, CheckpointedRegressor
 from hpsearch.model import build_model
 from hpsearch.space import sklearn_distributions
 from hpsearch.trials import TrialRecord, best_trial
-from hpsearch.wrappers import KerasClassifier, KerasRegressor
 
-PREFIX = "model__model__"  # pipeline step "model", then scikeras's routing to build_model
+STEP = "model__"  # the pipeline step holding the wrapper
+PREFIX = STEP + "model__"  # ... then scikeras's routing to build_model
 
 
-def fresh_build_model(**kwargs: Any) -> keras.Model:
+@functools.wraps(build_model)  # same signature, so scikeras routes only build_model's arguments
+def fresh_build_model(*args: Any, **kwargs: Any) -> keras.Model:
     """`build_model` after releasing the previous fit's Keras state (names, graphs, memory)."""
     keras.backend.clear_session()
-    for routed_but_unused in ("compile_kwargs", "params"):  # scikeras passes these to **kwargs
-        kwargs.pop(routed_but_unused, None)
-    return build_model(**kwargs)
+    return build_model(*args, **kwargs)
 
 
 def epochs_run(estimator: Pipeline, X: Any, y: Any) -> float:
@@ -39,29 +41,19 @@ def epochs_run(estimator: Pipeline, X: Any, y: Any) -> float:
     return float(len(estimator[-1].history_["loss"]))
 
 
-def make_pipeline(study: Study, verbose: int = 0) -> Pipeline:
+def make_pipeline(study: Study, checkpoint_dir: Path | None = None, verbose: int = 0) -> Pipeline:
     """The estimator searched: [scaler for regression] + scikeras wrapper around build_model."""
     settings = study.sklearn
-    wrapper = KerasClassifier if study.task == "classification" else KerasRegressor
+    wrapper = CheckpointedClassifier if study.task == "classification" else CheckpointedRegressor
     fit_options: dict[str, Any] = {}
     if settings.patience > 0:
         fit_options["validation_split"] = settings.validation_fraction
     model = wrapper(model=fresh_build_model, epochs=study.epochs, batch_size=study.batch_size,
                     verbose=verbose, random_state=study.seed,
-                    callbacks=training_callbacks(settings.patience), **fit_options)
+                    callbacks=training_callbacks(settings.patience),
+                    checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else None, **fit_options)
     steps = [("scale", StandardScaler())] if study.task == "regression" else []
     return Pipeline(steps + [("model", model)])
-
-
-def _error_lines(message: str) -> str:
-    """The distinct `Type: message` lines in sklearn's report of failed fits."""
-    reasons: list[str] = []
-    for block in message.split("-" * 80):
-        if "Traceback" in block:
-            line = last_error_line(block)
-            if line not in reasons:
-                reasons.append(line)
-    return "; ".join(reasons) or "fit failed"
 
 
 def run_sklearn(study: Study, data: Dataset, workdir: Path, verbose: int = 0) -> EngineResult:
@@ -73,57 +65,94 @@ def run_sklearn(study: Study, data: Dataset, workdir: Path, verbose: int = 0) ->
         cv: Any = PredefinedSplit(np.r_[np.full(len(data.x_train), -1), np.zeros(len(data.x_val))])
     else:
         cv = settings.cv  # StratifiedKFold for classifiers: our wrappers carry the right tags
+    store = FitStore(workdir / "fits")
     search = RandomizedSearchCV(
-        make_pipeline(study, verbose), sklearn_distributions(study.space, PREFIX),
+        make_pipeline(study, store.directory, verbose), sklearn_distributions(study.space, PREFIX),
         n_iter=settings.n_iter, cv=cv, scoring={"score": study.scoring, "epochs": epochs_run},
         refit="score", n_jobs=settings.n_jobs, error_score=np.nan,
         random_state=study.seed if settings.random_state is None else settings.random_state,
     )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", FitFailedWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitFailedWarning)  # failures are in the fit records
         try:
             search.fit(X, y)
-        except ValueError as exc:
-            if not hasattr(search, "cv_results_"):  # every fit failed: no refit possible
-                return _all_failed(study, search, str(exc), time.perf_counter() - started)
-            raise
-    reason = _error_lines("".join(str(w.message) for w in caught
-                                  if issubclass(w.category, FitFailedWarning)))
-    records = _records(study, search.cv_results_, reason, with_cv=settings.cv != "validation")
+        except ValueError:
+            if hasattr(search, "cv_results_"):
+                raise
+            # every fit failed: sklearn raised before building cv_results_
+    fits = _fits_by_candidate(store, len(X))
+    if hasattr(search, "cv_results_"):
+        records = _records(study, search.cv_results_, fits, with_cv=settings.cv != "validation")
+    else:
+        sampler = ParameterSampler(search.param_distributions, settings.n_iter,
+                                   random_state=search.random_state)
+        records = [_failed(study, i, p, fits) for i, p in enumerate(sampler)]
     best = best_trial(records)
-    test = {}
+    test, histories = {}, []
     if best is not None and hasattr(search, "best_estimator_"):
         test = test_scores(study.task, data.y_test, search.best_estimator_.predict(data.x_test))
+    for record in records:
+        for fold, fit in enumerate(fits.get(_candidate_key(record.params), [])):
+            name = "refit" if fit["n_samples"] == len(X) else str(fold)
+            histories += history_rows("sklearn", record.trial, name, fit.get("history"))
     keras.backend.clear_session()
-    return EngineResult("sklearn", records, best, test, time.perf_counter() - started)
+    return EngineResult("sklearn", records, best, test, time.perf_counter() - started, histories)
 
 
-def _records(study: Study, res: dict[str, Any], reason: str, with_cv: bool) -> list[TrialRecord]:
+def _candidate_key(params: dict[str, Any]) -> str:
+    return canonical({f"model__{k}": v for k, v in params.items()})
+
+
+def _fits_by_candidate(store: FitStore, n_all: int) -> dict[str, list[dict[str, Any]]]:
+    """Fit records grouped by candidate (fold fits in start order, the refit last)."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for fit in store.records():
+        model_params = {k: v for k, v in fit["params"].items() if k.startswith("model__")}
+        groups.setdefault(canonical(model_params), []).append(fit)
+    for fits in groups.values():
+        fits.sort(key=lambda f: (f["n_samples"] == n_all, f["started_at"]))
+    return groups
+
+
+def _times(fits: list[dict[str, Any]]) -> dict[str, Any]:
+    if not fits:
+        return {}
+    return {"started_at": min(f["started_at"] for f in fits),
+            "finished_at": max(f.get("finished_at", "") for f in fits)}
+
+
+def _params(params: dict[str, Any]) -> dict[str, Any]:
+    return {k.removeprefix(PREFIX): python_value(v) for k, v in params.items()}
+
+
+def _error(fits: list[dict[str, Any]]) -> str:
+    errors = list(dict.fromkeys(f["error"] for f in fits if f["status"] != "ok"))
+    return "; ".join(errors) or "fit failed"
+
+
+def _records(study: Study, res: dict[str, Any], fits: dict[str, list], with_cv: bool) -> list[TrialRecord]:
     records = []
     n_splits = sum(1 for k in res if k.startswith("split") and k.endswith("_test_score"))
-    for i, params in enumerate(res["params"]):
+    for i, raw in enumerate(res["params"]):
+        params = _params(raw)
+        mine = [f for f in fits.get(_candidate_key(params), [])]
         mean = float(res["mean_test_score"][i])
         ok = math.isfinite(mean)
         records.append(TrialRecord(
-            engine="sklearn", trial=f"{i:03d}", status="ok" if ok else "failed",
-            params={k.removeprefix(PREFIX): python_value(v) for k, v in params.items()},
+            engine="sklearn", trial=f"{i:03d}", status="ok" if ok else "failed", params=params,
             metric=study.scoring, val_score=mean,
             cv_mean=mean if with_cv else math.nan,
             cv_std=float(res["std_test_score"][i]) if with_cv else math.nan,
             epochs_run=float(res["mean_test_epochs"][i]),
-            fit_seconds=float(res["mean_fit_time"][i]) * n_splits,
-            error="" if ok else reason,
+            fit_seconds=sum(f.get("fit_seconds", 0.0) for f in mine[:n_splits])
+            or float(res["mean_fit_time"][i]) * n_splits,
+            error="" if ok else _error(mine), **_times(mine[:n_splits]),
         ))
     return records
 
 
-def _all_failed(study: Study, search: RandomizedSearchCV, message: str, seconds: float) -> EngineResult:
-    """Every fit failed: sklearn raised before building cv_results_, so list the candidates ourselves."""
-    sampler = ParameterSampler(search.param_distributions, study.sklearn.n_iter,
-                               random_state=search.random_state)
-    reason = _error_lines(message)
-    records = [TrialRecord(engine="sklearn", trial=f"{i:03d}", status="failed", metric=study.scoring,
-                           params={k.removeprefix(PREFIX): python_value(v) for k, v in p.items()},
-                           error=reason)
-               for i, p in enumerate(sampler)]
-    return EngineResult("sklearn", records, None, {}, seconds)
+def _failed(study: Study, i: int, raw: dict[str, Any], fits: dict[str, list]) -> TrialRecord:
+    params = _params(raw)
+    mine = fits.get(_candidate_key(params), [])
+    return TrialRecord(engine="sklearn", trial=f"{i:03d}", status="failed", params=params,
+                       metric=study.scoring, error=_error(mine), **_times(mine))

@@ -1,6 +1,7 @@
 """Keras Tuner (random, Hyperband, Bayesian) over the same `build_model`."""
 from __future__ import annotations
 
+import json
 import math
 import time
 import warnings
@@ -14,9 +15,10 @@ from sklearn.preprocessing import StandardScaler
 from hpsearch.config import Param, Study
 from hpsearch.data import Dataset
 from hpsearch.engines.callbacks import training_callbacks
-from hpsearch.engines.common import EngineResult, last_error_line, python_value, test_scores
+from hpsearch.engines.common import (EngineResult, history_rows, last_error_line, python_value,
+                                     test_scores)
 from hpsearch.model import build_model
-from hpsearch.results import now
+from hpsearch.results import now, write_json
 from hpsearch.space import from_hp
 from hpsearch.trials import TrialRecord, best_trial
 
@@ -36,23 +38,26 @@ class SpaceHyperModel(kt.HyperModel):
 
 
 class _Recording:
-    """Mixin keeping what Keras Tuner drops: each trial's times and per-epoch history."""
+    """Mixin keeping what Keras Tuner drops (times, per-epoch history), one JSON per trial."""
 
-    def run_trial(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> Any:
+    records_dir: Path
+
+    def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
         histories = super().run_trial(trial, *args, **kwargs)
         last = histories[-1] if isinstance(histories, list) else histories
         if hasattr(last, "history"):
-            self.histories[trial.trial_id] = dict(last.history)
+            self._history = {k: [float(x) for x in v] for k, v in last.history.items()}
         return histories
 
-    def on_trial_begin(self, trial: kt.engine.trial.Trial) -> None:
-        self.times[trial.trial_id] = [now(), time.perf_counter(), None, None]
+    def on_trial_begin(self, trial: Any) -> None:
+        self._history, self._started = {}, (now(), time.perf_counter())
         super().on_trial_begin(trial)
 
-    def on_trial_end(self, trial: kt.engine.trial.Trial) -> None:
-        entry = self.times.setdefault(trial.trial_id, [None, None, None, None])
-        entry[2] = now()
-        entry[3] = time.perf_counter() - entry[1] if entry[1] is not None else math.nan
+    def on_trial_end(self, trial: Any) -> None:
+        # Written before the oracle saves the trial as ended: a kill in between re-runs it.
+        write_json(self.records_dir / f"{trial.trial_id}.json", {
+            "trial": trial.trial_id, "started_at": self._started[0], "finished_at": now(),
+            "fit_seconds": time.perf_counter() - self._started[1], "history": self._history})
         super().on_trial_end(trial)
 
 
@@ -64,16 +69,17 @@ def make_tuner(study: Study, data: Dataset, workdir: Path) -> kt.Tuner:
     n_classes = data.n_outputs if study.task == "classification" else None
     hypermodel = SpaceHyperModel(study.space, data.n_features, n_classes)
     common: dict[str, Any] = dict(objective=objective, seed=study.seed, directory=str(workdir),
-                                  project_name="keras_tuner", overwrite=True)
+                                  project_name="keras_tuner", overwrite=False)
     if s.algorithm == "hyperband":
         common.update(max_epochs=s.max_epochs or study.epochs, factor=s.factor)
     else:
         common.update(max_trials=s.max_trials)
     # Keras Tuner gives up after 3 consecutive failures; we record them and go on.
     common["max_consecutive_failed_trials"] = 10**6
+    # overwrite=False: a new run starts empty; a resumed one reloads its finished trials.
     cls = type(f"Recording{TUNERS[s.algorithm].__name__}", (_Recording, TUNERS[s.algorithm]), {})
     tuner = cls(hypermodel, **common)
-    tuner.times, tuner.histories = {}, {}
+    tuner.records_dir = workdir / "records"
     return tuner
 
 
@@ -88,8 +94,14 @@ def run_keras_tuner(study: Study, data: Dataset, workdir: Path, verbose: int = 0
     tuner.search(x_train, data.y_train, validation_data=(x_val, data.y_val), epochs=study.epochs,
                  batch_size=study.batch_size, verbose=verbose,
                  callbacks=training_callbacks(study.keras_tuner.patience))
-    records = [_record(study, trial, tuner.times.get(trial.trial_id), tuner.histories.get(trial.trial_id))
-               for trial in tuner.oracle.trials.values()]
+    saved = {p.stem: json.loads(p.read_text()) for p in tuner.records_dir.glob("*.json")}
+    records, histories = [], []
+    for trial in tuner.oracle.trials.values():
+        if trial.status == "RUNNING":  # never happens after search(); kept out of the table
+            continue
+        extra = saved.get(trial.trial_id, {})
+        records.append(_record(study, trial, extra))
+        histories += history_rows("keras_tuner", trial.trial_id, "0", extra.get("history"))
     lower = tuner.oracle.objective.direction == "min"
     best = best_trial(records, higher_is_better=not lower)
     test = {}
@@ -102,20 +114,20 @@ def run_keras_tuner(study: Study, data: Dataset, workdir: Path, verbose: int = 0
             predictions = predictions.argmax(axis=1)
         test = test_scores(study.task, data.y_test, predictions)
     keras.backend.clear_session()
-    return EngineResult("keras_tuner", records, best, test, time.perf_counter() - started)
+    return EngineResult("keras_tuner", records, best, test, time.perf_counter() - started, histories)
 
 
-def _record(study: Study, trial: Any, times: list | None, history: dict | None) -> TrialRecord:
+def _record(study: Study, trial: Any, saved: dict[str, Any]) -> TrialRecord:
     ok = trial.status == "COMPLETED" and trial.score is not None and math.isfinite(trial.score)
     values = trial.hyperparameters.values
-    epochs = len(history.get("loss", [])) if history else 0
-    started_at, _, finished_at, seconds = times or ["", None, "", math.nan]
+    epochs = len(saved.get("history", {}).get("loss", []))
     return TrialRecord(
         engine="keras_tuner", trial=trial.trial_id, status="ok" if ok else "failed",
         params={k: python_value(values[k]) for k in study.space if k in values},
         metric=study.objective, val_score=float(trial.score) if ok else math.nan,
-        epochs_run=float(epochs) if epochs else math.nan, fit_seconds=seconds,
-        started_at=started_at or "", finished_at=finished_at or "",
+        epochs_run=float(epochs) if epochs else math.nan,
+        fit_seconds=saved.get("fit_seconds", math.nan),
+        started_at=saved.get("started_at", ""), finished_at=saved.get("finished_at", ""),
         error="" if ok else last_error_line(trial.message or f"trial {trial.status.lower()}"),
         extra={k: python_value(v) for k, v in values.items() if k.startswith("tuner/")},
     )

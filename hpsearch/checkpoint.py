@@ -1,0 +1,86 @@
+"""Fit-level checkpoints: a finished fit (or its failure) is stored once and reused on resume.
+
+Each fit is keyed by its parameters and a fingerprint of the data it saw, so a
+resumed `RandomizedSearchCV` finds every candidate x fold that already finished
+and trains only the rest. Entries are written atomically: a kill leaves either a
+whole entry or none.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+WEIGHTS, RECORD = "model.weights.h5", "record.json"
+
+
+def fingerprint(*arrays: Any) -> str:
+    """A short hash of array contents and shapes."""
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(np.asarray(a))
+        h.update(f"{a.shape}{a.dtype}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+def canonical(params: dict[str, Any]) -> str:
+    """Parameters as stable JSON (sorted keys, numpy scalars as Python)."""
+    return json.dumps({k: v.item() if isinstance(v, np.generic) else v for k, v in params.items()},
+                      sort_keys=True, default=repr)
+
+
+def fit_key(params: dict[str, Any], data_fingerprint: str) -> str:
+    return hashlib.sha256(f"{canonical(params)}|{data_fingerprint}".encode()).hexdigest()[:20]
+
+
+class FitStore:
+    """A directory of finished fits: `<key>/record.json` (+ weights and fitted state when ok)."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        path = self.directory / key / RECORD
+        if not path.is_file():
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def put(self, key: str, record: dict[str, Any], weights_writer: Any = None) -> None:
+        """Write an entry in a temporary folder, then rename it into place (atomic)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=self.directory, prefix=f".{key}."))
+        try:
+            if weights_writer is not None:
+                weights_writer(str(tmp / WEIGHTS))
+            (tmp / RECORD).write_text(json.dumps(record, default=str), encoding="utf-8")
+            for child in tmp.iterdir():
+                with open(child, "rb") as f:
+                    os.fsync(f.fileno())
+            target = self.directory / key
+            if target.exists():  # a concurrent worker finished the same fit first
+                shutil.rmtree(tmp)
+                return
+            os.replace(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def weights_path(self, key: str) -> str:
+        return str(self.directory / key / WEIGHTS)
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every finished entry (partial temporary folders are ignored)."""
+        if not self.directory.is_dir():
+            return []
+        found = []
+        for entry in sorted(self.directory.iterdir()):
+            if not entry.name.startswith(".") and (entry / RECORD).is_file():
+                found.append(json.loads((entry / RECORD).read_text(encoding="utf-8")))
+        return found
