@@ -1,0 +1,70 @@
+"""The space's mapping to each engine, and the trial tables."""
+from __future__ import annotations
+
+import math
+
+import keras_tuner as kt
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import ParameterSampler
+
+from hpsearch.config import Choice, FloatRange, Fixed, IntRange
+from hpsearch.space import from_hp, sklearn_distributions
+from hpsearch.trials import COLUMNS, TrialRecord, best_trial, trials_dataframe
+
+SPACE = {
+    "n_hidden": IntRange(1, 3),
+    "n_neurons": IntRange(16, 512, log=True),
+    "activation": Choice(("relu", "tanh")),
+    "optimizer": Fixed("adam"),
+    "learning_rate": FloatRange(1e-4, 1e-2, log=True),
+}
+
+
+def test_sklearn_samples_stay_in_range_and_cover_it():
+    dists = sklearn_distributions(SPACE, prefix="m__")
+    samples = list(ParameterSampler(dists, n_iter=300, random_state=0))
+    hidden = {s["m__n_hidden"] for s in samples}
+    neurons = np.array([s["m__n_neurons"] for s in samples])
+    rates = np.array([s["m__learning_rate"] for s in samples])
+    assert hidden == {1, 2, 3}
+    assert neurons.min() >= 16 and neurons.max() <= 512
+    assert all(isinstance(int(n), int) and n == int(n) for n in neurons)
+    # log-uniform: about half the draws below the geometric mean
+    assert 0.35 < np.mean(neurons < math.sqrt(16 * 512)) < 0.65
+    assert rates.min() >= 1e-4 and rates.max() <= 1e-2
+    assert 0.35 < np.mean(rates < 1e-3) < 0.65
+    assert {s["m__optimizer"] for s in samples} == {"adam"}
+    assert {s["m__activation"] for s in samples} == {"relu", "tanh"}
+
+
+def test_keras_tuner_adapter_declares_the_same_space():
+    hp = kt.HyperParameters()
+    values = from_hp(hp, SPACE)
+    assert set(values) == set(SPACE)
+    declared = {p.name: p for p in hp.space}
+    assert declared["n_hidden"].min_value == 1 and declared["n_hidden"].max_value == 3
+    assert declared["n_neurons"].sampling == "log"
+    assert declared["learning_rate"].sampling == "log"
+    assert list(declared["activation"].values) == ["relu", "tanh"]
+    assert values["optimizer"] == "adam"
+
+
+def _rec(trial, score, status="ok", engine="sklearn"):
+    return TrialRecord(engine=engine, trial=trial, status=status, params={"n_hidden": 1},
+                       metric="accuracy", val_score=score)
+
+
+def test_best_trial_skips_failed_and_nan_and_respects_direction():
+    records = [_rec("0", 0.5), _rec("1", math.nan), _rec("2", 0.9, status="failed"), _rec("3", 0.7)]
+    assert best_trial(records).trial == "3"
+    assert best_trial(records, higher_is_better=False).trial == "0"
+    assert best_trial([_rec("0", 1.0, status="failed")]) is None
+
+
+def test_trials_dataframe_columns_and_rows():
+    frame = trials_dataframe([_rec("0", 0.5), _rec("1", 0.6, engine="keras_tuner")])
+    assert list(frame.columns[: len(COLUMNS)]) == COLUMNS
+    assert frame["engine"].tolist() == ["sklearn", "keras_tuner"]
+    assert frame["param_n_hidden"].tolist() == [1, 1]
+    assert isinstance(frame, pd.DataFrame) and len(frame) == 2
