@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-from hpsearch.errors import StudyError
+from hpsearch.errors import Found, StudyError
 
 # name -> (task, n_features, n_outputs); shapes let us refuse absurd models before any data loads.
 DATASETS: dict[str, tuple[str, int, int]] = {
@@ -163,8 +163,11 @@ class _Checker:
         in_section = not section
         for i, line in enumerate(self.lines, 1):
             stripped = line.strip()
-            if stripped.startswith("["):
-                in_section = stripped.strip("[] ") == section
+            header = re.match(r"\[\s*([^\]]+?)\s*\]\s*(#.*)?$", stripped)
+            if header:
+                if not section and header.group(1) == name:  # an unknown table: its header
+                    return i
+                in_section = header.group(1) == section
             elif in_section and re.match(rf"{re.escape(name)}\s*=", stripped):
                 return i
         return None
@@ -180,7 +183,7 @@ class _Checker:
             if name not in allowed:
                 close = difflib.get_close_matches(name, allowed, n=1)
                 hint = f"one of {', '.join(allowed)}" + (f" (did you mean {close[0]!r}?)" if close else "")
-                raise self.fail(full, hint, f"<unknown key {name!r}>")
+                raise self.fail(full, hint, Found(f"an unknown key {name!r}"))
             if allowed[name] is not object and not _is(item, allowed[name]):
                 raise self.fail(full, _type_name(allowed[name]), item)
         return value
@@ -209,9 +212,9 @@ def _parse_param(c: _Checker, name: str, raw: Any) -> Param:
                 raise c.fail(key, f"a list of {_type_name(kind)} values", raw)
         return Choice(tuple(float(v) if kind is float else v for v in raw))
     if isinstance(raw, dict):
-        c.table(key, raw, {"low": kind, "high": kind, "log": bool})
         if kind is str:
             raise c.fail(key, "a value or a list of choices (ranges are numeric only)", raw)
+        c.table(key, raw, {"low": kind, "high": kind, "log": bool})
         if "low" not in raw or "high" not in raw:
             raise c.fail(key, "a range with both 'low' and 'high'", raw)
         low, high, log = raw["low"], raw["high"], raw.get("log", False)
@@ -252,36 +255,39 @@ def _check_space(c: _Checker, space: dict[str, Param], dataset: str) -> None:
                 if hidden else n_in * n_out)
     if n_params > MAX_PARAMETERS:
         raise c.fail("space.n_neurons", f"a model under {MAX_PARAMETERS:,} parameters",
-                     f"<up to {n_params:,} parameters with n_hidden={hidden}, n_neurons={neurons}>")
+                     Found(f"up to {n_params:,} parameters with n_hidden={hidden}, n_neurons={neurons}"))
 
 
 def read_text(path: Path) -> str:
     source = str(path)
     if path.is_dir():
-        raise StudyError(source, None, "a study file", "<a directory>")
+        raise StudyError(source, None, "a study file", Found("a directory"))
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")  # a BOM is not an error
     except FileNotFoundError:
-        raise StudyError(source, None, "an existing study file", "<no such file>") from None
+        raise StudyError(source, None, "an existing study file", Found("no such file")) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise StudyError(source, None, "a readable UTF-8 file", f"<{exc.__class__.__name__}: {exc}>") from None
+        raise StudyError(source, None, "a readable UTF-8 file",
+                         Found(f"{exc.__class__.__name__}: {exc}")) from None
 
 
 def parse_study(text: str, source: str = "<study>") -> Study:
     """Parse and validate a study from TOML text; raise StudyError on the first problem."""
     c = _Checker(source, text)
     if not text.strip():
-        raise StudyError(source, None, "a TOML study with a [study] table", "<an empty file>")
+        raise StudyError(source, None, "a TOML study with a [study] table", Found("an empty file"))
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise StudyError(source, None, "valid TOML", f"<{exc}>") from None
+        line = re.search(r"at line (\d+)", str(exc))
+        raise StudyError(source, None, "valid TOML", Found(str(exc)),
+                         int(line.group(1)) if line else None) from None
     c.table("", doc, {name: dict for name in SCHEMA})
     sections = {name: c.table(name, doc.get(name, {}), SCHEMA[name]) for name in SCHEMA}
     st, tr, sk, kt = (sections[k] for k in ("study", "train", "sklearn", "keras_tuner"))
 
     if "dataset" not in st:
-        raise c.fail("study.dataset", f"one of {', '.join(DATASETS)}", "<missing>")
+        raise c.fail("study.dataset", f"one of {', '.join(DATASETS)}", Found("nothing"))
     dataset = c.one_of("study.dataset", st["dataset"], tuple(DATASETS))
     task = DATASETS[dataset][0]
     engines = tuple(st.get("engines", ENGINES))
@@ -332,8 +338,9 @@ def parse_study(text: str, source: str = "<study>") -> Study:
     if "objective" in kt:
         c.one_of("keras_tuner.objective", kt["objective"], OBJECTIVES[task])
 
-    name = st.get("name") or Path(source).stem
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+    # The name becomes a directory: no separators, and no leading dot ('..' would escape).
+    name = st.get("name") or re.sub(r"[^A-Za-z0-9_.-]", "_", Path(source).stem).strip("._") or "study"
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
         raise c.fail("study.name", "letters, digits, '_', '-' or '.' only", name)
     return Study(
         name=name, dataset=dataset, source=source, text=text, engines=engines,

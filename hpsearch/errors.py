@@ -8,6 +8,10 @@ class HPSearchError(Exception):
     exit_code = 1
 
 
+class Found(str):
+    """A description of what was found (e.g. 'a directory'), shown as is rather than repr'd."""
+
+
 class StudyError(HPSearchError):
     """A study file (or an option) is malformed: the user must fix the input."""
 
@@ -17,7 +21,7 @@ class StudyError(HPSearchError):
                  line: int | None = None) -> None:
         where = source if line is None else f"{source}:{line}"
         what = f"{where}: {key}: " if key else f"{where}: "
-        shown = got if isinstance(got, str) and got.startswith("<") else repr(got)
+        shown = str(got) if isinstance(got, Found) else repr(got)
         super().__init__(f"{what}expected {expected}, got {shown}")
         self.source, self.key, self.expected, self.got = source, key, expected, got
 

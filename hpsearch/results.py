@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from hpsearch.errors import HPSearchError, StudyError
+from hpsearch.errors import Found, HPSearchError, StudyError
 
 
 def now() -> str:
@@ -48,7 +48,7 @@ def check_writable(output_dir: Path, source: str) -> None:
         probe = probe.parent
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
         raise StudyError(source, "study.output_dir", "a writable directory",
-                         f"<{output_dir} is not writable>")
+                         Found(f"{output_dir}, which is not writable"))
 
 
 def new_run_dir(output_dir: Path, study_name: str) -> Path:

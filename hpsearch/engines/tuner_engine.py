@@ -10,6 +10,7 @@ from typing import Any
 
 import keras
 import keras_tuner as kt
+from keras_tuner.src import config as kt_config
 from sklearn.preprocessing import StandardScaler
 
 from hpsearch.config import Param, Study
@@ -91,6 +92,7 @@ def run_keras_tuner(study: Study, data: Dataset, workdir: Path, verbose: int = 0
         scaler = StandardScaler().fit(x_train)
         x_train, x_val, x_test = (scaler.transform(x) for x in (x_train, x_val, x_test))
     tuner = make_tuner(study, data, workdir)
+    kt_config.DEBUG = verbose > 0  # else Keras Tuner prints each failed trial's traceback
     tuner.search(x_train, data.y_train, validation_data=(x_val, data.y_val), epochs=study.epochs,
                  batch_size=study.batch_size, verbose=verbose,
                  callbacks=training_callbacks(study.keras_tuner.patience))
