@@ -72,6 +72,15 @@ class FitStore:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
 
+    def annotate(self, key: str, name: str, data: dict[str, Any]) -> None:
+        """Add a small JSON file (e.g. the fit's validation score) to a finished entry."""
+        entry = self.directory / key
+        if entry.is_dir():
+            fd, tmp = tempfile.mkstemp(dir=entry, prefix=f".{name}.")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(data, f)
+            os.replace(tmp, entry / name)
+
     def weights_path(self, key: str) -> str:
         return str(self.directory / key / WEIGHTS)
 

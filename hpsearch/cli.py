@@ -12,23 +12,53 @@ from hpsearch.config import ENGINES, load_study
 from hpsearch.errors import HPSearchError, StudyError
 
 
-def _prepare_keras() -> None:
+def _prepare_keras(verbose: bool = False) -> None:
     """Pick the backend before Keras loads: JAX when installed (2-3x faster on CPU here)."""
     if "KERAS_BACKEND" not in os.environ and importlib.util.find_spec("jax") is not None:
         os.environ["KERAS_BACKEND"] = "jax"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if verbose:
+        return
+    # TensorFlow (imported by scikeras and keras-tuner) prints C++ start-up notices straight to
+    # fd 2, past TF_CPP_MIN_LOG_LEVEL; load it with fd 2 pointed at /dev/null.
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import keras_tuner  # noqa: F401
+        import scikeras.wrappers  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     study = load_study(args.study)
-    _prepare_keras()
+    _prepare_keras(args.verbose)
+    from hpsearch.progress import Display
     from hpsearch.runner import run_study
 
     run_dir = run_study(study, engines=tuple(args.engine) if args.engine else None,
                         seed=args.seed, output_dir=args.output_dir, resume=args.resume,
-                        verbose=int(args.verbose))
+                        verbose=int(args.verbose), display=Display(quiet=args.quiet))
+    if not args.quiet:
+        print(best_table(run_dir), file=sys.stderr)
     print(run_dir)
     return 0
+
+
+def best_table(run_dir: Path) -> str:
+    """The compact end-of-run table: best trial per engine, its scores, and where the files are."""
+    import pandas as pd
+
+    summary = pd.read_csv(Path(run_dir) / "summary.csv", dtype={"best_trial": str})
+    keep = [c for c in ("engine", "n_trials", "n_failed", "metric", "best_val_score", "test_accuracy",
+                        "test_rmse", "test_r2", "engine_seconds") if c in summary.columns]
+    keep += [c for c in summary.columns if c.startswith("param_")]
+    table = summary[keep].rename(columns=lambda c: c.removeprefix("param_"))
+    files = ", ".join(p.name for p in sorted(Path(run_dir).glob("*.*")) if p.is_file())
+    return f"\n{table.to_string(index=False, float_format=lambda v: f'{v:.4g}')}\n\nfiles in {run_dir}: {files}"
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -62,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", metavar="RUN_DIR",
                      help="finish an interrupted run: finished fits and trials are reused")
     run.add_argument("--verbose", action="store_true", help="show Keras's per-epoch output")
+    run.add_argument("--quiet", action="store_true",
+                     help="no progress bars (they are off anyway when stderr is not a terminal)")
     run.set_defaults(func=cmd_run)
     val = sub.add_parser("validate", help="check study files without running them")
     val.add_argument("study", nargs="+")

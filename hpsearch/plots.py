@@ -72,23 +72,34 @@ def _time_unit(seconds: float) -> tuple[float, str]:
 
 def _failed_marks(ax: Any, xs: Any, label: str | None = "failed trial") -> None:
     """Failed trials have no score: an x on the bottom edge at their position."""
-    if len(xs):
-        ax.scatter(list(xs), [0.03] * len(xs), transform=ax.get_xaxis_transform(), marker="x",
-                   color=FAIL_COLOR, s=40, zorder=5, label=label, clip_on=False)
+    xs = [float(x) for x in xs if pd.notna(x)]
+    if xs:
+        ax.scatter(xs, [0.03] * len(xs), transform=ax.get_xaxis_transform(), marker="x",
+                   color=FAIL_COLOR, s=40, zorder=5, label=label, clip_on=False, gid="failed")
+        ax.update_datalim([(x, 0.0) for x in xs], updatey=False)  # mixed transforms skip this
+        ax.autoscale_view()
 
 
-def _integer_x(ax: Any) -> None:
+def _failed_band(ax: Any) -> None:
+    """Lower the y-axis so the failed marks on the bottom edge sit below every score."""
+    if any(c.get_gid() == "failed" for c in ax.collections):
+        low, high = ax.get_ylim()
+        ax.set_ylim(low - 0.1 * (high - low), high)
+
+
+def _integer_x(ax: Any, nbins: int | str = "auto") -> None:
     from matplotlib.ticker import MaxNLocator
 
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=nbins, integer=True))
 
 
-def _log_x(ax: Any) -> None:
-    """A log axis labelled at 1, 2, 5 x 10^k in plain numbers (narrow ranges stay readable)."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+def _log_x(ax: Any, values: pd.Series) -> None:
+    """A log axis labelled in plain numbers: at 1, 2, 5 x 10^k, or 4 ticks in a narrow range."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
     ax.set_xscale("log")
-    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    wide = values.max() / values.min() >= 5
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)) if wide else MaxNLocator(4))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
 
@@ -125,10 +136,12 @@ def progress_by_trial(scored: pd.DataFrame, series: str = "engine") -> bytes | N
         for name, sub in rows.groupby(series, sort=False):
             color = engine_color(str(name))
             ok = sub[sub["ok"]]
-            ax.scatter(ok["order"], ok["score"], color=color, alpha=0.6, s=28, label=f"{name}: trial")
-            ax.plot(sub["order"], sub["best"], drawstyle="steps-post", color=color, lw=2,
-                    label=f"{name}: best so far")
+            if not ok.empty:
+                ax.scatter(ok["order"], ok["score"], color=color, alpha=0.6, s=28, label=f"{name}: trial")
+                ax.plot(sub["order"], sub["best"], drawstyle="steps-post", color=color, lw=2,
+                        label=f"{name}: best so far")
             _failed_marks(ax, sub.loc[~sub["ok"], "order"])
+        _failed_band(ax)
         ax.set_xlabel("trial (in the order it ran)")
         ax.set_ylabel(_ylabel(scored, group))
         _integer_x(ax)
@@ -155,11 +168,13 @@ def progress_by_time(scored: pd.DataFrame) -> bytes | None:
                 sub = sub[sub[key].notna()].sort_values(key, kind="stable")
                 color, x = engine_color(str(engine)), sub[key] / div
                 ok = sub["ok"]
-                ax.scatter(x[ok], sub.loc[ok, "score"], color=color, alpha=0.6, s=28,
-                           label=f"{engine}: trial")
-                ax.plot(x, sub["best"], drawstyle="steps-post", color=color, lw=2,
-                        label=f"{engine}: best so far")
+                if ok.any():
+                    ax.scatter(x[ok], sub.loc[ok, "score"], color=color, alpha=0.6, s=28,
+                               label=f"{engine}: trial")
+                    ax.plot(x, sub["best"], drawstyle="steps-post", color=color, lw=2,
+                            label=f"{engine}: best so far")
                 _failed_marks(ax, x[~ok])
+            _failed_band(ax)
             ax.set_xlabel(f"{title} ({unit})")
             if col == 0:
                 ax.set_ylabel(_ylabel(scored, group))
@@ -198,9 +213,9 @@ def parameters(scored: pd.DataFrame, params: list[str]) -> bytes | None:
                                alpha=0.7, s=30, label=str(engine))
                 _failed_marks(ax, values[~rows["ok"]].dropna())
                 if ("learning_rate" in name or name == "lr") and (values.dropna() > 0).all():
-                    _log_x(ax)
+                    _log_x(ax, values.dropna())
                 elif (values.dropna() % 1 == 0).all():
-                    _integer_x(ax)
+                    _integer_x(ax, nbins=6)
             else:
                 cats = sorted(rows[param].dropna().astype(str).unique())
                 pos = {c: k for k, c in enumerate(cats)}
@@ -218,6 +233,7 @@ def parameters(scored: pd.DataFrame, params: list[str]) -> bytes | None:
                 _failed_marks(ax, failed)
                 ax.set_xticks(range(len(cats)), cats)
                 ax.set_xlim(-0.6, len(cats) - 0.4)
+            _failed_band(ax)
             ax.set_title(name)
             if i % ncols == 0:
                 ax.set_ylabel(_ylabel(scored, group))

@@ -24,6 +24,7 @@ TRIAL_NUMERIC = ["val_score", "cv_mean", "cv_std", "epochs_run", "fit_seconds"]
 SUMMARY_NUMERIC = ["n_trials", "n_failed", "best_val_score", "best_cv_std", "epochs_run_total",
                    "fit_seconds_total", "engine_seconds"]
 HISTORY_COLUMNS = ["engine", "trial", "fit", "epoch", "metric", "value"]
+PLOT_COLUMNS = ("order", "ok", "score", "group", "higher", "best", "cum_fit", "elapsed")
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:1.5rem auto;
 max-width:1200px;padding:0 1rem;color:#222;line-height:1.45}
@@ -35,7 +36,7 @@ table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
 th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}
 th{background:#f3f3f3}tbody tr:nth-child(even){background:#fafafa}
 tr.best td{background:#e7f5e9}tr.failed td{background:#fdecec}
-td.status-failed{color:#b00020;font-weight:bold}td.error{color:#b00020;max-width:30rem;
+td.status-failed{color:#b00020;font-weight:bold}td.error{color:#b00020;min-width:16rem;max-width:32rem;
 white-space:pre-wrap;word-break:break-word}dl{display:grid;grid-template-columns:max-content auto;
 gap:.15rem 1rem;font-size:.9rem}dt{font-weight:bold}dd{margin:0}
 """
@@ -60,7 +61,7 @@ def _read_csv(path: Path, text_columns: Iterable[str]) -> pd.DataFrame:
     if not path.is_file():
         return pd.DataFrame()
     try:
-        return pd.read_csv(path, dtype={c: str for c in text_columns}, keep_default_na=True)
+        return pd.read_csv(path, dtype={c: str for c in text_columns})
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
 
@@ -83,6 +84,9 @@ def load_run(run_dir: str | Path) -> Run:
         info = {}
     trials = _read_csv(path / "trials.csv", ["engine", "trial", "status", "metric", "error",
                                              "started_at", "finished_at"])
+    trials = _numeric(trials, TRIAL_NUMERIC)
+    if "status" not in trials:
+        trials["status"] = trials["val_score"].notna().map({True: "ok", False: "failed"})
     for column in ("engine", "trial", "status", "metric", "error", "started_at", "finished_at"):
         trials[column] = trials[column].fillna("").astype(str) if column in trials else ""
     summary = _read_csv(path / "summary.csv", ["engine", "best_trial", "metric", "status"])
@@ -90,7 +94,7 @@ def load_run(run_dir: str | Path) -> Run:
     if not set(HISTORY_COLUMNS) <= set(histories.columns):
         histories = pd.DataFrame(columns=HISTORY_COLUMNS)
     histories = _numeric(histories, ["epoch", "value"]).dropna(subset=["epoch", "value"])
-    return Run(path, info, _numeric(trials, TRIAL_NUMERIC), _numeric(summary, SUMMARY_NUMERIC), histories)
+    return Run(path, info, trials, _numeric(summary, SUMMARY_NUMERIC), histories)
 
 
 def score_view(engine: str, metric: str) -> tuple[str, float, bool]:
@@ -108,8 +112,7 @@ def score_view(engine: str, metric: str) -> tuple[str, float, bool]:
 def scored_trials(trials: pd.DataFrame) -> pd.DataFrame:
     """Trials with plotting columns: order, ok, score, group, higher, best, cum_fit, elapsed."""
     if trials.empty:
-        return trials.assign(order=[], ok=[], score=[], group=[], higher=[], best=[], cum_fit=[],
-                             elapsed=[])
+        return trials.assign(**{c: [] for c in PLOT_COLUMNS})
     parts = []
     for engine, sub in trials.groupby("engine", sort=False):
         sub = sub.copy()
@@ -123,8 +126,8 @@ def scored_trials(trials: pd.DataFrame) -> pd.DataFrame:
         best = sub["score"].cummax() if higher else sub["score"].cummin()
         sub["best"] = best.ffill()
         sub["cum_fit"] = sub["fit_seconds"].fillna(0).cumsum()
-        finished = pd.to_datetime(sub["finished_at"].replace("", None), utc=True, errors="coerce")
-        started = pd.to_datetime(sub["started_at"].replace("", None), utc=True, errors="coerce")
+        finished = pd.to_datetime(sub["finished_at"], utc=True, errors="coerce", format="ISO8601")
+        started = pd.to_datetime(sub["started_at"], utc=True, errors="coerce", format="ISO8601")
         origin = started.min() if started.notna().any() else finished.min()
         sub["elapsed"] = (finished - origin).dt.total_seconds()
         parts.append(sub)
@@ -189,10 +192,9 @@ def html_table(frame: pd.DataFrame, row_classes: list[str] | None = None,
         cells = []
         for column, value in zip(frame.columns, row):
             cls = (cell_classes or {}).get(column, lambda v: "")(value)
-            attr = f' class="{_esc(cls)}"' if cls else ""
-            cells.append(f"<td{attr}>{_esc(_fmt(value))}</td>")
-        cls = row_classes[i] if row_classes and row_classes[i] else ""
-        body.append(f'<tr{f" class={chr(34)}{_esc(cls)}{chr(34)}" if cls else ""}>{"".join(cells)}</tr>')
+            cells.append((f'<td class="{_esc(cls)}">' if cls else "<td>") + f"{_esc(_fmt(value))}</td>")
+        cls = row_classes[i] if row_classes else ""
+        body.append((f'<tr class="{_esc(cls)}">' if cls else "<tr>") + "".join(cells) + "</tr>")
     return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table></div>')
 
@@ -252,9 +254,9 @@ def _best_section(run: Run, scored: pd.DataFrame) -> str:
                                          for _, r in summary.iterrows()}})
     notes = []
     for _, row in summary.iterrows():
-        if row.get("status") != "ok":
-            failed = scored[(scored["engine"] == row["engine"]) & ~scored["ok"]] if not scored.empty else scored
-            first = next((e for e in failed.get("error", []) if e), "no error recorded")
+        if str(row.get("status", "ok")) == "failed":
+            errors = [] if scored.empty else scored.loc[scored["engine"] == row["engine"], "error"]
+            first = next((e for e in errors if e), "no error recorded")
             notes.append(f'<p class="note"><strong>{_esc(row["engine"])}</strong>: every trial failed '
                          f"({_esc(_fmt(row.get('n_trials')))} trials); first error: {_esc(first)}</p>")
     return (meta + "<p>Best trial per engine (chosen on validation), its test-set score and "
@@ -270,7 +272,8 @@ def _progress_section(scored: pd.DataFrame) -> str:
                  caption, "No trials recorded.")
             + _img(plots.progress_by_time(scored), "Best so far against time",
                    "Best so far against wall time from the trials' finished_at, where recorded (it "
-                   "includes any pause before a resume), and against cumulative fit seconds.", "No trials recorded."))
+                   "includes any pause before a resume), and against cumulative fit seconds.",
+                   "No trials recorded."))
 
 
 def _parameters_section(scored: pd.DataFrame) -> str:
@@ -306,8 +309,7 @@ def _trials_section(scored: pd.DataFrame) -> str:
     best = {(e, t) for e, ts in top_trials(scored, 1).items() for t in ts}
     classes = ["failed" if not ok else "best" if (e, t) in best else ""
                for e, t, ok in zip(scored["engine"], scored["trial"], scored["ok"])]
-    columns = [c for c in scored.columns if c not in
-               ("order", "ok", "score", "group", "higher", "best", "cum_fit", "elapsed", "error")]
+    columns = [c for c in scored.columns if c not in (*PLOT_COLUMNS, "error")]
     columns[min(3, len(columns)):min(3, len(columns))] = ["error"]  # next to the status
     n_failed = int((scored["status"] != "ok").sum())
     return (f"<p>{len(scored)} trials, {n_failed} failed (red, with their error); green: the best "
@@ -344,7 +346,8 @@ def write_compare_report(run_dirs: Iterable[str | Path], output_path: str | Path
     runs = [load_run(d) for d in run_dirs]
     if not runs:
         raise HPSearchError("compare: expected at least one run directory, got none")
-    labels = _unique_labels(runs)
+    labels = [r.label for r in runs]
+    labels = [f"{x} ({i + 1})" if labels.count(x) > 1 else x for i, x in enumerate(labels)]
     summaries, scored_all = [], []
     for run, label in zip(runs, labels):
         scored = scored_trials(run.trials)
@@ -395,7 +398,3 @@ def write_compare_report(run_dirs: Iterable[str | Path], output_path: str | Path
     atomic_write_text(out, _page(f"hpsearch comparison of {len(runs)} runs", ", ".join(labels), sections))
     return out
 
-
-def _unique_labels(runs: list[Run]) -> list[str]:
-    labels = [r.label for r in runs]
-    return [f"{label} ({i + 1})" if labels.count(label) > 1 else label for i, label in enumerate(labels)]

@@ -15,7 +15,8 @@ import pandas as pd
 
 from hpsearch.config import SPACE_PARAMS, Study, parse_study
 from hpsearch.data import load_dataset
-from hpsearch.engines import ENGINES, EngineResult
+from hpsearch.engines import EngineResult, run_engine, watch_engine
+from hpsearch.progress import Display
 from hpsearch.errors import AllTrialsFailed, Interrupted, ResumeMismatch
 from hpsearch.results import atomic_write_text, check_writable, new_run_dir, now, write_csv, write_json
 from hpsearch.trials import trials_dataframe
@@ -63,6 +64,7 @@ def summary_row(study: Study, result: EngineResult) -> dict[str, Any]:
 
 def run_study(study: Study, *, engines: tuple[str, ...] | None = None, seed: int | None = None,
               output_dir: str | None = None, resume: str | Path | None = None, verbose: int = 0,
+              display: Display | None = None,
               log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr)) -> Path:
     """Run `study` (or finish the run in `resume`) and return its run directory.
 
@@ -97,8 +99,11 @@ def run_study(study: Study, *, engines: tuple[str, ...] | None = None, seed: int
     records, summary, histories, failed = [], [], [], []
     started = time.perf_counter()
     try:
+        display = display or Display(quiet=True)
         for engine in study.engines:
-            result = ENGINES[engine](study, data, run_dir / "state" / engine, verbose)
+            workdir = run_dir / "state" / engine
+            with display.engine(engine, *watch_engine(engine, study, workdir)):
+                result = run_engine(engine, study, data, workdir, verbose)
             records += result.records
             histories += result.histories
             summary.append(summary_row(study, result))

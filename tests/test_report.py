@@ -218,6 +218,18 @@ def test_single_trial_no_histories_missing_columns(tmp_path: Path, histories: st
     assert "No learning curves recorded" in text and "not recorded" in text
 
 
+def test_header_only_trials_and_missing_status_column(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path, "empty")
+    trials = pd.read_csv(run_dir / "trials.csv", dtype={"trial": str})
+    trials.iloc[:0].to_csv(run_dir / "trials.csv", index=False)
+    (run_dir / "histories.csv").unlink()
+    page = check_page(write_report(run_dir), RUN_SECTIONS)
+    assert page.images == [] and "trials" not in page.rows
+    trials.drop(columns=["status"]).to_csv(run_dir / "trials.csv", index=False)  # status from val_score
+    page = check_page(write_report(run_dir), RUN_SECTIONS)
+    assert sum("failed" in r["class"] for r in page.rows["trials"]) == 1
+
+
 def test_report_without_summary_derives_the_best(tmp_path: Path) -> None:
     run_dir = make_run(tmp_path, "nosummary", "regression")
     (run_dir / "summary.csv").unlink()

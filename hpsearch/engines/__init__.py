@@ -1,26 +1,30 @@
 """Search engines: each turns (study, dataset) into trial records and a tested best model.
 
-`ENGINES[name](study, data, workdir, verbose)` returns an `EngineResult`; the study
-runner knows nothing else about them.
+`run_engine(name, study, data, workdir, verbose)` returns an `EngineResult`;
+`watch_engine(name, study, workdir)` gives (planned steps, poll) for live progress,
+read from the engine's state directory. The runner knows nothing else about them.
 """
 from __future__ import annotations
 
-from typing import Callable
+import importlib
+from pathlib import Path
+from typing import Any, Callable
 
 from hpsearch.engines.common import EngineResult
 
-
-def _sklearn(*args, **kwargs) -> EngineResult:
-    from hpsearch.engines.sklearn_engine import run_sklearn
-
-    return run_sklearn(*args, **kwargs)
+# name -> (module, run function); modules import Keras, so they load on first use.
+_MODULES = {"sklearn": ("hpsearch.engines.sklearn_engine", "run_sklearn"),
+            "keras_tuner": ("hpsearch.engines.tuner_engine", "run_keras_tuner")}
 
 
-def _keras_tuner(*args, **kwargs) -> EngineResult:
-    from hpsearch.engines.tuner_engine import run_keras_tuner
+def run_engine(name: str, study: Any, data: Any, workdir: Path, verbose: int = 0) -> EngineResult:
+    module, function = _MODULES[name]
+    return getattr(importlib.import_module(module), function)(study, data, workdir, verbose)
 
-    return run_keras_tuner(*args, **kwargs)
+
+def watch_engine(name: str, study: Any,
+                 workdir: Path) -> tuple[int | None, Callable[[], tuple[int, float | None]]]:
+    return importlib.import_module(_MODULES[name][0]).watch(study, workdir)
 
 
-ENGINES: dict[str, Callable[..., EngineResult]] = {"sklearn": _sklearn, "keras_tuner": _keras_tuner}
-__all__ = ["ENGINES", "EngineResult"]
+__all__ = ["EngineResult", "run_engine", "watch_engine"]

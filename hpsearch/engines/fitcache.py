@@ -31,6 +31,7 @@ class _Checkpointed:
         params = {k: v for k, v in self.get_params().items() if k not in UNKEYED}
         data = fingerprint(X, y)
         key = fit_key(params, data)
+        self.fit_key_ = key
         done = store.get(key)
         if done is not None:
             if done["status"] != "ok":
@@ -38,6 +39,7 @@ class _Checkpointed:
             self.initialize(X, y)  # encoders, metadata and a model with the stored weights
             self.model_.load_weights(store.weights_path(key))
             self.history_ = {k: list(v) for k, v in done["history"].items()}
+            self.fit_key_ = key  # initialize() resets fitted attributes
             return self
         record = {"key": key, "params": params, "data": data, "n_samples": len(X),
                   "started_at": now()}

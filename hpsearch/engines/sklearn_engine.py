@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import functools
+import json
 import math
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import keras
 import numpy as np
 from sklearn.exceptions import FitFailedWarning
+from sklearn.metrics import get_scorer
 from sklearn.model_selection import ParameterSampler, PredefinedSplit, RandomizedSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -41,6 +43,39 @@ def epochs_run(estimator: Pipeline, X: Any, y: Any) -> float:
     return float(len(estimator[-1].history_["loss"]))
 
 
+class RecordingScorer:
+    """Wraps the study's scorer and files each fold's score with its fit (for live progress)."""
+
+    def __init__(self, scoring: str, store: FitStore) -> None:
+        self.scorer, self.store = get_scorer(scoring), store
+
+    def __call__(self, estimator: Pipeline, X: Any, y: Any) -> float:
+        score = self.scorer(estimator, X, y)
+        key = getattr(estimator[-1], "fit_key_", None)
+        if key:
+            self.store.annotate(key, "score.json", {"score": float(score)})
+        return score
+
+
+def watch(study: Study, workdir: Path) -> tuple[int | None, Callable[[], tuple[int, float | None]]]:
+    """Planned fits, and a poll giving (fits done, best fold score so far) from the fit store."""
+    folds = 1 if study.sklearn.cv == "validation" else int(study.sklearn.cv)
+    fits = workdir / "fits"
+
+    def poll() -> tuple[int, float | None]:
+        done = sum(1 for _ in fits.glob("*/record.json"))
+        scores = []
+        for path in fits.glob("*/score.json"):
+            try:
+                scores.append(json.loads(path.read_text())["score"])
+            except (OSError, ValueError, KeyError):
+                continue
+        finite = [s for s in scores if math.isfinite(s)]
+        return done, max(finite) if finite else None
+
+    return study.sklearn.n_iter * folds + 1, poll
+
+
 def make_pipeline(study: Study, checkpoint_dir: Path | None = None, verbose: int = 0) -> Pipeline:
     """The estimator searched: [scaler for regression] + scikeras wrapper around build_model."""
     settings = study.sklearn
@@ -68,7 +103,8 @@ def run_sklearn(study: Study, data: Dataset, workdir: Path, verbose: int = 0) ->
     store = FitStore(workdir / "fits")
     search = RandomizedSearchCV(
         make_pipeline(study, store.directory, verbose), sklearn_distributions(study.space, PREFIX),
-        n_iter=settings.n_iter, cv=cv, scoring={"score": study.scoring, "epochs": epochs_run},
+        n_iter=settings.n_iter, cv=cv,
+        scoring={"score": RecordingScorer(study.scoring, store), "epochs": epochs_run},
         refit="score", n_jobs=settings.n_jobs, error_score=np.nan,
         random_state=study.seed if settings.random_state is None else settings.random_state,
     )

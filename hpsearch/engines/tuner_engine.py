@@ -6,7 +6,7 @@ import math
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import keras
 import keras_tuner as kt
@@ -56,17 +56,44 @@ class _Recording:
 
     def on_trial_end(self, trial: Any) -> None:
         # Written before the oracle saves the trial as ended: a kill in between re-runs it.
+        objective = self.oracle.objective.name
+        score = trial.metrics.get_best_value(objective) if trial.metrics.exists(objective) else None
         write_json(self.records_dir / f"{trial.trial_id}.json", {
             "trial": trial.trial_id, "started_at": self._started[0], "finished_at": now(),
-            "fit_seconds": time.perf_counter() - self._started[1], "history": self._history})
+            "fit_seconds": time.perf_counter() - self._started[1], "history": self._history,
+            "score": score})
         super().on_trial_end(trial)
+
+
+def watch(study: Study, workdir: Path) -> tuple[int | None, Callable[[], tuple[int, float | None]]]:
+    """Planned trials (unknown for Hyperband), and a poll giving (trials done, best score so far)."""
+    records = workdir / "records"
+    lower = _lower_is_better(study.objective)
+
+    def poll() -> tuple[int, float | None]:
+        scores, done = [], 0
+        for path in records.glob("*.json"):
+            done += 1
+            try:
+                score = json.loads(path.read_text()).get("score")
+            except (OSError, ValueError):
+                continue
+            if isinstance(score, (int, float)) and math.isfinite(score):
+                scores.append(score)
+        return done, (min(scores) if lower else max(scores)) if scores else None
+
+    total = None if study.keras_tuner.algorithm == "hyperband" else study.keras_tuner.max_trials
+    return total, poll
+
+
+def _lower_is_better(objective: str) -> bool:
+    return objective.endswith("loss") or objective.endswith("error")
 
 
 def make_tuner(study: Study, data: Dataset, workdir: Path) -> kt.Tuner:
     """The tuner for the study's algorithm; failures never stop the study early."""
     s = study.keras_tuner
-    lower_is_better = study.objective.endswith("loss") or study.objective.endswith("error")
-    objective = kt.Objective(study.objective, "min" if lower_is_better else "max")
+    objective = kt.Objective(study.objective, "min" if _lower_is_better(study.objective) else "max")
     n_classes = data.n_outputs if study.task == "classification" else None
     hypermodel = SpaceHyperModel(study.space, data.n_features, n_classes)
     common: dict[str, Any] = dict(objective=objective, seed=study.seed, directory=str(workdir),
