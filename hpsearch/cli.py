@@ -70,12 +70,24 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from hpsearch.compare import compare_runs
+    from hpsearch.report import write_compare_report
     from hpsearch.results import write_csv
 
     table = compare_runs(args.run_dir)
     if args.output:
-        write_csv(Path(args.output), table)
+        output = Path(args.output)
+        write_csv(output, table)
+        print(f"wrote {output} and {write_compare_report(args.run_dir, output.with_suffix('.html'))}",
+              file=sys.stderr)
     print(table.to_string(index=False))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from hpsearch.report import write_report
+
+    for run_dir in args.run_dir:
+        print(write_report(run_dir))
     return 0
 
 
@@ -100,8 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     val.set_defaults(func=cmd_validate)
     cmp_ = sub.add_parser("compare", help="put runs side by side")
     cmp_.add_argument("run_dir", nargs="+", help="run directories (results/<study>/<run-id>)")
-    cmp_.add_argument("--output", help="also write the table to this CSV file")
+    cmp_.add_argument("--output", help="also write the table to this CSV file, and a report "
+                      "with the same name and .html")
     cmp_.set_defaults(func=cmd_compare)
+    rep = sub.add_parser("report", help="regenerate report.html from a run's CSVs (no retraining)")
+    rep.add_argument("run_dir", nargs="+")
+    rep.set_defaults(func=cmd_report)
     return parser
 
 

@@ -17,6 +17,7 @@ from hpsearch.config import SPACE_PARAMS, Study, parse_study
 from hpsearch.data import load_dataset
 from hpsearch.engines import EngineResult, run_engine, watch_engine
 from hpsearch.progress import Display
+from hpsearch.report import write_report
 from hpsearch.errors import AllTrialsFailed, Interrupted, ResumeMismatch
 from hpsearch.results import atomic_write_text, check_writable, new_run_dir, now, write_csv, write_json
 from hpsearch.trials import trials_dataframe
@@ -110,6 +111,7 @@ def run_study(study: Study, *, engines: tuple[str, ...] | None = None, seed: int
             write_csv(run_dir / "trials.csv", trials_dataframe(records))
             write_csv(run_dir / "summary.csv", pd.DataFrame(summary))
             write_csv(run_dir / "histories.csv", pd.DataFrame(histories, columns=HISTORY_COLUMNS))
+            write_report(run_dir)
             log(_one_line(result))
             if result.best is None:
                 failed.append(engine)
@@ -118,6 +120,7 @@ def run_study(study: Study, *, engines: tuple[str, ...] | None = None, seed: int
                           f"python -m hpsearch run {study.source} --resume {run_dir}") from None
     info.update(finished_at=now(), wall_seconds=round(time.perf_counter() - started, 1))
     write_json(run_dir / "run.json", info)
+    write_report(run_dir)  # again, now that run.json has the wall time
     if failed:
         raise AllTrialsFailed(f"every trial of {', '.join(failed)} failed; see {run_dir / 'trials.csv'}")
     return run_dir

@@ -34,7 +34,7 @@ def runs(tmp_path_factory):
 def test_run_writes_every_report(runs, dataset):
     study, run_dir = runs[dataset]
     assert run_dir.parent.name == dataset and run_dir.parent.parent.name == "out"
-    for name in ("trials.csv", "summary.csv", "histories.csv", "study.toml", "run.json"):
+    for name in ("trials.csv", "summary.csv", "histories.csv", "study.toml", "run.json", "report.html"):
         assert (run_dir / name).is_file(), name
     assert (run_dir / "study.toml").read_text() == study.read_text()
     info = json.loads((run_dir / "run.json").read_text())
