@@ -4,10 +4,10 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import signal
 import sys
 from pathlib import Path
 
+from hpsearch import interrupt
 from hpsearch.config import ENGINES, load_study
 from hpsearch.errors import HPSearchError, StudyError
 
@@ -124,8 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
 def dispatch(argv: list[str] | None = None) -> int:
     """Entry point: returns the exit code; HPSearchError becomes one line on stderr."""
     args = build_parser().parse_args(argv)
-    # SIGTERM (a scheduler, `kill`) stops like Ctrl-C: finished work stays, the way to resume is printed.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # Ctrl-C and SIGTERM (a scheduler, `kill`) stop the run; finished work stays on disk.
+    interrupt.install()
     try:
         return args.func(args)
     except HPSearchError as exc:

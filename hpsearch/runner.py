@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from hpsearch import interrupt
 from hpsearch.config import SPACE_PARAMS, Study, parse_study
 from hpsearch.data import load_dataset
 from hpsearch.engines import EngineResult, run_engine, watch_engine
@@ -56,7 +57,7 @@ def summary_row(study: Study, result: EngineResult) -> dict[str, Any]:
     params = best.params if best else {}
     row.update({f"param_{k}": params[k] for k in SPACE_PARAMS if k in params})
     row.update(result.test)
-    row["epochs_run_total"] = sum(r.epochs_run for r in records if r.epochs_run == r.epochs_run)
+    row["epochs_run_total"] = sum(r.epochs_run * r.n_fits for r in records if r.epochs_run == r.epochs_run)
     row["fit_seconds_total"] = round(sum(r.fit_seconds for r in records
                                          if r.fit_seconds == r.fit_seconds), 2)
     row["engine_seconds"] = round(result.seconds, 2)
@@ -105,6 +106,7 @@ def run_study(study: Study, *, engines: tuple[str, ...] | None = None, seed: int
             workdir = run_dir / "state" / engine
             with display.engine(engine, *watch_engine(engine, study, workdir)):
                 result = run_engine(engine, study, data, workdir, verbose)
+            interrupt.check()
             records += result.records
             histories += result.histories
             summary.append(summary_row(study, result))

@@ -10,7 +10,7 @@ import pandas as pd
 from hpsearch.config import SPACE_PARAMS
 
 COLUMNS = ["engine", "trial", "status", *[f"param_{p}" for p in SPACE_PARAMS], "metric",
-           "val_score", "cv_mean", "cv_std", "epochs_run", "fit_seconds", "started_at",
+           "val_score", "cv_mean", "cv_std", "n_fits", "epochs_run", "fit_seconds", "started_at",
            "finished_at", "error"]
 
 
@@ -30,6 +30,7 @@ class TrialRecord:
     val_score: float = math.nan
     cv_mean: float = math.nan
     cv_std: float = math.nan
+    n_fits: int = 1  # fits behind the score (CV folds); epochs_run is their mean
     epochs_run: float = math.nan
     fit_seconds: float = math.nan
     started_at: str = ""

@@ -24,8 +24,9 @@ def _finished(run_dir: Path, engine: str) -> dict[str, str]:
     return {str(p.relative_to(state)): p.read_text() for p in state.glob(pattern)}
 
 
-def _kill_after(cmd: list[str], cwd: Path, out: Path, engine: str, enough: int) -> Path:
-    """Start a run, SIGKILL it once `enough` fits/trials are on disk, return its run directory."""
+def _kill_after(cmd: list[str], cwd: Path, out: Path, engine: str, enough: int,
+                sig: int = signal.SIGKILL) -> tuple[Path, subprocess.Popen]:
+    """Start a run, signal it once `enough` fits/trials are on disk; return its run dir, process."""
     proc = subprocess.Popen([sys.executable, "-m", "hpsearch", *cmd], cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -34,7 +35,8 @@ def _kill_after(cmd: list[str], cwd: Path, out: Path, engine: str, enough: int) 
         while time.time() < deadline:
             dirs = list(out.glob("*/*/run.json"))
             if dirs and len(_finished(dirs[0].parent, engine)) >= enough:
-                proc.send_signal(signal.SIGKILL)
+                proc.send_signal(sig)
+                proc.wait(timeout=120)
                 break
             assert proc.poll() is None, "the run ended before it could be killed"
             time.sleep(0.05)
@@ -43,7 +45,7 @@ def _kill_after(cmd: list[str], cwd: Path, out: Path, engine: str, enough: int) 
     finally:
         proc.kill()
         proc.wait()
-    return dirs[0].parent
+    return dirs[0].parent, proc
 
 
 @pytest.mark.parametrize("engine", ["sklearn", "keras_tuner"])
@@ -52,7 +54,8 @@ def test_kill_9_then_resume_keeps_finished_work(tmp_path, engine):
     study = write_study(tmp_path, "fashion_mnist", [engine], n=n)
     out = tmp_path / "out"
     enough = 3 if engine == "sklearn" else 2  # sklearn: 3 fold fits = candidates 0 and part of 1
-    run_dir = _kill_after(["run", str(study), "--output-dir", str(out)], tmp_path, out, engine, enough)
+    run_dir, _ = _kill_after(["run", str(study), "--output-dir", str(out)], tmp_path, out, engine,
+                             enough)
     before = _finished(run_dir, engine)
     assert len(before) >= enough
     assert not (run_dir / "summary.csv").exists()  # killed mid-engine
@@ -74,6 +77,22 @@ def test_kill_9_then_resume_keeps_finished_work(tmp_path, engine):
     assert len(info["resumed_at"]) == 1 and "finished_at" in info
     for path in run_dir.glob("*.csv"):
         pd.read_csv(path)
+
+
+@pytest.mark.parametrize("engine", ["sklearn", "keras_tuner"])
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, engine):
+    study = write_study(tmp_path, "fashion_mnist", [engine], n=4)
+    out = tmp_path / "out"
+    run_dir, proc = _kill_after(["run", str(study), "--output-dir", str(out)], tmp_path, out,
+                                engine, 1, sig=signal.SIGINT)
+    stderr = proc.stderr.read().decode()
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("hpsearch: error: interrupted")
+    assert f"--resume {run_dir}" in last
+    assert _finished(run_dir, engine)  # what finished is on disk
+    assert not list(run_dir.rglob("*.tmp")) and not list(run_dir.rglob(".*.*"))
 
 
 def test_resume_refuses_a_changed_study(tmp_path):

@@ -6,6 +6,8 @@ from typing import Any
 
 import keras
 
+from hpsearch import interrupt
+
 
 def training_callbacks(patience: int) -> list[Any]:
     """Keras callbacks: fail a diverging fit, and stop on val_loss restoring the best weights."""
@@ -20,6 +22,7 @@ class FailOnNonFiniteLoss(keras.callbacks.Callback):
     """Raise as soon as the loss is NaN/inf, so the trial is recorded as failed with a reason."""
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        interrupt.check()  # a Ctrl-C swallowed inside Keras still stops at the epoch's end
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             raise FloatingPointError(f"loss became {float(loss)} at epoch {epoch + 1}")

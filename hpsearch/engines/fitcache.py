@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from hpsearch import interrupt
 from hpsearch.checkpoint import FitStore, fingerprint, fit_key
 from hpsearch.results import now
 from hpsearch.wrappers import KerasClassifier, KerasRegressor
@@ -24,6 +25,7 @@ class _Checkpointed:
         self.checkpoint_dir = checkpoint_dir
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, **kwargs: Any) -> Any:
+        interrupt.check()
         directory = getattr(self, "checkpoint_dir", None)
         if not directory:
             return super().fit(X, y, sample_weight=sample_weight, **kwargs)

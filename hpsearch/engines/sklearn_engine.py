@@ -178,7 +178,7 @@ def _records(study: Study, res: dict[str, Any], fits: dict[str, list], with_cv: 
             engine="sklearn", trial=f"{i:03d}", status="ok" if ok else "failed", params=params,
             metric=study.scoring, val_score=mean,
             cv_mean=mean if with_cv else math.nan,
-            cv_std=float(res["std_test_score"][i]) if with_cv else math.nan,
+            cv_std=float(res["std_test_score"][i]) if with_cv else math.nan, n_fits=n_splits,
             epochs_run=float(res["mean_test_epochs"][i]),
             fit_seconds=sum(f.get("fit_seconds", 0.0) for f in mine[:n_splits])
             or float(res["mean_fit_time"][i]) * n_splits,

@@ -13,6 +13,7 @@ import keras_tuner as kt
 from keras_tuner.src import config as kt_config
 from sklearn.preprocessing import StandardScaler
 
+from hpsearch import interrupt
 from hpsearch.config import Param, Study
 from hpsearch.data import Dataset
 from hpsearch.engines.callbacks import training_callbacks
@@ -51,6 +52,7 @@ class _Recording:
         return histories
 
     def on_trial_begin(self, trial: Any) -> None:
+        interrupt.check()
         self._history, self._started = {}, (now(), time.perf_counter())
         super().on_trial_begin(trial)
 
