@@ -74,12 +74,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from hpsearch.results import write_csv
 
     table = compare_runs(args.run_dir)
-    if args.output:
-        output = Path(args.output)
-        write_csv(output, table)
-        print(f"wrote {output} and {write_compare_report(args.run_dir, output.with_suffix('.html'))}",
-              file=sys.stderr)
+    output = Path(args.output)
+    write_csv(output, table)
+    html = write_compare_report(args.run_dir, output.with_suffix(".html"))
     print(table.to_string(index=False))
+    print(f"\nwrote {output} and {html}", file=sys.stderr)
     return 0
 
 
@@ -112,8 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     val.set_defaults(func=cmd_validate)
     cmp_ = sub.add_parser("compare", help="put runs side by side")
     cmp_.add_argument("run_dir", nargs="+", help="run directories (results/<study>/<run-id>)")
-    cmp_.add_argument("--output", help="also write the table to this CSV file, and a report "
-                      "with the same name and .html")
+    cmp_.add_argument("--output", default="results/compare.csv",
+                      help="CSV to write (default: %(default)s); the HTML report goes beside it")
     cmp_.set_defaults(func=cmd_compare)
     rep = sub.add_parser("report", help="regenerate report.html from a run's CSVs (no retraining)")
     rep.add_argument("run_dir", nargs="+")

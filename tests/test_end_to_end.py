@@ -107,3 +107,18 @@ def test_compare_puts_runs_side_by_side(runs, tmp_path):
     assert len(table) == 4 and table["run"].nunique() == 2
     assert {"test_accuracy", "test_rmse", "engine", "best_val_score"} <= set(table.columns)
     assert "keras_tuner" in proc.stdout
+    html = out.with_suffix(".html").read_text()
+    assert html.count("data:image/png;base64,") >= 3 and all(d.split("/")[-1] in html for d in dirs)
+
+
+def test_report_is_regenerated_from_the_csvs_alone(runs, tmp_path):
+    import shutil
+
+    _, run_dir = runs["california_housing"]
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("state", "report.html"))
+    proc = run_cli("report", str(copy), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    text = (copy / "report.html").read_text()
+    for section in ("best", "progress", "parameters", "curves", "trials"):
+        assert f'id="{section}"' in text
