@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from hpsearch.files import plain
+
 WEIGHTS, RECORD = "model.weights.h5", "record.json"
 
 
@@ -32,8 +34,7 @@ def fingerprint(*arrays: Any) -> str:
 
 def canonical(params: dict[str, Any]) -> str:
     """Parameters as stable JSON (sorted keys, numpy scalars as Python)."""
-    return json.dumps({k: v.item() if isinstance(v, np.generic) else v for k, v in params.items()},
-                      sort_keys=True, default=repr)
+    return json.dumps({k: plain(v) for k, v in params.items()}, sort_keys=True, default=repr)
 
 
 def fit_key(params: dict[str, Any], data_fingerprint: str) -> str:
@@ -59,15 +60,17 @@ class FitStore:
         try:
             if weights_writer is not None:
                 weights_writer(str(tmp / WEIGHTS))
-            (tmp / RECORD).write_text(json.dumps(record, default=str), encoding="utf-8")
+            (tmp / RECORD).write_text(json.dumps(record, default=plain), encoding="utf-8")
             for child in tmp.iterdir():
                 with open(child, "rb") as f:
                     os.fsync(f.fileno())
             target = self.directory / key
-            if target.exists():  # a concurrent worker finished the same fit first
-                shutil.rmtree(tmp)
-                return
-            os.replace(tmp, target)
+            try:
+                os.replace(tmp, target)
+            except OSError:
+                if not target.exists():
+                    raise
+                shutil.rmtree(tmp)  # another worker stored the same fit first: keep theirs
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -88,8 +91,11 @@ class FitStore:
         """Every finished entry (partial temporary folders are ignored)."""
         if not self.directory.is_dir():
             return []
-        found = []
-        for entry in sorted(self.directory.iterdir()):
-            if not entry.name.startswith(".") and (entry / RECORD).is_file():
-                found.append(json.loads((entry / RECORD).read_text(encoding="utf-8")))
-        return found
+        return [json.loads(path.read_text(encoding="utf-8"))
+                for path in sorted(self.directory.glob(f"[!.]*/{RECORD}"))]
+
+    def clean(self) -> None:
+        """Remove temporary folders a killed run left behind (never finished entries)."""
+        if self.directory.is_dir():
+            for tmp in self.directory.glob(".*"):
+                shutil.rmtree(tmp, ignore_errors=True)

@@ -71,7 +71,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from hpsearch.compare import compare_runs
     from hpsearch.report import write_compare_report
-    from hpsearch.results import write_csv
+    from hpsearch.files import write_csv
 
     table = compare_runs(args.run_dir)
     output = Path(args.output)
@@ -90,6 +90,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seed(text: str) -> int:
+    from hpsearch.config import MAX_SEED
+
+    if not text.isdigit() or int(text) > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, {MAX_SEED}], got {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m hpsearch",
                                      description="Hyperparameter search for Keras models.")
@@ -98,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("study", help="path to a study .toml file")
     run.add_argument("--engine", action="append", choices=ENGINES,
                      help="run only this engine (repeatable); default: the study's engines")
-    run.add_argument("--seed", type=int, help="override the study's seed")
+    run.add_argument("--seed", type=_seed, help="override the study's seed")
     run.add_argument("--output-dir", help="where run directories go (default: the study's, 'results')")
     run.add_argument("--resume", metavar="RUN_DIR",
                      help="finish an interrupted run: finished fits and trials are reused")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hpsearch.errors import HPSearchError
+from hpsearch.errors import InputError
 
 
 def compare_runs(run_dirs: list[str | Path]) -> pd.DataFrame:
@@ -14,10 +14,10 @@ def compare_runs(run_dirs: list[str | Path]) -> pd.DataFrame:
     for run_dir in map(Path, run_dirs):
         path = run_dir / "summary.csv"
         if not path.is_file():
-            raise HPSearchError(f"{run_dir}: expected a run directory with summary.csv, found none")
+            raise InputError(f"{run_dir}: expected a run directory with summary.csv, found none")
         frame = pd.read_csv(path)
         frame.insert(0, "run", f"{run_dir.parent.name}/{run_dir.name}")
         frames.append(frame)
     if not frames:
-        raise HPSearchError("compare: expected at least one run directory, got none")
+        raise InputError("compare: expected at least one run directory, got none")
     return pd.concat(frames, ignore_index=True)

@@ -23,10 +23,20 @@ ENGINES = ("sklearn", "keras_tuner")
 OPTIMIZERS = ("sgd", "adam", "rmsprop", "nadam", "adamw")
 ACTIVATIONS = ("relu", "selu", "elu", "gelu", "swish", "tanh", "sigmoid", "leaky_relu")
 ALGORITHMS = ("random", "hyperband", "bayesian")
+# The first is the default; RMSE first for regression, so both engines report the same unit.
 OBJECTIVES = {
     "classification": ("val_accuracy", "val_loss"),
-    "regression": ("val_loss", "val_root_mean_squared_error"),
+    "regression": ("val_root_mean_squared_error", "val_loss"),
 }
+# sklearn scorers that make sense for each task (others would score NaN on every fit).
+SCORERS = {
+    "classification": ("accuracy", "balanced_accuracy", "f1_macro", "f1_micro", "f1_weighted",
+                       "precision_macro", "recall_macro", "neg_log_loss"),
+    "regression": ("neg_root_mean_squared_error", "neg_mean_squared_error",
+                   "neg_mean_absolute_error", "neg_median_absolute_error", "r2",
+                   "explained_variance", "neg_max_error"),
+}
+MAX_SEED = 2**32 - 1  # numpy's seeding range
 DEFAULT_SCORING = {"classification": "accuracy", "regression": "neg_root_mean_squared_error"}
 # Beyond these a typo (n_neurons = 10**9) would try to allocate terabytes.
 MAX_NEURONS, MAX_HIDDEN, MAX_PARAMETERS = 16_384, 64, 200_000_000
@@ -300,8 +310,9 @@ def parse_study(text: str, source: str = "<study>") -> Study:
     for key in ("max_train_samples", "max_eval_samples"):
         if key in st:
             c.positive(f"study.{key}", st[key], 10)
-    if "seed" in st:
-        c.positive("study.seed", st["seed"], 0)
+    for key, value in (("study.seed", st.get("seed")), ("sklearn.random_state", sk.get("random_state"))):
+        if value is not None and not 0 <= value <= MAX_SEED:
+            raise c.fail(key, f"an integer in [0, {MAX_SEED}]", value)
     c.positive("train.epochs", tr.get("epochs", 10))
     c.positive("train.batch_size", tr.get("batch_size", 32))
     for key, top in (("train.epochs", 10_000), ("train.batch_size", 1_000_000)):
@@ -327,8 +338,7 @@ def parse_study(text: str, source: str = "<study>") -> Study:
     if "validation_fraction" in sk and not 0 < sk["validation_fraction"] < 1:
         raise c.fail("sklearn.validation_fraction", "a fraction in (0, 1)", sk["validation_fraction"])
     if "scoring" in sk:
-        from sklearn.metrics import get_scorer_names  # only when the study names one
-        c.one_of("sklearn.scoring", sk["scoring"], tuple(sorted(get_scorer_names())))
+        c.one_of("sklearn.scoring", sk["scoring"], SCORERS[task])
 
     if "algorithm" in kt:
         c.one_of("keras_tuner.algorithm", kt["algorithm"], ALGORITHMS)

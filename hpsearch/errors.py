@@ -38,10 +38,14 @@ class AllTrialsFailed(HPSearchError):
     exit_code = 1
 
 
-class ResumeMismatch(HPSearchError):
-    """The run to resume does not match the study or the data any more."""
+class InputError(HPSearchError):
+    """Bad input other than a study file (e.g. a folder that is not a run directory)."""
 
     exit_code = 2
+
+
+class ResumeMismatch(InputError):
+    """The run to resume does not match the study or the data any more."""
 
 
 class Interrupted(HPSearchError):

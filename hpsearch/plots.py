@@ -12,6 +12,8 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from hpsearch.trials import lower_is_better
+
 ENGINE_COLORS = {"sklearn": "tab:blue", "keras_tuner": "tab:orange"}
 OTHER_COLORS = ["tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]
 FAIL_COLOR = "tab:red"
@@ -51,11 +53,6 @@ def engine_color(engine: str) -> str:
     if engine in ENGINE_COLORS:
         return ENGINE_COLORS[engine]
     return OTHER_COLORS[sum(map(ord, str(engine))) % len(OTHER_COLORS)]
-
-
-def lower_is_better(name: str) -> bool:
-    """Keras history names: losses and errors go down, everything else goes up."""
-    return str(name).endswith(("loss", "error"))
 
 
 def _direction(higher: bool) -> str:

@@ -16,14 +16,14 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from hpsearch.errors import HPSearchError
-from hpsearch.results import atomic_write_text
+from hpsearch.errors import InputError
+from hpsearch.files import atomic_write_text
+from hpsearch.trials import HISTORY_COLUMNS, lower_is_better
 
 TOP_CURVES = 3
 TRIAL_NUMERIC = ["val_score", "cv_mean", "cv_std", "epochs_run", "fit_seconds"]
 SUMMARY_NUMERIC = ["n_trials", "n_failed", "best_val_score", "best_cv_std", "epochs_run_total",
                    "fit_seconds_total", "engine_seconds"]
-HISTORY_COLUMNS = ["engine", "trial", "fit", "epoch", "metric", "value"]
 PLOT_COLUMNS = ("order", "ok", "score", "group", "higher", "best", "cum_fit", "elapsed")
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:1.5rem auto;
@@ -76,7 +76,7 @@ def load_run(run_dir: str | Path) -> Run:
     """Read run.json and the CSVs of `run_dir`; trial and fit ids stay strings ("000")."""
     path = Path(run_dir)
     if not (path / "trials.csv").is_file() and not (path / "summary.csv").is_file():
-        raise HPSearchError(f"{path}: expected a run directory with trials.csv or summary.csv, found neither")
+        raise InputError(f"{path}: expected a run directory with trials.csv or summary.csv, found neither")
     try:
         info = json.loads((path / "run.json").read_text(encoding="utf-8"))
         info = info if isinstance(info, dict) else {}
@@ -106,7 +106,7 @@ def score_view(engine: str, metric: str) -> tuple[str, float, bool]:
     metric = str(metric or "score")
     if engine == "sklearn":
         return (metric[4:], -1.0, False) if metric.startswith("neg_") else (metric, 1.0, True)
-    return metric, 1.0, not metric.endswith(("loss", "error"))
+    return metric, 1.0, not lower_is_better(metric)
 
 
 def scored_trials(trials: pd.DataFrame) -> pd.DataFrame:
@@ -345,7 +345,7 @@ def write_compare_report(run_dirs: Iterable[str | Path], output_path: str | Path
 
     runs = [load_run(d) for d in run_dirs]
     if not runs:
-        raise HPSearchError("compare: expected at least one run directory, got none")
+        raise InputError("compare: expected at least one run directory, got none")
     labels = [r.label for r in runs]
     labels = [f"{x} ({i + 1})" if labels.count(x) > 1 else x for i, x in enumerate(labels)]
     summaries, scored_all = [], []

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import platform
 import sys
 import time
@@ -20,13 +19,15 @@ from hpsearch.engines import EngineResult, run_engine, watch_engine
 from hpsearch.progress import Display
 from hpsearch.report import write_report
 from hpsearch.errors import AllTrialsFailed, Interrupted, ResumeMismatch
-from hpsearch.results import atomic_write_text, check_writable, new_run_dir, now, write_csv, write_json
-from hpsearch.trials import trials_dataframe
+from hpsearch.files import atomic_write_text, now, write_csv, write_json
+from hpsearch.results import check_writable, new_run_dir
+from hpsearch.trials import HISTORY_COLUMNS, trials_dataframe
 
 # What must be unchanged for a resumed run to continue the same search.
 RESUME_KEYS = ("dataset", "seed", "engines", "max_train_samples", "max_eval_samples", "epochs",
                "batch_size", "space", "sklearn", "keras_tuner")
-HISTORY_COLUMNS = ["engine", "trial", "fit", "epoch", "metric", "value"]
+# ... except settings that change speed, not results (fewer workers after running out of memory).
+RESUME_FREE = {"sklearn": ("n_jobs",)}
 PACKAGES = ("keras", "tensorflow", "jax", "scikeras", "scikit-learn", "keras-tuner", "pandas", "numpy")
 
 
@@ -48,7 +49,8 @@ def summary_row(study: Study, result: EngineResult) -> dict[str, Any]:
     records, best = result.records, result.best
     row: dict[str, Any] = {
         "study": study.name, "dataset": study.dataset, "engine": result.engine,
-        "status": "ok" if best else "failed", "n_trials": len(records),
+        "status": ("ok" if not result.error else "refit failed") if best else "failed",
+        "n_trials": len(records),
         "n_failed": sum(r.status != "ok" for r in records),
         "metric": best.metric if best else (records[0].metric if records else ""),
         "best_trial": best.trial if best else "", "best_val_score": best.val_score if best else None,
@@ -60,7 +62,8 @@ def summary_row(study: Study, result: EngineResult) -> dict[str, Any]:
     row["epochs_run_total"] = sum(r.epochs_run * r.n_fits for r in records if r.epochs_run == r.epochs_run)
     row["fit_seconds_total"] = round(sum(r.fit_seconds for r in records
                                          if r.fit_seconds == r.fit_seconds), 2)
-    row["engine_seconds"] = round(result.seconds, 2)
+    row["engine_seconds"] = round(result.seconds, 2)  # this session's, for a resumed run
+    row["error"] = result.error
     return row
 
 
@@ -87,6 +90,7 @@ def run_study(study: Study, *, engines: tuple[str, ...] | None = None, seed: int
         out = Path(study.output_dir)
         check_writable(out, study.source)
         data = load_dataset(study)  # before the run directory exists: missing data leaves nothing
+        _seed_everything(study.seed)
         run_dir = new_run_dir(out, study.name)
         info = {"study": study.name, "source": study.source, "dataset": study.dataset,
                 "data_origin": data.origin, "data_fingerprint": data.fingerprint(),
@@ -95,7 +99,7 @@ def run_study(study: Study, *, engines: tuple[str, ...] | None = None, seed: int
                 "started_at": now(), "argv": sys.argv}
         atomic_write_text(run_dir / "study.toml", study.text)
     write_json(run_dir / "run.json", info)
-    _seed_everything(study.seed)
+    _seed_everything(study.seed)  # again for a resume; cheap
     log(f"{study.name}: {len(data.x_train)} train / {len(data.x_val)} val / {len(data.x_test)} test "
         f"from {data.origin}; writing to {run_dir}")
     records, summary, histories, failed = [], [], [], []
@@ -120,7 +124,9 @@ def run_study(study: Study, *, engines: tuple[str, ...] | None = None, seed: int
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted; finished fits are kept in {run_dir}. Resume with: "
                           f"python -m hpsearch run {study.source} --resume {run_dir}") from None
-    info.update(finished_at=now(), wall_seconds=round(time.perf_counter() - started, 1))
+    # A resumed run adds this session's time to what the earlier sessions spent.
+    wall = info.get("wall_seconds", 0.0) + time.perf_counter() - started
+    info.update(finished_at=now(), wall_seconds=round(wall, 1))
     write_json(run_dir / "run.json", info)
     write_report(run_dir)  # again, now that run.json has the wall time
     if failed:
@@ -129,12 +135,16 @@ def run_study(study: Study, *, engines: tuple[str, ...] | None = None, seed: int
 
 
 def read_run(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "run.json"
+    """run.json of a run to resume; one clear line if this is not a run directory."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        missing = [k for k in ("seed", "engines", "data_fingerprint") if k not in info]
+        if missing or not (run_dir / "study.toml").is_file():
+            raise ValueError(f"missing {', '.join(missing) or 'study.toml'}")
     except (OSError, ValueError) as exc:
-        raise ResumeMismatch(f"{run_dir}: expected a run directory with a readable run.json, "
-                             f"got {exc.__class__.__name__}") from None
+        raise ResumeMismatch(f"{run_dir}: expected a run directory with run.json and study.toml, "
+                             f"got {exc.__class__.__name__}: {exc}") from None
+    return info
 
 
 def check_resumable(study: Study, run_dir: Path, info: dict[str, Any],
@@ -149,7 +159,11 @@ def check_resumable(study: Study, run_dir: Path, info: dict[str, Any],
     ran = parse_study((run_dir / "study.toml").read_text(encoding="utf-8"), str(run_dir / "study.toml"))
     ran = dataclasses.replace(ran, seed=info["seed"], engines=tuple(info["engines"]))
     for key in RESUME_KEYS:
-        if getattr(study, key) != getattr(ran, key):
+        now_, then = getattr(study, key), getattr(ran, key)
+        if key in RESUME_FREE:
+            free = {k: None for k in RESUME_FREE[key]}
+            now_, then = dataclasses.replace(now_, **free), dataclasses.replace(then, **free)
+        if now_ != then:
             raise ResumeMismatch(f"{study.source}: cannot resume {run_dir}: {key} changed "
                                  f"(run: {getattr(ran, key)!r}, now: {getattr(study, key)!r})")
     return study
@@ -158,6 +172,8 @@ def check_resumable(study: Study, run_dir: Path, info: dict[str, Any],
 def _one_line(result: EngineResult) -> str:
     if result.best is None:
         return f"{result.engine}: all {len(result.records)} trials failed"
+    if result.error:
+        return f"{result.engine}: {len(result.records)} trials; best {result.best.trial}; {result.error}"
     tests = ", ".join(f"{k} {v:.4f}" for k, v in result.test.items())
     return (f"{result.engine}: {len(result.records)} trials in {result.seconds:.0f} s, best "
             f"{result.best.metric} {result.best.val_score:.4f} (trial {result.best.trial}); {tests}")
@@ -167,5 +183,4 @@ def _seed_everything(seed: int) -> None:
     import keras
 
     keras.utils.set_random_seed(seed)
-    os.environ.setdefault("PYTHONHASHSEED", str(seed))
 

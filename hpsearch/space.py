@@ -5,9 +5,13 @@ pipeline's parameter prefix; Keras Tuner wants `hp.*` calls.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from scipy import stats
+from sklearn.model_selection import ParameterSampler
+
+from hpsearch.checkpoint import canonical
 
 from hpsearch.config import Choice, FloatRange, Fixed, IntRange, Param
 
@@ -18,11 +22,10 @@ def to_sklearn(param: Param) -> Any:
         return [param.value]
     if isinstance(param, Choice):
         return list(param.values)
+    if param.low == param.high:  # scipy's laws have no zero-width form
+        return [param.low]
     if isinstance(param, IntRange):
-        if param.log:
-            return stats.randint(param.low, param.high + 1) if param.low == param.high else \
-                _LogInt(param.low, param.high)
-        return stats.randint(param.low, param.high + 1)
+        return _LogInt(param.low, param.high) if param.log else stats.randint(param.low, param.high + 1)
     if param.log:
         return stats.loguniform(param.low, param.high)
     return stats.uniform(param.low, param.high - param.low)
@@ -42,6 +45,18 @@ class _LogInt:
         return f"log_int({self.low}, {self.high})"
 
 
+def unique_samples(distributions: dict[str, Any], n: int, random_state: Any) -> list[dict[str, Any]]:
+    """The first `n` distinct draws of sklearn's ParameterSampler (fewer if the space is smaller)."""
+    seen: dict[str, dict[str, Any]] = {}
+    with warnings.catch_warnings():  # a grid smaller than n * 50 is sampled whole: expected
+        warnings.simplefilter("ignore", UserWarning)
+        for params in ParameterSampler(distributions, n * 50, random_state=random_state):
+            seen.setdefault(canonical(params), params)
+            if len(seen) == n:
+                break
+    return list(seen.values())
+
+
 def sklearn_distributions(space: dict[str, Param], prefix: str = "") -> dict[str, Any]:
     """`param_distributions` for `RandomizedSearchCV`, keys prefixed (e.g. 'model__')."""
     return {prefix + name: to_sklearn(param) for name, param in space.items()}
@@ -55,6 +70,8 @@ def from_hp(hp: Any, space: dict[str, Param]) -> dict[str, Any]:
             values[name] = hp.Fixed(name, param.value)
         elif isinstance(param, Choice):
             values[name] = hp.Choice(name, list(param.values))
+        elif param.low == param.high:
+            values[name] = hp.Fixed(name, param.low)
         elif isinstance(param, IntRange):
             values[name] = hp.Int(name, param.low, param.high,
                                   sampling="log" if param.log else "linear")

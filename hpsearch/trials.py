@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 
 import pandas as pd
 
 from hpsearch.config import SPACE_PARAMS
 
+HISTORY_COLUMNS = ["engine", "trial", "fit", "epoch", "metric", "value"]
 COLUMNS = ["engine", "trial", "status", *[f"param_{p}" for p in SPACE_PARAMS], "metric",
            "val_score", "cv_mean", "cv_std", "n_fits", "epochs_run", "fit_seconds", "started_at",
            "finished_at", "error"]
@@ -36,19 +37,24 @@ class TrialRecord:
     started_at: str = ""
     finished_at: str = ""
     error: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
-        row = {k: v for k, v in asdict(self).items() if k not in ("params", "extra")}
+        row = {k: v for k, v in asdict(self).items() if k != "params"}
         row.update({f"param_{k}": self.params[k] for k in SPACE_PARAMS if k in self.params})
         return row
 
 
 def trials_dataframe(records: Iterable[TrialRecord]) -> pd.DataFrame:
     """One row per trial, the columns of `trials.csv`, in a stable order."""
-    rows = [r.row() for r in records]
-    frame = pd.DataFrame(rows, columns=COLUMNS)
-    return frame.reindex(columns=COLUMNS + sorted(set(frame.columns) - set(COLUMNS)))
+    return pd.DataFrame([r.row() for r in records], columns=COLUMNS)
+
+
+def lower_is_better(metric: str) -> bool:
+    """Keras names: losses and errors go down, everything else goes up.
+
+    (sklearn scorer names are higher-is-better by construction: 'neg_...'.)
+    """
+    return str(metric).endswith(("loss", "error"))
 
 
 def best_trial(records: Iterable[TrialRecord], higher_is_better: bool = True) -> TrialRecord | None:

@@ -163,7 +163,8 @@ def test_minimal_study_gets_every_default():
 
 @pytest.mark.parametrize("dataset, task, scoring, objective", [
     ("fashion_mnist", "classification", "accuracy", "val_accuracy"),
-    ("california_housing", "regression", "neg_root_mean_squared_error", "val_loss"),
+    ("california_housing", "regression", "neg_root_mean_squared_error",
+     "val_root_mean_squared_error"),
 ])
 def test_task_scoring_objective_per_dataset(dataset, task, scoring, objective):
     s = parse_study(f'[study]\nname = "d"\ndataset = "{dataset}"\n', SRC)
@@ -311,7 +312,13 @@ BAD = [
      "a value >= 1", "0"),
     ("factor-one", HEAD + "[keras_tuner]\nfactor = 1\n", "keras_tuner.factor", 4,
      "a value >= 2", "1"),
-    ("seed-negative", HEAD + "seed = -1\n", "study.seed", 3, "a value >= 0", "-1"),
+    ("seed-negative", HEAD + "seed = -1\n", "study.seed", 3, "an integer in [0, 4294967295]", "-1"),
+    ("seed-too-big", HEAD + "seed = 4294967296\n", "study.seed", 3, "an integer in [0,",
+     "4294967296"),
+    ("random-state-negative", HEAD + "[sklearn]\nrandom_state = -5\n", "sklearn.random_state", 4,
+     "an integer in [0,", "-5"),
+    ("scoring-wrong-task", HEAD_CAL + '[sklearn]\nscoring = "accuracy"\n', "sklearn.scoring", 4,
+     "one of neg_root_mean_squared_error", "'accuracy'"),
     ("max-train-tiny", HEAD + "max_train_samples = 5\n", "study.max_train_samples", 3,
      "a value >= 10", "5"),
     ("max-eval-zero", HEAD + "max_eval_samples = 0\n", "study.max_eval_samples", 3,
@@ -336,7 +343,7 @@ BAD = [
     ("unknown-objective", HEAD + '[keras_tuner]\nobjective = "val_acc"\n', "keras_tuner.objective",
      4, "(did you mean 'val_accuracy'?)", "'val_acc'"),
     ("objective-wrong-task", HEAD_CAL + '[keras_tuner]\nobjective = "val_accuracy"\n',
-     "keras_tuner.objective", 4, "one of val_loss, val_root_mean_squared_error", "'val_accuracy'"),
+     "keras_tuner.objective", 4, "one of val_root_mean_squared_error, val_loss", "'val_accuracy'"),
     ("unknown-scoring", HEAD + '[sklearn]\nscoring = "accuracyy"\n', "sklearn.scoring", 4,
      "(did you mean 'accuracy'?)", "'accuracyy'"),
     # choices and sizes

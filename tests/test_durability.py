@@ -68,6 +68,7 @@ def test_kill_9_then_resume_keeps_finished_work(tmp_path, engine):
         assert after[name] == text
     trials = pd.read_csv(run_dir / "trials.csv", dtype={"trial": str})
     assert len(trials) == n and trials["trial"].is_unique
+    assert trials["trial"].tolist() == sorted(trials["trial"], key=int)  # in the order they ran
     assert (trials["status"] == "ok").all()
     expected_fits = n * 2 + 1 if engine == "sklearn" else n  # 2 folds each + the refit
     assert len(after) == expected_fits
@@ -149,3 +150,29 @@ def test_all_trials_failing_ends_with_a_clear_error_and_the_table(tmp_path):
     assert trials["engine"].tolist() == ["sklearn", "keras_tuner"]
     assert (trials["status"] == "failed").all()
     assert trials["error"].str.contains("loss became").all()
+
+
+def test_a_failed_refit_keeps_the_trials_and_reports_the_failure(tmp_path, monkeypatch):
+    """Only the final refit (on train + validation) diverges: trials stand, no test score."""
+    from hpsearch import wrappers
+    from hpsearch.config import parse_study
+    from hpsearch.data import load_dataset
+    from hpsearch.engines.sklearn_engine import run_sklearn
+
+    study = parse_study(write_study(tmp_path, "california_housing", ["sklearn"], n=2).read_text())
+    data = load_dataset(study)
+    n_all = len(data.x_train) + len(data.x_val)
+    fit = wrappers.KerasRegressor.fit
+
+    def diverging_refit(self, X, y, **kwargs):
+        if len(X) == n_all:
+            raise FloatingPointError("loss became nan at epoch 1")
+        return fit(self, X, y, **kwargs)
+
+    monkeypatch.setattr(wrappers.KerasRegressor, "fit", diverging_refit)
+    for attempt in range(2):  # the second time is a resume: the failure is cached, not re-run
+        result = run_sklearn(study, data, tmp_path / "state")
+        assert [r.status for r in result.records] == ["ok", "ok"]
+        assert result.best is not None and result.test == {}
+        assert "refit of the best candidate failed: " in result.error
+        assert "loss became nan" in result.error

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from hpsearch.checkpoint import FitStore, fingerprint, fit_key
-from hpsearch.results import atomic_write_text, new_run_dir
+from hpsearch.files import atomic_write_text
+from hpsearch.results import new_run_dir
 
 
 def test_atomic_write_replaces_whole_file_and_leaves_no_temp(tmp_path):

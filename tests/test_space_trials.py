@@ -29,13 +29,33 @@ def test_sklearn_samples_stay_in_range_and_cover_it():
     rates = np.array([s["m__learning_rate"] for s in samples])
     assert hidden == {1, 2, 3}
     assert neurons.min() >= 16 and neurons.max() <= 512
-    assert all(isinstance(int(n), int) and n == int(n) for n in neurons)
+    assert all(type(s["m__n_neurons"]) is int for s in samples)
     # log-uniform: about half the draws below the geometric mean
     assert 0.35 < np.mean(neurons < math.sqrt(16 * 512)) < 0.65
     assert rates.min() >= 1e-4 and rates.max() <= 1e-2
     assert 0.35 < np.mean(rates < 1e-3) < 0.65
     assert {s["m__optimizer"] for s in samples} == {"adam"}
     assert {s["m__activation"] for s in samples} == {"relu", "tanh"}
+
+
+def test_unique_samples_are_distinct_deterministic_and_cover_small_spaces():
+    from hpsearch.space import unique_samples
+
+    small = sklearn_distributions({"n_hidden": IntRange(1, 2), "activation": Choice(("a", "b"))})
+    draws = unique_samples(small, 10, random_state=0)  # only 4 combinations exist
+    assert len(draws) == 4
+    assert {(d["n_hidden"], d["activation"]) for d in draws} == {(1, "a"), (1, "b"), (2, "a"), (2, "b")}
+    assert unique_samples(small, 10, random_state=0) == draws  # a resumed search sees the same
+    big = unique_samples(sklearn_distributions(SPACE), 20, random_state=3)
+    assert len({tuple(sorted(d.items())) for d in big}) == 20
+
+
+def test_zero_width_ranges_are_fixed_values():
+    dists = sklearn_distributions({"learning_rate": FloatRange(0.01, 0.01, log=True),
+                                   "n_neurons": IntRange(8, 8, log=True)})
+    assert dists == {"learning_rate": [0.01], "n_neurons": [8]}
+    hp = kt.HyperParameters()
+    assert from_hp(hp, {"learning_rate": FloatRange(0.01, 0.01, log=True)}) == {"learning_rate": 0.01}
 
 
 def test_keras_tuner_adapter_declares_the_same_space():

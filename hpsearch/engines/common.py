@@ -18,6 +18,7 @@ class EngineResult:
     test: dict[str, float] = field(default_factory=dict)
     seconds: float = math.nan
     histories: list[dict[str, Any]] = field(default_factory=list)
+    error: str = ""  # an engine-level failure after the trials (e.g. the final refit)
 
 
 def test_scores(task: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
@@ -29,11 +30,6 @@ def test_scores(task: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, 
     residual = np.sum((y_true - y_pred) ** 2)
     total = np.sum((y_true - y_true.mean()) ** 2)
     return {"test_rmse": float(np.sqrt(residual / len(y_true))), "test_r2": float(1 - residual / total)}
-
-
-def python_value(value: Any) -> Any:
-    """numpy scalars -> plain Python, so params print and compare cleanly."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def last_error_line(text: str | None) -> str:

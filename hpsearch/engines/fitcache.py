@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
 from hpsearch import interrupt
 from hpsearch.checkpoint import FitStore, fingerprint, fit_key
-from hpsearch.results import now
+from hpsearch.files import now
 from hpsearch.wrappers import KerasClassifier, KerasRegressor
 
 # Parameters that do not change what a fit learns, so they stay out of its key.
@@ -39,12 +40,14 @@ class _Checkpointed:
             if done["status"] != "ok":
                 raise CachedFitError(done["error"])
             self.initialize(X, y)  # encoders, metadata and a model with the stored weights
-            self.model_.load_weights(store.weights_path(key))
+            with warnings.catch_warnings():  # optimizer state is not needed to predict
+                warnings.simplefilter("ignore", UserWarning)
+                self.model_.load_weights(store.weights_path(key))
             self.history_ = {k: list(v) for k, v in done["history"].items()}
             self.fit_key_ = key  # initialize() resets fitted attributes
             return self
         record = {"key": key, "params": params, "data": data, "n_samples": len(X),
-                  "started_at": now()}
+                  "started_at": now(), "started": time.time()}
         start = time.perf_counter()
         try:
             super().fit(X, y, sample_weight=sample_weight, **kwargs)

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from sklearn.exceptions import FitFailedWarning
 from sklearn.metrics import get_scorer
-from sklearn.model_selection import ParameterSampler, PredefinedSplit, RandomizedSearchCV
+from sklearn.model_selection import PredefinedSplit, RandomizedSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -21,10 +21,11 @@ from hpsearch.checkpoint import FitStore, canonical
 from hpsearch.config import Study
 from hpsearch.data import Dataset
 from hpsearch.engines.callbacks import training_callbacks
-from hpsearch.engines.common import EngineResult, history_rows, python_value, test_scores
+from hpsearch.engines.common import EngineResult, history_rows, test_scores
+from hpsearch.files import plain
 from hpsearch.engines.fitcache import CheckpointedClassifier, CheckpointedRegressor
 from hpsearch.model import build_model
-from hpsearch.space import sklearn_distributions
+from hpsearch.space import sklearn_distributions, unique_samples
 from hpsearch.trials import TrialRecord, best_trial
 
 STEP = "model__"  # the pipeline step holding the wrapper
@@ -57,15 +58,32 @@ class RecordingScorer:
         return score
 
 
+class UniqueRandomizedSearchCV(RandomizedSearchCV):
+    """RandomizedSearchCV without repeated draws (a repeat would only re-score cached fits).
+
+    The one change is sklearn's own seam, `_run_search`: the same seed gives the same
+    candidates in the same order, so a resumed search finds its finished fits.
+    """
+
+    def _run_search(self, evaluate_candidates: Callable) -> None:
+        evaluate_candidates(unique_samples(self.param_distributions, self.n_iter, self.random_state))
+
+
+def candidates(study: Study) -> list[dict[str, Any]]:
+    random_state = study.seed if study.sklearn.random_state is None else study.sklearn.random_state
+    return unique_samples(sklearn_distributions(study.space, PREFIX), study.sklearn.n_iter,
+                          random_state)
+
+
 def watch(study: Study, workdir: Path) -> tuple[int | None, Callable[[], tuple[int, float | None]]]:
     """Planned fits, and a poll giving (fits done, best fold score so far) from the fit store."""
     folds = 1 if study.sklearn.cv == "validation" else int(study.sklearn.cv)
     fits = workdir / "fits"
 
     def poll() -> tuple[int, float | None]:
-        done = sum(1 for _ in fits.glob("*/record.json"))
+        done = sum(1 for _ in fits.glob("[!.]*/record.json"))
         scores = []
-        for path in fits.glob("*/score.json"):
+        for path in fits.glob("[!.]*/score.json"):
             try:
                 scores.append(json.loads(path.read_text())["score"])
             except (OSError, ValueError, KeyError):
@@ -73,10 +91,10 @@ def watch(study: Study, workdir: Path) -> tuple[int | None, Callable[[], tuple[i
         finite = [s for s in scores if math.isfinite(s)]
         return done, max(finite) if finite else None
 
-    return study.sklearn.n_iter * folds + 1, poll
+    return len(candidates(study)) * folds + 1, poll
 
 
-def make_pipeline(study: Study, checkpoint_dir: Path | None = None, verbose: int = 0) -> Pipeline:
+def search_pipeline(study: Study, checkpoint_dir: Path | None = None, verbose: int = 0) -> Pipeline:
     """The estimator searched: [scaler for regression] + scikeras wrapper around build_model."""
     settings = study.sklearn
     wrapper = CheckpointedClassifier if study.task == "classification" else CheckpointedRegressor
@@ -92,7 +110,11 @@ def make_pipeline(study: Study, checkpoint_dir: Path | None = None, verbose: int
 
 
 def run_sklearn(study: Study, data: Dataset, workdir: Path, verbose: int = 0) -> EngineResult:
-    """Search over train+validation: k folds, or the fixed validation split when cv = 'validation'."""
+    """Search over train+validation: k folds, or the fixed validation split when cv = 'validation'.
+
+    The result is a real fitted RandomizedSearchCV (`cv_results_`, `best_estimator_`); if the
+    final refit fails, the trials still stand and the failure is reported instead of a test score.
+    """
     settings, started = study.sklearn, time.perf_counter()
     X = np.concatenate([data.x_train, data.x_val])
     y = np.concatenate([data.y_train, data.y_val])
@@ -101,38 +123,43 @@ def run_sklearn(study: Study, data: Dataset, workdir: Path, verbose: int = 0) ->
     else:
         cv = settings.cv  # StratifiedKFold for classifiers: our wrappers carry the right tags
     store = FitStore(workdir / "fits")
-    search = RandomizedSearchCV(
-        make_pipeline(study, store.directory, verbose), sklearn_distributions(study.space, PREFIX),
+    store.clean()
+    search = UniqueRandomizedSearchCV(
+        search_pipeline(study, store.directory, verbose), sklearn_distributions(study.space, PREFIX),
         n_iter=settings.n_iter, cv=cv,
         scoring={"score": RecordingScorer(study.scoring, store), "epochs": epochs_run},
         refit="score", n_jobs=settings.n_jobs, error_score=np.nan,
         random_state=study.seed if settings.random_state is None else settings.random_state,
     )
+    error = ""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitFailedWarning)  # failures are in the fit records
         try:
             search.fit(X, y)
-        except ValueError:
-            if hasattr(search, "cv_results_"):
-                raise
-            # every fit failed: sklearn raised before building cv_results_
+        except Exception as exc:
+            if not any(f["status"] == "ok" for f in store.records()):
+                fits = _fits_by_candidate(store, len(X))  # every fit failed: sklearn kept no table
+                records = [_record(study, i, p, fits) for i, p in enumerate(candidates(study))]
+                return EngineResult("sklearn", records, None, {}, time.perf_counter() - started)
+            # The refit failed (sklearn builds cv_results_ only after it): score again without
+            # it; every CV fit is in the store, so nothing is retrained.
+            error = f"refit of the best candidate failed: {type(exc).__name__}: {exc}"[:300]
+            search.set_params(refit=False)
+            search.fit(X, y)
     fits = _fits_by_candidate(store, len(X))
-    if hasattr(search, "cv_results_"):
-        records = _records(study, search.cv_results_, fits, with_cv=settings.cv != "validation")
-    else:
-        sampler = ParameterSampler(search.param_distributions, settings.n_iter,
-                                   random_state=search.random_state)
-        records = [_failed(study, i, p, fits) for i, p in enumerate(sampler)]
+    records = [_record(study, i, p, fits, search.cv_results_, settings.cv != "validation")
+               for i, p in enumerate(search.cv_results_["params"])]
     best = best_trial(records)
     test, histories = {}, []
-    if best is not None and hasattr(search, "best_estimator_"):
+    if best is not None and not error:
         test = test_scores(study.task, data.y_test, search.best_estimator_.predict(data.x_test))
     for record in records:
         for fold, fit in enumerate(fits.get(_candidate_key(record.params), [])):
-            name = "refit" if fit["n_samples"] == len(X) else str(fold)
+            name = "refit" if fit["refit"] else str(fold)
             histories += history_rows("sklearn", record.trial, name, fit.get("history"))
     keras.backend.clear_session()
-    return EngineResult("sklearn", records, best, test, time.perf_counter() - started, histories)
+    return EngineResult("sklearn", records, best, test, time.perf_counter() - started, histories,
+                        error)
 
 
 def _candidate_key(params: dict[str, Any]) -> str:
@@ -146,49 +173,29 @@ def _fits_by_candidate(store: FitStore, n_all: int) -> dict[str, list[dict[str, 
         model_params = {k: v for k, v in fit["params"].items() if k.startswith("model__")}
         groups.setdefault(canonical(model_params), []).append(fit)
     for fits in groups.values():
-        fits.sort(key=lambda f: (f["n_samples"] == n_all, f["started_at"]))
+        for fit in fits:
+            fit["refit"] = fit["n_samples"] == n_all  # CV folds always hold fewer rows
+        fits.sort(key=lambda f: (f["refit"], f["started"]))
     return groups
 
 
-def _times(fits: list[dict[str, Any]]) -> dict[str, Any]:
-    if not fits:
-        return {}
-    return {"started_at": min(f["started_at"] for f in fits),
-            "finished_at": max(f.get("finished_at", "") for f in fits)}
-
-
-def _params(params: dict[str, Any]) -> dict[str, Any]:
-    return {k.removeprefix(PREFIX): python_value(v) for k, v in params.items()}
-
-
-def _error(fits: list[dict[str, Any]]) -> str:
-    errors = list(dict.fromkeys(f["error"] for f in fits if f["status"] != "ok"))
-    return "; ".join(errors) or "fit failed"
-
-
-def _records(study: Study, res: dict[str, Any], fits: dict[str, list], with_cv: bool) -> list[TrialRecord]:
-    records = []
-    n_splits = sum(1 for k in res if k.startswith("split") and k.endswith("_test_score"))
-    for i, raw in enumerate(res["params"]):
-        params = _params(raw)
-        mine = [f for f in fits.get(_candidate_key(params), [])]
-        mean = float(res["mean_test_score"][i])
-        ok = math.isfinite(mean)
-        records.append(TrialRecord(
-            engine="sklearn", trial=f"{i:03d}", status="ok" if ok else "failed", params=params,
-            metric=study.scoring, val_score=mean,
-            cv_mean=mean if with_cv else math.nan,
-            cv_std=float(res["std_test_score"][i]) if with_cv else math.nan, n_fits=n_splits,
-            epochs_run=float(res["mean_test_epochs"][i]),
-            fit_seconds=sum(f.get("fit_seconds", 0.0) for f in mine[:n_splits])
-            or float(res["mean_fit_time"][i]) * n_splits,
-            error="" if ok else _error(mine), **_times(mine[:n_splits]),
-        ))
-    return records
-
-
-def _failed(study: Study, i: int, raw: dict[str, Any], fits: dict[str, list]) -> TrialRecord:
-    params = _params(raw)
-    mine = fits.get(_candidate_key(params), [])
-    return TrialRecord(engine="sklearn", trial=f"{i:03d}", status="failed", params=params,
-                       metric=study.scoring, error=_error(mine), **_times(mine))
+def _record(study: Study, i: int, raw: dict[str, Any], fits: dict[str, list],
+            res: dict[str, Any] | None = None, with_cv: bool = False) -> TrialRecord:
+    """Candidate i as a trial: scores from cv_results_ (None when every fit failed), times
+    and failure reasons from its fold fits' records (its refit, if any, left out)."""
+    params = {k.removeprefix(PREFIX): plain(v) for k, v in raw.items()}
+    folds = [f for f in fits.get(_candidate_key(params), []) if not f["refit"]]
+    mean = float(res["mean_test_score"][i]) if res is not None else math.nan
+    ok = math.isfinite(mean)
+    errors = list(dict.fromkeys(f["error"] for f in folds if f["status"] != "ok"))
+    times = {"started_at": min(f["started_at"] for f in folds),
+             "finished_at": max(f.get("finished_at", "") for f in folds)} if folds else {}
+    return TrialRecord(
+        engine="sklearn", trial=f"{i:03d}", status="ok" if ok else "failed", params=params,
+        metric=study.scoring, val_score=mean, cv_mean=mean if with_cv else math.nan,
+        cv_std=float(res["std_test_score"][i]) if with_cv and res is not None else math.nan,
+        n_fits=len(folds) or 1,
+        epochs_run=float(res["mean_test_epochs"][i]) if res is not None else math.nan,
+        fit_seconds=sum(f.get("fit_seconds", 0.0) for f in folds) if folds else math.nan,
+        error="" if ok else ("; ".join(errors) or "scoring failed"), **times,
+    )

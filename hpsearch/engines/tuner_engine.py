@@ -1,8 +1,11 @@
 """Keras Tuner (random, Hyperband, Bayesian) over the same `build_model`."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -17,12 +20,11 @@ from hpsearch import interrupt
 from hpsearch.config import Param, Study
 from hpsearch.data import Dataset
 from hpsearch.engines.callbacks import training_callbacks
-from hpsearch.engines.common import (EngineResult, history_rows, last_error_line, python_value,
-                                     test_scores)
+from hpsearch.engines.common import EngineResult, history_rows, last_error_line, test_scores
 from hpsearch.model import build_model
-from hpsearch.results import now, write_json
+from hpsearch.files import now, plain, write_json
 from hpsearch.space import from_hp
-from hpsearch.trials import TrialRecord, best_trial
+from hpsearch.trials import TrialRecord, best_trial, lower_is_better
 
 TUNERS = {"random": kt.RandomSearch, "hyperband": kt.Hyperband, "bayesian": kt.BayesianOptimization}
 
@@ -70,7 +72,7 @@ class _Recording:
 def watch(study: Study, workdir: Path) -> tuple[int | None, Callable[[], tuple[int, float | None]]]:
     """Planned trials (unknown for Hyperband), and a poll giving (trials done, best score so far)."""
     records = workdir / "records"
-    lower = _lower_is_better(study.objective)
+    lower = lower_is_better(study.objective)
 
     def poll() -> tuple[int, float | None]:
         scores, done = [], 0
@@ -88,14 +90,10 @@ def watch(study: Study, workdir: Path) -> tuple[int | None, Callable[[], tuple[i
     return total, poll
 
 
-def _lower_is_better(objective: str) -> bool:
-    return objective.endswith("loss") or objective.endswith("error")
-
-
 def make_tuner(study: Study, data: Dataset, workdir: Path) -> kt.Tuner:
     """The tuner for the study's algorithm; failures never stop the study early."""
     s = study.keras_tuner
-    objective = kt.Objective(study.objective, "min" if _lower_is_better(study.objective) else "max")
+    objective = kt.Objective(study.objective, "min" if lower_is_better(study.objective) else "max")
     n_classes = data.n_outputs if study.task == "classification" else None
     hypermodel = SpaceHyperModel(study.space, data.n_features, n_classes)
     common: dict[str, Any] = dict(objective=objective, seed=study.seed, directory=str(workdir),
@@ -120,19 +118,23 @@ def run_keras_tuner(study: Study, data: Dataset, workdir: Path, verbose: int = 0
     if study.task == "regression":  # fitted on training data only
         scaler = StandardScaler().fit(x_train)
         x_train, x_val, x_test = (scaler.transform(x) for x in (x_train, x_val, x_test))
-    tuner = make_tuner(study, data, workdir)
+    debug = kt_config.DEBUG
     kt_config.DEBUG = verbose > 0  # else Keras Tuner prints each failed trial's traceback
-    tuner.search(x_train, data.y_train, validation_data=(x_val, data.y_val), epochs=study.epochs,
-                 batch_size=study.batch_size, verbose=verbose,
-                 callbacks=training_callbacks(study.keras_tuner.patience))
+    try:  # Keras Tuner prints ("Reloading Tuner ...") on stdout, which holds only the run dir
+        with contextlib.redirect_stdout(sys.stderr if verbose else io.StringIO()):
+            tuner = make_tuner(study, data, workdir)
+            tuner.search(x_train, data.y_train, validation_data=(x_val, data.y_val),
+                         epochs=study.epochs, batch_size=study.batch_size, verbose=verbose,
+                         callbacks=training_callbacks(study.keras_tuner.patience))
+    finally:
+        kt_config.DEBUG = debug
     saved = {p.stem: json.loads(p.read_text()) for p in tuner.records_dir.glob("*.json")}
     records, histories = [], []
-    for trial in tuner.oracle.trials.values():
-        if trial.status == "RUNNING":  # never happens after search(); kept out of the table
-            continue
-        extra = saved.get(trial.trial_id, {})
+    # start_order, not trials (a reloaded oracle fills that in file-listing order)
+    for trial_id in tuner.oracle.start_order:
+        trial, extra = tuner.oracle.trials[trial_id], saved.get(trial_id, {})
         records.append(_record(study, trial, extra))
-        histories += history_rows("keras_tuner", trial.trial_id, "0", extra.get("history"))
+        histories += history_rows("keras_tuner", trial_id, "0", extra.get("history"))
     lower = tuner.oracle.objective.direction == "min"
     best = best_trial(records, higher_is_better=not lower)
     test = {}
@@ -150,15 +152,16 @@ def run_keras_tuner(study: Study, data: Dataset, workdir: Path, verbose: int = 0
 
 def _record(study: Study, trial: Any, saved: dict[str, Any]) -> TrialRecord:
     ok = trial.status == "COMPLETED" and trial.score is not None and math.isfinite(trial.score)
+    # A trial still RUNNING after search() was cut off by a kill and never retried.
+    message = "interrupted" if trial.status == "RUNNING" else trial.message
     values = trial.hyperparameters.values
     epochs = len(saved.get("history", {}).get("loss", []))
     return TrialRecord(
         engine="keras_tuner", trial=trial.trial_id, status="ok" if ok else "failed",
-        params={k: python_value(values[k]) for k in study.space if k in values},
+        params={k: plain(values[k]) for k in study.space if k in values},
         metric=study.objective, val_score=float(trial.score) if ok else math.nan,
         epochs_run=float(epochs) if epochs else math.nan,
         fit_seconds=saved.get("fit_seconds", math.nan),
         started_at=saved.get("started_at", ""), finished_at=saved.get("finished_at", ""),
-        error="" if ok else last_error_line(trial.message or f"trial {trial.status.lower()}"),
-        extra={k: python_value(v) for k, v in values.items() if k.startswith("tuner/")},
+        error="" if ok else last_error_line(message or f"trial {trial.status.lower()}"),
     )
