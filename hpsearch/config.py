@@ -198,7 +198,7 @@ class _Checker:
                 raise self.fail(full, _type_name(allowed[name]), item)
         return value
 
-    def positive(self, key: str, value: Any, minimum: float = 1) -> Any:
+    def at_least(self, key: str, value: Any, minimum: float = 1) -> Any:
         if value < minimum:
             raise self.fail(key, f"a value >= {minimum}", value)
         return value
@@ -309,12 +309,12 @@ def parse_study(text: str, source: str = "<study>") -> Study:
         raise c.fail("study.engines", "each engine at most once", list(engines))
     for key in ("max_train_samples", "max_eval_samples"):
         if key in st:
-            c.positive(f"study.{key}", st[key], 10)
+            c.at_least(f"study.{key}", st[key], 10)
     for key, value in (("study.seed", st.get("seed")), ("sklearn.random_state", sk.get("random_state"))):
         if value is not None and not 0 <= value <= MAX_SEED:
             raise c.fail(key, f"an integer in [0, {MAX_SEED}]", value)
-    c.positive("train.epochs", tr.get("epochs", 10))
-    c.positive("train.batch_size", tr.get("batch_size", 32))
+    c.at_least("train.epochs", tr.get("epochs", 10))
+    c.at_least("train.batch_size", tr.get("batch_size", 32))
     for key, top in (("train.epochs", 10_000), ("train.batch_size", 1_000_000)):
         value = tr.get(key.split(".")[1])
         if value is not None and value > top:
@@ -326,15 +326,15 @@ def parse_study(text: str, source: str = "<study>") -> Study:
 
     for key in ("n_iter", "n_jobs"):
         if key in sk:
-            c.positive(f"sklearn.{key}", sk[key], -1 if key == "n_jobs" else 1)
+            c.at_least(f"sklearn.{key}", sk[key], -1 if key == "n_jobs" else 1)
     if sk.get("n_jobs") == 0:
         raise c.fail("sklearn.n_jobs", "a positive number of workers or -1", 0)
     if isinstance(sk.get("cv"), str):
         c.one_of("sklearn.cv", sk["cv"], ("validation",))
     elif "cv" in sk:
-        c.positive("sklearn.cv", sk["cv"], 2)
+        c.at_least("sklearn.cv", sk["cv"], 2)
     if "patience" in sk:
-        c.positive("sklearn.patience", sk["patience"], 0)
+        c.at_least("sklearn.patience", sk["patience"], 0)
     if "validation_fraction" in sk and not 0 < sk["validation_fraction"] < 1:
         raise c.fail("sklearn.validation_fraction", "a fraction in (0, 1)", sk["validation_fraction"])
     if "scoring" in sk:
@@ -344,7 +344,7 @@ def parse_study(text: str, source: str = "<study>") -> Study:
         c.one_of("keras_tuner.algorithm", kt["algorithm"], ALGORITHMS)
     for key, low in (("max_trials", 1), ("max_epochs", 1), ("factor", 2), ("patience", 0)):
         if key in kt:
-            c.positive(f"keras_tuner.{key}", kt[key], low)
+            c.at_least(f"keras_tuner.{key}", kt[key], low)
     if "objective" in kt:
         c.one_of("keras_tuner.objective", kt["objective"], OBJECTIVES[task])
 

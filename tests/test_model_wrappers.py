@@ -108,3 +108,13 @@ def test_classifier_learns_and_survives_pickle():
     clf.fit(X, y)
     restored = pickle.loads(pickle.dumps(clf))
     assert (restored.predict(X) == clf.predict(X)).all()
+
+
+def test_every_optimizer_a_study_may_name_is_built():
+    from hpsearch.config import OPTIMIZERS
+    from hpsearch.model import OPTIMIZER_CLASSES
+
+    assert set(OPTIMIZERS) == set(OPTIMIZER_CLASSES)
+    for name in OPTIMIZERS:
+        model = build_model(n_hidden=1, n_neurons=2, optimizer=name, learning_rate=0.02, n_features=3)
+        assert float(model.optimizer.learning_rate) == pytest.approx(0.02)
