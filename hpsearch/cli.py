@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hpsearch import interrupt
 from hpsearch.config import ENGINES, load_study
-from hpsearch.errors import HPSearchError, StudyError
+from hpsearch.errors import HPSearchError
 
 
 def _prepare_keras(verbose: bool = False) -> None:

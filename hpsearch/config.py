@@ -229,9 +229,9 @@ def _parse_param(c: _Checker, name: str, raw: Any) -> Param:
             raise c.fail(key, "a range with both 'low' and 'high'", raw)
         low, high, log = raw["low"], raw["high"], raw.get("log", False)
         if low > high:
-            raise c.fail(key, f"low <= high", f"low = {low}, high = {high}")
+            raise c.fail(key, "low <= high", Found(f"low = {low}, high = {high}"))
         if log and low <= 0:
-            raise c.fail(key, "low > 0 for a log-scale range", f"low = {low}")
+            raise c.fail(key, "low > 0 for a log-scale range", Found(f"low = {low}"))
         return IntRange(low, high, log) if kind is int else FloatRange(float(low), float(high), log)
     if not _is(raw, kind):
         raise c.fail(key, f"{_type_name(kind)}, a list of choices, or a {{low, high}} range", raw)

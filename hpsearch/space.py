@@ -12,8 +12,7 @@ from scipy import stats
 from sklearn.model_selection import ParameterSampler
 
 from hpsearch.checkpoint import canonical
-
-from hpsearch.config import Choice, FloatRange, Fixed, IntRange, Param
+from hpsearch.config import Choice, Fixed, IntRange, Param
 
 
 def to_sklearn(param: Param) -> Any:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -101,9 +102,7 @@ def write_study(tmp_path: Path, dataset: str, engines: list[str], n: int = 2,
     return path
 
 
-def run_cli(*args: str, cwd: Path, timeout: float = 600, **popen) -> "subprocess.CompletedProcess":
-    import subprocess
-
+def run_cli(*args: str, cwd: Path, timeout: float = 600, **popen) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "hpsearch", *args], cwd=cwd, capture_output=True,
                           text=True, timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)},
                           **popen)
