@@ -125,6 +125,11 @@ class Study:
         return self.sklearn.scoring or DEFAULT_SCORING[self.task]
 
     @property
+    def sklearn_random_state(self) -> int:
+        """The seed of sklearn's candidate draws: its own setting, else the study's."""
+        return self.seed if self.sklearn.random_state is None else self.sklearn.random_state
+
+    @property
     def objective(self) -> str:
         return self.keras_tuner.objective or OBJECTIVES[self.task][0]
 

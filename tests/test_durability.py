@@ -112,13 +112,18 @@ def test_resume_refuses_a_changed_study(tmp_path):
     assert proc.returncode == 2 and "seed" in proc.stderr
 
 
-def test_nan_trials_are_recorded_as_failed_and_the_study_goes_on(tmp_path):
-    study = write_study(tmp_path, "california_housing", ["sklearn", "keras_tuner"], n=2, replace={
+def _sgd_study(tmp_path: Path, learning_rate: str) -> Path:
+    """California with SGD where only the learning rate varies (so each value is tried)."""
+    return write_study(tmp_path, "california_housing", ["sklearn", "keras_tuner"], n=2, replace={
         'optimizer = "adam"': 'optimizer = "sgd"',
-        "learning_rate = { low = 2e-3, high = 1e-2, log = true }": "learning_rate = [0.001, 9.0]",
-        "n_hidden = { low = 1, high = 2 }": "n_hidden = 1",  # only the rate varies: both are tried
+        "learning_rate = { low = 2e-3, high = 1e-2, log = true }": f"learning_rate = {learning_rate}",
+        "n_hidden = { low = 1, high = 2 }": "n_hidden = 1",
         "n_neurons = { low = 16, high = 64, log = true }": "n_neurons = 32",
     })
+
+
+def test_nan_trials_are_recorded_as_failed_and_the_study_goes_on(tmp_path):
+    study = _sgd_study(tmp_path, "[0.001, 9.0]")
     proc = run_cli("run", str(study), "--output-dir", str(tmp_path / "out"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run_dir = Path(proc.stdout.strip().splitlines()[-1])
@@ -134,12 +139,7 @@ def test_nan_trials_are_recorded_as_failed_and_the_study_goes_on(tmp_path):
 
 
 def test_all_trials_failing_ends_with_a_clear_error_and_the_table(tmp_path):
-    study = write_study(tmp_path, "california_housing", ["sklearn", "keras_tuner"], n=2, replace={
-        'optimizer = "adam"': 'optimizer = "sgd"',
-        "learning_rate = { low = 2e-3, high = 1e-2, log = true }": "learning_rate = 9.0",
-        "n_hidden = { low = 1, high = 2 }": "n_hidden = 1",  # only the rate varies: both are tried
-        "n_neurons = { low = 16, high = 64, log = true }": "n_neurons = 32",
-    })
+    study = _sgd_study(tmp_path, "9.0")
     proc = run_cli("run", str(study), "--output-dir", str(tmp_path / "out"), cwd=tmp_path)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr

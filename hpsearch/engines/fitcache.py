@@ -27,7 +27,7 @@ class _Checkpointed:
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, **kwargs: Any) -> Any:
         interrupt.check()
-        directory = getattr(self, "checkpoint_dir", None)
+        directory = self.checkpoint_dir
         if not directory:
             return super().fit(X, y, sample_weight=sample_weight, **kwargs)
         store = FitStore(directory)

@@ -70,9 +70,8 @@ class UniqueRandomizedSearchCV(RandomizedSearchCV):
 
 
 def candidates(study: Study) -> list[dict[str, Any]]:
-    random_state = study.seed if study.sklearn.random_state is None else study.sklearn.random_state
     return unique_samples(sklearn_distributions(study.space, PREFIX), study.sklearn.n_iter,
-                          random_state)
+                          study.sklearn_random_state)
 
 
 def watch(study: Study, workdir: Path) -> tuple[int | None, Callable[[], tuple[int, float | None]]]:
@@ -129,7 +128,7 @@ def run_sklearn(study: Study, data: Dataset, workdir: Path, verbose: int = 0) ->
         n_iter=settings.n_iter, cv=cv,
         scoring={"score": RecordingScorer(study.scoring, store), "epochs": epochs_run},
         refit="score", n_jobs=settings.n_jobs, error_score=np.nan,
-        random_state=study.seed if settings.random_state is None else settings.random_state,
+        random_state=study.sklearn_random_state,
     )
     error = ""
     with warnings.catch_warnings():
