@@ -65,12 +65,11 @@ class FitStore:
                 with open(child, "rb") as f:
                     os.fsync(f.fileno())
             target = self.directory / key
-            try:
-                os.replace(tmp, target)
-            except OSError:
-                if not target.exists():
-                    raise
-                shutil.rmtree(tmp)  # another worker stored the same fit first: keep theirs
+            if target.exists():  # trained again: the newest training is the one on record
+                old = Path(tempfile.mkdtemp(dir=self.directory, prefix=f".{key}.old."))
+                os.replace(target, old / key)
+                shutil.rmtree(old, ignore_errors=True)
+            os.replace(tmp, target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

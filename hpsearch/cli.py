@@ -7,8 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from hpsearch import interrupt
-from hpsearch.config import ENGINES, load_study
+from hpsearch import engines, interrupt
+from hpsearch.config import load_study
 from hpsearch.errors import HPSearchError
 
 
@@ -41,10 +41,61 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     run_dir = run_study(study, engines=tuple(args.engine) if args.engine else None,
                         seed=args.seed, output_dir=args.output_dir, resume=args.resume,
-                        verbose=int(args.verbose), display=Display(quiet=args.quiet))
+                        verbose=int(args.verbose), display=Display(quiet=args.quiet),
+                        keep_state=args.keep_state)
     if not args.quiet:
         print(best_table(run_dir), file=sys.stderr)
     print(run_dir)
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """Finish an interrupted run from its directory alone: the study is stored there."""
+    from hpsearch.runner import read_run, stored_study
+
+    run_dir = Path(args.run_dir)
+    study = stored_study(run_dir, read_run(run_dir))
+    _prepare_keras(args.verbose)
+    from hpsearch.progress import Display
+    from hpsearch.runner import run_study
+
+    run_study(study, resume=run_dir, verbose=int(args.verbose), display=Display(quiet=args.quiet),
+              keep_state=args.keep_state)
+    if not args.quiet:
+        print(best_table(run_dir), file=sys.stderr)
+    print(run_dir)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from hpsearch.status import format_status, status_of
+
+    statuses = [status_of(Path(d)) for d in args.run_dir]
+    if args.json:
+        import json
+
+        print(json.dumps(statuses if len(statuses) > 1 else statuses[0], indent=2))
+    else:
+        print("\n\n".join(format_status(s) for s in statuses))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from hpsearch.best import choose_engine, n_features_of, predictions, read_features
+
+    run_dir = Path(args.run_dir)
+    engine = choose_engine(run_dir, args.engine)  # before Keras loads: a bad dir fails fast
+    _prepare_keras(False)
+    from hpsearch.best import load_best
+    from hpsearch.files import write_csv
+
+    model = load_best(run_dir, engine)
+    table = predictions(model, read_features(args.input, n_features_of(model)))
+    if args.output:
+        write_csv(Path(args.output), table)
+        print(f"wrote {len(table)} predictions of {engine} to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(table.to_csv(index=False))
     return 0
 
 
@@ -53,7 +104,8 @@ def best_table(run_dir: Path) -> str:
     import pandas as pd
 
     summary = pd.read_csv(Path(run_dir) / "summary.csv", dtype={"best_trial": str})
-    keep = [c for c in ("engine", "n_trials", "n_failed", "metric", "best_val_score", "test_accuracy",
+    keep = [c for c in ("engine", "n_trials", "n_failed", "metric", "direction", "best_val_score",
+                        "test_accuracy",
                         "test_rmse", "test_r2", "engine_seconds") if c in summary.columns]
     keep += [c for c in summary.columns if c.startswith("param_")]
     table = summary[keep].rename(columns=lambda c: c.removeprefix("param_"))
@@ -62,9 +114,15 @@ def best_table(run_dir: Path) -> str:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """Refuse what `run` would refuse before training: the file, the data, the output folder."""
+    from hpsearch.data import locate_data
+    from hpsearch.results import check_writable
+
     for path in args.study:
         study = load_study(path)
-        print(f"{path}: ok ({study.dataset}, engines {', '.join(study.engines)})")
+        where = locate_data(study)
+        check_writable(Path(study.output_dir), study.source)
+        print(f"{path}: ok ({study.dataset} from {where}, engines {', '.join(study.engines)})")
     return 0
 
 
@@ -104,16 +162,33 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a study file")
     run.add_argument("study", help="path to a study .toml file")
-    run.add_argument("--engine", action="append", choices=ENGINES,
+    run.add_argument("--engine", action="append", choices=engines.names(),
                      help="run only this engine (repeatable); default: the study's engines")
     run.add_argument("--seed", type=_seed, help="override the study's seed")
     run.add_argument("--output-dir", help="where run directories go (default: the study's, 'results')")
     run.add_argument("--resume", metavar="RUN_DIR",
                      help="finish an interrupted run: finished fits and trials are reused")
-    run.add_argument("--verbose", action="store_true", help="show Keras's per-epoch output")
-    run.add_argument("--quiet", action="store_true",
-                     help="no progress bars (they are off anyway when stderr is not a terminal)")
+    resume = sub.add_parser("resume", help="finish an interrupted run from its directory alone")
+    resume.add_argument("run_dir")
+    for command in (run, resume):
+        command.add_argument("--verbose", action="store_true", help="show Keras's per-epoch output")
+        command.add_argument("--quiet", action="store_true",
+                             help="no progress bars (they are off anyway when stderr is not a terminal)")
+        command.add_argument("--keep-state", action="store_true",
+                             help="keep the fit store (state/) of a finished run; by default only "
+                                  "an interrupted run keeps it, for resuming")
     run.set_defaults(func=cmd_run)
+    resume.set_defaults(func=cmd_resume)
+    status = sub.add_parser("status", help="where runs stand: state, trials done, best so far")
+    status.add_argument("run_dir", nargs="+")
+    status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    status.set_defaults(func=cmd_status)
+    predict = sub.add_parser("predict", help="predict with a run's best model")
+    predict.add_argument("run_dir")
+    predict.add_argument("input", help="rows of features: a .csv (header optional) or .npy file")
+    predict.add_argument("--engine", help="whose best model (default: the best engine's)")
+    predict.add_argument("--output", help="CSV to write (default: standard output)")
+    predict.set_defaults(func=cmd_predict)
     val = sub.add_parser("validate", help="check study files without running them")
     val.add_argument("study", nargs="+")
     val.set_defaults(func=cmd_validate)

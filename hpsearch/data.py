@@ -323,6 +323,28 @@ def _california_raw(study: Study) -> tuple[np.ndarray, np.ndarray, str]:
     return x, y, str(_sklearn_home())
 
 
+# --- without loading ---------------------------------------------------------------------
+
+def locate_data(study: Study) -> str:
+    """Where `load_dataset` will read the study's data from, without reading it (for
+    `validate`): a folder, or 'download' when no local copy exists and the study sets no
+    data_dir. Raises the same DataError as `load_dataset` for an explicit data_dir without
+    the files."""
+    if study.dataset == "fashion_mnist":
+        names = [name for name, _ in FASHION_FILES.values()]
+        expected = lambda base: f"{', '.join(names)} in {base / FASHION_SUBDIR} or {base}"  # noqa: E731
+        found = lambda folder: all((folder / name).is_file() for name in names)  # noqa: E731
+    else:
+        expected = lambda base: f"{CAL_FILE} in {base / CAL_SUBDIR} or {base}"  # noqa: E731
+        found = lambda folder: (folder / CAL_FILE).is_file()  # noqa: E731
+    for folder in data_dirs(study.data_dir, study.dataset, study.source):
+        if found(folder):
+            return str(folder)
+    if study.data_dir:
+        raise _explicit_dir_error(study, expected(resolve_data_dir(study.data_dir, study.source)))
+    return "download"
+
+
 # --- splits --------------------------------------------------------------------------------
 
 def _subset(x: np.ndarray, y: np.ndarray, n: int | None, rng: np.random.Generator):

@@ -12,10 +12,12 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from hpsearch.trials import lower_is_better
+from hpsearch import engines as registry
 
-ENGINE_COLORS = {"sklearn": "tab:blue", "keras_tuner": "tab:orange"}
-OTHER_COLORS = ["tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]
+# One color and line style per engine, in registry order (an engine keeps its look everywhere).
+ENGINE_PALETTE = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink",
+                  "tab:olive", "tab:cyan"]
+ENGINE_STYLES = ["-", "--", "-.", ":"]
 FAIL_COLOR = "tab:red"
 RANK_COLORS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e"]  # not the engine colors
 STYLE = {"axes.grid": True, "grid.alpha": 0.3, "font.size": 10, "axes.titlesize": 11,
@@ -49,10 +51,26 @@ def _png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
+def _engine_index(engine: str) -> int:
+    names = registry.names()
+    return names.index(engine) if engine in names else sum(map(ord, str(engine)))
+
+
 def engine_color(engine: str) -> str:
-    if engine in ENGINE_COLORS:
-        return ENGINE_COLORS[engine]
-    return OTHER_COLORS[sum(map(ord, str(engine))) % len(OTHER_COLORS)]
+    return ENGINE_PALETTE[_engine_index(engine) % len(ENGINE_PALETTE)]
+
+
+def engine_style(engine: str) -> str:
+    return ENGINE_STYLES[_engine_index(engine) % len(ENGINE_STYLES)]
+
+
+def _lower(name: str, hint: tuple[str, bool]) -> bool:
+    """Is a Keras history metric lower-is-better? The engine's own metric carries its direction;
+    the others are the model's loss, accuracy or an error."""
+    base = name.removeprefix("val_")
+    if hint and base == hint[0]:
+        return not hint[1]
+    return base == "loss" or "error" in base
 
 
 def _direction(higher: bool) -> str:
@@ -258,7 +276,8 @@ def _curve_names(names: set[str], hint: str) -> list[tuple[str, bool]]:
 
 
 @_styled
-def curves(histories: pd.DataFrame, top: dict[str, list[str]], hints: dict[str, str]) -> bytes | None:
+def curves(histories: pd.DataFrame, top: dict[str, list[str]],
+           hints: dict[str, tuple[str, bool]]) -> bytes | None:
     """Learning curves of the best trials per engine, with their best and last epochs marked."""
     from matplotlib.lines import Line2D
 
@@ -268,7 +287,8 @@ def curves(histories: pd.DataFrame, top: dict[str, list[str]], hints: dict[str, 
     fig, axes = _figure(len(engines), 2, 12, 3.4)
     for row, engine in enumerate(engines):
         hist = histories[histories["engine"] == engine]
-        panels = _curve_names(set(hist["metric"]), hints.get(engine, ""))
+        hint = hints.get(engine, ("", True))
+        panels = _curve_names(set(hist["metric"]), hint[0])
         has_refit = False
         for col in range(2):
             ax = axes[row, col]
@@ -278,7 +298,7 @@ def curves(histories: pd.DataFrame, top: dict[str, list[str]], hints: dict[str, 
                 ax.set_axis_off()
                 continue
             name, is_val = panels[col]
-            lower = lower_is_better(name)
+            lower = _lower(name, hint)
             for rank, trial in enumerate(top[engine]):
                 data = hist[(hist["trial"] == trial) & (hist["metric"] == name)]
                 color = RANK_COLORS[rank % len(RANK_COLORS)]
@@ -305,7 +325,7 @@ def curves(histories: pd.DataFrame, top: dict[str, list[str]], hints: dict[str, 
             _integer_x(ax)
         handles, labels = axes[row, 0].get_legend_handles_labels()
         keys = [("*", "-", "best epoch"), ("x", "-", "stopped (last epoch)")]
-        if engine == "sklearn":
+        if (hist["fit"].astype(str) == "1").any():  # more than one fit per trial: CV folds
             keys.append(("", "-", "CV fold fit"))
         if has_refit:
             keys.append(("", "--", "refit on all data"))
@@ -347,7 +367,6 @@ def compare_progress(scored: pd.DataFrame) -> bytes | None:
     groups = _groups(scored)
     fig, axes = _figure(len(groups), 1, 11, 3.8)
     series = list(dict.fromkeys(scored["series"]))
-    styles = {"sklearn": "-", "keras_tuner": "--"}
     for ax, group in zip(axes[:, 0], groups):
         rows = scored[scored["group"] == group]
         div, unit = _time_unit(float(rows["cum_fit"].max()) if rows["cum_fit"].notna().any() else 0)
@@ -355,7 +374,7 @@ def compare_progress(scored: pd.DataFrame) -> bytes | None:
             sub = sub[sub["cum_fit"].notna() & sub["best"].notna()]
             color = f"C{series.index(name) % 10}"
             ax.plot(sub["cum_fit"] / div, sub["best"], drawstyle="steps-post", lw=2, color=color,
-                    ls=styles.get(str(sub["engine"].iloc[0]) if len(sub) else "", "-"), label=str(name))
+                    ls=engine_style(str(sub["engine"].iloc[0])) if len(sub) else "-", label=str(name))
             ok = sub[sub["ok"]]
             ax.scatter(ok["cum_fit"] / div, ok["best"], color=color, s=12)
         ax.set_xlabel(f"cumulative fit time ({unit})")

@@ -18,7 +18,7 @@ import pandas as pd
 
 from hpsearch.errors import InputError
 from hpsearch.files import atomic_write_text
-from hpsearch.trials import HISTORY_COLUMNS, lower_is_better
+from hpsearch.trials import HISTORY_COLUMNS, MINIMIZE, TEXT_COLUMNS
 
 TOP_CURVES = 3
 TRIAL_NUMERIC = ["val_score", "cv_mean", "cv_std", "epochs_run", "fit_seconds"]
@@ -82,31 +82,24 @@ def load_run(run_dir: str | Path) -> Run:
         info = info if isinstance(info, dict) else {}
     except (OSError, ValueError):
         info = {}
-    trials = _read_csv(path / "trials.csv", ["engine", "trial", "status", "metric", "error",
-                                             "started_at", "finished_at"])
+    trials = _read_csv(path / "trials.csv", TEXT_COLUMNS)
     trials = _numeric(trials, TRIAL_NUMERIC)
     if "status" not in trials:
         trials["status"] = trials["val_score"].notna().map({True: "ok", False: "failed"})
-    for column in ("engine", "trial", "status", "metric", "error", "started_at", "finished_at"):
+    for column in ("engine", "trial", "status", "metric", "direction", "error", "started_at",
+                   "finished_at"):
         trials[column] = trials[column].fillna("").astype(str) if column in trials else ""
-    summary = _read_csv(path / "summary.csv", ["engine", "best_trial", "metric", "status"])
-    histories = _read_csv(path / "histories.csv", ["engine", "trial", "fit", "metric"])
+    summary = _read_csv(path / "summary.csv", TEXT_COLUMNS)
+    histories = _read_csv(path / "histories.csv", TEXT_COLUMNS)
     if not set(HISTORY_COLUMNS) <= set(histories.columns):
         histories = pd.DataFrame(columns=HISTORY_COLUMNS)
     histories = _numeric(histories, ["epoch", "value"]).dropna(subset=["epoch", "value"])
     return Run(path, info, trials, _numeric(summary, SUMMARY_NUMERIC), histories)
 
 
-def score_view(engine: str, metric: str) -> tuple[str, float, bool]:
-    """(label, sign, higher_is_better) to plot `val_score` with.
-
-    sklearn scores are higher-is-better; a "neg_" scorer is shown as the positive error
-    (sign -1, lower is better). Keras Tuner metrics ending in "loss"/"error" go down.
-    """
-    metric = str(metric or "score")
-    if engine == "sklearn":
-        return (metric[4:], -1.0, False) if metric.startswith("neg_") else (metric, 1.0, True)
-    return metric, 1.0, not lower_is_better(metric)
+def score_view(metric: str, direction: str) -> tuple[str, bool]:
+    """(label, higher_is_better) of a metric: the tables carry the direction with each score."""
+    return str(metric or "score"), direction != MINIMIZE
 
 
 def scored_trials(trials: pd.DataFrame) -> pd.DataFrame:
@@ -117,10 +110,11 @@ def scored_trials(trials: pd.DataFrame) -> pd.DataFrame:
     for engine, sub in trials.groupby("engine", sort=False):
         sub = sub.copy()
         metrics = [m for m in sub["metric"] if m]
-        label, sign, higher = score_view(str(engine), metrics[0] if metrics else "")
+        directions = [d for d in sub["direction"] if d]
+        label, higher = score_view(metrics[0] if metrics else "", directions[0] if directions else "")
         sub["order"] = range(1, len(sub) + 1)
         sub["ok"] = (sub["status"] == "ok") & sub["val_score"].notna()
-        sub["score"] = (sign * sub["val_score"]).where(sub["ok"])
+        sub["score"] = sub["val_score"].where(sub["ok"])
         sub["group"] = label.removeprefix("val_")
         sub["higher"] = higher
         best = sub["score"].cummax() if higher else sub["score"].cummin()
@@ -245,7 +239,7 @@ def _best_section(run: Run, scored: pd.DataFrame) -> str:
     summary = engine_summary(run, scored)
     if summary.empty:
         return meta + '<p class="note">No engine results recorded.</p>'
-    fields = ["status", "metric", "best_trial", "best_val_score", "best_cv_std",
+    fields = ["status", "metric", "direction", "best_trial", "best_val_score", "best_cv_std",
               *[c for c in summary.columns if c.startswith("test_")],
               *[c for c in summary.columns if c.startswith("param_")],
               "n_trials", "n_failed", "epochs_run_total", "fit_seconds_total", "engine_seconds"]
@@ -267,7 +261,7 @@ def _progress_section(scored: pd.DataFrame) -> str:
     from hpsearch import plots
 
     caption = ("Dots: each successful trial's validation score; line: best so far; red x: a failed "
-               "trial. sklearn 'neg_' scores are shown as positive errors.")
+               "trial. Errors and losses are shown as positive values (lower is better).")
     return (_img(plots.progress_by_trial(scored), "Validation score by trial with best so far",
                  caption, "No trials recorded.")
             + _img(plots.progress_by_time(scored), "Best so far against time",
@@ -290,7 +284,7 @@ def _curves_section(run: Run, scored: pd.DataFrame) -> str:
     from hpsearch import plots
 
     top = top_trials(scored) if not scored.empty else {}
-    hints = {str(e): score_view(str(e), str(s["metric"].iloc[0]))[0].removeprefix("val_")
+    hints = {str(e): (str(s["metric"].iloc[0]).removeprefix("val_"), bool(s["higher"].iloc[0]))
              for e, s in scored.groupby("engine", sort=False)} if not scored.empty else {}
     missing = [e for e, t in top.items() if not t]
     note = (f'<p class="note">No successful trial to draw for: {_esc(", ".join(missing))}.</p>'
@@ -299,7 +293,8 @@ def _curves_section(run: Run, scored: pd.DataFrame) -> str:
                        f"Learning curves of the best {TOP_CURVES} trials per engine",
                        f"The best {TOP_CURVES} trials per engine (validation metrics where recorded, "
                        "else training). Star: best epoch; black x: the last epoch, where training stopped. "
-                       "sklearn: one line per CV fold fit, dashed: the refit on all training data.",
+                       "One line per fit (an engine with cross-validation has one per fold); "
+                       "dashed: a refit on all training data.",
                        "No learning curves recorded (histories.csv is empty or missing).")
 
 
@@ -358,12 +353,14 @@ def write_compare_report(run_dirs: Iterable[str | Path], output_path: str | Path
         if not scored.empty:
             scored_all.append(scored.assign(run=label, series=label + " · " + scored["engine"]))
     summary = pd.concat(summaries, ignore_index=True)
-    for column in ("dataset", "engine", "status", "metric", "best_trial", "best_val_score"):
+    for column in ("dataset", "engine", "status", "metric", "direction", "best_trial",
+                   "best_val_score"):
         if column not in summary:
             summary[column] = None
     summary["run · engine"] = summary["run"] + " · " + summary["engine"].astype(str)
     tests = [c for c in summary.columns if c.startswith("test_")]
-    best_cols = ["run", "dataset", "engine", "status", "metric", "best_trial", "best_val_score", *tests]
+    best_cols = ["run", "dataset", "engine", "status", "metric", "direction", "best_trial",
+                 "best_val_score", *tests]
     budget_cols = ["run", "engine", "n_trials", "n_failed", "epochs_run_total", "fit_seconds_total",
                    "engine_seconds", "wall_seconds"]
     colors = [plots.engine_color(str(e)) for e in summary["engine"]]
@@ -380,7 +377,7 @@ def write_compare_report(run_dirs: Iterable[str | Path], output_path: str | Path
                  html_table(summary[[c for c in best_cols if c in summary]])
                  + _img(plots.bars(summary, "run · engine", tests, colors, titles),
                         "Test score of the best model per run and engine",
-                        "Test-set score of each engine's best model (blue: sklearn, orange: keras_tuner).",
+                        "Test-set score of each engine's best model (one color per engine).",
                         "No test scores recorded.")),
         _section("budget", "Budget spent",
                  html_table(summary[[c for c in budget_cols if c in summary]])
@@ -391,7 +388,7 @@ def write_compare_report(run_dirs: Iterable[str | Path], output_path: str | Path
         _section("progress", "Best so far against fit time",
                  _img(plots.compare_progress(scored), "Best so far of every run and engine",
                       "Best validation score so far against cumulative fit seconds, one line per "
-                      "run and engine (sklearn solid, keras_tuner dashed).",
+                      "run and engine (one line style per engine).",
                       "No successful trials to draw.")),
     ]
     out = Path(output_path)

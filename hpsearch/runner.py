@@ -1,58 +1,51 @@
-"""The study runner: validate, load data once, run each engine, write the reports."""
+"""The study runner: validate, load data once, run each engine, keep every result.
+
+What every engine shares happens here, once: the test set is held back from the engines
+and scored only on each engine's final model; trials reach trials.csv and status.json as
+they finish; the best model is saved; the fit store is dropped when the run finishes.
+"""
 from __future__ import annotations
 
 import dataclasses
 import json
-import platform
+import shutil
 import sys
 import time
-from importlib import metadata
+import uuid
 from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
 
+from hpsearch import engines as registry
 from hpsearch import interrupt
 from hpsearch.config import SPACE_PARAMS, Study, parse_study
-from hpsearch.data import load_dataset
-from hpsearch.engines import EngineResult, run_engine, watch_engine
-from hpsearch.progress import Display
-from hpsearch.report import write_report
-from hpsearch.errors import AllTrialsFailed, Interrupted, ResumeMismatch
+from hpsearch.data import Dataset, load_dataset
+from hpsearch.engines.base import EngineContext, EngineResult
+from hpsearch.engines.common import EnvironmentFailure, test_scores
+from hpsearch.errors import AllTrialsFailed, HPSearchError, Interrupted, ResumeMismatch
 from hpsearch.files import atomic_write_text, now, write_csv, write_json
+from hpsearch.live import LiveRun
+from hpsearch.progress import Display
+from hpsearch.provenance import changed_provenance, provenance
+from hpsearch.report import write_report
 from hpsearch.results import check_writable, new_run_dir
-from hpsearch.trials import HISTORY_COLUMNS, trials_dataframe
+from hpsearch.trials import HISTORY_COLUMNS
 
-# What must be unchanged for a resumed run to continue the same search.
+# What must be unchanged for a resumed run to continue the same search (engine settings too).
 RESUME_KEYS = ("dataset", "seed", "engines", "max_train_samples", "max_eval_samples", "epochs",
-               "batch_size", "space", "sklearn", "keras_tuner")
-# ... except settings that change speed, not results (fewer workers after running out of memory).
-RESUME_FREE = {"sklearn": ("n_jobs",)}
-PACKAGES = ("keras", "tensorflow", "jax", "scikeras", "scikit-learn", "keras-tuner", "pandas", "numpy")
-
-
-def versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    import keras
-
-    found["keras_backend"] = keras.backend.backend()
-    return found
+               "batch_size", "space")
 
 
 def summary_row(study: Study, result: EngineResult) -> dict[str, Any]:
     """One line per engine: its best trial, its test score, what it spent."""
     records, best = result.records, result.best
+    metric, direction = registry.get(result.engine).metric(study)
     row: dict[str, Any] = {
         "study": study.name, "dataset": study.dataset, "engine": result.engine,
         "status": ("ok" if not result.error else "refit failed") if best else "failed",
-        "n_trials": len(records),
-        "n_failed": sum(r.status != "ok" for r in records),
-        "metric": best.metric if best else (records[0].metric if records else ""),
+        "n_trials": len(records), "n_failed": sum(not r.ok for r in records),
+        "metric": metric, "direction": direction,
         "best_trial": best.trial if best else "", "best_val_score": best.val_score if best else None,
         "best_cv_std": best.cv_std if best else None,
     }
@@ -69,7 +62,7 @@ def summary_row(study: Study, result: EngineResult) -> dict[str, Any]:
 
 def run_study(study: Study, *, engines: tuple[str, ...] | None = None, seed: int | None = None,
               output_dir: str | None = None, resume: str | Path | None = None, verbose: int = 0,
-              display: Display | None = None,
+              display: Display | None = None, keep_state: bool = False,
               log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr)) -> Path:
     """Run `study` (or finish the run in `resume`) and return its run directory.
 
@@ -90,48 +83,84 @@ def run_study(study: Study, *, engines: tuple[str, ...] | None = None, seed: int
         out = Path(study.output_dir)
         check_writable(out, study.source)
         data = load_dataset(study)  # before the run directory exists: missing data leaves nothing
-        _seed_everything(study.seed)
         run_dir = new_run_dir(out, study.name)
-        info = {"study": study.name, "source": study.source, "dataset": study.dataset,
+        info = {"study": study.name, "source": study.source,
+                "source_path": str(Path(study.source).resolve()), "dataset": study.dataset,
                 "data_origin": data.origin, "data_fingerprint": data.fingerprint(),
                 "sizes": {"train": len(data.x_train), "val": len(data.x_val), "test": len(data.x_test)},
-                "engines": list(study.engines), "seed": study.seed, "versions": versions(),
+                "engines": list(study.engines), "seed": study.seed, "versions": provenance(),
                 "started_at": now(), "argv": sys.argv}
         atomic_write_text(run_dir / "study.toml", study.text)
     write_json(run_dir / "run.json", info)
-    _seed_everything(study.seed)  # again for a resume; cheap
+    chosen = {name: registry.get(name) for name in study.engines}
+    live = LiveRun(run_dir, info, {n: e.planned(study) for n, e in chosen.items()},
+                   {n: e.metric(study) for n, e in chosen.items()})
+    resume_hint = f"python -m hpsearch resume {run_dir}"
     log(f"{study.name}: {len(data.x_train)} train / {len(data.x_val)} val / {len(data.x_test)} test "
-        f"from {data.origin}; writing to {run_dir}")
-    records, summary, histories, failed = [], [], [], []
+        f"from {data.origin}; writing to {run_dir} (if stopped: {resume_hint})")
+    session = f"{now()}-{uuid.uuid4().hex[:8]}"
+    summary, histories, failed = [], [], []
     started = time.perf_counter()
     try:
         display = display or Display(quiet=True)
-        for engine in study.engines:
-            workdir = run_dir / "state" / engine
-            with display.engine(engine, *watch_engine(engine, study, workdir)):
-                result = run_engine(engine, study, data, workdir, verbose)
-            interrupt.check()
-            records += result.records
+        for name, engine in chosen.items():
+            live.start_engine(name)
+            ctx = EngineContext(name, study, _without_test(data), run_dir / "state" / name,
+                                live.on_trial, session, verbose)
+            with display.engine(name, engine.planned(study), lambda n=name: live.poll(n)):
+                engine_started = time.perf_counter()
+                result = engine.run(ctx)
+                interrupt.check()
+                _finish_model(study, data, run_dir, result)
+                result.seconds = time.perf_counter() - engine_started
+            live.finish_engine(name, result.records, "finished" if result.best else "failed")
             histories += result.histories
             summary.append(summary_row(study, result))
-            write_csv(run_dir / "trials.csv", trials_dataframe(records))
             write_csv(run_dir / "summary.csv", pd.DataFrame(summary))
             write_csv(run_dir / "histories.csv", pd.DataFrame(histories, columns=HISTORY_COLUMNS))
             write_report(run_dir)
             log(_one_line(result))
             if result.best is None:
-                failed.append(engine)
+                failed.append(name)
     except KeyboardInterrupt:
+        live.finish("interrupted", "stopped by Ctrl-C or SIGTERM")
         raise Interrupted(f"interrupted; finished fits are kept in {run_dir}. Resume with: "
-                          f"python -m hpsearch run {study.source} --resume {run_dir}") from None
+                          f"{resume_hint}") from None
+    except EnvironmentFailure as exc:
+        live.finish("interrupted", f"the machine failed a fit: {exc}")
+        raise HPSearchError(f"the machine failed a fit ({exc}); finished fits are kept in "
+                            f"{run_dir}. Resume with: {resume_hint}") from None
+    except BaseException as exc:
+        live.finish("failed", f"{type(exc).__name__}: {exc}"[:300])
+        raise
     # A resumed run adds this session's time to what the earlier sessions spent.
     wall = info.get("wall_seconds", 0.0) + time.perf_counter() - started
     info.update(finished_at=now(), wall_seconds=round(wall, 1))
     write_json(run_dir / "run.json", info)
     write_report(run_dir)  # again, now that run.json has the wall time
+    if not keep_state:  # the best models are saved; the fit store is only for resuming
+        shutil.rmtree(run_dir / "state", ignore_errors=True)
     if failed:
-        raise AllTrialsFailed(f"every trial of {', '.join(failed)} failed; see {run_dir / 'trials.csv'}")
+        message = f"every trial of {', '.join(failed)} failed; see {run_dir / 'trials.csv'}"
+        live.finish("failed", message)
+        raise AllTrialsFailed(message)
+    live.finish("finished")
     return run_dir
+
+
+def _without_test(data: Dataset) -> Dataset:
+    """The data an engine sees: train and validation only (it selects; the runner tests)."""
+    return dataclasses.replace(data, x_test=None, y_test=None)
+
+
+def _finish_model(study: Study, data: Dataset, run_dir: Path, result: EngineResult) -> None:
+    """Score the engine's final model on the test set (its first and only use) and save it."""
+    if result.model is None:
+        return
+    from hpsearch.best import save_best
+
+    result.test = test_scores(study.task, data.y_test, result.model.predict(data.x_test))
+    save_best(run_dir, result.engine, result.model)
 
 
 def read_run(run_dir: Path) -> dict[str, Any]:
@@ -144,28 +173,41 @@ def read_run(run_dir: Path) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise ResumeMismatch(f"{run_dir}: expected a run directory with run.json and study.toml, "
                              f"got {exc.__class__.__name__}: {exc}") from None
+    if "finished_at" in info:
+        raise ResumeMismatch(f"{run_dir}: cannot resume: the run finished at {info['finished_at']}")
     return info
+
+
+def stored_study(run_dir: Path, info: dict[str, Any]) -> Study:
+    """The study a run was started with, read from its study.toml (paths as at the start)."""
+    source = info.get("source_path") or info.get("source") or str(run_dir / "study.toml")
+    return parse_study((run_dir / "study.toml").read_text(encoding="utf-8"), source)
 
 
 def check_resumable(study: Study, run_dir: Path, info: dict[str, Any],
                     engines: tuple[str, ...] | None, seed: int | None) -> Study:
-    """The study to resume with: the run's seed and engines, refused if anything that matters changed."""
+    """The study to resume with: the run's seed and engines, refused if anything that matters
+    changed: the study, the data, the model code or a package that trains it."""
     if seed is not None and seed != info["seed"]:
         raise ResumeMismatch(f"{run_dir}: cannot resume with --seed {seed}: the run used seed {info['seed']}")
     if engines and list(engines) != info["engines"]:
         raise ResumeMismatch(f"{run_dir}: cannot resume with engines {list(engines)}: "
                              f"the run used {info['engines']}")
+    for what, then, current in changed_provenance(info.get("versions", {})):
+        raise ResumeMismatch(f"{run_dir}: cannot resume: {what} changed since the run started "
+                             f"(run: {then}, now: {current}); start a new run")
     study = dataclasses.replace(study, seed=info["seed"], engines=tuple(info["engines"]))
-    ran = parse_study((run_dir / "study.toml").read_text(encoding="utf-8"), str(run_dir / "study.toml"))
-    ran = dataclasses.replace(ran, seed=info["seed"], engines=tuple(info["engines"]))
+    ran = dataclasses.replace(stored_study(run_dir, info), seed=info["seed"],
+                              engines=tuple(info["engines"]))
     for key in RESUME_KEYS:
-        now_, then = getattr(study, key), getattr(ran, key)
-        if key in RESUME_FREE:
-            free = {k: None for k in RESUME_FREE[key]}
-            now_, then = dataclasses.replace(now_, **free), dataclasses.replace(then, **free)
-        if now_ != then:
+        if getattr(study, key) != getattr(ran, key):
             raise ResumeMismatch(f"{study.source}: cannot resume {run_dir}: {key} changed "
                                  f"(run: {getattr(ran, key)!r}, now: {getattr(study, key)!r})")
+    for name in study.engines:
+        engine = registry.get(name)
+        if engine.resume_view(study.settings[name]) != engine.resume_view(ran.settings[name]):
+            raise ResumeMismatch(f"{study.source}: cannot resume {run_dir}: {name} changed "
+                                 f"(run: {ran.settings[name]!r}, now: {study.settings[name]!r})")
     return study
 
 
@@ -177,10 +219,3 @@ def _one_line(result: EngineResult) -> str:
     tests = ", ".join(f"{k} {v:.4f}" for k, v in result.test.items())
     return (f"{result.engine}: {len(result.records)} trials in {result.seconds:.0f} s, best "
             f"{result.best.metric} {result.best.val_score:.4f} (trial {result.best.trial}); {tests}")
-
-
-def _seed_everything(seed: int) -> None:
-    import keras
-
-    keras.utils.set_random_seed(seed)
-

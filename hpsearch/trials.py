@@ -1,26 +1,41 @@
-"""Read-only trial records, the one shape both engines report in."""
+"""Read-only trial records, the one shape every engine reports in."""
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
 
 from hpsearch.config import SPACE_PARAMS
+from hpsearch.engines.base import MAXIMIZE, MINIMIZE
 
 HISTORY_COLUMNS = ["engine", "trial", "fit", "epoch", "metric", "value"]
 COLUMNS = ["engine", "trial", "status", *[f"param_{p}" for p in SPACE_PARAMS], "metric",
-           "val_score", "cv_mean", "cv_std", "n_fits", "epochs_run", "fit_seconds", "started_at",
-           "finished_at", "error"]
+           "direction", "val_score", "cv_mean", "cv_std", "n_fits", "epochs_run", "fit_seconds",
+           "started_at", "finished_at", "error"]
+# Read these as text: "007" is a trial id, not the number 7.
+TEXT_COLUMNS = ["engine", "trial", "status", "metric", "direction", "error", "started_at",
+                "finished_at", "best_trial", "fit"]
+
+
+def trial_id(number: int) -> str:
+    """The one form of a trial id across engines: '000', '001', ... (more digits past 999)."""
+    return f"{int(number):03d}"
+
+
+def float32_score(value: Any) -> float:
+    """A float32 metric at its true precision (0.888, not 0.8880000114440918)."""
+    return float(str(np.float32(value)))
 
 
 @dataclass(frozen=True)
 class TrialRecord:
     """One finished trial of one engine (like optuna's FrozenTrial).
 
-    `val_score` is the engine's validation score, higher is better for sklearn
-    scorers (e.g. neg RMSE) and as Keras reports it for Keras Tuner objectives.
+    `val_score` is the validation score in its natural sign (an RMSE is positive);
+    `direction` says which way is better.
     """
 
     engine: str
@@ -28,6 +43,7 @@ class TrialRecord:
     status: str  # "ok" or "failed"
     params: dict[str, Any]
     metric: str
+    direction: str = MAXIMIZE
     val_score: float = math.nan
     cv_mean: float = math.nan
     cv_std: float = math.nan
@@ -43,24 +59,25 @@ class TrialRecord:
         row.update({f"param_{k}": self.params[k] for k in SPACE_PARAMS if k in self.params})
         return row
 
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok" and math.isfinite(self.val_score)
+
 
 def trials_dataframe(records: Iterable[TrialRecord]) -> pd.DataFrame:
     """One row per trial, the columns of `trials.csv`, in a stable order."""
     return pd.DataFrame([r.row() for r in records], columns=COLUMNS)
 
 
-def lower_is_better(metric: str) -> bool:
-    """Keras names: losses and errors go down, everything else goes up.
-
-    (sklearn scorer names are higher-is-better by construction: 'neg_...'.)
-    """
-    return str(metric).endswith(("loss", "error"))
+def better(a: float, b: float, direction: str) -> bool:
+    """Is score `a` better than `b`?"""
+    return a < b if direction == MINIMIZE else a > b
 
 
-def best_trial(records: Iterable[TrialRecord], higher_is_better: bool = True) -> TrialRecord | None:
-    """The best successful trial, or None when every trial failed."""
-    ok = [r for r in records if r.status == "ok" and math.isfinite(r.val_score)]
-    if not ok:
-        return None
-    pick = max if higher_is_better else min
-    return pick(ok, key=lambda r: r.val_score)
+def best_trial(records: Iterable[TrialRecord]) -> TrialRecord | None:
+    """The best successful trial by each record's direction (first of equals), or None."""
+    best = None
+    for record in records:
+        if record.ok and (best is None or better(record.val_score, best.val_score, record.direction)):
+            best = record
+    return best

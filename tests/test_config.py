@@ -13,20 +13,22 @@ import pytest
 
 import hpsearch.runner
 from hpsearch.cli import dispatch
+from hpsearch import engines
 from hpsearch.config import (
-    ENGINES,
     MAX_PARAMETERS,
     SPACE_PARAMS,
     Choice,
     FloatRange,
     Fixed,
     IntRange,
-    SklearnSettings,
-    TunerSettings,
     load_study,
     parse_study,
 )
+from hpsearch.engines.sklearn_engine import SklearnSettings
+from hpsearch.engines.tuner_engine import TunerSettings
 from hpsearch.errors import StudyError
+
+SK, KT = engines.get("sklearn"), engines.get("keras_tuner")
 
 SRC = "/studies/s.toml"
 # Two lines; every case below that starts with HEAD has its own content from line 3 on.
@@ -141,15 +143,16 @@ def test_full_study_parses_into_the_right_objects():
     assert s.keras_tuner == TunerSettings(algorithm="hyperband", max_trials=6, max_epochs=9,
                                           factor=4, objective="val_loss", patience=1)
     assert s.task == "classification"
-    assert s.scoring == "f1_macro"  # explicit settings win over the task defaults
-    assert s.objective == "val_loss"
+    assert SK.scoring(s) == "f1_macro"  # explicit settings win over the task defaults
+    assert SK.metric(s) == ("f1_macro", "maximize")
+    assert KT.metric(s) == ("val_loss", "minimize")
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.epochs = 1  # type: ignore[misc]
 
 
 def test_minimal_study_gets_every_default():
     s = parse_study(HEAD + 'name = "m"\n', SRC)
-    assert s.engines == ENGINES == ("sklearn", "keras_tuner")
+    assert s.engines == engines.DEFAULT_ENGINES == ("sklearn", "keras_tuner")
     assert s.seed == 42 and s.data_dir is None and s.output_dir == "results"
     assert s.max_train_samples is None and s.max_eval_samples is None
     assert s.epochs == 10 and s.batch_size == 32
@@ -168,15 +171,16 @@ def test_minimal_study_gets_every_default():
 ])
 def test_task_scoring_objective_per_dataset(dataset, task, scoring, objective):
     s = parse_study(f'[study]\nname = "d"\ndataset = "{dataset}"\n', SRC)
-    assert (s.task, s.scoring, s.objective) == (task, scoring, objective)
+    assert (s.task, SK.scoring(s), KT.objective(s)) == (task, scoring, objective)
 
 
 def test_regression_objective_and_integer_cv():
     s = parse_study(HEAD_CAL + 'name = "r"\n[sklearn]\ncv = 5\n'
                     '[keras_tuner]\nobjective = "val_root_mean_squared_error"\n', SRC)
     assert s.sklearn.cv == 5
-    assert s.objective == "val_root_mean_squared_error"
-    assert s.scoring == "neg_root_mean_squared_error"
+    assert KT.metric(s) == ("val_root_mean_squared_error", "minimize")
+    # sklearn's neg_ scorer is reported as the positive error, lower is better
+    assert SK.metric(s) == ("root_mean_squared_error", "minimize")
 
 
 def test_numbers_are_typed_by_parameter():
@@ -621,12 +625,28 @@ def test_cli_run_unwritable_output_dir_fails_before_data(tmp_path, workdir, caps
 
 
 def test_cli_validate_good_file(tmp_path, workdir, capsys):
-    path = write(tmp_path / "good.toml", FULL)
+    data = tmp_path / "data" / "fashion-mnist"
+    data.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (data / name).write_bytes(b"")  # validate looks for the files; it does not read them
+    path = write(tmp_path / "good.toml", FULL.replace('"/data/here"', f'"{data.parent}"'))
     assert dispatch(["validate", str(path)]) == 0
     out, err = capsys.readouterr()
     assert err == ""
-    assert out == f"{path}: ok (fashion_mnist, engines keras_tuner, sklearn)\n"
+    assert out == f"{path}: ok (fashion_mnist from {data}, engines keras_tuner, sklearn)\n"
     assert list(workdir.iterdir()) == []
+
+
+def test_cli_validate_refuses_what_run_would_refuse(tmp_path, workdir, capsys):
+    """A data_dir without the data, an output folder that cannot be written: exit 2, one line."""
+    path = write(tmp_path / "nodata.toml", FULL)  # data_dir = "/data/here" does not exist
+    assert dispatch(["validate", str(path)]) == 2
+    assert_one_error_line(capsys, path, "study.data_dir /data/here, which does not exist")
+    blocker = write(tmp_path / "file", "x")
+    path = write(tmp_path / "noout.toml", HEAD_CAL + f'output_dir = "{blocker}/sub"\n')
+    assert dispatch(["validate", str(path)]) == 2
+    assert_one_error_line(capsys, path, "study.output_dir: expected a writable directory")
 
 
 def test_cli_validate_stops_at_the_bad_file(tmp_path, workdir, capsys):
@@ -634,7 +654,8 @@ def test_cli_validate_stops_at_the_bad_file(tmp_path, workdir, capsys):
     bad = write(tmp_path / "bad.toml", HEAD + "[train]\nbatch_size = 3.5\n")
     assert dispatch(["validate", str(good), str(bad)]) == 2
     out, err = capsys.readouterr()
-    assert out == f"{good}: ok (california_housing, engines sklearn, keras_tuner)\n"
+    assert out.startswith(f"{good}: ok (california_housing from ")
+    assert out.endswith(", engines sklearn, keras_tuner)\n") and out.count("\n") == 1
     assert err == f"hpsearch: error: {bad}:4: train.batch_size: expected an integer, got 3.5\n"
 
 

@@ -94,7 +94,7 @@ def make_run(root: Path, name: str, task: str = "classification", *, n: int = 5,
     run_dir = root / "study" / name
     run_dir.mkdir(parents=True)
     classification = task == "classification"
-    metrics = {"sklearn": "accuracy" if classification else "neg_root_mean_squared_error",
+    metrics = {"sklearn": "accuracy" if classification else "root_mean_squared_error",
                "keras_tuner": "val_accuracy" if classification else "val_root_mean_squared_error"}
     keras_metric = "accuracy" if classification else "root_mean_squared_error"
     trials, histories, summary = [], [], []
@@ -102,16 +102,17 @@ def make_run(root: Path, name: str, task: str = "classification", *, n: int = 5,
     for engine in ("sklearn", "keras_tuner"):
         rows = []
         for i in range(n):
-            trial = f"{i:03d}" if engine == "sklearn" else str(i)
+            trial = f"{i:03d}"
             failed = engine == all_failed or (fail is not None and i == fail and engine == "sklearn")
             quality = rng.uniform(0.5, 0.9)
-            score = quality if classification else (-1 if engine == "sklearn" else 1) * (1.2 - quality)
+            score = quality if classification else 1.2 - quality
             epochs = int(rng.integers(3, 9))
             start, clock = clock, clock + pd.Timedelta(seconds=float(rng.uniform(2, 6)))
             h, w, a, o, lr = PARAMS[i % len(PARAMS)]
             rows.append({"engine": engine, "trial": trial, "status": "failed" if failed else "ok",
                          "param_n_hidden": h, "param_n_neurons": w, "param_activation": a,
                          "param_optimizer": o, "param_learning_rate": lr, "metric": metrics[engine],
+                         "direction": "maximize" if classification else "minimize",
                          "val_score": None if failed else score,
                          "cv_mean": score if engine == "sklearn" and not failed else None,
                          "cv_std": 0.01 if engine == "sklearn" and not failed else None,
@@ -135,11 +136,12 @@ def make_run(root: Path, name: str, task: str = "classification", *, n: int = 5,
         trials += rows
         frame = pd.DataFrame(rows)
         ok = frame[frame["status"] == "ok"]
-        best = ok.loc[ok["val_score"].idxmax() if engine == "sklearn" or classification
+        best = ok.loc[ok["val_score"].idxmax() if classification
                       else ok["val_score"].idxmin()] if not ok.empty else None
         row = {"study": "study", "dataset": "fashion_mnist" if classification else "california_housing",
                "engine": engine, "status": "ok" if best is not None else "failed", "n_trials": n,
                "n_failed": n - len(ok), "metric": metrics[engine],
+               "direction": "maximize" if classification else "minimize",
                "best_trial": best["trial"] if best is not None else "",
                "best_val_score": best["val_score"] if best is not None else None,
                "best_cv_std": best["cv_std"] if best is not None else None}
@@ -238,8 +240,15 @@ def test_report_without_summary_derives_the_best(tmp_path: Path) -> None:
     trials = pd.read_csv(run_dir / "trials.csv", dtype={"trial": str})
     sk = trials[(trials["engine"] == "sklearn") & (trials["status"] == "ok")]
     kt = trials[trials["engine"] == "keras_tuner"]
-    assert best["best_trial"] == [sk.loc[sk["val_score"].idxmax(), "trial"],  # neg RMSE: highest
-                                  kt.loc[kt["val_score"].idxmin(), "trial"]]  # val RMSE: lowest
+    assert best["best_trial"] == [sk.loc[sk["val_score"].idxmin(), "trial"],  # RMSE: lowest
+                                  kt.loc[kt["val_score"].idxmin(), "trial"]]
+    # The direction column decides, not the engine's name: flip it and the best flips.
+    trials["direction"] = "maximize"
+    trials.to_csv(run_dir / "trials.csv", index=False)
+    page = check_page(write_report(run_dir), RUN_SECTIONS)
+    best = {r["cells"][0]: r["cells"][1:] for r in page.rows["best"]}
+    assert best["best_trial"] == [sk.loc[sk["val_score"].idxmax(), "trial"],
+                                  kt.loc[kt["val_score"].idxmax(), "trial"]]
 
 
 def test_not_a_run_directory(tmp_path: Path) -> None:
@@ -251,11 +260,9 @@ def test_load_run_keeps_ids_as_strings_and_score_direction(tmp_path: Path) -> No
     run = load_run(make_run(tmp_path, "ids"))
     assert run.trials["trial"].iloc[0] == "000" and set(run.histories["fit"]) == {"0", "1", "refit"}
     assert run.summary["best_trial"].map(type).eq(str).all()
-    assert score_view("sklearn", "neg_root_mean_squared_error") == ("root_mean_squared_error", -1.0, False)
-    assert score_view("sklearn", "accuracy") == ("accuracy", 1.0, True)
-    assert score_view("keras_tuner", "val_loss")[2] is False
-    assert score_view("keras_tuner", "val_root_mean_squared_error")[2] is False
-    assert score_view("keras_tuner", "val_accuracy")[2] is True
+    assert score_view("root_mean_squared_error", "minimize") == ("root_mean_squared_error", False)
+    assert score_view("accuracy", "maximize") == ("accuracy", True)
+    assert set(run.trials["direction"]) == {"maximize"} and set(run.summary["direction"]) == {"maximize"}
 
 
 def test_compare_report(tmp_path: Path) -> None:

@@ -81,5 +81,6 @@ def test_fit_store_entries_are_all_or_nothing(tmp_path):
     assert sorted(p.name for p in (tmp_path / "fits").iterdir()) == ["k1"]
     store.annotate("k1", "score.json", {"score": 0.5})
     assert json.loads((tmp_path / "fits" / "k1" / "score.json").read_text()) == {"score": 0.5}
-    store.put("k1", {"status": "ok", "n": 2})  # a second writer of the same fit: first one wins
-    assert store.get("k1")["n"] == 1
+    store.put("k1", {"status": "ok", "n": 2})  # trained again: the newest record shows it
+    assert store.get("k1")["n"] == 2
+    assert sorted(p.name for p in (tmp_path / "fits").iterdir()) == ["k1"]

@@ -1,6 +1,7 @@
 """The space's mapping to each engine, and the trial tables."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import keras_tuner as kt
@@ -70,15 +71,16 @@ def test_keras_tuner_adapter_declares_the_same_space():
     assert values["optimizer"] == "adam"
 
 
-def _rec(trial, score, status="ok", engine="sklearn"):
+def _rec(trial, score, status="ok", engine="sklearn", direction="maximize"):
     return TrialRecord(engine=engine, trial=trial, status=status, params={"n_hidden": 1},
-                       metric="accuracy", val_score=score)
+                       metric="accuracy", direction=direction, val_score=score)
 
 
 def test_best_trial_skips_failed_and_nan_and_respects_direction():
     records = [_rec("0", 0.5), _rec("1", math.nan), _rec("2", 0.9, status="failed"), _rec("3", 0.7)]
     assert best_trial(records).trial == "3"
-    assert best_trial(records, higher_is_better=False).trial == "0"
+    lower = [dataclasses.replace(r, direction="minimize") for r in records]
+    assert best_trial(lower).trial == "0"  # the direction travels with each record
     assert best_trial([_rec("0", 1.0, status="failed")]) is None
 
 
@@ -88,3 +90,11 @@ def test_trials_dataframe_columns_and_rows():
     assert frame["engine"].tolist() == ["sklearn", "keras_tuner"]
     assert frame["param_n_hidden"].tolist() == [1, 1]
     assert isinstance(frame, pd.DataFrame) and len(frame) == 2
+
+
+def test_trial_ids_and_float32_scores_have_one_form():
+    from hpsearch.trials import float32_score, trial_id
+
+    assert [trial_id(i) for i in (0, 7, 42, 1234)] == ["000", "007", "042", "1234"]
+    assert float32_score(0.8880000114440918) == 0.888  # float32 noise dropped
+    assert float32_score(0.5212345) == 0.5212345

@@ -1,30 +1,29 @@
-"""Search engines: each turns (study, dataset) into trial records and a tested best model.
+"""The engine registry: one line per engine, name -> the module holding its `ENGINE`.
 
-`run_engine(name, study, data, workdir, verbose)` returns an `EngineResult`;
-`watch_engine(name, study, workdir)` gives (planned steps, poll) for live progress,
-read from the engine's state directory. The runner knows nothing else about them.
+Engine modules keep Keras and the search libraries behind their `run`, so looking an
+engine up (to validate a study, to list choices) is cheap.
 """
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
-from typing import Any, Callable
 
-from hpsearch.engines.common import EngineResult
+from hpsearch.engines.base import MAXIMIZE, MINIMIZE, Engine, EngineContext, EngineResult
 
-# name -> (module, run function); modules import Keras, so they load on first use.
-_MODULES = {"sklearn": ("hpsearch.engines.sklearn_engine", "run_sklearn"),
-            "keras_tuner": ("hpsearch.engines.tuner_engine", "run_keras_tuner")}
-
-
-def run_engine(name: str, study: Any, data: Any, workdir: Path, verbose: int = 0) -> EngineResult:
-    module, function = _MODULES[name]
-    return getattr(importlib.import_module(module), function)(study, data, workdir, verbose)
+REGISTRY: dict[str, str] = {
+    "sklearn": "hpsearch.engines.sklearn_engine",
+    "keras_tuner": "hpsearch.engines.tuner_engine",
+}
+DEFAULT_ENGINES = ("sklearn", "keras_tuner")  # what a study without `engines` runs
 
 
-def watch_engine(name: str, study: Any,
-                 workdir: Path) -> tuple[int | None, Callable[[], tuple[int, float | None]]]:
-    return importlib.import_module(_MODULES[name][0]).watch(study, workdir)
+def names() -> tuple[str, ...]:
+    return tuple(REGISTRY)
 
 
-__all__ = ["EngineResult", "run_engine", "watch_engine"]
+def get(name: str) -> Engine:
+    """The registered engine `name` (KeyError if unknown: config has validated names)."""
+    return importlib.import_module(REGISTRY[name]).ENGINE
+
+
+__all__ = ["DEFAULT_ENGINES", "MAXIMIZE", "MINIMIZE", "Engine", "EngineContext", "EngineResult",
+           "REGISTRY", "get", "names"]

@@ -1,24 +1,53 @@
-"""What both engines share: the result shape, test metrics, training callbacks."""
+"""What the engines share: test metrics, seeds, failure kinds, history rows."""
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+import hashlib
 from typing import Any
 
 import numpy as np
 
-from hpsearch.trials import TrialRecord
+
+class EnvironmentFailure(BaseException):
+    """The machine failed a fit (out of memory, disk full): stop the run, keep finished work.
+
+    A BaseException, like KeyboardInterrupt, so that no search library's `except Exception`
+    records it as a failed trial: the fit stays unfinished and a resume retrains it.
+    """
 
 
-@dataclass
-class EngineResult:
-    engine: str
-    records: list[TrialRecord]
-    best: TrialRecord | None
-    test: dict[str, float] = field(default_factory=dict)
-    seconds: float = math.nan
-    histories: list[dict[str, Any]] = field(default_factory=list)
-    error: str = ""  # an engine-level failure after the trials (e.g. the final refit)
+# Backend errors that mean "the machine ran out", not "these hyperparameters are bad".
+_ENVIRONMENT_MARKERS = ("RESOURCE_EXHAUSTED", "ResourceExhausted", "OutOfMemory", "out of memory")
+
+
+def is_environment_failure(exc: BaseException) -> bool:
+    """MemoryError, OSError (disk full, I/O) or a backend's out-of-memory error."""
+    if isinstance(exc, (MemoryError, OSError)):
+        return True
+    text = f"{type(exc).__name__}: {exc}"
+    return any(marker in text for marker in _ENVIRONMENT_MARKERS)
+
+
+def fit_seed(study_seed: int, identity: str) -> int:
+    """The seed of one fit: from the study's seed and the fit's own identity, never from the
+    process's history, so a resumed study trains each fit exactly as an uninterrupted one."""
+    digest = hashlib.sha256(f"{study_seed}|{identity}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def seed_keras(study_seed: int, identity: str) -> None:
+    """Release Keras's previous state and seed Python, NumPy, TensorFlow and Keras for one fit."""
+    import keras
+
+    keras.backend.clear_session()  # names, graphs and memory of the previous fit
+    keras.utils.set_random_seed(fit_seed(study_seed, identity))
+
+
+def preprocessing(task: str) -> list[tuple[str, Any]]:
+    """Pipeline steps before the model: feature scaling for regression (fitted on training
+    data only, inside the pipeline, so CV folds do not leak); pixels in [0, 1] need none."""
+    from sklearn.preprocessing import StandardScaler
+
+    return [("scale", StandardScaler())] if task == "regression" else []
 
 
 def test_scores(task: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:

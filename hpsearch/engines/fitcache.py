@@ -1,66 +1,94 @@
-"""scikeras wrappers whose fits are checkpointed in a `FitStore` (what makes resume work)."""
+"""scikeras wrappers whose fits are checkpointed in a `FitStore`, and the search over them.
+
+Each fit is keyed by its parameters and a fingerprint of its data, seeded from the study
+seed and that key (never from what ran before), and stored when it finishes, so a resumed
+`RandomizedSearchCV` retrains nothing that finished and trains the rest exactly as an
+uninterrupted run would.
+"""
 from __future__ import annotations
 
+import math
 import time
 import warnings
-from typing import Any
+from typing import Any, Callable
+
+from sklearn.metrics import get_scorer
+from sklearn.model_selection import RandomizedSearchCV
+from sklearn.pipeline import Pipeline
 
 from hpsearch import interrupt
 from hpsearch.checkpoint import FitStore, fingerprint, fit_key
+from hpsearch.engines.common import EnvironmentFailure, is_environment_failure, seed_keras
 from hpsearch.files import now
+from hpsearch.space import unique_samples
 from hpsearch.wrappers import KerasClassifier, KerasRegressor
 
 # Parameters that do not change what a fit learns, so they stay out of its key.
-UNKEYED = {"model", "callbacks", "checkpoint_dir", "verbose"}
-
-
-class CachedFitError(RuntimeError):
-    """A fit that failed before the interruption fails again, without retraining."""
+UNKEYED = {"model", "callbacks", "checkpoint_dir", "session", "verbose"}
+OURS = ("checkpoint_dir", "session")
 
 
 class _Checkpointed:
-    """`fit` reuses a finished fit stored under the `checkpoint_dir` parameter, or stores its own."""
+    """`fit` reuses a finished fit stored under `checkpoint_dir`, or trains and stores its own.
 
-    def __init__(self, *args: Any, checkpoint_dir: str | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)  # a named parameter: scikeras passes **kwargs to the model
+    A fit that fails for its hyperparameters (NaN loss, an error from the model) is stored
+    as failed and returned marked with `fit_error_` (scored NaN by `score_or_nan`): sklearn
+    would otherwise abort a batch of candidates whose every fit failed. A failure of the
+    machine (out of memory, disk full) is not stored: it stops the run as EnvironmentFailure.
+    """
+
+    def __init__(self, *args: Any, checkpoint_dir: str | None = None, session: str = "",
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # named parameters: scikeras passes **kwargs on
         self.checkpoint_dir = checkpoint_dir
+        self.session = session
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, **kwargs: Any) -> Any:
         interrupt.check()
-        directory = self.checkpoint_dir
-        if not directory:
-            return super().fit(X, y, sample_weight=sample_weight, **kwargs)
-        store = FitStore(directory)
         params = {k: v for k, v in self.get_params().items() if k not in UNKEYED}
         data = fingerprint(X, y)
         key = fit_key(params, data)
-        self.fit_key_ = key
-        done = store.get(key)
+        seed = self.random_state if isinstance(self.random_state, int) else 0
+        store = FitStore(self.checkpoint_dir) if self.checkpoint_dir else None
+        done = store.get(key) if store else None
         if done is not None:
-            if done["status"] != "ok":
-                raise CachedFitError(done["error"])
-            self.initialize(X, y)  # encoders, metadata and a model with the stored weights
-            with warnings.catch_warnings():  # optimizer state is not needed to predict
-                warnings.simplefilter("ignore", UserWarning)
-                self.model_.load_weights(store.weights_path(key))
-            self.history_ = {k: list(v) for k, v in done["history"].items()}
-            self.fit_key_ = key  # initialize() resets fitted attributes
-            return self
+            return self._restore(store, key, done, X, y)
         record = {"key": key, "params": params, "data": data, "n_samples": len(X),
-                  "started_at": now(), "started": time.time()}
+                  "session": self.session, "started_at": now(), "started": time.time()}
         start = time.perf_counter()
+        seed_keras(seed, key)
         try:
             super().fit(X, y, sample_weight=sample_weight, **kwargs)
         except Exception as exc:
-            record.update(status="failed", error=f"{type(exc).__name__}: {exc}"[:300],
-                          finished_at=now(), fit_seconds=time.perf_counter() - start)
-            store.put(key, record)
-            raise
+            if is_environment_failure(exc):
+                raise EnvironmentFailure(f"{type(exc).__name__}: {exc}"[:300]) from exc
+            error = f"{type(exc).__name__}: {exc}"[:300]
+            record.update(status="failed", error=error, finished_at=now(),
+                          fit_seconds=time.perf_counter() - start)
+            if store:
+                store.put(key, record)
+            self.fit_key_, self.fit_error_ = key, error
+            return self
         history = {k: [float(x) for x in v] for k, v in self.history_.items()}
         record.update(status="ok", error="", finished_at=now(),
                       fit_seconds=time.perf_counter() - start, history=history,
                       epochs=len(history.get("loss", [])))
-        store.put(key, record, self.model_.save_weights)
+        if store:
+            store.put(key, record, self.model_.save_weights)
+        self.fit_key_, self.fit_error_ = key, ""
+        return self
+
+    def _restore(self, store: FitStore, key: str, done: dict[str, Any], X: Any, y: Any) -> Any:
+        """A stored fit: its failure, or the fitted state rebuilt from its weights."""
+        if done["status"] != "ok":
+            self.fit_key_, self.fit_error_ = key, done["error"]
+            return self
+        self.initialize(X, y)  # encoders, metadata and a model to load the weights into
+        with warnings.catch_warnings():  # optimizer state is not needed to predict
+            warnings.simplefilter("ignore", UserWarning)
+            self.model_.load_weights(store.weights_path(key))
+        self.history_ = {k: list(v) for k, v in done["history"].items()}
+        self.fit_key_, self.fit_error_ = key, ""  # initialize() resets fitted attributes
         return self
 
 
@@ -70,3 +98,65 @@ class CheckpointedClassifier(_Checkpointed, KerasClassifier):
 
 class CheckpointedRegressor(_Checkpointed, KerasRegressor):
     pass
+
+
+def plain_estimator(pipeline: Pipeline, callbacks: list[Any] | None = None) -> Pipeline:
+    """The fitted pipeline with its checkpointed wrapper swapped for hpsearch's public one
+    (same parameters, same fitted state, fresh callbacks): what a user loads and refits."""
+    wrapper = pipeline.steps[-1][1]
+    cls = KerasClassifier if isinstance(wrapper, KerasClassifier) else KerasRegressor
+    params = {k: v for k, v in wrapper.get_params(deep=False).items() if k not in OURS}
+    params["callbacks"] = callbacks
+    plain = cls(**params)
+    names = set(params) | set(OURS) | {"fit_key_", "fit_error_"}
+    plain.__dict__.update({k: v for k, v in vars(wrapper).items() if k not in names})
+    return Pipeline([*pipeline.steps[:-1], (pipeline.steps[-1][0], plain)])
+
+
+def failed(estimator: Pipeline) -> str:
+    """The error of a fit that failed for its hyperparameters ('' if it trained)."""
+    return getattr(estimator.steps[-1][1], "fit_error_", "")
+
+
+class RecordingScorer:
+    """The study's scorer: NaN for a failed fit; each fold's score is filed with its fit."""
+
+    def __init__(self, scoring: str, store: FitStore | None = None) -> None:
+        self.scoring, self.store = scoring, store
+        self.scorer = get_scorer(scoring)
+
+    def __call__(self, estimator: Pipeline, X: Any, y: Any) -> float:
+        if failed(estimator):
+            return math.nan
+        score = self.scorer(estimator, X, y)
+        key = getattr(estimator.steps[-1][1], "fit_key_", None)
+        if key and self.store:
+            self.store.annotate(key, "score.json", {"score": float(score)})
+        return score
+
+
+def epochs_run(estimator: Pipeline, X: Any, y: Any) -> float:
+    """A 'scorer' that reports how many epochs the fold's fit ran (early stopping shows here)."""
+    if failed(estimator):
+        return math.nan
+    return float(len(estimator.steps[-1][1].history_["loss"]))
+
+
+class UniqueRandomizedSearchCV(RandomizedSearchCV):
+    """RandomizedSearchCV without repeated draws, evaluated in small batches.
+
+    The one change is sklearn's own seam, `_run_search`: the same seed gives the same
+    candidates in the same order (so a resumed search finds its finished fits), and after
+    each batch `on_batch(results, indices)` reports the candidates that just finished.
+    """
+
+    on_batch: Callable[[dict[str, Any], range], None] | None = None
+    batch: int = 1  # candidates per batch: enough to keep n_jobs workers busy
+
+    def _run_search(self, evaluate_candidates: Callable) -> None:
+        samples = unique_samples(self.param_distributions, self.n_iter, self.random_state)
+        for start in range(0, len(samples), self.batch):
+            interrupt.check()
+            results = evaluate_candidates(samples[start:start + self.batch])
+            if self.on_batch is not None:
+                self.on_batch(results, range(start, min(start + self.batch, len(samples))))

@@ -1,4 +1,9 @@
-"""Keras Tuner (random, Hyperband, Bayesian) over the same `build_model`."""
+"""Keras Tuner (random, Hyperband, Bayesian) over the same `build_model`.
+
+Trains on train, selects on validation (early stopping restores the best epoch). Keras
+Tuner keeps its own state in the engine's folder, so a resumed run reloads finished trials
+and retries the one that was running. Keras Tuner loads inside `run`.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -8,46 +13,217 @@ import math
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
-
-import keras
-import keras_tuner as kt
-from keras_tuner.src import config as kt_config
-from sklearn.preprocessing import StandardScaler
+from typing import TYPE_CHECKING, Any
 
 from hpsearch import interrupt
-from hpsearch.config import Param, Study
-from hpsearch.data import Dataset
-from hpsearch.engines.callbacks import training_callbacks
-from hpsearch.engines.common import EngineResult, history_rows, last_error_line, test_scores
-from hpsearch.model import build_model
+from hpsearch.engines.base import MAXIMIZE, MINIMIZE, Engine, EngineContext, EngineResult
+from hpsearch.engines.common import (EnvironmentFailure, history_rows, is_environment_failure,
+                                     last_error_line, seed_keras)
 from hpsearch.files import now, plain, write_json
-from hpsearch.space import from_hp
-from hpsearch.trials import TrialRecord, best_trial, lower_is_better
+from hpsearch.schema import Checker
 
-TUNERS = {"random": kt.RandomSearch, "hyperband": kt.Hyperband, "bayesian": kt.BayesianOptimization}
+if TYPE_CHECKING:
+    from hpsearch.config import Study
+    from hpsearch.trials import TrialRecord
+
+ALGORITHMS = ("random", "hyperband", "bayesian")
+# The first is the default; RMSE first for regression, so both engines report the same unit.
+OBJECTIVES = {
+    "classification": ("val_accuracy", "val_loss"),
+    "regression": ("val_root_mean_squared_error", "val_loss"),
+}
 
 
-class SpaceHyperModel(kt.HyperModel):
-    """The thin adapter: `hp` -> keyword arguments -> `build_model`."""
+@dataclass(frozen=True)
+class TunerSettings:
+    algorithm: str = "random"
+    max_trials: int = 10
+    max_epochs: int = 0  # hyperband only; 0 -> train.epochs
+    factor: int = 3
+    objective: str = ""  # "" -> the task's default
+    patience: int = 3
 
-    def __init__(self, space: dict[str, Param], n_features: int, n_classes: int | None) -> None:
-        super().__init__()
-        self.space, self.n_features, self.n_classes = space, n_features, n_classes
 
-    def build(self, hp: kt.HyperParameters) -> keras.Model:
-        return build_model(**from_hp(hp, self.space), n_features=self.n_features,
-                           n_classes=self.n_classes)
+class TunerEngine(Engine):
+    name = "keras_tuner"
+    settings_class = TunerSettings
+    schema = {"algorithm": str, "max_trials": int, "max_epochs": int, "factor": int,
+              "objective": str, "patience": int}
+
+    def check(self, c: Checker, raw: dict[str, Any], task: str) -> None:
+        if "algorithm" in raw:
+            c.one_of("keras_tuner.algorithm", raw["algorithm"], ALGORITHMS)
+        for key, low in (("max_trials", 1), ("max_epochs", 1), ("factor", 2), ("patience", 0)):
+            if key in raw:
+                c.at_least(f"keras_tuner.{key}", raw[key], low)
+        if "objective" in raw:
+            c.one_of("keras_tuner.objective", raw["objective"], OBJECTIVES[task])
+
+    def objective(self, study: "Study") -> str:
+        return study.settings[self.name].objective or OBJECTIVES[study.task][0]
+
+    def metric(self, study: "Study") -> tuple[str, str]:
+        """Keras metric names: losses and errors go down, accuracy goes up."""
+        objective = self.objective(study)
+        return objective, MINIMIZE if objective.endswith(("loss", "error")) else MAXIMIZE
+
+    def planned(self, study: "Study") -> int | None:
+        settings = study.settings[self.name]
+        return None if settings.algorithm == "hyperband" else settings.max_trials
+
+    def run(self, ctx: EngineContext) -> EngineResult:
+        """Search, reporting each trial as Keras Tuner ends it; rebuild the best as an estimator."""
+        import keras
+        from keras_tuner.src import config as kt_config
+
+        from hpsearch.trials import best_trial
+
+        study, data = ctx.study, ctx.data
+        steps = _fitted_preprocessing(study.task, data.x_train)
+        x_train, x_val = (_transform(steps, x) for x in (data.x_train, data.x_val))
+        debug = kt_config.DEBUG
+        kt_config.DEBUG = ctx.verbose > 0  # else Keras Tuner prints each failed trial's traceback
+        try:  # Keras Tuner prints ("Reloading Tuner ...") on stdout, which holds only the run dir
+            with contextlib.redirect_stdout(sys.stderr if ctx.verbose else io.StringIO()):
+                tuner = make_tuner(self, ctx, data.n_features,
+                                   data.n_outputs if study.task == "classification" else None)
+                for trial_id in list(tuner.oracle.start_order):  # finished before a resume
+                    trial = tuner.oracle.trials[trial_id]
+                    if trial.status != "RUNNING":
+                        ctx.on_trial(tuner.record(trial))
+                from hpsearch.engines.callbacks import training_callbacks
+
+                tuner.search(x_train, data.y_train, validation_data=(x_val, data.y_val),
+                             epochs=study.epochs, batch_size=study.batch_size, verbose=ctx.verbose,
+                             callbacks=training_callbacks(ctx.settings.patience))
+        finally:
+            kt_config.DEBUG = debug
+        records, histories = [], []
+        # start_order, not trials (a reloaded oracle fills that in file-listing order)
+        for trial_id in tuner.oracle.start_order:
+            record = tuner.record(tuner.oracle.trials[trial_id])
+            records.append(record)
+            histories += history_rows(self.name, record.trial, "0",
+                                      tuner.saved(trial_id).get("history"))
+        best = best_trial(records)
+        model = None
+        if best is not None:
+            with warnings.catch_warnings():  # the checkpoint's optimizer state is not needed
+                warnings.simplefilter("ignore", UserWarning)
+                keras_model = tuner.load_model(tuner.oracle.trials[tuner.ids[best.trial]])
+            model = as_estimator(self, study, steps, best.params, keras_model, data)
+        keras.backend.clear_session()
+        return EngineResult(self.name, records, best, model, histories)
+
+
+ENGINE = TunerEngine()
+
+
+def _fitted_preprocessing(task: str, x_train: Any) -> list[tuple[str, Any]]:
+    from hpsearch.engines.common import preprocessing
+
+    steps = preprocessing(task)
+    for _, step in steps:  # fitted on training data only
+        step.fit(x_train)
+    return steps
+
+
+def _transform(steps: list[tuple[str, Any]], x: Any) -> Any:
+    for _, step in steps:
+        x = step.transform(x)
+    return x
+
+
+def as_estimator(engine: TunerEngine, study: "Study", steps: list[tuple[str, Any]],
+                 params: dict[str, Any], keras_model: Any, data: Any) -> Any:
+    """The best trial as a fitted scikit-learn pipeline: the same preprocessing, then
+    hpsearch's wrapper of `build_model` with the trial's hyperparameters and weights."""
+    from sklearn.pipeline import Pipeline
+
+    from hpsearch.engines.callbacks import training_callbacks
+    from hpsearch.model import build_model
+    from hpsearch.wrappers import KerasClassifier, KerasRegressor
+
+    cls = KerasClassifier if study.task == "classification" else KerasRegressor
+    patience = study.settings[engine.name].patience
+    # A user who refits it gets the trial's training: early stopping needs validation data.
+    split = {"validation_split": 0.1} if patience else {}
+    wrapper = cls(model=build_model, epochs=study.epochs, batch_size=study.batch_size, verbose=0,
+                  random_state=study.seed, callbacks=training_callbacks(patience), **split,
+                  **{f"model__{k}": v for k, v in params.items()})
+    wrapper.initialize(_transform(steps, data.x_train), data.y_train)  # builds, trains nothing
+    wrapper.model_.set_weights(keras_model.get_weights())
+    return Pipeline([*steps, ("model", wrapper)])
+
+
+def make_tuner(engine: TunerEngine, ctx: EngineContext, n_features: int,
+               n_classes: int | None) -> Any:
+    """The tuner for the study's algorithm; failures never stop the study early."""
+    import keras_tuner as kt
+
+    from hpsearch.model import build_model
+    from hpsearch.space import from_hp
+
+    study, s = ctx.study, ctx.settings
+    objective = kt.Objective(engine.objective(study),
+                             "min" if engine.metric(study)[1] == MINIMIZE else "max")
+    space = study.space
+
+    def hypermodel(hp: Any) -> Any:  # the thin adapter: hp -> keyword arguments -> build_model
+        return build_model(**from_hp(hp, space), n_features=n_features, n_classes=n_classes)
+
+    common: dict[str, Any] = dict(objective=objective, seed=study.seed, directory=str(ctx.workdir),
+                                  project_name="keras_tuner", overwrite=False)
+    if s.algorithm == "hyperband":
+        common.update(max_epochs=s.max_epochs or study.epochs, factor=s.factor)
+    else:
+        common.update(max_trials=s.max_trials)
+    # Keras Tuner gives up after 3 consecutive failures; we record them and go on.
+    common["max_consecutive_failed_trials"] = 10**6
+    tuners = {"random": kt.RandomSearch, "hyperband": kt.Hyperband,
+              "bayesian": kt.BayesianOptimization}
+    cls = type(f"Recording{tuners[s.algorithm].__name__}", (_Recording, tuners[s.algorithm]), {})
+    # overwrite=False: a new run starts empty; a resumed one reloads its finished trials.
+    tuner = cls(hypermodel, **common)
+    tuner.ctx, tuner.engine = ctx, engine
+    return tuner
 
 
 class _Recording:
-    """Mixin keeping what Keras Tuner drops (times, per-epoch history), one JSON per trial."""
+    """Mixin: seeds each trial from its identity, keeps what Keras Tuner drops (times,
+    per-epoch history, the session) in records/<id>.json, and reports each ended trial."""
 
-    records_dir: Path
+    ctx: EngineContext
+    engine: TunerEngine
+    oracle: Any
+
+    @property
+    def records_dir(self) -> Path:
+        return self.ctx.workdir / "records"
+
+    @property
+    def ids(self) -> dict[str, str]:
+        """Our trial id ('007') -> Keras Tuner's ('07', or '0007' for a larger search)."""
+        from hpsearch.trials import trial_id
+
+        return {trial_id(int(t)): t for t in self.oracle.trials}
+
+    def saved(self, trial_id: str) -> dict[str, Any]:
+        try:
+            return json.loads((self.records_dir / f"{trial_id}.json").read_text())
+        except (OSError, ValueError):
+            return {}
 
     def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
-        histories = super().run_trial(trial, *args, **kwargs)
+        seed_keras(self.ctx.study.seed, f"trial:{int(trial.trial_id)}")
+        try:
+            histories = super().run_trial(trial, *args, **kwargs)
+        except Exception as exc:
+            if is_environment_failure(exc):  # not the trial's fault: leave it unfinished
+                raise EnvironmentFailure(f"{type(exc).__name__}: {exc}"[:300]) from exc
+            raise
         last = histories[-1] if isinstance(histories, list) else histories
         if hasattr(last, "history"):
             self._history = {k: [float(x) for x in v] for k, v in last.history.items()}
@@ -59,109 +235,31 @@ class _Recording:
         super().on_trial_begin(trial)
 
     def on_trial_end(self, trial: Any) -> None:
-        # Written before the oracle saves the trial as ended: a kill in between re-runs it.
-        objective = self.oracle.objective.name
-        score = trial.metrics.get_best_value(objective) if trial.metrics.exists(objective) else None
+        super().on_trial_end(trial)  # the oracle saves the trial as ended first
         write_json(self.records_dir / f"{trial.trial_id}.json", {
             "trial": trial.trial_id, "started_at": self._started[0], "finished_at": now(),
             "fit_seconds": time.perf_counter() - self._started[1], "history": self._history,
-            "score": score})
-        super().on_trial_end(trial)
+            "session": self.ctx.session})
+        self.ctx.on_trial(self.record(self.oracle.trials[trial.trial_id]))
 
+    def record(self, trial: Any) -> "TrialRecord":
+        from hpsearch.trials import TrialRecord, float32_score, trial_id
 
-def watch(study: Study, workdir: Path) -> tuple[int | None, Callable[[], tuple[int, float | None]]]:
-    """Planned trials (unknown for Hyperband), and a poll giving (trials done, best score so far)."""
-    records = workdir / "records"
-    lower = lower_is_better(study.objective)
-
-    def poll() -> tuple[int, float | None]:
-        scores, done = [], 0
-        for path in records.glob("*.json"):
-            done += 1
-            try:
-                score = json.loads(path.read_text()).get("score")
-            except (OSError, ValueError):
-                continue
-            if isinstance(score, (int, float)) and math.isfinite(score):
-                scores.append(score)
-        return done, (min(scores) if lower else max(scores)) if scores else None
-
-    total = None if study.keras_tuner.algorithm == "hyperband" else study.keras_tuner.max_trials
-    return total, poll
-
-
-def make_tuner(study: Study, data: Dataset, workdir: Path) -> kt.Tuner:
-    """The tuner for the study's algorithm; failures never stop the study early."""
-    s = study.keras_tuner
-    objective = kt.Objective(study.objective, "min" if lower_is_better(study.objective) else "max")
-    n_classes = data.n_outputs if study.task == "classification" else None
-    hypermodel = SpaceHyperModel(study.space, data.n_features, n_classes)
-    common: dict[str, Any] = dict(objective=objective, seed=study.seed, directory=str(workdir),
-                                  project_name="keras_tuner", overwrite=False)
-    if s.algorithm == "hyperband":
-        common.update(max_epochs=s.max_epochs or study.epochs, factor=s.factor)
-    else:
-        common.update(max_trials=s.max_trials)
-    # Keras Tuner gives up after 3 consecutive failures; we record them and go on.
-    common["max_consecutive_failed_trials"] = 10**6
-    # overwrite=False: a new run starts empty; a resumed one reloads its finished trials.
-    cls = type(f"Recording{TUNERS[s.algorithm].__name__}", (_Recording, TUNERS[s.algorithm]), {})
-    tuner = cls(hypermodel, **common)
-    tuner.records_dir = workdir / "records"
-    return tuner
-
-
-def run_keras_tuner(study: Study, data: Dataset, workdir: Path, verbose: int = 0) -> EngineResult:
-    """Train on train, select on validation (early stopping restores the best epoch), test once."""
-    started = time.perf_counter()
-    x_train, x_val, x_test = data.x_train, data.x_val, data.x_test
-    if study.task == "regression":  # fitted on training data only
-        scaler = StandardScaler().fit(x_train)
-        x_train, x_val, x_test = (scaler.transform(x) for x in (x_train, x_val, x_test))
-    debug = kt_config.DEBUG
-    kt_config.DEBUG = verbose > 0  # else Keras Tuner prints each failed trial's traceback
-    try:  # Keras Tuner prints ("Reloading Tuner ...") on stdout, which holds only the run dir
-        with contextlib.redirect_stdout(sys.stderr if verbose else io.StringIO()):
-            tuner = make_tuner(study, data, workdir)
-            tuner.search(x_train, data.y_train, validation_data=(x_val, data.y_val),
-                         epochs=study.epochs, batch_size=study.batch_size, verbose=verbose,
-                         callbacks=training_callbacks(study.keras_tuner.patience))
-    finally:
-        kt_config.DEBUG = debug
-    saved = {p.stem: json.loads(p.read_text()) for p in tuner.records_dir.glob("*.json")}
-    records, histories = [], []
-    # start_order, not trials (a reloaded oracle fills that in file-listing order)
-    for trial_id in tuner.oracle.start_order:
-        trial, extra = tuner.oracle.trials[trial_id], saved.get(trial_id, {})
-        records.append(_record(study, trial, extra))
-        histories += history_rows("keras_tuner", trial_id, "0", extra.get("history"))
-    lower = tuner.oracle.objective.direction == "min"
-    best = best_trial(records, higher_is_better=not lower)
-    test = {}
-    if best is not None:
-        with warnings.catch_warnings():  # the checkpoint's optimizer state is not needed to predict
-            warnings.simplefilter("ignore", UserWarning)
-            model = tuner.load_model(tuner.oracle.trials[best.trial])
-        predictions = model.predict(x_test, verbose=0, batch_size=1024)
-        if study.task == "classification":
-            predictions = predictions.argmax(axis=1)
-        test = test_scores(study.task, data.y_test, predictions)
-    keras.backend.clear_session()
-    return EngineResult("keras_tuner", records, best, test, time.perf_counter() - started, histories)
-
-
-def _record(study: Study, trial: Any, saved: dict[str, Any]) -> TrialRecord:
-    ok = trial.status == "COMPLETED" and trial.score is not None and math.isfinite(trial.score)
-    # A trial still RUNNING after search() was cut off by a kill and never retried.
-    message = "interrupted" if trial.status == "RUNNING" else trial.message
-    values = trial.hyperparameters.values
-    epochs = len(saved.get("history", {}).get("loss", []))
-    return TrialRecord(
-        engine="keras_tuner", trial=trial.trial_id, status="ok" if ok else "failed",
-        params={k: plain(values[k]) for k in study.space if k in values},
-        metric=study.objective, val_score=float(trial.score) if ok else math.nan,
-        epochs_run=float(epochs) if epochs else math.nan,
-        fit_seconds=saved.get("fit_seconds", math.nan),
-        started_at=saved.get("started_at", ""), finished_at=saved.get("finished_at", ""),
-        error="" if ok else last_error_line(message or f"trial {trial.status.lower()}"),
-    )
+        saved = self.saved(trial.trial_id)
+        ok = trial.status == "COMPLETED" and trial.score is not None and math.isfinite(trial.score)
+        # A trial still RUNNING after search() was cut off by a kill and never retried.
+        message = "interrupted" if trial.status == "RUNNING" else trial.message
+        values = trial.hyperparameters.values
+        epochs = len(saved.get("history", {}).get("loss", []))
+        metric, direction = self.engine.metric(self.ctx.study)
+        return TrialRecord(
+            engine=self.engine.name, trial=trial_id(int(trial.trial_id)),
+            status="ok" if ok else "failed",
+            params={k: plain(values[k]) for k in self.ctx.study.space if k in values},
+            metric=metric, direction=direction,
+            val_score=float32_score(trial.score) if ok else math.nan,
+            epochs_run=float(epochs) if epochs else math.nan,
+            fit_seconds=saved.get("fit_seconds", math.nan),
+            started_at=saved.get("started_at", ""), finished_at=saved.get("finished_at", ""),
+            error="" if ok else last_error_line(message or f"trial {trial.status.lower()}"),
+        )

@@ -1,0 +1,90 @@
+"""The engine seam: what every engine declares, what it is given, and what it returns.
+
+An engine is one module under `hpsearch/engines/` holding one `Engine` subclass and one
+line in the registry (`hpsearch/engines/__init__.py`). It declares its study-file section
+(a frozen settings dataclass, the TOML types, the checks), the metric it selects on and
+which way is better, how many trials it plans, and `run(ctx)`. Everything shared (data,
+scaling, test scoring, live tables, the best model on disk, timing) is the runner's.
+
+This module is light (no Keras): `validate` and `--help` load engines through it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
+
+if TYPE_CHECKING:
+    from hpsearch.config import Study
+    from hpsearch.data import Dataset
+    from hpsearch.schema import Checker
+    from hpsearch.trials import TrialRecord
+
+MAXIMIZE, MINIMIZE = "maximize", "minimize"
+
+
+@dataclass
+class EngineContext:
+    """What a run hands an engine: the study, the data without its test set, a state folder."""
+
+    engine: str
+    study: "Study"
+    data: "Dataset"  # x_test / y_test are None: engines select on validation data only
+    workdir: Path  # the engine's state (checkpoints); dropped when a run finishes
+    on_trial: Callable[["TrialRecord"], None]  # call as soon as each trial finishes
+    session: str = ""  # id of this process's session, stored with every fit it trains
+    verbose: int = 0
+
+    @property
+    def settings(self) -> Any:
+        return self.study.settings[self.engine]
+
+
+@dataclass
+class EngineResult:
+    """Every trial, the best one, and the best model fitted and ready to `predict`."""
+
+    engine: str
+    records: list["TrialRecord"]
+    best: "TrialRecord | None"
+    model: Any = None  # a fitted scikit-learn estimator (pipeline), or None
+    histories: list[dict[str, Any]] = field(default_factory=list)
+    error: str = ""  # an engine-level failure after the trials (e.g. the final refit)
+    test: dict[str, float] = field(default_factory=dict)  # filled in by the runner
+    seconds: float = math.nan  # filled in by the runner
+
+
+class Engine:
+    """Base class: subclasses set the class attributes and implement `metric` and `run`."""
+
+    name: ClassVar[str]
+    settings_class: ClassVar[type]  # a frozen dataclass with a default for every field
+    schema: ClassVar[dict[str, Any]]  # TOML key -> type (or tuple of types)
+    # Settings that change speed, not results: a resume may change them.
+    resume_free: ClassVar[tuple[str, ...]] = ()
+
+    def parse(self, c: "Checker", raw: dict[str, Any], task: str) -> Any:
+        """The settings of this engine's section `raw` (already type-checked against `schema`)."""
+        self.check(c, raw, task)
+        return self.settings_class(**{k: float(v) if self.schema[k] is float else v
+                                      for k, v in raw.items()})
+
+    def check(self, c: "Checker", raw: dict[str, Any], task: str) -> None:
+        """Value checks beyond types: raise `c.fail(key, expected, got)`."""
+
+    def metric(self, study: "Study") -> tuple[str, str]:
+        """(metric the trials are scored and selected on, MAXIMIZE or MINIMIZE)."""
+        raise NotImplementedError
+
+    def planned(self, study: "Study") -> int | None:
+        """Trials this engine plans for `study` (None when not known up front)."""
+        return None
+
+    def resume_view(self, settings: Any) -> Any:
+        """`settings` with the fields a resume may change blanked, to compare two runs."""
+        return dataclasses.replace(settings, **{k: None for k in self.resume_free})
+
+    def run(self, ctx: EngineContext) -> EngineResult:
+        raise NotImplementedError

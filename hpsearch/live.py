@@ -1,0 +1,139 @@
+"""A run's live files: trials.csv after every trial, and status.json, both written atomically.
+
+Another process (a shell running `hpsearch status`, a dashboard) may read the run directory
+at any moment and sees whole files: the old version or the new one, never a torn one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+from hpsearch.files import now, write_csv, write_json
+from hpsearch.trials import TrialRecord, best_trial, trials_dataframe
+
+STATES = ("running", "finished", "interrupted", "failed")
+
+
+class LiveRun:
+    """Collects trial records as engines report them and keeps the run's live files current.
+
+    `on_trial` may be called from any thread; a record replaces an earlier one of the same
+    engine and trial (a resumed engine reports its finished trials again).
+    """
+
+    def __init__(self, run_dir: Path, info: dict[str, Any], planned: dict[str, int | None],
+                 metrics: dict[str, tuple[str, str]]) -> None:
+        self.run_dir, self.info = run_dir, info
+        self._lock = threading.Lock()
+        self._records: dict[str, dict[str, TrialRecord]] = {name: {} for name in planned}
+        self._engines: dict[str, dict[str, Any]] = {
+            name: {"state": "pending", "trials_planned": planned[name], "metric": metrics[name][0],
+                   "direction": metrics[name][1]} for name in planned}
+        self.state, self.message = "running", ""
+
+    # --- what the runner and the engines call -----------------------------------------------
+
+    def start_engine(self, name: str) -> None:
+        with self._lock:
+            self._engines[name]["state"] = "running"
+            self._write_status()
+
+    def on_trial(self, record: TrialRecord) -> None:
+        with self._lock:
+            self._records[record.engine][record.trial] = record
+            self._write_trials()
+            self._write_status()
+
+    def finish_engine(self, name: str, records: list[TrialRecord], state: str) -> None:
+        """The engine's final records replace what it reported live."""
+        with self._lock:
+            self._records[name] = {r.trial: r for r in records}
+            self._engines[name]["state"] = state
+            self._write_trials()
+            self._write_status()
+
+    def finish(self, state: str, message: str = "") -> None:
+        with self._lock:
+            self.state, self.message = state, message
+            for engine in self._engines.values():
+                if engine["state"] == "running":
+                    engine["state"] = state
+            self._write_status()
+
+    def poll(self, name: str) -> tuple[int, float | None]:
+        """(trials done, best score so far) of one engine, for the progress bar."""
+        with self._lock:
+            records = list(self._records[name].values())
+        best = best_trial(records)
+        return len(records), best.val_score if best else None
+
+    def records(self) -> list[TrialRecord]:
+        with self._lock:
+            return [r for name in self._records for r in self._sorted(name)]
+
+    # --- the files ---------------------------------------------------------------------------
+
+    def _sorted(self, name: str) -> list[TrialRecord]:
+        return sorted(self._records[name].values(), key=lambda r: int(r.trial))
+
+    def _write_trials(self) -> None:
+        records = [r for name in self._records for r in self._sorted(name)]
+        write_csv(self.run_dir / "trials.csv", trials_dataframe(records))
+
+    def _write_status(self) -> None:
+        engines = {}
+        for name, engine in self._engines.items():
+            records = list(self._records[name].values())
+            best = best_trial(records)
+            engines[name] = {**engine, "trials_done": len(records),
+                             "trials_failed": sum(not r.ok for r in records),
+                             "best_trial": best.trial if best else None,
+                             "best_score": best.val_score if best else None}
+        write_json(self.run_dir / "status.json", {
+            "state": self.state, "message": self.message, "study": self.info.get("study"),
+            "dataset": self.info.get("dataset"), "run_dir": str(self.run_dir),
+            "started_at": self.info.get("started_at"), "updated_at": now(),
+            "pid": os.getpid(), "host": socket.gethostname(),
+            "resume": f"python -m hpsearch resume {self.run_dir}", "engines": engines})
+
+
+def read_status(run_dir: Path) -> dict[str, Any]:
+    """status.json of a run; a 'running' run whose process is gone reads as interrupted."""
+    from hpsearch.errors import InputError
+
+    path = Path(run_dir) / "status.json"
+    try:
+        status = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(status, dict) or status.get("state") not in STATES:
+            raise ValueError(f"state {status.get('state') if isinstance(status, dict) else status!r}")
+    except FileNotFoundError:
+        raise InputError(f"{run_dir}: expected a run directory with status.json, found none") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: expected hpsearch's status JSON, got {exc}") from None
+    if status["state"] == "running" and not _alive(status):
+        status["state"] = "interrupted"
+        status["message"] = "the process running it ended without stopping cleanly (killed?)"
+        for engine in status.get("engines", {}).values():
+            if engine.get("state") == "running":
+                engine["state"] = "interrupted"
+    return status
+
+
+def _alive(status: dict[str, Any]) -> bool:
+    """Is the recorded process still running? Only knowable on the same host."""
+    if status.get("host") != socket.gethostname():
+        return True  # another machine's run: trust what it wrote
+    try:
+        pid = int(status.get("pid", 0))
+        if pid <= 0:
+            return False
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError, TypeError):
+        return True
+    return True

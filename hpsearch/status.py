@@ -1,0 +1,37 @@
+"""`hpsearch status`: where runs stand, read from their status.json (never from engine state)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hpsearch.live import read_status
+
+
+def status_of(run_dir: Path) -> dict[str, Any]:
+    return read_status(run_dir)
+
+
+def _score(value: Any) -> str:
+    return "" if value is None else f"{value:.4g}"
+
+
+def format_status(status: dict[str, Any]) -> str:
+    """A few lines: the run and its state, then one row per engine."""
+    lines = [f"{status.get('run_dir')}: {status['state']}"
+             + (f" ({status['message']})" if status.get("message") else ""),
+             f"  study {status.get('study')} · dataset {status.get('dataset')} · started "
+             f"{status.get('started_at')} · updated {status.get('updated_at')} · pid "
+             f"{status.get('pid')} on {status.get('host')}"]
+    rows = [("engine", "state", "trials", "failed", "metric", "best", "best trial")]
+    for name, e in status.get("engines", {}).items():
+        planned = e.get("trials_planned")
+        done = f"{e.get('trials_done', 0)}/{planned if planned is not None else '?'}"
+        better = "lower" if e.get("direction") == "minimize" else "higher"
+        rows.append((name, e.get("state", ""), done, str(e.get("trials_failed", 0)),
+                     f"{e.get('metric', '')} ({better} is better)", _score(e.get("best_score")),
+                     e.get("best_trial") or ""))
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    lines += ["  " + "  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    if status["state"] == "interrupted":
+        lines.append(f"  resume with: {status.get('resume')}")
+    return "\n".join(lines)
