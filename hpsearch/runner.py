@@ -79,6 +79,8 @@ def run_study(study: Study, *, engines: tuple[str, ...] | None = None, seed: int
             raise ResumeMismatch(f"{run_dir}: cannot resume: the data differ from the run's "
                                  f"(fingerprint {data.fingerprint()}, run has {info['data_fingerprint']})")
         info.setdefault("resumed_at", []).append(now())
+        for tmp in run_dir.glob(".*.tmp"):  # a kill -9 during an atomic write leaves its temp file
+            tmp.unlink(missing_ok=True)
     else:
         out = Path(study.output_dir)
         check_writable(out, study.source)

@@ -34,8 +34,10 @@ def runs(tmp_path_factory):
 def test_run_writes_every_report(runs, dataset):
     study, run_dir = runs[dataset]
     assert run_dir.parent.name == dataset and run_dir.parent.parent.name == "out"
-    for name in ("trials.csv", "summary.csv", "histories.csv", "study.toml", "run.json", "report.html"):
+    for name in ("trials.csv", "summary.csv", "histories.csv", "study.toml", "run.json", "report.html",
+                 "status.json", "best/sklearn.pkl", "best/keras_tuner.keras"):
         assert (run_dir / name).is_file(), name
+    assert not (run_dir / "state").exists()  # a finished run drops its fit store
     assert (run_dir / "study.toml").read_text() == study.read_text()
     info = json.loads((run_dir / "run.json").read_text())
     assert info["seed"] == 7 and info["dataset"] == dataset
@@ -71,7 +73,11 @@ def test_classification_scores_are_sane(runs):
     # 1,500 images, 2 epochs: far above chance (0.1), below perfect
     assert summary["test_accuracy"].between(0.5, 0.99).all(), summary["test_accuracy"]
     assert summary.loc[summary.engine == "sklearn", "metric"].item() == "accuracy"
-    trials = pd.read_csv(run_dir / "trials.csv")
+    assert (summary["direction"] == "maximize").all()
+    trials = pd.read_csv(run_dir / "trials.csv", dtype={"trial": str})
+    assert set(trials["trial"]) == {"000", "001"}  # one id form across engines
+    kt = trials.loc[trials.engine == "keras_tuner", "val_score"]
+    assert all(len(repr(v)) <= 9 for v in kt), kt.tolist()  # Keras's float32: no 0.8880000114440918
     for engine, row in summary.set_index("engine").iterrows():
         assert row["best_val_score"] == trials[trials.engine == engine]["val_score"].max()
 
@@ -82,11 +88,15 @@ def test_regression_scores_are_sane(runs):
     # predicting the mean gives RMSE ~1.15 and R² 0; a 3-epoch MLP does clearly better
     assert (summary["test_rmse"] < 1.0).all() and (summary["test_rmse"] > 0.3).all()
     assert (summary["test_r2"] > 0.2).all()
-    assert summary.loc["sklearn", "metric"] == "neg_root_mean_squared_error"
+    # Both engines report RMSE as a positive error, lower is better, in one column.
+    assert summary.loc["sklearn", "metric"] == "root_mean_squared_error"
     assert summary.loc["keras_tuner", "metric"] == "val_root_mean_squared_error"
+    assert (summary["direction"] == "minimize").all()
+    assert summary["best_val_score"].between(0.3, 1.2).all()
     trials = pd.read_csv(run_dir / "trials.csv")
-    kt_best = trials[trials.engine == "keras_tuner"]["val_score"].min()  # lower is better here
-    assert summary.loc["keras_tuner", "best_val_score"] == kt_best
+    assert (trials["direction"] == "minimize").all() and (trials["val_score"] > 0).all()
+    for engine in ("sklearn", "keras_tuner"):  # lower is better here
+        assert summary.loc[engine, "best_val_score"] == trials[trials.engine == engine]["val_score"].min()
 
 
 def test_histories_have_every_trial_and_epoch(runs):

@@ -158,10 +158,23 @@ def as_estimator(engine: TunerEngine, study: "Study", steps: list[tuple[str, Any
     return Pipeline([*steps, ("model", wrapper)])
 
 
+def _atomic_save_json(path: str, obj: Any) -> str:
+    """Keras Tuner's `utils.save_json`, written atomically: a kill -9 while Keras Tuner saves
+    its oracle would otherwise leave an empty oracle.json that no resume can read."""
+    from hpsearch.files import atomic_write_text
+
+    text = json.dumps(obj)
+    atomic_write_text(Path(path), text)
+    return text
+
+
 def make_tuner(engine: TunerEngine, ctx: EngineContext, n_features: int,
                n_classes: int | None) -> Any:
     """The tuner for the study's algorithm; failures never stop the study early."""
     import keras_tuner as kt
+    from keras_tuner.src import utils as kt_utils
+
+    kt_utils.save_json = _atomic_save_json  # its oracle, trial and tuner state files
 
     from hpsearch.model import build_model
     from hpsearch.space import from_hp
