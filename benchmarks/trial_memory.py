@@ -2,7 +2,8 @@
 
 Runs N fits of `build_model` (the sklearn engine's per-fit path) in a fresh process per
 mode and prints resident memory (RSS) as fits accumulate, and the growth per fit:
-  - "release": `fresh_build_model` (keras.backend.clear_session() before each build)
+  - "release": `seed_keras` before each build (keras.backend.clear_session() and the fit's
+               seed, as the engines do before every fit)
   - "keep":    plain `build_model`, models dropped but Keras state kept
 
     python benchmarks/trial_memory.py [--fits 40] [--neurons 256]
@@ -27,10 +28,14 @@ def child(mode: str, fits: int, neurons: int) -> None:
 
     import numpy as np
 
-    from hpsearch.engines.sklearn_engine import fresh_build_model
+    from hpsearch.engines.common import seed_keras
     from hpsearch.model import build_model
 
-    make = fresh_build_model if mode == "release" else build_model
+    def make(**kwargs):
+        if mode == "release":
+            seed_keras(0, f"fit:{len(marks)}")
+        return build_model(**kwargs)
+
     rng = np.random.default_rng(0)
     X = rng.random((2000, 784), dtype=np.float32)
     y = rng.integers(0, 10, 2000)

@@ -1,7 +1,7 @@
-"""Live progress in the terminal: one bar per engine, fed by polling its state directory.
+"""Live progress in the terminal: one bar per engine, fed by polling the run's live records.
 
-Polling (rather than callbacks) keeps engines unaware of the display and works for
-sklearn's parallel workers and for resumed runs alike.
+Polling (rather than callbacks) keeps engines unaware of the display: they report trials
+to the run (`on_trial`), and the bar reads the run's count and best score twice a second.
 """
 from __future__ import annotations
 
