@@ -122,7 +122,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         study = load_study(path)
         where = locate_data(study)
         check_writable(Path(study.output_dir), study.source)
-        print(f"{path}: ok ({study.dataset} from {where}, engines {', '.join(study.engines)})")
+        source = "no local copy: run downloads it" if where == "download" else f"from {where}"
+        print(f"{path}: ok ({study.dataset} {source}, engines {', '.join(study.engines)})")
     return 0
 
 
