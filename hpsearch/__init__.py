@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["build_model", "KerasClassifier", "KerasRegressor", "load_study", "__version__"]
+__all__ = ["build_model", "KerasClassifier", "KerasRegressor", "load_best", "load_study",
+           "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -20,6 +21,10 @@ def __getattr__(name: str) -> Any:
         from hpsearch import wrappers
 
         return getattr(wrappers, name)
+    if name == "load_best":  # unpickling the model loads Keras then, not here
+        from hpsearch.best import load_best
+
+        return load_best
     if name == "load_study":
         from hpsearch.config import load_study
 

@@ -98,8 +98,10 @@ def read_features(path: str | Path, n_features: int) -> np.ndarray:
             x = np.load(path, allow_pickle=False)
         elif path.suffix == ".csv":
             frame = pd.read_csv(path, header=None)
-            if len(frame) and pd.to_numeric(frame.iloc[0], errors="coerce").isna().any():
-                frame = frame.iloc[1:]  # a header row
+            first = pd.to_numeric(frame.iloc[0], errors="coerce") if len(frame) else None
+            # A header row: names, or the column numbers 0..n-1 that pandas writes by default.
+            if first is not None and (first.isna().any() or first.tolist() == list(range(len(first)))):
+                frame = frame.iloc[1:]
             x = frame.apply(pd.to_numeric, errors="raise").to_numpy()
         else:
             raise InputError(f"{path}: expected a .csv or .npy file, got {path.suffix or 'no suffix'!r}")

@@ -6,6 +6,7 @@ from pathlib import Path
 import pandas as pd
 
 from hpsearch.errors import InputError
+from hpsearch.trials import TEXT_COLUMNS
 
 
 def compare_runs(run_dirs: list[str | Path]) -> pd.DataFrame:
@@ -15,7 +16,7 @@ def compare_runs(run_dirs: list[str | Path]) -> pd.DataFrame:
         path = run_dir / "summary.csv"
         if not path.is_file():
             raise InputError(f"{run_dir}: expected a run directory with summary.csv, found none")
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS})  # '007' stays text
         frame.insert(0, "run", f"{run_dir.parent.name}/{run_dir.name}")
         frames.append(frame)
     if not frames:

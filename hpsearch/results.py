@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from datetime import datetime
 from pathlib import Path
 
@@ -14,9 +15,18 @@ def check_writable(output_dir: Path, source: str) -> None:
     probe = output_dir
     while not probe.exists():
         probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK) or not _can_create(probe):
         raise StudyError(source, "study.output_dir", "a writable directory",
                          Found(f"{output_dir}, which is not writable"))
+
+
+def _can_create(folder: Path) -> bool:
+    """A real write probe: os.access says yes to root even on /proc or a read-only mount."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
 
 
 def new_run_dir(output_dir: Path, study_name: str) -> Path:

@@ -155,6 +155,8 @@ def as_estimator(engine: TunerEngine, study: "Study", steps: list[tuple[str, Any
                   **{f"model__{k}": v for k, v in params.items()})
     wrapper.initialize(_transform(steps, data.x_train), data.y_train)  # builds, trains nothing
     wrapper.model_.set_weights(keras_model.get_weights())
+    # Saved with an untrained optimizer, the model would warn on every load (2 of 10 variables).
+    wrapper.model_.optimizer.build(wrapper.model_.trainable_variables)
     return Pipeline([*steps, ("model", wrapper)])
 
 
