@@ -153,6 +153,13 @@ class UniqueRandomizedSearchCV(RandomizedSearchCV):
     on_batch: Callable[[dict[str, Any], range], None] | None = None
     batch: int = 1  # candidates per batch: enough to keep n_jobs workers busy
 
+    def __getstate__(self) -> dict[str, Any]:
+        """sklearn sends the search to its workers (`caller`): without `on_batch`, which
+        holds the run's live files and locks (only this process reports trials)."""
+        state = super().__getstate__()
+        state.pop("on_batch", None)
+        return state
+
     def _run_search(self, evaluate_candidates: Callable) -> None:
         samples = unique_samples(self.param_distributions, self.n_iter, self.random_state)
         for start in range(0, len(samples), self.batch):
