@@ -467,3 +467,25 @@ def test_memory_error_in_a_keras_tuner_trial_is_retried_on_resume(tmp_path, monk
     (retried,) = [after[k] for k in after if k not in before]
     assert retried["session"] != next(iter(before.values()))["session"]
     assert len(attempts) == 2
+
+
+def test_each_fit_is_seeded_from_the_study_seed_and_its_own_key():
+    """Same seed and fit: the same weights, whatever ran before; another study seed or another
+    fit (other data): other weights. So a resumed or parallel search retrains identically."""
+    from hpsearch.engines.fitcache import CheckpointedRegressor
+    from hpsearch.model import build_model
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 3)).astype("float32"), rng.normal(size=64).astype("float32")
+
+    def weights(seed: int, rows: slice = slice(None)) -> list:
+        model = CheckpointedRegressor(model=build_model, model__n_neurons=4, epochs=1, verbose=0,
+                                      seed=seed)
+        return model.fit(X[rows], y[rows]).model_.get_weights()
+
+    first = weights(1)
+    weights(2)  # something else runs in between: it must not matter
+    for a, b in zip(first, weights(1)):
+        np.testing.assert_array_equal(a, b)
+    assert any((a != b).any() for a, b in zip(first, weights(2)))
+    assert any((a != b).any() for a, b in zip(weights(1, slice(0, 32)), weights(1, slice(32, 64))))

@@ -25,7 +25,7 @@ from hpsearch.wrappers import KerasClassifier, KerasRegressor
 
 # Parameters that do not change what a fit learns, so they stay out of its key.
 UNKEYED = {"model", "callbacks", "checkpoint_dir", "session", "verbose"}
-OURS = ("checkpoint_dir", "session")
+OURS = ("checkpoint_dir", "session", "seed")
 
 
 class _Checkpointed:
@@ -38,17 +38,20 @@ class _Checkpointed:
     """
 
     def __init__(self, *args: Any, checkpoint_dir: str | None = None, session: str = "",
-                 **kwargs: Any) -> None:
+                 seed: int = 0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)  # named parameters: scikeras passes **kwargs on
         self.checkpoint_dir = checkpoint_dir
         self.session = session
+        # The study seed; each fit is seeded from it and the fit's key. (Not scikeras's
+        # random_state: that would reseed every fit with one seed, and switch on TensorFlow's
+        # op determinism for the whole process.)
+        self.seed = seed
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, **kwargs: Any) -> Any:
         interrupt.check()
         params = {k: v for k, v in self.get_params().items() if k not in UNKEYED}
         data = fingerprint(X, y)
         key = fit_key(params, data)
-        seed = self.random_state if isinstance(self.random_state, int) else 0
         store = FitStore(self.checkpoint_dir) if self.checkpoint_dir else None
         done = store.get(key) if store else None
         if done is not None:
@@ -56,7 +59,7 @@ class _Checkpointed:
         record = {"key": key, "params": params, "data": data, "n_samples": len(X),
                   "session": self.session, "started_at": now(), "started": time.time()}
         start = time.perf_counter()
-        seed_keras(seed, key)
+        seed_keras(self.seed, key)
         try:
             super().fit(X, y, sample_weight=sample_weight, **kwargs)
         except Exception as exc:

@@ -117,7 +117,7 @@ class SklearnEngine(Engine):
         if settings.patience > 0:
             fit_options["validation_split"] = settings.validation_fraction
         model = wrapper(model=build_model, epochs=study.epochs, batch_size=study.batch_size,
-                        verbose=verbose, random_state=study.seed,
+                        verbose=verbose, seed=study.seed,
                         callbacks=training_callbacks(settings.patience),
                         checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else None,
                         session=session, **fit_options)

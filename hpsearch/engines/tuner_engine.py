@@ -151,7 +151,7 @@ def as_estimator(engine: TunerEngine, study: "Study", steps: list[tuple[str, Any
     # A user who refits it gets the trial's training: early stopping needs validation data.
     split = {"validation_split": 0.1} if patience else {}
     wrapper = cls(model=build_model, epochs=study.epochs, batch_size=study.batch_size, verbose=0,
-                  random_state=study.seed, callbacks=training_callbacks(patience), **split,
+                  callbacks=training_callbacks(patience), **split,
                   **{f"model__{k}": v for k, v in params.items()})
     wrapper.initialize(_transform(steps, data.x_train), data.y_train)  # builds, trains nothing
     wrapper.model_.set_weights(keras_model.get_weights())
