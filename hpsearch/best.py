@@ -49,7 +49,7 @@ def _atomic(path: Path, write: Any, suffix: str) -> None:
 
 
 def saved_engines(run_dir: Path) -> list[str]:
-    return sorted(p.stem for p in (Path(run_dir) / BEST).glob("*.pkl"))
+    return sorted(p.stem for p in (Path(run_dir) / BEST).glob("[!.]*.pkl"))  # not temp files
 
 
 def choose_engine(run_dir: Path, engine: str | None = None) -> str:

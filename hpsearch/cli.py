@@ -89,6 +89,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from hpsearch.best import load_best
     from hpsearch.files import write_csv
 
+    if args.output:
+        _writable_output(Path(args.output))
     model = load_best(run_dir, engine)
     table = predictions(model, read_features(args.input, n_features_of(model)))
     if args.output:
@@ -134,6 +136,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     table = compare_runs(args.run_dir)
     output = Path(args.output)
+    _writable_output(output)
     write_csv(output, table)
     html = write_compare_report(args.run_dir, output.with_suffix(".html"))
     print(table.to_string(index=False))
@@ -147,6 +150,20 @@ def cmd_report(args: argparse.Namespace) -> int:
     for run_dir in args.run_dir:
         print(write_report(run_dir))
     return 0
+
+
+def _writable_output(path: Path) -> None:
+    """An --output file we can write, checked before any work (exit 2, one line)."""
+    from hpsearch.errors import InputError, StudyError
+    from hpsearch.results import check_writable
+
+    try:
+        check_writable(path.parent, str(path))
+    except StudyError:
+        raise InputError(f"{path}: expected --output in a writable directory, got one that is "
+                         f"not writable") from None
+    if path.is_dir():
+        raise InputError(f"{path}: expected --output to be a file, got a directory")
 
 
 def _seed(text: str) -> int:

@@ -26,10 +26,15 @@ class LiveRun:
     """
 
     def __init__(self, run_dir: Path, info: dict[str, Any], planned: dict[str, int | None],
-                 metrics: dict[str, tuple[str, str]]) -> None:
+                 metrics: dict[str, tuple[str, str]], previous: list[TrialRecord] = ()) -> None:
+        """`previous`: the trials a resumed run had finished, kept until reported again (the
+        tables never go backwards while a resumed engine replays its finished trials)."""
         self.run_dir, self.info = run_dir, info
         self._lock = threading.Lock()
         self._records: dict[str, dict[str, TrialRecord]] = {name: {} for name in planned}
+        for record in previous:
+            if record.engine in self._records:
+                self._records[record.engine][record.trial] = record
         self._engines: dict[str, dict[str, Any]] = {
             name: {"state": "pending", "trials_planned": planned[name], "metric": metrics[name][0],
                    "direction": metrics[name][1]} for name in planned}
@@ -70,10 +75,6 @@ class LiveRun:
             records = list(self._records[name].values())
         best = best_trial(records)
         return len(records), best.val_score if best else None
-
-    def records(self) -> list[TrialRecord]:
-        with self._lock:
-            return [r for name in self._records for r in self._sorted(name)]
 
     # --- the files ---------------------------------------------------------------------------
 

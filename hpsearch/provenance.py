@@ -11,21 +11,23 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
-PACKAGES = ("hpsearch", "keras", "tensorflow", "jax", "scikeras", "scikit-learn", "keras-tuner",
-            "pandas", "numpy")
+PACKAGES = ("hpsearch", "keras", "tensorflow", "jax", "torch", "scikeras", "scikit-learn",
+            "keras-tuner", "pandas", "numpy")
 # Must match for a resume (tensorflow / jax only when they are the backend, see below).
 RESUME_CHECKED = ("hpsearch", "keras", "keras_backend", "backend_version", "scikeras",
                   "scikit-learn", "keras-tuner", "model_code")
-# The code a trained fit depends on: the model, the wrappers, the training callbacks.
-MODEL_CODE = ("model.py", "wrappers.py", "engines/callbacks.py")
+# The code a trained fit depends on: the model, the wrappers, the search space, the engines
+# (seeding, fit keys, callbacks). An edit there, even without a new version, refuses a resume.
+MODEL_CODE = ("model.py", "wrappers.py", "space.py", "checkpoint.py", "engines/*.py")
 
 
 def model_code_hash() -> str:
     root = Path(__file__).parent
     h = hashlib.sha256()
-    for name in MODEL_CODE:
-        h.update(name.encode())
-        h.update((root / name).read_bytes())
+    for pattern in MODEL_CODE:
+        for path in sorted(root.glob(pattern)):
+            h.update(str(path.relative_to(root)).encode())
+            h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
 

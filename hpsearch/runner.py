@@ -30,7 +30,7 @@ from hpsearch.progress import Display
 from hpsearch.provenance import changed_provenance, provenance
 from hpsearch.report import write_report
 from hpsearch.results import check_writable, new_run_dir
-from hpsearch.trials import HISTORY_COLUMNS
+from hpsearch.trials import HISTORY_COLUMNS, read_trials
 
 # What must be unchanged for a resumed run to continue the same search (engine settings too).
 RESUME_KEYS = ("dataset", "seed", "engines", "max_train_samples", "max_eval_samples", "epochs",
@@ -79,8 +79,8 @@ def run_study(study: Study, *, engines: tuple[str, ...] | None = None, seed: int
             raise ResumeMismatch(f"{run_dir}: cannot resume: the data differ from the run's "
                                  f"(fingerprint {data.fingerprint()}, run has {info['data_fingerprint']})")
         info.setdefault("resumed_at", []).append(now())
-        for tmp in run_dir.glob(".*.tmp"):  # a kill -9 during an atomic write leaves its temp file
-            tmp.unlink(missing_ok=True)
+        for tmp in (*run_dir.glob(".*.tmp"), *run_dir.glob("best/.*")):  # a kill -9 during an
+            tmp.unlink(missing_ok=True)  # atomic write leaves its temporary file
     else:
         out = Path(study.output_dir)
         check_writable(out, study.source)
@@ -96,7 +96,8 @@ def run_study(study: Study, *, engines: tuple[str, ...] | None = None, seed: int
     write_json(run_dir / "run.json", info)
     chosen = {name: registry.get(name) for name in study.engines}
     live = LiveRun(run_dir, info, {n: e.planned(study) for n, e in chosen.items()},
-                   {n: e.metric(study) for n, e in chosen.items()})
+                   {n: e.metric(study) for n, e in chosen.items()},
+                   read_trials(run_dir / "trials.csv") if resume is not None else [])
     resume_hint = f"python -m hpsearch resume {run_dir}"
     log(f"{study.name}: {len(data.x_train)} train / {len(data.x_val)} val / {len(data.x_test)} test "
         f"from {data.origin}; writing to {run_dir} (if stopped: {resume_hint})")
@@ -115,35 +116,43 @@ def run_study(study: Study, *, engines: tuple[str, ...] | None = None, seed: int
                 interrupt.check()
                 _finish_model(study, data, run_dir, result)
                 result.seconds = time.perf_counter() - engine_started
-            live.finish_engine(name, result.records, "finished" if result.best else "failed")
+            ok = result.model is not None
+            live.finish_engine(name, result.records, "finished" if ok else "failed")
             histories += result.histories
             summary.append(summary_row(study, result))
             write_csv(run_dir / "summary.csv", pd.DataFrame(summary))
             write_csv(run_dir / "histories.csv", pd.DataFrame(histories, columns=HISTORY_COLUMNS))
             write_report(run_dir)
             log(_one_line(result))
-            if result.best is None:
-                failed.append(name)
+            if not ok:  # every trial failed, or the best one's final refit did
+                failed.append(f"{name} ({result.error or 'every trial failed'})")
     except KeyboardInterrupt:
         live.finish("interrupted", "stopped by Ctrl-C or SIGTERM")
         raise Interrupted(f"interrupted; finished fits are kept in {run_dir}. Resume with: "
                           f"{resume_hint}") from None
-    except EnvironmentFailure as exc:
-        live.finish("interrupted", f"the machine failed a fit: {exc}")
-        raise HPSearchError(f"the machine failed a fit ({exc}); finished fits are kept in "
+    except (EnvironmentFailure, OSError, MemoryError) as exc:  # the machine's failure, not the study's
+        what = str(exc) if isinstance(exc, EnvironmentFailure) else f"{type(exc).__name__}: {exc}"
+        try:
+            live.finish("interrupted", f"the machine failed: {what}"[:300])
+        except OSError:
+            pass  # a full disk may refuse status.json too; the one line below still says it
+        raise HPSearchError(f"the machine failed ({what}); finished work is kept in "
                             f"{run_dir}. Resume with: {resume_hint}") from None
     except BaseException as exc:
         live.finish("failed", f"{type(exc).__name__}: {exc}"[:300])
         raise
     # A resumed run adds this session's time to what the earlier sessions spent.
     wall = info.get("wall_seconds", 0.0) + time.perf_counter() - started
-    info.update(finished_at=now(), wall_seconds=round(wall, 1))
+    info["wall_seconds"] = round(wall, 1)
     write_json(run_dir / "run.json", info)
     write_report(run_dir)  # again, now that run.json has the wall time
+    # finished_at last: a kill before this point leaves a run that `resume` still accepts.
+    info["finished_at"] = now()
+    write_json(run_dir / "run.json", info)
     if not keep_state:  # the best models are saved; the fit store is only for resuming
         shutil.rmtree(run_dir / "state", ignore_errors=True)
     if failed:
-        message = f"every trial of {', '.join(failed)} failed; see {run_dir / 'trials.csv'}"
+        message = f"no usable model from {', '.join(failed)}; see {run_dir / 'trials.csv'}"
         live.finish("failed", message)
         raise AllTrialsFailed(message)
     live.finish("finished")
@@ -177,6 +186,12 @@ def read_run(run_dir: Path) -> dict[str, Any]:
                              f"got {exc.__class__.__name__}: {exc}") from None
     if "finished_at" in info:
         raise ResumeMismatch(f"{run_dir}: cannot resume: the run finished at {info['finished_at']}")
+    from hpsearch.live import read_status
+
+    if (run_dir / "status.json").is_file() and read_status(run_dir)["state"] == "running":
+        status = read_status(run_dir)
+        raise ResumeMismatch(f"{run_dir}: cannot resume: it is still running (pid {status.get('pid')} "
+                             f"on {status.get('host')}); stop it first")
     return info
 
 

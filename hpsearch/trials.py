@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
@@ -67,6 +68,22 @@ class TrialRecord:
 def trials_dataframe(records: Iterable[TrialRecord]) -> pd.DataFrame:
     """One row per trial, the columns of `trials.csv`, in a stable order."""
     return pd.DataFrame([r.row() for r in records], columns=COLUMNS)
+
+
+def read_trials(path: Path) -> list[TrialRecord]:
+    """The records of a trials.csv (a resumed run starts from what its tables already hold)."""
+    if not Path(path).is_file():
+        return []
+    frame = pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS}, keep_default_na=False,
+                        na_values={c: [""] for c in COLUMNS if c not in TEXT_COLUMNS})
+    records = []
+    for row in frame.to_dict("records"):
+        params = {k.removeprefix("param_"): v.item() if hasattr(v, "item") else v
+                  for k, v in row.items() if k.startswith("param_") and v == v}
+        values = {k: row[k] for k in (f.name for f in fields(TrialRecord)) if k in row}
+        values["n_fits"] = int(values.get("n_fits", 1))
+        records.append(TrialRecord(params=params, **values))
+    return records
 
 
 def better(a: float, b: float, direction: str) -> bool:

@@ -218,3 +218,11 @@ def test_a_failed_refit_keeps_the_trials_and_reports_the_failure(tmp_path, monke
         assert result.best is not None and result.model is None
         assert "refit of the best candidate failed: " in result.error
         assert "loss became nan" in result.error
+    # A run whose engine has no usable model is not a success: exit 1, one line, status failed.
+    from hpsearch.errors import AllTrialsFailed
+    from hpsearch.runner import run_study
+
+    with pytest.raises(AllTrialsFailed, match="no usable model from sklearn \\(refit of the best"):
+        run_study(study, output_dir=str(tmp_path / "out"), log=lambda message: None)
+    status = json.loads(next((tmp_path / "out").glob("*/*/status.json")).read_text())
+    assert status["state"] == "failed" and status["engines"]["sklearn"]["state"] == "failed"

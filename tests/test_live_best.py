@@ -330,6 +330,10 @@ def test_predict_refuses_bad_input_with_one_line(runs, tmp_path, cli):
     assert proc.returncode == 2 and "'nope'" in _one_error(proc.stderr)
     rc, _, err = cli("predict", str(tmp_path), str(tmp_path / "narrow.csv"))  # no models here
     assert rc == 2 and str(tmp_path) in _one_error(err)
+    np.save(tmp_path / "rows.npy", np.zeros((2, 784), dtype=np.float32))
+    for command in (("predict", str(fm), str(tmp_path / "rows.npy")), ("compare", str(fm))):
+        rc, _, err = cli(*command, "--output", "/proc/nope/out.csv")  # an unusable output path
+        assert rc == 2 and "/proc/nope/out.csv" in _one_error(err), command
     from hpsearch import load_best
     from hpsearch.errors import InputError
 

@@ -68,16 +68,14 @@ class _Checkpointed:
             error = f"{type(exc).__name__}: {exc}"[:300]
             record.update(status="failed", error=error, finished_at=now(),
                           fit_seconds=time.perf_counter() - start)
-            if store:
-                store.put(key, record)
+            _store(store, key, record)
             self.fit_key_, self.fit_error_ = key, error
             return self
         history = {k: [float(x) for x in v] for k, v in self.history_.items()}
         record.update(status="ok", error="", finished_at=now(),
                       fit_seconds=time.perf_counter() - start, history=history,
                       epochs=len(history.get("loss", [])))
-        if store:
-            store.put(key, record, self.model_.save_weights)
+        _store(store, key, record, self.model_.save_weights)
         self.fit_key_, self.fit_error_ = key, ""
         return self
 
@@ -93,6 +91,17 @@ class _Checkpointed:
         self.history_ = {k: list(v) for k, v in done["history"].items()}
         self.fit_key_, self.fit_error_ = key, ""  # initialize() resets fitted attributes
         return self
+
+
+def _store(store: FitStore | None, key: str, record: dict[str, Any], weights: Any = None) -> None:
+    """Store a finished fit; a failed write (disk full) is the machine's failure, not the
+    trial's, and sklearn must not record it as a failed fit."""
+    if store is None:
+        return
+    try:
+        store.put(key, record, weights)
+    except (OSError, MemoryError) as exc:
+        raise EnvironmentFailure(f"cannot store a finished fit: {type(exc).__name__}: {exc}"[:300]) from exc
 
 
 class CheckpointedClassifier(_Checkpointed, KerasClassifier):
@@ -121,21 +130,15 @@ def failed(estimator: Pipeline) -> str:
     return getattr(estimator.steps[-1][1], "fit_error_", "")
 
 
-class RecordingScorer:
-    """The study's scorer: NaN for a failed fit; each fold's score is filed with its fit."""
+class NanForFailedFits:
+    """The study's scorer, NaN for a fit that failed for its hyperparameters."""
 
-    def __init__(self, scoring: str, store: FitStore | None = None) -> None:
-        self.scoring, self.store = scoring, store
+    def __init__(self, scoring: str) -> None:
+        self.scoring = scoring
         self.scorer = get_scorer(scoring)
 
     def __call__(self, estimator: Pipeline, X: Any, y: Any) -> float:
-        if failed(estimator):
-            return math.nan
-        score = self.scorer(estimator, X, y)
-        key = getattr(estimator.steps[-1][1], "fit_key_", None)
-        if key and self.store:
-            self.store.annotate(key, "score.json", {"score": float(score)})
-        return score
+        return math.nan if failed(estimator) else self.scorer(estimator, X, y)
 
 
 def epochs_run(estimator: Pipeline, X: Any, y: Any) -> float:
@@ -159,7 +162,7 @@ class UniqueRandomizedSearchCV(RandomizedSearchCV):
     def __getstate__(self) -> dict[str, Any]:
         """sklearn sends the search to its workers (`caller`): without `on_batch`, which
         holds the run's live files and locks (only this process reports trials)."""
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: sklearn hands back our own __dict__
         state.pop("on_batch", None)
         return state
 

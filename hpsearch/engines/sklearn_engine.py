@@ -19,10 +19,12 @@ from hpsearch.schema import Checker
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
+    from hpsearch.checkpoint import FitStore
+
     from hpsearch.config import Study
     from hpsearch.trials import TrialRecord
 
-MAX_SEED = 2**32 - 1
+MAX_SEED = 2**32 - 1  # numpy's seeding range (config.MAX_SEED: this module stays light)
 STEP = "model__"  # the pipeline step holding the wrapper
 PREFIX = STEP + "model__"  # ... then scikeras's routing to build_model
 # sklearn scorers that make sense for each task (others would score NaN on every fit).
@@ -131,7 +133,7 @@ class SklearnEngine(Engine):
 
         from hpsearch.checkpoint import FitStore
         from hpsearch.engines.callbacks import training_callbacks
-        from hpsearch.engines.fitcache import (RecordingScorer, UniqueRandomizedSearchCV,
+        from hpsearch.engines.fitcache import (NanForFailedFits, UniqueRandomizedSearchCV,
                                                epochs_run, failed, plain_estimator)
         from hpsearch.space import sklearn_distributions
         from hpsearch.trials import best_trial
@@ -148,7 +150,7 @@ class SklearnEngine(Engine):
         pipeline = self.pipeline(study, store.directory, ctx.session, ctx.verbose)
         search = UniqueRandomizedSearchCV(
             pipeline, sklearn_distributions(study.space, PREFIX), n_iter=settings.n_iter, cv=cv,
-            scoring={"score": RecordingScorer(self.scoring(study), store), "epochs": epochs_run},
+            scoring={"score": NanForFailedFits(self.scoring(study)), "epochs": epochs_run},
             refit=False, n_jobs=settings.n_jobs, error_score=np.nan,
             random_state=self.random_state(study))
         # Enough candidates per batch to keep every worker busy; one when sequential, so
@@ -168,8 +170,7 @@ class SklearnEngine(Engine):
         best = best_trial(records)
         model, error = None, ""
         if best is not None:  # the refit on all data is checkpointed like any fit
-            refit = clone(pipeline).set_params(**{STEP + "model__" + k: v
-                                                 for k, v in best.params.items()})
+            refit = clone(pipeline).set_params(**{PREFIX + k: v for k, v in best.params.items()})
             refit.fit(X, y)
             if failed(refit):
                 error = f"refit of the best candidate failed: {failed(refit)}"[:300]
@@ -192,7 +193,7 @@ def canonical_candidate(params: dict[str, Any]) -> str:
     return canonical({STEP + k: v for k, v in params.items()})
 
 
-def fits_by_candidate(store: Any, n_all: int) -> dict[str, list[dict[str, Any]]]:
+def fits_by_candidate(store: "FitStore", n_all: int) -> dict[str, list[dict[str, Any]]]:
     """Fit records grouped by candidate (fold fits in start order, the refit last)."""
     from hpsearch.checkpoint import canonical
 

@@ -34,6 +34,7 @@ OBJECTIVES = {
     "classification": ("val_accuracy", "val_loss"),
     "regression": ("val_root_mean_squared_error", "val_loss"),
 }
+DIRECTIONS = {"val_accuracy": MAXIMIZE, "val_loss": MINIMIZE, "val_root_mean_squared_error": MINIMIZE}
 
 
 @dataclass(frozen=True)
@@ -65,9 +66,8 @@ class TunerEngine(Engine):
         return study.settings[self.name].objective or OBJECTIVES[study.task][0]
 
     def metric(self, study: "Study") -> tuple[str, str]:
-        """Keras metric names: losses and errors go down, accuracy goes up."""
         objective = self.objective(study)
-        return objective, MINIMIZE if objective.endswith(("loss", "error")) else MAXIMIZE
+        return objective, DIRECTIONS[objective]
 
     def planned(self, study: "Study") -> int | None:
         settings = study.settings[self.name]
@@ -83,8 +83,11 @@ class TunerEngine(Engine):
         study, data = ctx.study, ctx.data
         steps = _fitted_preprocessing(study.task, data.x_train)
         x_train, x_val = (_transform(steps, x) for x in (data.x_train, data.x_val))
-        debug = kt_config.DEBUG
+        from keras_tuner.src import utils as kt_utils
+
+        debug, save_json = kt_config.DEBUG, kt_utils.save_json
         kt_config.DEBUG = ctx.verbose > 0  # else Keras Tuner prints each failed trial's traceback
+        kt_utils.save_json = _atomic_save_json  # its oracle, trial and tuner state files
         try:  # Keras Tuner prints ("Reloading Tuner ...") on stdout, which holds only the run dir
             with contextlib.redirect_stdout(sys.stderr if ctx.verbose else io.StringIO()):
                 tuner = make_tuner(self, ctx, data.n_features,
@@ -99,7 +102,7 @@ class TunerEngine(Engine):
                              epochs=study.epochs, batch_size=study.batch_size, verbose=ctx.verbose,
                              callbacks=training_callbacks(ctx.settings.patience))
         finally:
-            kt_config.DEBUG = debug
+            kt_config.DEBUG, kt_utils.save_json = debug, save_json
         records, histories = [], []
         # start_order, not trials (a reloaded oracle fills that in file-listing order)
         for trial_id in tuner.oracle.start_order:
@@ -174,9 +177,6 @@ def make_tuner(engine: TunerEngine, ctx: EngineContext, n_features: int,
                n_classes: int | None) -> Any:
     """The tuner for the study's algorithm; failures never stop the study early."""
     import keras_tuner as kt
-    from keras_tuner.src import utils as kt_utils
-
-    kt_utils.save_json = _atomic_save_json  # its oracle, trial and tuner state files
 
     from hpsearch.model import build_model
     from hpsearch.space import from_hp
@@ -250,11 +250,13 @@ class _Recording:
         super().on_trial_begin(trial)
 
     def on_trial_end(self, trial: Any) -> None:
-        super().on_trial_end(trial)  # the oracle saves the trial as ended first
+        # Our record first: a kill between the two leaves the trial running in the oracle, so
+        # a resume retries it, rather than an ended trial without its times and history.
         write_json(self.records_dir / f"{trial.trial_id}.json", {
             "trial": trial.trial_id, "started_at": self._started[0], "finished_at": now(),
             "fit_seconds": time.perf_counter() - self._started[1], "history": self._history,
             "session": self.ctx.session})
+        super().on_trial_end(trial)  # the oracle saves the trial as ended
         self.ctx.on_trial(self.record(self.oracle.trials[trial.trial_id]))
 
     def record(self, trial: Any) -> "TrialRecord":

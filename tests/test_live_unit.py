@@ -1,0 +1,100 @@
+"""Fast, in-process checks of the run's bookkeeping: resumed tables never go backwards, a
+run still running is not resumed twice, failed writes are the machine's failure, temporary
+files are never mistaken for results. Nothing here trains a model."""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import socket
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hpsearch.errors import ResumeMismatch
+from hpsearch.live import LiveRun
+from hpsearch.trials import TrialRecord, read_trials, trials_dataframe
+
+
+def _record(engine: str, trial: str, score: float, status: str = "ok") -> TrialRecord:
+    return TrialRecord(engine=engine, trial=trial, status=status,
+                       params={"n_hidden": 2, "learning_rate": 0.001, "activation": "relu"},
+                       metric="val_loss", direction="minimize", val_score=score, n_fits=3,
+                       epochs_run=4.0, started_at="2026-01-01T00:00:00+00:00", error="")
+
+
+def test_trials_csv_round_trips_to_records(tmp_path):
+    records = [_record("sklearn", "000", 0.5), _record("keras_tuner", "001", float("nan"), "failed")]
+    path = tmp_path / "trials.csv"
+    trials_dataframe(records).to_csv(path, index=False)
+    back = read_trials(path)
+    assert [r.trial for r in back] == ["000", "001"]  # ids stay text
+    pd.testing.assert_frame_equal(trials_dataframe(back), trials_dataframe(records))
+    assert back[1].status == "failed" and back[1].val_score != back[1].val_score
+    assert read_trials(tmp_path / "missing.csv") == []
+
+
+def test_a_resumed_run_keeps_its_earlier_rows_until_they_are_reported_again(tmp_path):
+    previous = [_record("sklearn", f"00{i}", 0.5 + i) for i in range(3)] + \
+               [_record("keras_tuner", "000", 0.7)]
+    live = LiveRun(tmp_path, {"study": "s"}, {"sklearn": 3, "keras_tuner": 2},
+                   {"sklearn": ("loss", "minimize"), "keras_tuner": ("val_loss", "minimize")},
+                   previous)
+    live.start_engine("sklearn")
+    live.on_trial(_record("sklearn", "000", 0.5))  # the first trial replayed by the resume
+    table = pd.read_csv(tmp_path / "trials.csv", dtype={"trial": str})
+    assert list(zip(table["engine"], table["trial"])) == [
+        ("sklearn", "000"), ("sklearn", "001"), ("sklearn", "002"), ("keras_tuner", "000")]
+    status = json.loads((tmp_path / "status.json").read_text())
+    assert status["engines"]["sklearn"]["trials_done"] == 3
+    assert status["engines"]["keras_tuner"]["trials_done"] == 1
+    assert status["engines"]["sklearn"]["best_score"] == 0.5  # minimize
+
+
+def test_a_run_still_running_is_not_resumed(tmp_path):
+    from hpsearch.runner import read_run
+
+    (tmp_path / "run.json").write_text(json.dumps({"seed": 1, "engines": ["sklearn"],
+                                                   "data_fingerprint": "x"}))
+    (tmp_path / "study.toml").write_text("")
+    status = {"state": "running", "pid": os.getpid(), "host": socket.gethostname()}
+    (tmp_path / "status.json").write_text(json.dumps(status))
+    with pytest.raises(ResumeMismatch, match="it is still running"):
+        read_run(tmp_path)
+    status["pid"] = 2**22 + 12345  # above Linux's pid_max: no such process
+    (tmp_path / "status.json").write_text(json.dumps(status))
+    assert read_run(tmp_path)["seed"] == 1  # killed: resumable
+
+
+def test_a_failed_write_of_a_finished_fit_is_the_machines_failure(tmp_path, monkeypatch):
+    from hpsearch.checkpoint import FitStore
+    from hpsearch.engines.common import EnvironmentFailure
+    from hpsearch.engines.fitcache import _store
+
+    def full_disk(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(FitStore, "put", full_disk)
+    with pytest.raises(EnvironmentFailure, match="No space left"):
+        _store(FitStore(tmp_path), "key", {"status": "ok"})
+
+
+def test_the_search_keeps_its_live_callback_when_sent_to_workers():
+    """sklearn pickles the search for its workers (n_jobs > 1): the parent keeps reporting."""
+    from hpsearch.engines.fitcache import UniqueRandomizedSearchCV
+
+    search = UniqueRandomizedSearchCV(None, {"a": [1, 2]})
+    search.on_batch = report = print
+    copy = pickle.loads(pickle.dumps(search))
+    assert search.on_batch is report  # still here
+    assert copy.on_batch is None  # the workers get none
+
+
+def test_temporary_model_files_are_not_engines(tmp_path):
+    from hpsearch.best import saved_engines
+
+    (tmp_path / "best").mkdir()
+    for name in ("sklearn.pkl", ".sklearn.x1y2.pkl", "keras_tuner.keras"):
+        (tmp_path / "best" / name).write_bytes(b"")
+    assert saved_engines(tmp_path) == ["sklearn"]
