@@ -131,13 +131,14 @@ def run_study(study: Study, *, engines: tuple[str, ...] | None = None, seed: int
         raise Interrupted(f"interrupted; finished fits are kept in {run_dir}. Resume with: "
                           f"{resume_hint}") from None
     except (EnvironmentFailure, OSError, MemoryError) as exc:  # the machine's failure, not the study's
-        what = str(exc) if isinstance(exc, EnvironmentFailure) else f"{type(exc).__name__}: {exc}"
+        what = (f"the machine failed a fit ({exc})" if isinstance(exc, EnvironmentFailure)
+                else f"the machine failed ({type(exc).__name__}: {exc})")
         try:
-            live.finish("interrupted", f"the machine failed: {what}"[:300])
+            live.finish("interrupted", what[:300])
         except OSError:
             pass  # a full disk may refuse status.json too; the one line below still says it
-        raise HPSearchError(f"the machine failed ({what}); finished work is kept in "
-                            f"{run_dir}. Resume with: {resume_hint}") from None
+        raise HPSearchError(f"{what}; finished work is kept in {run_dir}. Resume with: "
+                            f"{resume_hint}") from None
     except BaseException as exc:
         live.finish("failed", f"{type(exc).__name__}: {exc}"[:300])
         raise

@@ -183,7 +183,8 @@ def test_all_trials_failing_ends_with_a_clear_error_and_the_table(tmp_path):
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("hpsearch: error: every trial of sklearn, keras_tuner failed")
+    assert last.startswith("hpsearch: error: no usable model from sklearn (every trial failed), "
+                           "keras_tuner (every trial failed)")
     trials = pd.read_csv(next((tmp_path / "out").glob("*/*/trials.csv")))
     # one distinct candidate: sklearn samples it once, Keras Tuner stops when the space is exhausted
     assert trials["engine"].tolist() == ["sklearn", "keras_tuner"]
