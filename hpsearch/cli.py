@@ -111,7 +111,9 @@ def best_table(run_dir: Path) -> str:
                         "test_rmse", "test_r2", "engine_seconds") if c in summary.columns]
     keep += [c for c in summary.columns if c.startswith("param_")]
     table = summary[keep].rename(columns=lambda c: c.removeprefix("param_"))
-    files = ", ".join(p.name for p in sorted(Path(run_dir).glob("*.*")) if p.is_file())
+    run_dir = Path(run_dir)
+    files = ", ".join(str(p.relative_to(run_dir)) for p in
+                      sorted([*run_dir.glob("*.*"), *run_dir.glob("best/[!.]*")]) if p.is_file())
     return f"\n{table.to_string(index=False, float_format=lambda v: f'{v:.4g}')}\n\nfiles in {run_dir}: {files}"
 
 
