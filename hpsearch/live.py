@@ -99,7 +99,8 @@ class LiveRun:
             "dataset": self.info.get("dataset"), "run_dir": str(self.run_dir),
             "started_at": self.info.get("started_at"), "updated_at": now(),
             "pid": os.getpid(), "host": socket.gethostname(),
-            "resume": f"python -m hpsearch resume {self.run_dir}", "engines": engines})
+            "resume": f"python -m hpsearch resume {self.run_dir}", "engines": engines,
+            "engine_order": list(engines)})  # JSON objects have no order (ours are sorted)
 
 
 def read_status(run_dir: Path) -> dict[str, Any]:

@@ -23,7 +23,9 @@ def format_status(status: dict[str, Any]) -> str:
              f"{status.get('started_at')} · updated {status.get('updated_at')} · pid "
              f"{status.get('pid')} on {status.get('host')}"]
     rows = [("engine", "state", "trials", "failed", "metric", "best", "best trial")]
-    for name, e in status.get("engines", {}).items():
+    engines = status.get("engines", {})
+    for name in status.get("engine_order") or list(engines):
+        e = engines.get(name, {})
         planned = e.get("trials_planned")
         done = f"{e.get('trials_done', 0)}/{planned if planned is not None else '?'}"
         better = "lower" if e.get("direction") == "minimize" else "higher"

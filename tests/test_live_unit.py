@@ -50,6 +50,10 @@ def test_a_resumed_run_keeps_its_earlier_rows_until_they_are_reported_again(tmp_
     assert status["engines"]["sklearn"]["trials_done"] == 3
     assert status["engines"]["keras_tuner"]["trials_done"] == 1
     assert status["engines"]["sklearn"]["best_score"] == 0.5  # minimize
+    from hpsearch.status import format_status
+
+    rows = [line.split()[0] for line in format_status(status).splitlines()[3:]]
+    assert rows == ["sklearn", "keras_tuner"]  # the study's order, not JSON's sorted keys
 
 
 def test_a_run_still_running_is_not_resumed(tmp_path):
