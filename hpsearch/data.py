@@ -66,8 +66,8 @@ class Dataset:
     y_train: np.ndarray
     x_val: np.ndarray
     y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
+    x_test: np.ndarray | None  # None in the copy an engine gets: it selects, the runner tests
+    y_test: np.ndarray | None
     origin: str
 
     @property

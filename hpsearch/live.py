@@ -43,11 +43,13 @@ class LiveRun:
     # --- what the runner and the engines call -----------------------------------------------
 
     def start_engine(self, name: str) -> None:
+        """`name` is running now (status.json says so)."""
         with self._lock:
             self._engines[name]["state"] = "running"
             self._write_status()
 
     def on_trial(self, record: TrialRecord) -> None:
+        """A finished trial: into trials.csv and status.json now (an engine's `ctx.on_trial`)."""
         with self._lock:
             self._records[record.engine][record.trial] = record
             self._write_trials()
@@ -62,6 +64,7 @@ class LiveRun:
             self._write_status()
 
     def finish(self, state: str, message: str = "") -> None:
+        """The run's last word: finished, interrupted or failed, and why."""
         with self._lock:
             self.state, self.message = state, message
             for engine in self._engines.values():
@@ -98,7 +101,7 @@ class LiveRun:
             "state": self.state, "message": self.message, "study": self.info.get("study"),
             "dataset": self.info.get("dataset"), "run_dir": str(self.run_dir),
             "started_at": self.info.get("started_at"), "updated_at": now(),
-            "pid": os.getpid(), "host": socket.gethostname(),
+            "pid": os.getpid(), "pid_started": _started(os.getpid()), "host": socket.gethostname(),
             "resume": f"python -m hpsearch resume {self.run_dir}", "engines": engines,
             "engine_order": list(engines)})  # JSON objects have no order (ours are sorted)
 
@@ -138,4 +141,15 @@ def _alive(status: dict[str, Any]) -> bool:
         return False
     except (PermissionError, ValueError, TypeError):
         return True
-    return True
+    # The pid may since have been given to another process: its start time tells them apart.
+    recorded = status.get("pid_started")
+    return recorded is None or recorded == _started(pid)
+
+
+def _started(pid: int) -> str | None:
+    """When process `pid` started, in clock ticks since boot (Linux), else None."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]  # field 22, after the command name
+    except (OSError, IndexError):
+        return None

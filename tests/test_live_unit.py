@@ -66,6 +66,9 @@ def test_a_run_still_running_is_not_resumed(tmp_path):
     (tmp_path / "status.json").write_text(json.dumps(status))
     with pytest.raises(ResumeMismatch, match="it is still running"):
         read_run(tmp_path)
+    status["pid_started"] = "1"  # this pid, but a process started at another time: reused
+    (tmp_path / "status.json").write_text(json.dumps(status))
+    assert read_run(tmp_path)["seed"] == 1  # the run's own process is gone: resumable
     status["pid"] = 2**22 + 12345  # above Linux's pid_max: no such process
     (tmp_path / "status.json").write_text(json.dumps(status))
     assert read_run(tmp_path)["seed"] == 1  # killed: resumable

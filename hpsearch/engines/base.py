@@ -87,4 +87,7 @@ class Engine:
         return dataclasses.replace(settings, **{k: None for k in self.resume_free})
 
     def run(self, ctx: EngineContext) -> EngineResult:
+        """Search: call `ctx.on_trial(record)` as each trial finishes, keep state under
+        `ctx.workdir` so that a second call resumes, and return every record, the best one
+        and its model fitted as a scikit-learn estimator (None if there is none)."""
         raise NotImplementedError
