@@ -94,7 +94,7 @@ class LiveRun:
             records = list(self._records[name].values())
             best = best_trial(records)
             engines[name] = {**engine, "trials_done": len(records),
-                             "trials_failed": sum(not r.ok for r in records),
+                             "trials_failed": sum(not r.ok and r.status != "pruned" for r in records),
                              "best_trial": best.trial if best else None,
                              "best_score": best.val_score if best else None}
         write_json(self.run_dir / "status.json", {

@@ -12,6 +12,7 @@ from hpsearch.engines.base import MAXIMIZE, MINIMIZE, Engine, EngineContext, Eng
 REGISTRY: dict[str, str] = {
     "sklearn": "hpsearch.engines.sklearn_engine",
     "keras_tuner": "hpsearch.engines.tuner_engine",
+    "optuna": "hpsearch.engines.optuna_engine",
 }
 DEFAULT_ENGINES = ("sklearn", "keras_tuner")  # what a study without `engines` runs
 

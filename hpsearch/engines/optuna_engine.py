@@ -1,0 +1,297 @@
+"""Optuna (TPE, random, CMA-ES, QMC, ...) over the same `build_model`, with pruning.
+
+Trains on train, selects on validation (early stopping restores the best epoch). Each epoch's
+objective goes to the pruner, which may stop a trial early ("pruned"). Optuna keeps the
+study in its own storage (SQLite in the engine's folder by default), so a resumed run
+reports the finished trials again and runs only the ones still missing; the weights of each
+completed trial are kept to rebuild the best. Optuna loads inside `run`.
+"""
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hpsearch import interrupt
+from hpsearch.engines.base import MAXIMIZE, MINIMIZE, Engine, EngineContext, EngineResult
+from hpsearch.engines.common import (EnvironmentFailure, history_rows, is_environment_failure,
+                                     last_error_line, seed_keras)
+from hpsearch.errors import HPSearchError
+from hpsearch.files import now, plain
+from hpsearch.schema import Checker
+
+if TYPE_CHECKING:
+    from hpsearch.config import Study
+    from hpsearch.trials import TrialRecord
+
+# name -> class in optuna.samplers (each takes `seed`); the first is the default.
+SAMPLERS = {"tpe": "TPESampler", "random": "RandomSampler", "cmaes": "CmaEsSampler",
+            "qmc": "QMCSampler", "nsgaii": "NSGAIISampler", "gp": "GPSampler"}
+# Samplers that need a package Optuna does not install itself.
+SAMPLER_NEEDS = {"cmaes": "cmaes", "gp": "torch"}
+PRUNERS = ("median", "successive_halving", "hyperband", "none")
+# Keyword arguments of each pruner (optuna's defaults; tests may lower n_startup_trials).
+PRUNER_KWARGS: dict[str, dict[str, Any]] = {"median": {}, "successive_halving": {}, "hyperband": {}}
+OBJECTIVES = {
+    "classification": ("val_accuracy", "val_loss"),
+    "regression": ("val_root_mean_squared_error", "val_loss"),
+}
+DIRECTIONS = {"val_accuracy": MAXIMIZE, "val_loss": MINIMIZE, "val_root_mean_squared_error": MINIMIZE}
+STUDY_NAME = "hpsearch"
+# Our outcome of a trial, stored with it: a trial without one was interrupted, not finished.
+OUTCOME = "hpsearch_status"
+
+
+class OptunaMissing(HPSearchError):
+    """The study uses the optuna engine but Optuna is not installed."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class OptunaSettings:
+    n_trials: int = 10
+    sampler: str = "tpe"
+    pruner: str = "median"
+    objective: str = ""  # "" -> the task's default
+    patience: int = 3
+    storage: str = ""  # "" -> SQLite file optuna.db in the engine's folder
+
+
+class OptunaEngine(Engine):
+    name = "optuna"
+    settings_class = OptunaSettings
+    schema = {"n_trials": int, "sampler": str, "pruner": str, "objective": str, "patience": int,
+              "storage": str}
+
+    def check(self, c: Checker, raw: dict[str, Any], task: str) -> None:
+        if "n_trials" in raw:
+            c.at_least("optuna.n_trials", raw["n_trials"], 1)
+        if "patience" in raw:
+            c.at_least("optuna.patience", raw["patience"], 0)
+        if "sampler" in raw:
+            c.one_of("optuna.sampler", raw["sampler"], tuple(SAMPLERS))
+        if "pruner" in raw:
+            c.one_of("optuna.pruner", raw["pruner"], PRUNERS)
+        if "objective" in raw:
+            c.one_of("optuna.objective", raw["objective"], OBJECTIVES[task])
+
+    def objective(self, study: "Study") -> str:
+        return study.settings[self.name].objective or OBJECTIVES[study.task][0]
+
+    def metric(self, study: "Study") -> tuple[str, str]:
+        objective = self.objective(study)
+        return objective, DIRECTIONS[objective]
+
+    def planned(self, study: "Study") -> int | None:
+        return study.settings[self.name].n_trials
+
+    def run(self, ctx: EngineContext) -> EngineResult:
+        """Resume or start the Optuna study, report each trial as it ends, rebuild the best."""
+        optuna = _import_optuna()
+        _check_sampler_package(ctx.settings.sampler)
+        import keras
+
+        from hpsearch.engines.tuner_engine import _fitted_preprocessing, _transform, as_estimator
+        from hpsearch.model import build_model
+        from hpsearch.trials import best_trial
+
+        study, data, settings = ctx.study, ctx.data, ctx.settings
+        steps = _fitted_preprocessing(study.task, data.x_train)
+        x_train, x_val = (_transform(steps, x) for x in (data.x_train, data.x_val))
+        n_classes = data.n_outputs if study.task == "classification" else None
+        ctx.workdir.mkdir(parents=True, exist_ok=True)
+        (ctx.workdir / "weights").mkdir(exist_ok=True)
+        if not ctx.verbose:
+            optuna.logging.set_verbosity(optuna.logging.ERROR)
+        with warnings.catch_warnings():  # experimental samplers warn on creation
+            warnings.simplefilter("ignore")
+            ostudy = optuna.create_study(
+                study_name=STUDY_NAME, storage=settings.storage or f"sqlite:///{ctx.workdir / 'optuna.db'}",
+                load_if_exists=True, direction=self.metric(study)[1],
+                sampler=getattr(optuna.samplers, SAMPLERS[settings.sampler])(seed=study.seed),
+                pruner=make_pruner(optuna, settings.pruner, study.epochs))
+        finished = 0
+        for trial in ostudy.get_trials(deepcopy=False):
+            if OUTCOME in trial.user_attrs:  # finished before a resume: report it again
+                finished += 1
+                ctx.on_trial(self.record(study, trial))
+            elif trial.state == optuna.trial.TrialState.RUNNING:  # cut off by a kill
+                ostudy._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+
+        def objective(trial: Any) -> float:
+            interrupt.check()
+            params = suggest(trial, study.space)
+            seed_keras(study.seed, f"trial:{trial.number}")
+            started, clock = now(), time.perf_counter()
+            reporter = _reporter(trial, self.objective(study), optuna)
+            from hpsearch.engines.callbacks import training_callbacks
+
+            callbacks = training_callbacks(settings.patience)
+
+            def keep(outcome: str, **attrs: Any) -> None:
+                attrs.update(history=reporter.history, started_at=started, finished_at=now(),
+                             fit_seconds=time.perf_counter() - clock, session=ctx.session)
+                for key, value in attrs.items():
+                    trial.set_user_attr(key, value)
+                trial.set_user_attr(OUTCOME, outcome)  # last: the mark of a finished trial
+
+            try:
+                model = build_model(**params, n_features=data.n_features, n_classes=n_classes)
+                model.fit(x_train, data.y_train, validation_data=(x_val, data.y_val),
+                          epochs=study.epochs, batch_size=study.batch_size, verbose=ctx.verbose,
+                          callbacks=[*callbacks, reporter])
+            except optuna.TrialPruned:
+                keep("pruned", error=f"pruned at epoch {reporter.epochs}")
+                raise
+            except Exception as exc:
+                if is_environment_failure(exc):  # not the trial's fault: leave it unfinished
+                    raise EnvironmentFailure(f"{type(exc).__name__}: {exc}"[:300]) from exc
+                keep("failed", error=last_error_line(f"{type(exc).__name__}: {exc}"))
+                raise
+            # Early stopping restored the best epoch by val_loss; score the weights kept.
+            stopper = [c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)]
+            kept = stopper[0].best_epoch if stopper else reporter.epochs - 1
+            value = reporter.history[reporter.key][kept]
+            if not math.isfinite(value):
+                keep("failed", error=f"{reporter.key} is {value}")
+                raise FloatingPointError(f"{reporter.key} is {value}")
+            path = ctx.workdir / "weights" / f"{trial.number}.weights.h5"
+            temp = path.with_name(f".{trial.number}-{os.getpid()}.tmp.weights.h5")
+            model.save_weights(str(temp))
+            os.replace(temp, path)
+            keep("ok", value=value)
+            return value
+
+        def report(_: Any, trial: Any) -> None:
+            if OUTCOME in trial.user_attrs:
+                ctx.on_trial(self.record(study, trial))
+
+        remaining = settings.n_trials - finished
+        if remaining > 0:
+            with warnings.catch_warnings():  # e.g. CMA-ES on categorical parameters
+                warnings.simplefilter("ignore")
+                ostudy.optimize(objective, n_trials=remaining, catch=(Exception,),
+                                callbacks=[report], gc_after_trial=False)
+        trials = [t for t in ostudy.get_trials(deepcopy=False) if OUTCOME in t.user_attrs]
+        records = [self.record(study, t) for t in trials]
+        histories = [row for r, t in zip(records, trials)
+                     for row in history_rows(self.name, r.trial, "0", t.user_attrs.get("history"))]
+        best = best_trial(records)
+        model = None
+        if best is not None:
+            number = int(best.trial)
+            keras.backend.clear_session()
+            keras_model = build_model(**best.params, n_features=data.n_features, n_classes=n_classes)
+            keras_model.optimizer.build(keras_model.trainable_variables)  # as saved: no warning
+            keras_model.load_weights(str(ctx.workdir / "weights" / f"{number}.weights.h5"))
+            model = as_estimator(self, study, steps, best.params, keras_model, data)
+        keras.backend.clear_session()
+        return EngineResult(self.name, records, best, model, histories)
+
+    def record(self, study: "Study", trial: Any) -> "TrialRecord":
+        """A finished Optuna trial (its user attributes) as a TrialRecord."""
+        from hpsearch.trials import TrialRecord, float32_score, trial_id
+
+        attrs = trial.user_attrs
+        status = attrs[OUTCOME]
+        ok = status == "ok"
+        history = attrs.get("history") or {}
+        epochs = len(history.get("loss", []))
+        metric, direction = self.metric(study)
+        return TrialRecord(
+            engine=self.name, trial=trial_id(trial.number), status=status,
+            params={k: plain(v) for k, v in trial_params(trial.params, study.space).items()},
+            metric=metric, direction=direction,
+            val_score=float32_score(attrs["value"]) if ok else math.nan,
+            epochs_run=float(epochs) if epochs else math.nan,
+            fit_seconds=attrs.get("fit_seconds", math.nan),
+            started_at=attrs.get("started_at", ""), finished_at=attrs.get("finished_at", ""),
+            error="" if ok else attrs.get("error", f"trial {status}"))
+
+
+ENGINE = OptunaEngine()
+
+
+def _import_optuna() -> Any:
+    try:
+        import optuna
+    except ImportError:
+        raise OptunaMissing('the optuna engine needs Optuna: pip install "hpsearch[optuna]"') from None
+    return optuna
+
+
+def _check_sampler_package(sampler: str) -> None:
+    """One line, before any training, if the sampler needs a package that is missing."""
+    package = SAMPLER_NEEDS.get(sampler)
+    if package is None:
+        return
+    try:
+        importlib.import_module(package)
+    except ImportError:
+        raise OptunaMissing(f'the optuna sampler "{sampler}" needs {package}: '
+                            f"pip install {package}") from None
+
+
+def make_pruner(optuna: Any, name: str, epochs: int) -> Any:
+    """The pruner `name` (steps are epochs, 1-based)."""
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    kwargs = dict(PRUNER_KWARGS.get(name, {}))
+    if name == "median":
+        return optuna.pruners.MedianPruner(**kwargs)
+    if name == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(**kwargs)
+    return optuna.pruners.HyperbandPruner(**{"min_resource": 1, "max_resource": epochs, **kwargs})
+
+
+def suggest(trial: Any, space: dict[str, Any]) -> dict[str, Any]:
+    """Draw every parameter of the study's space from an Optuna trial."""
+    from hpsearch.config import Choice, Fixed, IntRange
+
+    values: dict[str, Any] = {}
+    for name, param in space.items():
+        if isinstance(param, Fixed):
+            values[name] = param.value
+        elif isinstance(param, Choice):
+            values[name] = trial.suggest_categorical(name, list(param.values))
+        elif isinstance(param, IntRange):
+            values[name] = trial.suggest_int(name, param.low, param.high, log=param.log)
+        else:
+            values[name] = trial.suggest_float(name, param.low, param.high, log=param.log)
+    return values
+
+
+def trial_params(suggested: dict[str, Any], space: dict[str, Any]) -> dict[str, Any]:
+    """A trial's suggested parameters plus the space's fixed ones, in the space's order."""
+    from hpsearch.config import Fixed
+
+    return {name: param.value if isinstance(param, Fixed) else suggested[name]
+            for name, param in space.items() if isinstance(param, Fixed) or name in suggested}
+
+
+def _reporter(trial: Any, key: str, optuna: Any) -> Any:
+    """Keras callback: records each epoch's logs, reports the objective to the trial, and
+    raises TrialPruned when the pruner says so."""
+    import keras
+
+    class Reporter(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.key, self.history, self.epochs = key, {}, 0
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            for name, value in (logs or {}).items():
+                self.history.setdefault(name, []).append(float(value))
+            self.epochs = epoch + 1
+            value = float((logs or {}).get(key, math.nan))
+            if math.isfinite(value):
+                trial.report(value, self.epochs)
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"pruned at epoch {self.epochs}")
+
+    return Reporter()
