@@ -9,9 +9,7 @@ runs you trust, as with any pickle.
 from __future__ import annotations
 
 import math
-import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from hpsearch.errors import InputError
+from hpsearch.files import atomic_write
 
 BEST = "best"
 
@@ -28,24 +27,9 @@ def save_best(run_dir: Path, engine: str, estimator: Any) -> tuple[Path, Path]:
     folder = Path(run_dir) / BEST
     folder.mkdir(parents=True, exist_ok=True)
     pkl, native = folder / f"{engine}.pkl", folder / f"{engine}.keras"
-    _atomic(pkl, lambda tmp: tmp.write_bytes(pickle.dumps(estimator)), ".pkl")
-    _atomic(native, lambda tmp: estimator.steps[-1][1].model_.save(tmp), ".keras")
+    atomic_write(pkl, lambda tmp: tmp.write_bytes(pickle.dumps(estimator)))
+    atomic_write(native, lambda tmp: estimator.steps[-1][1].model_.save(tmp), suffix=".keras")
     return pkl, native
-
-
-def _atomic(path: Path, write: Any, suffix: str) -> None:
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def saved_engines(run_dir: Path) -> list[str]:
