@@ -6,6 +6,7 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from hpsearch import engines, interrupt
 from hpsearch.config import load_study
@@ -35,18 +36,8 @@ def _prepare_keras(verbose: bool = False) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     study = load_study(args.study)
-    _prepare_keras(args.verbose)
-    from hpsearch.progress import Display
-    from hpsearch.runner import run_study
-
-    run_dir = run_study(study, engines=tuple(args.engine) if args.engine else None,
-                        seed=args.seed, output_dir=args.output_dir, resume=args.resume,
-                        verbose=int(args.verbose), display=Display(quiet=args.quiet),
-                        keep_state=args.keep_state)
-    if not args.quiet:
-        print(best_table(run_dir), file=sys.stderr)
-    print(run_dir)
-    return 0
+    return _run(study, args, engines=tuple(args.engine) if args.engine else None,
+                seed=args.seed, output_dir=args.output_dir, resume=args.resume)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -54,13 +45,17 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from hpsearch.runner import read_run, stored_study
 
     run_dir = Path(args.run_dir)
-    study = stored_study(run_dir, read_run(run_dir))
+    return _run(stored_study(run_dir, read_run(run_dir)), args, resume=run_dir)
+
+
+def _run(study: Any, args: argparse.Namespace, **options: Any) -> int:
+    """Run (or resume) `study`, then the end-of-run table on stderr and the run dir on stdout."""
     _prepare_keras(args.verbose)
     from hpsearch.progress import Display
     from hpsearch.runner import run_study
 
-    run_study(study, resume=run_dir, verbose=int(args.verbose), display=Display(quiet=args.quiet),
-              keep_state=args.keep_state)
+    run_dir = run_study(study, verbose=int(args.verbose), display=Display(quiet=args.quiet),
+                        keep_state=args.keep_state, **options)
     if not args.quiet:
         print(best_table(run_dir), file=sys.stderr)
     print(run_dir)
@@ -68,9 +63,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from hpsearch.status import format_status, status_of
+    from hpsearch.live import read_status
+    from hpsearch.status import format_status
 
-    statuses = [status_of(Path(d)) for d in args.run_dir]
+    statuses = [read_status(Path(d)) for d in args.run_dir]
     if args.json:
         import json
 

@@ -1,14 +1,7 @@
 """`hpsearch status`: where runs stand, read from their status.json (never from engine state)."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
-
-from hpsearch.live import read_status
-
-
-def status_of(run_dir: Path) -> dict[str, Any]:
-    return read_status(run_dir)
 
 
 def _score(value: Any) -> str:

@@ -91,3 +91,29 @@ class Engine:
         `ctx.workdir` so that a second call resumes, and return every record, the best one
         and its model fitted as a scikit-learn estimator (None if there is none)."""
         raise NotImplementedError
+
+
+class KerasObjectiveEngine(Engine):
+    """An engine that selects on a Keras validation metric (`objective` in its section).
+
+    The objectives form a closed set, so each one's direction is declared, not guessed.
+    """
+
+    # The first is the default; RMSE first for regression, so engines report the same unit.
+    OBJECTIVES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "classification": ("val_accuracy", "val_loss"),
+        "regression": ("val_root_mean_squared_error", "val_loss"),
+    }
+    DIRECTIONS: ClassVar[dict[str, str]] = {"val_accuracy": MAXIMIZE, "val_loss": MINIMIZE,
+                                            "val_root_mean_squared_error": MINIMIZE}
+
+    def check_objective(self, c: "Checker", raw: dict[str, Any], task: str) -> None:
+        if "objective" in raw:
+            c.one_of(f"{self.name}.objective", raw["objective"], self.OBJECTIVES[task])
+
+    def objective(self, study: "Study") -> str:
+        return study.settings[self.name].objective or self.OBJECTIVES[study.task][0]
+
+    def metric(self, study: "Study") -> tuple[str, str]:
+        objective = self.objective(study)
+        return objective, self.DIRECTIONS[objective]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import interrupt
-from hpsearch.engines.base import MAXIMIZE, MINIMIZE, Engine, EngineContext, EngineResult
+from hpsearch.engines.base import EngineContext, EngineResult, KerasObjectiveEngine
 from hpsearch.engines.common import (EnvironmentFailure, history_rows, is_environment_failure,
                                      last_error_line, seed_keras)
 from hpsearch.errors import HPSearchError
@@ -36,11 +36,6 @@ SAMPLER_NEEDS = {"cmaes": "cmaes", "gp": "torch"}
 PRUNERS = ("median", "successive_halving", "hyperband", "none")
 # Keyword arguments of each pruner (optuna's defaults; tests may lower n_startup_trials).
 PRUNER_KWARGS: dict[str, dict[str, Any]] = {"median": {}, "successive_halving": {}, "hyperband": {}}
-OBJECTIVES = {
-    "classification": ("val_accuracy", "val_loss"),
-    "regression": ("val_root_mean_squared_error", "val_loss"),
-}
-DIRECTIONS = {"val_accuracy": MAXIMIZE, "val_loss": MINIMIZE, "val_root_mean_squared_error": MINIMIZE}
 STUDY_NAME = "hpsearch"
 # Our outcome of a trial, stored with it: a trial without one was interrupted, not finished.
 OUTCOME = "hpsearch_status"
@@ -62,7 +57,7 @@ class OptunaSettings:
     storage: str = ""  # "" -> SQLite file optuna.db in the engine's folder
 
 
-class OptunaEngine(Engine):
+class OptunaEngine(KerasObjectiveEngine):
     name = "optuna"
     settings_class = OptunaSettings
     schema = {"n_trials": int, "sampler": str, "pruner": str, "objective": str, "patience": int,
@@ -77,15 +72,7 @@ class OptunaEngine(Engine):
             c.one_of("optuna.sampler", raw["sampler"], tuple(SAMPLERS))
         if "pruner" in raw:
             c.one_of("optuna.pruner", raw["pruner"], PRUNERS)
-        if "objective" in raw:
-            c.one_of("optuna.objective", raw["objective"], OBJECTIVES[task])
-
-    def objective(self, study: "Study") -> str:
-        return study.settings[self.name].objective or OBJECTIVES[study.task][0]
-
-    def metric(self, study: "Study") -> tuple[str, str]:
-        objective = self.objective(study)
-        return objective, DIRECTIONS[objective]
+        self.check_objective(c, raw, task)
 
     def planned(self, study: "Study") -> int | None:
         return study.settings[self.name].n_trials

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import interrupt
-from hpsearch.engines.base import MAXIMIZE, MINIMIZE, Engine, EngineContext, EngineResult
+from hpsearch.engines.base import MINIMIZE, EngineContext, EngineResult, KerasObjectiveEngine
 from hpsearch.engines.common import (EnvironmentFailure, history_rows, is_environment_failure,
                                      last_error_line, seed_keras)
 from hpsearch.files import now, plain, write_json
@@ -29,12 +29,6 @@ if TYPE_CHECKING:
     from hpsearch.trials import TrialRecord
 
 ALGORITHMS = ("random", "hyperband", "bayesian")
-# The first is the default; RMSE first for regression, so both engines report the same unit.
-OBJECTIVES = {
-    "classification": ("val_accuracy", "val_loss"),
-    "regression": ("val_root_mean_squared_error", "val_loss"),
-}
-DIRECTIONS = {"val_accuracy": MAXIMIZE, "val_loss": MINIMIZE, "val_root_mean_squared_error": MINIMIZE}
 
 
 @dataclass(frozen=True)
@@ -47,7 +41,7 @@ class TunerSettings:
     patience: int = 3
 
 
-class TunerEngine(Engine):
+class TunerEngine(KerasObjectiveEngine):
     name = "keras_tuner"
     settings_class = TunerSettings
     schema = {"algorithm": str, "max_trials": int, "max_epochs": int, "factor": int,
@@ -59,15 +53,7 @@ class TunerEngine(Engine):
         for key, low in (("max_trials", 1), ("max_epochs", 1), ("factor", 2), ("patience", 0)):
             if key in raw:
                 c.at_least(f"keras_tuner.{key}", raw[key], low)
-        if "objective" in raw:
-            c.one_of("keras_tuner.objective", raw["objective"], OBJECTIVES[task])
-
-    def objective(self, study: "Study") -> str:
-        return study.settings[self.name].objective or OBJECTIVES[study.task][0]
-
-    def metric(self, study: "Study") -> tuple[str, str]:
-        objective = self.objective(study)
-        return objective, DIRECTIONS[objective]
+        self.check_objective(c, raw, task)
 
     def planned(self, study: "Study") -> int | None:
         settings = study.settings[self.name]
