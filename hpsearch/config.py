@@ -59,7 +59,18 @@ SPACE_PARAMS: dict[str, tuple[type, Any]] = {
     "activation": (str, "relu"),
     "optimizer": (str, "adam"),
     "learning_rate": (float, 1e-3),
+    # Optional: absent from a study's space (and its records) unless the study names them.
+    "dropout": (float, None),  # rate after each hidden layer; build_model's default is 0
+    "batch_size": (int, None),  # unnamed: [train] batch_size
 }
+# Space parameters of training (given to fit), not of build_model.
+TRAINING_PARAMS = ("batch_size",)
+
+
+def split_params(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A trial's parameters as (build_model keyword arguments, fit keyword arguments)."""
+    build = {k: v for k, v in params.items() if k not in TRAINING_PARAMS}
+    return build, {k: v for k, v in params.items() if k in TRAINING_PARAMS}
 
 
 @dataclass(frozen=True)
@@ -144,6 +155,11 @@ def _check_space(c: Checker, space: dict[str, Param], dataset: str) -> None:
     for v in _values(space["learning_rate"]):
         if not 0 < v < 10:  # 10 is already absurd; above it is surely a typo
             raise c.fail("space.learning_rate", "values in (0, 10)", v)
+    for name, low, high, expected in (("dropout", 0, 1, "values in [0, 1)"),
+                                      ("batch_size", 1, 1_000_000, "values in [1, 1,000,000]")):
+        for v in _values(space[name]) if name in space else []:
+            if not (low <= v < high if name == "dropout" else low <= v <= high):
+                raise c.fail(f"space.{name}", expected, v)
     for v in _values(space["optimizer"]):
         c.one_of("space.optimizer", v, OPTIMIZERS)
     for v in _values(space["activation"]):
@@ -210,7 +226,8 @@ def parse_study(text: str, source: str = "<study>") -> Study:
             raise c.fail(key, f"a value <= {top:,}", value)
 
     space = {n: _parse_param(c, n, sections["space"].get(n, default))
-             for n, (_, default) in SPACE_PARAMS.items()}
+             for n, (_, default) in SPACE_PARAMS.items()
+             if n in sections["space"] or default is not None}
     _check_space(c, space, dataset)
     # Each engine checks its own section (also for engines this study does not run: a typo
     # there is still a typo).

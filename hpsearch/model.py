@@ -20,12 +20,14 @@ def build_model(
     activation: str = "relu",
     optimizer: str = "adam",
     learning_rate: float = 1e-3,
+    dropout: float = 0.0,
     *,
     meta: dict[str, Any] | None = None,
     n_features: int | None = None,
     n_classes: int | None = None,
 ) -> keras.Model:
-    """A compiled MLP: `n_hidden` Dense layers of `n_neurons`, then the task's head.
+    """A compiled MLP: `n_hidden` Dense layers of `n_neurons` (each followed by Dropout
+    when `dropout` > 0), then the task's head.
 
     The task follows the data: scikeras passes `meta` (classification when it has
     `n_classes_`); called directly, give `n_features` and `n_classes` (None or 0
@@ -48,8 +50,12 @@ def build_model(
     if optimizer not in OPTIMIZER_CLASSES:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZER_CLASSES)}, got {optimizer!r}")
     model = keras.Sequential([keras.Input(shape=(n_features,))])
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
     for _ in range(n_hidden):
         model.add(keras.layers.Dense(n_neurons, activation=activation))
+        if dropout:
+            model.add(keras.layers.Dropout(dropout))
     if multilabel:
         # labels are independent: a sigmoid each; Keras maps "accuracy" to binary accuracy
         model.add(keras.layers.Dense(n_classes, activation="sigmoid"))

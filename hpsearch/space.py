@@ -12,7 +12,7 @@ from scipy import stats
 from sklearn.model_selection import ParameterSampler
 
 from hpsearch.checkpoint import canonical
-from hpsearch.config import Choice, Fixed, IntRange, Param
+from hpsearch.config import TRAINING_PARAMS, Choice, Fixed, IntRange, Param
 
 
 def to_sklearn(param: Param) -> Any:
@@ -56,9 +56,15 @@ def unique_samples(distributions: dict[str, Any], n: int, random_state: Any) -> 
     return list(seen.values())
 
 
-def sklearn_distributions(space: dict[str, Param], prefix: str = "") -> dict[str, Any]:
-    """`param_distributions` for `RandomizedSearchCV`, keys prefixed (e.g. 'model__')."""
-    return {prefix + name: to_sklearn(param) for name, param in space.items()}
+def sklearn_distributions(space: dict[str, Param], prefix: str = "",
+                          training_prefix: str | None = None) -> dict[str, Any]:
+    """`param_distributions` for `RandomizedSearchCV`, keys prefixed (e.g. 'model__');
+    training parameters (batch_size) take `training_prefix` when given (the wrapper's own)."""
+    def key(name: str) -> str:
+        own = training_prefix is not None and name in TRAINING_PARAMS
+        return (training_prefix if own else prefix) + name
+
+    return {key(name): to_sklearn(param) for name, param in space.items()}
 
 
 def from_hp(hp: Any, space: dict[str, Param]) -> dict[str, Any]:

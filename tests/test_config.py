@@ -56,6 +56,8 @@ n_neurons = {low = 16, high = 256, log = true}
 activation = ["relu", "selu"]
 optimizer = "sgd"
 learning_rate = {low = 1e-4, high = 1e-1, log = true}
+dropout = {low = 0.0, high = 0.5}
+batch_size = [32, 128]
 
 [sklearn]
 n_iter = 4
@@ -127,6 +129,8 @@ def test_full_study_parses_into_the_right_objects():
     assert s.epochs == 5 and s.batch_size == 64
 
     assert set(s.space) == set(SPACE_PARAMS)
+    assert s.space["dropout"] == FloatRange(0.0, 0.5, False)
+    assert s.space["batch_size"] == Choice((32, 128))
     assert s.space["n_hidden"] == IntRange(1, 3, False)
     assert s.space["n_neurons"] == IntRange(16, 256, True)
     assert s.space["activation"] == Choice(("relu", "selu"))
@@ -158,6 +162,7 @@ def test_minimal_study_gets_every_default():
     assert s.epochs == 10 and s.batch_size == 32
     assert s.space == {"n_hidden": Fixed(2), "n_neurons": Fixed(100), "activation": Fixed("relu"),
                        "optimizer": Fixed("adam"), "learning_rate": Fixed(1e-3)}
+    # dropout and batch_size are in a study's space only when it names them
     assert s.sklearn == SklearnSettings()
     assert s.sklearn.cv == 3 and s.sklearn.n_iter == 10 and s.sklearn.random_state is None
     assert s.keras_tuner == TunerSettings()
@@ -374,6 +379,14 @@ BAD = [
     ("parameter-cap-regression", HEAD_CAL + "[space]\nn_hidden = 64\nn_neurons = 16384\n",
      "space.n_neurons", 5, "a model under 200,000,000 parameters",
      "n_hidden=64, n_neurons=16384"),
+    ("dropout-one", HEAD + "[space]\ndropout = [0.2, 1.0]\n", "space.dropout", 4,
+     "values in [0, 1)", "1.0"),
+    ("dropout-negative", HEAD + "[space]\ndropout = {low = -0.1, high = 0.5}\n", "space.dropout",
+     4, "values in [0, 1)", "-0.1"),
+    ("space-batch-size-zero", HEAD + "[space]\nbatch_size = [0, 32]\n", "space.batch_size", 4,
+     "values in [1, 1,000,000]", "0"),
+    ("space-batch-size-float", HEAD + "[space]\nbatch_size = 32.5\n", "space.batch_size", 4,
+     "integer, a list of choices, or a {low, high} range", "32.5"),
     # missing / duplicated / misplaced
     ("missing-dataset", '[study]\nname = "x"\n', "study.dataset", None,
      "one of fashion_mnist, california_housing", "nothing"),

@@ -84,6 +84,7 @@ class OptunaEngine(KerasObjectiveEngine):
         import keras
 
         from hpsearch.engines.tuner_engine import _fitted_preprocessing, _transform, as_estimator
+        from hpsearch.config import split_params
         from hpsearch.model import build_model
         from hpsearch.trials import best_trial
 
@@ -128,10 +129,12 @@ class OptunaEngine(KerasObjectiveEngine):
                 trial.set_user_attr(OUTCOME, outcome)  # last: the mark of a finished trial
 
             try:
-                model = build_model(**params, n_features=data.n_features, n_classes=n_classes)
+                build, fit = split_params(params)
+                model = build_model(**build, n_features=data.n_features, n_classes=n_classes)
                 model.fit(x_train, data.y_train, validation_data=(x_val, data.y_val),
-                          epochs=study.epochs, batch_size=study.batch_size, verbose=ctx.verbose,
-                          callbacks=[*callbacks, reporter])
+                          epochs=study.epochs, verbose=ctx.verbose,
+                          callbacks=[*callbacks, reporter],
+                          **{"batch_size": study.batch_size, **fit})
             except optuna.TrialPruned:
                 keep("pruned", error=f"pruned at epoch {reporter.epochs}")
                 raise
@@ -173,7 +176,8 @@ class OptunaEngine(KerasObjectiveEngine):
         if best is not None:
             number = int(best.trial)
             keras.backend.clear_session()
-            keras_model = build_model(**best.params, n_features=data.n_features, n_classes=n_classes)
+            keras_model = build_model(**split_params(best.params)[0], n_features=data.n_features,
+                                      n_classes=n_classes)
             keras_model.optimizer.build(keras_model.trainable_variables)  # as saved: no warning
             keras_model.load_weights(str(ctx.workdir / "weights" / f"{number}.weights.h5"))
             model = as_estimator(self, study, steps, best.params, keras_model, data)

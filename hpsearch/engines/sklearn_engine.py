@@ -97,7 +97,7 @@ class SklearnEngine(Engine):
         from hpsearch.space import sklearn_distributions, unique_samples
 
         settings = study.settings[self.name]
-        return unique_samples(sklearn_distributions(study.space, PREFIX), settings.n_iter,
+        return unique_samples(sklearn_distributions(study.space, PREFIX, STEP), settings.n_iter,
                               self.random_state(study))
 
     def planned(self, study: "Study") -> int | None:
@@ -149,7 +149,7 @@ class SklearnEngine(Engine):
         store.clean()
         pipeline = self.pipeline(study, store.directory, ctx.session, ctx.verbose)
         search = UniqueRandomizedSearchCV(
-            pipeline, sklearn_distributions(study.space, PREFIX), n_iter=settings.n_iter, cv=cv,
+            pipeline, sklearn_distributions(study.space, PREFIX, STEP), n_iter=settings.n_iter, cv=cv,
             scoring={"score": NanForFailedFits(self.scoring(study)), "epochs": epochs_run},
             refit=False, n_jobs=settings.n_jobs, error_score=np.nan,
             random_state=self.random_state(study))
@@ -158,27 +158,27 @@ class SklearnEngine(Engine):
         search.batch = max(1, -(-n_workers(settings.n_jobs) // self.folds(study)))
 
         def on_batch(results: dict[str, Any], indices: range) -> None:
-            fits = fits_by_candidate(store, len(X))
+            fits = fits_by_candidate(store, len(X), study)
             for i in indices:
                 ctx.on_trial(record_from(self, study, i, results["params"][i], fits, results))
 
         search.on_batch = on_batch
         search.fit(X, y)
-        fits = fits_by_candidate(store, len(X))
+        fits = fits_by_candidate(store, len(X), study)
         records = [record_from(self, study, i, p, fits, search.cv_results_)
                    for i, p in enumerate(search.cv_results_["params"])]
         best = best_trial(records)
         model, error = None, ""
         if best is not None:  # the refit on all data is checkpointed like any fit
-            refit = clone(pipeline).set_params(**{PREFIX + k: v for k, v in best.params.items()})
+            refit = clone(pipeline).set_params(**pipeline_params(best.params))
             refit.fit(X, y)
             if failed(refit):
                 error = f"refit of the best candidate failed: {failed(refit)}"[:300]
             else:
                 model = plain_estimator(refit, training_callbacks(settings.patience))
-        histories, fits = [], fits_by_candidate(store, len(X))
+        histories, fits = [], fits_by_candidate(store, len(X), study)
         for record in records:
-            for fold, fit in enumerate(fits.get(canonical_candidate(record.params), [])):
+            for fold, fit in enumerate(fits.get(canonical_candidate(record.params, study), [])):
                 name = "refit" if fit["refit"] else str(fold)
                 histories += history_rows(self.name, record.trial, name, fit.get("history"))
         return EngineResult(self.name, records, best, model, histories, error)
@@ -187,19 +187,37 @@ class SklearnEngine(Engine):
 ENGINE = SklearnEngine()
 
 
-def canonical_candidate(params: dict[str, Any]) -> str:
+def pipeline_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A candidate's parameters as the pipeline's: build_model's routed through the wrapper,
+    training ones (batch_size) the wrapper's own."""
+    from hpsearch.config import TRAINING_PARAMS
+
+    return {(STEP if k in TRAINING_PARAMS else PREFIX) + k: v for k, v in params.items()}
+
+
+def _wrapper_view(params: dict[str, Any], study: "Study") -> dict[str, Any]:
+    """What identifies a candidate among a fit's wrapper parameters (its key names)."""
+    from hpsearch.config import TRAINING_PARAMS
+
+    view = {k: v for k, v in params.items() if k.startswith(STEP)}
+    view.update({k: params.get(k, getattr(study, k)) for k in TRAINING_PARAMS})
+    return view
+
+
+def canonical_candidate(params: dict[str, Any], study: "Study") -> str:
     from hpsearch.checkpoint import canonical
 
-    return canonical({STEP + k: v for k, v in params.items()})
+    return canonical(_wrapper_view({k.removeprefix(STEP): v
+                                    for k, v in pipeline_params(params).items()}, study))
 
 
-def fits_by_candidate(store: "FitStore", n_all: int) -> dict[str, list[dict[str, Any]]]:
+def fits_by_candidate(store: "FitStore", n_all: int, study: "Study") -> dict[str, list[dict[str, Any]]]:
     """Fit records grouped by candidate (fold fits in start order, the refit last)."""
     from hpsearch.checkpoint import canonical
 
     groups: dict[str, list[dict[str, Any]]] = {}
     for fit in store.records():
-        model_params = {k: v for k, v in fit["params"].items() if k.startswith(STEP)}
+        model_params = _wrapper_view(fit["params"], study)
         groups.setdefault(canonical(model_params), []).append(fit)
     for fits in groups.values():
         for fit in fits:
@@ -219,8 +237,8 @@ def record_from(engine: SklearnEngine, study: "Study", i: int, raw: dict[str, An
     from hpsearch.files import plain
     from hpsearch.trials import TrialRecord, trial_id
 
-    params = {k.removeprefix(PREFIX): plain(v) for k, v in raw.items()}
-    folds = [f for f in fits.get(canonical_candidate(params), []) if not f["refit"]]
+    params = {k.removeprefix(PREFIX).removeprefix(STEP): plain(v) for k, v in raw.items()}
+    folds = [f for f in fits.get(canonical_candidate(params, study), []) if not f["refit"]]
     metric, direction = engine.metric(study)
     sign = -1.0 if engine.scoring(study).startswith("neg_") else 1.0
     mean = sign * float(res["mean_test_score"][i])

@@ -131,6 +131,7 @@ def as_estimator(engine: TunerEngine, study: "Study", steps: list[tuple[str, Any
     hpsearch's wrapper of `build_model` with the trial's hyperparameters and weights."""
     from sklearn.pipeline import Pipeline
 
+    from hpsearch.config import split_params
     from hpsearch.engines.callbacks import training_callbacks
     from hpsearch.model import build_model
     from hpsearch.wrappers import KerasClassifier, KerasRegressor
@@ -139,9 +140,11 @@ def as_estimator(engine: TunerEngine, study: "Study", steps: list[tuple[str, Any
     patience = study.settings[engine.name].patience
     # A user who refits it gets the trial's training: early stopping needs validation data.
     split = {"validation_split": 0.1} if patience else {}
-    wrapper = cls(model=build_model, epochs=study.epochs, batch_size=study.batch_size, verbose=0,
+    build, fit = split_params(params)
+    wrapper = cls(model=build_model, epochs=study.epochs, verbose=0,
                   callbacks=training_callbacks(patience), **split,
-                  **{f"model__{k}": v for k, v in params.items()})
+                  **{f"model__{k}": v for k, v in build.items()},
+                  **{"batch_size": study.batch_size, **fit})
     wrapper.initialize(_transform(steps, data.x_train), data.y_train)  # builds, trains nothing
     wrapper.model_.set_weights(keras_model.get_weights())
     # Saved with an untrained optimizer, the model would warn on every load (2 of 10 variables).
@@ -164,6 +167,7 @@ def make_tuner(engine: TunerEngine, ctx: EngineContext, n_features: int,
     """The tuner for the study's algorithm; failures never stop the study early."""
     import keras_tuner as kt
 
+    from hpsearch.config import split_params
     from hpsearch.model import build_model
     from hpsearch.space import from_hp
 
@@ -172,8 +176,18 @@ def make_tuner(engine: TunerEngine, ctx: EngineContext, n_features: int,
                              "min" if engine.metric(study)[1] == MINIMIZE else "max")
     space = study.space
 
-    def hypermodel(hp: Any) -> Any:  # the thin adapter: hp -> keyword arguments -> build_model
-        return build_model(**from_hp(hp, space), n_features=n_features, n_classes=n_classes)
+    class HyperModel(kt.HyperModel):
+        """The thin adapter: hp -> keyword arguments -> build_model (and fit's batch_size)."""
+
+        def build(self, hp: Any) -> Any:
+            build, _ = split_params(from_hp(hp, space))
+            return build_model(**build, n_features=n_features, n_classes=n_classes)
+
+        def fit(self, hp: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
+            kwargs.update(split_params({k: hp.get(k) for k in space})[1])
+            return model.fit(*args, **kwargs)
+
+    hypermodel = HyperModel()
 
     common: dict[str, Any] = dict(objective=objective, seed=study.seed, directory=str(ctx.workdir),
                                   project_name="keras_tuner", overwrite=False)
