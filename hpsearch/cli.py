@@ -102,8 +102,8 @@ def best_table(run_dir: Path) -> str:
     import pandas as pd
 
     summary = pd.read_csv(Path(run_dir) / "summary.csv", dtype={"best_trial": str})
-    keep = [c for c in ("engine", "n_trials", "n_failed", "metric", "direction", "best_val_score",
-                        "test_accuracy",
+    keep = [c for c in ("engine", "n_trials", "n_failed", "n_pruned", "metric", "direction",
+                        "best_val_score", "test_accuracy",
                         "test_rmse", "test_r2", "engine_seconds") if c in summary.columns]
     keep += [c for c in summary.columns if c.startswith("param_")]
     table = summary[keep].rename(columns=lambda c: c.removeprefix("param_"))

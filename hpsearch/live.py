@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch.files import now, write_csv, write_json
-from hpsearch.trials import TrialRecord, best_trial, trials_dataframe
+from hpsearch.trials import PRUNED, TrialRecord, best_trial, trials_dataframe
 
 STATES = ("running", "finished", "interrupted", "failed")
 
@@ -94,7 +94,8 @@ class LiveRun:
             records = list(self._records[name].values())
             best = best_trial(records)
             engines[name] = {**engine, "trials_done": len(records),
-                             "trials_failed": sum(not r.ok and r.status != "pruned" for r in records),
+                             "trials_failed": sum(r.failed for r in records),
+                             "trials_pruned": sum(r.status == PRUNED for r in records),
                              "best_trial": best.trial if best else None,
                              "best_score": best.val_score if best else None}
         write_json(self.run_dir / "status.json", {

@@ -19,6 +19,8 @@ ENGINE_PALETTE = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brow
                   "tab:olive", "tab:cyan"]
 ENGINE_STYLES = ["-", "--", "-.", ":"]
 FAIL_COLOR = "tab:red"
+PRUNED_COLOR = "0.45"  # grey: stopped early by the search, not a failure
+EDGE = {"failed": 0.03, "pruned": 0.09}  # heights (axes fraction) of marks without a score
 RANK_COLORS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e"]  # not the engine colors
 STYLE = {"axes.grid": True, "grid.alpha": 0.3, "font.size": 10, "axes.titlesize": 11,
          "legend.fontsize": 9, "axes.spines.top": False, "axes.spines.right": False,
@@ -85,21 +87,39 @@ def _time_unit(seconds: float) -> tuple[float, str]:
     return 1.0, "s"
 
 
-def _failed_marks(ax: Any, xs: Any, label: str | None = "failed trial") -> None:
-    """Failed trials have no score: an x on the bottom edge at their position."""
+def _edge_marks(ax: Any, xs: Any, gid: str, **style: Any) -> None:
+    """Marks near the bottom edge at their x position, for trials without a score."""
     xs = [float(x) for x in xs if pd.notna(x)]
-    if xs:
-        ax.scatter(xs, [0.03] * len(xs), transform=ax.get_xaxis_transform(), marker="x",
-                   color=FAIL_COLOR, s=40, zorder=5, label=label, clip_on=False, gid="failed")
+    if xs:  # pruned marks a little above the failed ones: both may share an x
+        ax.scatter(xs, [EDGE[gid]] * len(xs), transform=ax.get_xaxis_transform(), zorder=5,
+                   clip_on=False, gid=gid, **style)
         ax.update_datalim([(x, 0.0) for x in xs], updatey=False)  # mixed transforms skip this
         ax.autoscale_view()
 
 
+def _failed_marks(ax: Any, xs: Any, label: str | None = "failed trial") -> None:
+    """Failed trials have no score: a red x on the bottom edge at their position."""
+    _edge_marks(ax, xs, "failed", marker="x", color=FAIL_COLOR, s=40, label=label)
+
+
+def _pruned_marks(ax: Any, xs: pd.Series, scores: pd.Series) -> None:
+    """Pruned trials (stopped early by the search): hollow grey circles at the score they
+    stopped with, or on the bottom edge where they have none (never drawn as failures)."""
+    style = {"marker": "o", "facecolors": "none", "edgecolors": PRUNED_COLOR, "linewidths": 1.2,
+             "s": 30, "label": "pruned trial"}
+    xs, scores = pd.to_numeric(xs, errors="coerce"), pd.to_numeric(scores, errors="coerce")
+    scored = xs.notna() & scores.notna()
+    if scored.any():
+        ax.scatter(xs[scored], scores[scored], zorder=4, gid="pruned-scored", **style)
+    _edge_marks(ax, xs[scores.isna()], "pruned", **style)
+
+
 def _failed_band(ax: Any) -> None:
-    """Lower the y-axis so the failed marks on the bottom edge sit below every score."""
-    if any(c.get_gid() == "failed" for c in ax.collections):
+    """Lower the y-axis so the marks on the bottom edge sit below every score."""
+    gids = {c.get_gid() for c in ax.collections}
+    if gids & set(EDGE):
         low, high = ax.get_ylim()
-        ax.set_ylim(low - 0.1 * (high - low), high)
+        ax.set_ylim(low - (0.2 if "pruned" in gids else 0.1) * (high - low), high)
 
 
 def _integer_x(ax: Any, nbins: int | str = "auto") -> None:
@@ -155,7 +175,8 @@ def progress_by_trial(scored: pd.DataFrame, series: str = "engine") -> bytes | N
                 ax.scatter(ok["order"], ok["score"], color=color, alpha=0.6, s=28, label=f"{name}: trial")
                 ax.plot(sub["order"], sub["best"], drawstyle="steps-post", color=color, lw=2,
                         label=f"{name}: best so far")
-            _failed_marks(ax, sub.loc[~sub["ok"], "order"])
+            _failed_marks(ax, sub.loc[sub["failed"], "order"])
+            _pruned_marks(ax, sub.loc[sub["pruned"], "order"], sub.loc[sub["pruned"], "val_score"])
         _failed_band(ax)
         ax.set_xlabel("trial (in the order it ran)")
         ax.set_ylabel(_ylabel(scored, group))
@@ -188,7 +209,8 @@ def progress_by_time(scored: pd.DataFrame) -> bytes | None:
                                label=f"{engine}: trial")
                     ax.plot(x, sub["best"], drawstyle="steps-post", color=color, lw=2,
                             label=f"{engine}: best so far")
-                _failed_marks(ax, x[~ok])
+                _failed_marks(ax, x[sub["failed"]])
+                _pruned_marks(ax, x[sub["pruned"]], sub.loc[sub["pruned"], "val_score"])
             _failed_band(ax)
             ax.set_xlabel(f"{title} ({unit})")
             if col == 0:
@@ -226,7 +248,8 @@ def parameters(scored: pd.DataFrame, params: list[str]) -> bytes | None:
                 for engine, sub in ok.groupby("engine", sort=False):
                     ax.scatter(values[sub.index], sub["score"], color=engine_color(str(engine)),
                                alpha=0.7, s=30, label=str(engine))
-                _failed_marks(ax, values[~rows["ok"]].dropna())
+                _failed_marks(ax, values[rows["failed"]].dropna())
+                _pruned_marks(ax, values[rows["pruned"]], rows.loc[rows["pruned"], "val_score"])
                 if ("learning_rate" in name or name == "lr") and (values.dropna() > 0).all():
                     _log_x(ax, values.dropna())
                 elif (values.dropna() % 1 == 0).all():
@@ -244,8 +267,9 @@ def parameters(scored: pd.DataFrame, params: list[str]) -> bytes | None:
                     x = sub[param].astype(str).map(pos) + offset + rng.uniform(-0.05, 0.05, len(sub))
                     ax.scatter(x, sub["score"], color=engine_color(str(engine)), alpha=0.7, s=30,
                                label=str(engine), zorder=3)
-                failed = rows.loc[~rows["ok"], param].dropna().astype(str).map(pos)
-                _failed_marks(ax, failed)
+                _failed_marks(ax, rows.loc[rows["failed"], param].dropna().astype(str).map(pos))
+                pruned = rows[rows["pruned"] & rows[param].notna()]
+                _pruned_marks(ax, pruned[param].astype(str).map(pos), pruned["val_score"])
                 ax.set_xticks(range(len(cats)), cats)
                 ax.set_xlim(-0.6, len(cats) - 0.4)
             _failed_band(ax)

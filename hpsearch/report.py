@@ -18,13 +18,14 @@ import pandas as pd
 
 from hpsearch.errors import InputError
 from hpsearch.files import atomic_write_text
-from hpsearch.trials import HISTORY_COLUMNS, MINIMIZE, TEXT_COLUMNS
+from hpsearch.trials import HISTORY_COLUMNS, MINIMIZE, PRUNED, TEXT_COLUMNS
 
 TOP_CURVES = 3
 TRIAL_NUMERIC = ["val_score", "cv_mean", "cv_std", "epochs_run", "fit_seconds"]
-SUMMARY_NUMERIC = ["n_trials", "n_failed", "best_val_score", "best_cv_std", "epochs_run_total",
+SUMMARY_NUMERIC = ["n_trials", "n_failed", "n_pruned", "best_val_score", "best_cv_std", "epochs_run_total",
                    "fit_seconds_total", "engine_seconds"]
-PLOT_COLUMNS = ("order", "ok", "score", "group", "higher", "best", "cum_fit", "elapsed")
+PLOT_COLUMNS = ("order", "ok", "failed", "pruned", "score", "group", "higher", "best", "cum_fit",
+                "elapsed")
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:1.5rem auto;
 max-width:1200px;padding:0 1rem;color:#222;line-height:1.45}
@@ -36,8 +37,9 @@ table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
 th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}
 th{background:#f3f3f3}tbody tr:nth-child(even){background:#fafafa}
 tr.best td{background:#e7f5e9}tr.failed td{background:#fdecec}
-td.status-failed{color:#b00020;font-weight:bold}td.error{color:#b00020;min-width:16rem;max-width:32rem;
-white-space:pre-wrap;word-break:break-word}dl{display:grid;grid-template-columns:max-content auto;
+tr.pruned td{background:#f2f2f2;color:#555}td.status-failed{color:#b00020;font-weight:bold}
+td.status-pruned{color:#555;font-style:italic}td.error{color:#b00020;min-width:16rem;max-width:32rem;
+white-space:pre-wrap;word-break:break-word}tr.pruned td.error{color:#555}dl{display:grid;grid-template-columns:max-content auto;
 gap:.15rem 1rem;font-size:.9rem}dt{font-weight:bold}dd{margin:0}
 """
 
@@ -103,7 +105,8 @@ def score_view(metric: str, direction: str) -> tuple[str, bool]:
 
 
 def scored_trials(trials: pd.DataFrame) -> pd.DataFrame:
-    """Trials with plotting columns: order, ok, score, group, higher, best, cum_fit, elapsed."""
+    """Trials with plotting columns: order, ok, failed, pruned, score, group, higher, best,
+    cum_fit, elapsed. Pruned trials are neither ok (no best) nor failed."""
     if trials.empty:
         return trials.assign(**{c: [] for c in PLOT_COLUMNS})
     parts = []
@@ -114,6 +117,8 @@ def scored_trials(trials: pd.DataFrame) -> pd.DataFrame:
         label, higher = score_view(metrics[0] if metrics else "", directions[0] if directions else "")
         sub["order"] = range(1, len(sub) + 1)
         sub["ok"] = (sub["status"] == "ok") & sub["val_score"].notna()
+        sub["pruned"] = sub["status"] == PRUNED
+        sub["failed"] = ~sub["ok"] & ~sub["pruned"]
         sub["score"] = sub["val_score"].where(sub["ok"])
         sub["group"] = label.removeprefix("val_")
         sub["higher"] = higher
@@ -149,7 +154,8 @@ def engine_summary(run: Run, scored: pd.DataFrame) -> pd.DataFrame:
         best = ok.loc[ok["score"].idxmax() if sub["higher"].iloc[0] else ok["score"].idxmin()] \
             if not ok.empty else None
         row = {"engine": engine, "status": "ok" if best is not None else "failed",
-               "n_trials": len(sub), "n_failed": int((~sub["ok"]).sum()),
+               "n_trials": len(sub), "n_failed": int(sub["failed"].sum()),
+               "n_pruned": int(sub["pruned"].sum()),
                "metric": sub["metric"].iloc[0], "epochs_run_total": sub["epochs_run"].sum(),
                "fit_seconds_total": round(float(sub["fit_seconds"].sum()), 2)}
         if best is not None:
@@ -242,17 +248,21 @@ def _best_section(run: Run, scored: pd.DataFrame) -> str:
     fields = ["status", "metric", "direction", "best_trial", "best_val_score", "best_cv_std",
               *[c for c in summary.columns if c.startswith("test_")],
               *[c for c in summary.columns if c.startswith("param_")],
-              "n_trials", "n_failed", "epochs_run_total", "fit_seconds_total", "engine_seconds"]
+              "n_trials", "n_failed", "n_pruned", "epochs_run_total", "fit_seconds_total", "engine_seconds"]
     fields = [f for f in fields if f in summary.columns]
     table = pd.DataFrame({"": fields, **{str(r["engine"]): [r[f] for f in fields]
                                          for _, r in summary.iterrows()}})
     notes = []
     for _, row in summary.iterrows():
         if str(row.get("status", "ok")) == "failed":
-            errors = [] if scored.empty else scored.loc[scored["engine"] == row["engine"], "error"]
+            mine = scored[scored["engine"] == row["engine"]] if not scored.empty else scored
+            errors = mine.loc[mine["failed"], "error"] if not mine.empty else []
             first = next((e for e in errors if e), "no error recorded")
-            notes.append(f'<p class="note"><strong>{_esc(row["engine"])}</strong>: every trial failed '
-                         f"({_esc(_fmt(row.get('n_trials')))} trials); first error: {_esc(first)}</p>")
+            pruned = int(mine["pruned"].sum()) if not mine.empty else 0
+            what = (f"no trial succeeded ({len(mine) - pruned} failed, {pruned} pruned)" if pruned
+                    else f"every trial failed ({_esc(_fmt(row.get('n_trials')))} trials)")
+            notes.append(f'<p class="note"><strong>{_esc(row["engine"])}</strong>: {what}; '
+                         f"first error: {_esc(first)}</p>")
     return (meta + "<p>Best trial per engine (chosen on validation), its test-set score and "
             "hyperparameters, and what each engine spent:</p>" + html_table(table) + "".join(notes))
 
@@ -261,7 +271,9 @@ def _progress_section(scored: pd.DataFrame) -> str:
     from hpsearch import plots
 
     caption = ("Dots: each successful trial's validation score; line: best so far; red x: a failed "
-               "trial. Errors and losses are shown as positive values (lower is better).")
+               "trial; hollow grey circle: a pruned trial (stopped early by the search) at the score "
+               "it stopped with, or on the bottom edge where it has none. Errors and losses are "
+               "shown as positive values (lower is better).")
     return (_img(plots.progress_by_trial(scored), "Validation score by trial with best so far",
                  caption, "No trials recorded.")
             + _img(plots.progress_by_time(scored), "Best so far against time",
@@ -276,7 +288,8 @@ def _parameters_section(scored: pd.DataFrame) -> str:
     params = [c for c in scored.columns if c.startswith("param_") and scored[c].notna().any()]
     return _img(plots.parameters(scored, params), "Validation score against each hyperparameter",
                 "Each successful trial's validation score against a hyperparameter (boxes: all "
-                "engines together); red x: failed trials at that value.",
+                "engines together); red x: failed trials at that value; hollow grey circles: "
+                "pruned trials.",
                 "No successful trial with recorded hyperparameters.")
 
 
@@ -298,19 +311,25 @@ def _curves_section(run: Run, scored: pd.DataFrame) -> str:
                        "No learning curves recorded (histories.csv is empty or missing).")
 
 
+def _status_class(status: Any) -> str:
+    return "" if status == "ok" else f"status-{PRUNED}" if status == PRUNED else "status-failed"
+
+
 def _trials_section(scored: pd.DataFrame) -> str:
     if scored.empty:
         return '<p class="note">No trials recorded.</p>'
     best = {(e, t) for e, ts in top_trials(scored, 1).items() for t in ts}
-    classes = ["failed" if not ok else "best" if (e, t) in best else ""
-               for e, t, ok in zip(scored["engine"], scored["trial"], scored["ok"])]
+    classes = [PRUNED if pruned else "failed" if not ok else "best" if (e, t) in best else ""
+               for e, t, ok, pruned in zip(scored["engine"], scored["trial"], scored["ok"],
+                                           scored["pruned"])]
     columns = [c for c in scored.columns if c not in (*PLOT_COLUMNS, "error")]
     columns[min(3, len(columns)):min(3, len(columns))] = ["error"]  # next to the status
-    n_failed = int((scored["status"] != "ok").sum())
-    return (f"<p>{len(scored)} trials, {n_failed} failed (red, with their error); green: the best "
-            "trial of each engine.</p>"
+    n_failed, n_pruned = int(scored["failed"].sum()), int(scored["pruned"].sum())
+    return (f"<p>{len(scored)} trials, {n_failed} failed (red, with their error), {n_pruned} pruned "
+            "(grey: stopped early by the search, not a failure); green: the best trial of each "
+            "engine.</p>"
             + html_table(scored[columns], classes,
-                         {"status": lambda v: "status-failed" if v != "ok" else "",
+                         {"status": _status_class,
                           "error": lambda v: "error" if _fmt(v) else ""}))
 
 
@@ -361,7 +380,7 @@ def write_compare_report(run_dirs: Iterable[str | Path], output_path: str | Path
     tests = [c for c in summary.columns if c.startswith("test_")]
     best_cols = ["run", "dataset", "engine", "status", "metric", "direction", "best_trial",
                  "best_val_score", *tests]
-    budget_cols = ["run", "engine", "n_trials", "n_failed", "epochs_run_total", "fit_seconds_total",
+    budget_cols = ["run", "engine", "n_trials", "n_failed", "n_pruned", "epochs_run_total", "fit_seconds_total",
                    "engine_seconds", "wall_seconds"]
     colors = [plots.engine_color(str(e)) for e in summary["engine"]]
     titles = {c: c + (" (lower is better)" if c.endswith(("rmse", "loss", "error")) else

@@ -30,7 +30,7 @@ from hpsearch.progress import Display
 from hpsearch.provenance import changed_provenance, provenance
 from hpsearch.report import write_report
 from hpsearch.results import check_writable, new_run_dir
-from hpsearch.trials import HISTORY_COLUMNS, read_trials
+from hpsearch.trials import HISTORY_COLUMNS, PRUNED, read_trials
 
 # What must be unchanged for a resumed run to continue the same search (engine settings too).
 RESUME_KEYS = ("dataset", "seed", "engines", "max_train_samples", "max_eval_samples", "epochs",
@@ -44,7 +44,8 @@ def summary_row(study: Study, result: EngineResult) -> dict[str, Any]:
     row: dict[str, Any] = {
         "study": study.name, "dataset": study.dataset, "engine": result.engine,
         "status": ("ok" if not result.error else "refit failed") if best else "failed",
-        "n_trials": len(records), "n_failed": sum(not r.ok for r in records),
+        "n_trials": len(records), "n_failed": sum(r.failed for r in records),
+        "n_pruned": sum(r.status == PRUNED for r in records),
         "metric": metric, "direction": direction,
         "best_trial": best.trial if best else "", "best_val_score": best.val_score if best else None,
         "best_cv_std": best.cv_std if best else None,

@@ -15,7 +15,7 @@ def format_status(status: dict[str, Any]) -> str:
              f"  study {status.get('study')} · dataset {status.get('dataset')} · started "
              f"{status.get('started_at')} · updated {status.get('updated_at')} · pid "
              f"{status.get('pid')} on {status.get('host')}"]
-    rows = [("engine", "state", "trials", "failed", "metric", "best", "best trial")]
+    rows = [("engine", "state", "trials", "failed", "pruned", "metric", "best", "best trial")]
     engines = status.get("engines", {})
     for name in status.get("engine_order") or list(engines):
         e = engines.get(name, {})
@@ -23,6 +23,7 @@ def format_status(status: dict[str, Any]) -> str:
         done = f"{e.get('trials_done', 0)}/{planned if planned is not None else '?'}"
         better = "lower" if e.get("direction") == "minimize" else "higher"
         rows.append((name, e.get("state", ""), done, str(e.get("trials_failed", 0)),
+                     str(e.get("trials_pruned", 0)),
                      f"{e.get('metric', '')} ({better} is better)", _score(e.get("best_score")),
                      e.get("best_trial") or ""))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]

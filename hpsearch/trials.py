@@ -21,6 +21,9 @@ TEXT_COLUMNS = ["engine", "trial", "status", "metric", "direction", "error", "st
                 "finished_at", "best_trial", "fit"]
 
 
+PRUNED = "pruned"  # the status of a trial the search stopped early (not a failure)
+
+
 def trial_id(number: int) -> str:
     """The one form of a trial id across engines: '000', '001', ... (more digits past 999)."""
     return f"{int(number):03d}"
@@ -41,7 +44,7 @@ class TrialRecord:
 
     engine: str
     trial: str
-    status: str  # "ok" or "failed"
+    status: str  # "ok", "failed" or "pruned" (stopped early by the search)
     params: dict[str, Any]
     metric: str
     direction: str = MAXIMIZE
@@ -63,6 +66,11 @@ class TrialRecord:
     @property
     def ok(self) -> bool:
         return self.status == "ok" and math.isfinite(self.val_score)
+
+    @property
+    def failed(self) -> bool:
+        """Not ok and not pruned: a trial the search stopped early has not failed."""
+        return not self.ok and self.status != PRUNED
 
 
 def trials_dataframe(records: Iterable[TrialRecord]) -> pd.DataFrame:

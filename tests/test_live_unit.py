@@ -105,3 +105,30 @@ def test_temporary_model_files_are_not_engines(tmp_path):
     for name in ("sklearn.pkl", ".sklearn.x1y2.pkl", "keras_tuner.keras"):
         (tmp_path / "best" / name).write_bytes(b"")
     assert saved_engines(tmp_path) == ["sklearn"]
+
+
+def test_pruned_trials_are_counted_apart_from_failed_ones(tmp_path):
+    """status.json, `hpsearch status` and summary.csv's row: pruned is not failed."""
+    from hpsearch.config import parse_study
+    from hpsearch.engines import EngineResult
+    from hpsearch.runner import summary_row
+    from hpsearch.status import format_status
+
+    records = [_record("optuna", "000", 0.5), _record("optuna", "001", float("nan"), "pruned"),
+               _record("optuna", "002", 0.4, "pruned"), _record("optuna", "003", float("nan"), "failed")]
+    live = LiveRun(tmp_path, {"study": "s"}, {"optuna": 5}, {"optuna": ("val_loss", "minimize")})
+    for record in records:
+        live.on_trial(record)
+    status = json.loads((tmp_path / "status.json").read_text())
+    engine = status["engines"]["optuna"]
+    assert (engine["trials_done"], engine["trials_failed"], engine["trials_pruned"]) == (4, 1, 2)
+    assert engine["best_trial"] == "000"  # a pruned trial's (lower) score at its stop is not the best
+    header, row = format_status(status).splitlines()[2:4]
+    assert header.split()[2:5] == ["trials", "failed", "pruned"]
+    assert row.split()[2:5] == ["4/5", "1", "2"]
+    assert [r.failed for r in records] == [False, False, False, True]
+
+    study = parse_study("[study]\nname = 's'\ndataset = 'california_housing'\n"
+                        "engines = ['optuna']\n[optuna]\nobjective = 'val_loss'\n")
+    row = summary_row(study, EngineResult("optuna", records, records[0]))
+    assert (row["n_trials"], row["n_failed"], row["n_pruned"]) == (4, 1, 2)

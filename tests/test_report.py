@@ -251,6 +251,67 @@ def test_report_without_summary_derives_the_best(tmp_path: Path) -> None:
                                   kt.loc[kt["val_score"].idxmax(), "trial"]]
 
 
+def _with_pruned(run_dir: Path) -> pd.DataFrame:
+    """Keras Tuner's trials 001 (no score, as Optuna records one) and 003 (its score at the stop,
+    as successive halving does) marked pruned; sklearn keeps its one failed trial."""
+    trials = pd.read_csv(run_dir / "trials.csv", dtype={"trial": str})
+    pruned = (trials["engine"] == "keras_tuner") & trials["trial"].isin(["001", "003"])
+    trials.loc[pruned, ["status", "error"]] = ["pruned", "pruned at epoch 2"]
+    trials.loc[pruned & (trials["trial"] == "001"), "val_score"] = None
+    trials.to_csv(run_dir / "trials.csv", index=False)
+    return trials
+
+
+def test_pruned_trials_are_grey_and_counted_apart_from_failed_ones(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path, "pruned")
+    _with_pruned(run_dir)
+    (run_dir / "summary.csv").unlink()  # the counts derived from the trials
+    page = check_page(write_report(run_dir), RUN_SECTIONS)
+    rows = page.rows["trials"]
+    assert [(r["cells"][0], r["cells"][1]) for r in rows if r["class"] == "pruned"] == [
+        ("keras_tuner", "001"), ("keras_tuner", "003")]
+    assert sum(r["class"] == "failed" for r in rows) == 1  # sklearn's, not the pruned ones
+    text = (run_dir / "report.html").read_text()
+    assert "10 trials, 1 failed (red, with their error), 2 pruned" in text
+    assert '<td class="status-pruned">pruned</td>' in text
+    best = {r["cells"][0]: r["cells"][1:] for r in page.rows["best"]}
+    assert best["n_failed"] == ["1", "0"] and best["n_pruned"] == ["0", "2"]
+    assert best["status"] == ["ok", "ok"]
+
+
+def test_pruned_trials_are_hollow_grey_marks_in_the_plots(tmp_path: Path, monkeypatch) -> None:
+    """Every trial plot draws the pruned trials as hollow grey circles (at their score where
+    they have one), and only the failed one as a red x."""
+    from matplotlib.colors import to_rgba
+
+    from hpsearch import plots
+    from hpsearch.report import scored_trials
+
+    figures = []
+    monkeypatch.setattr(plots, "_png", lambda fig: figures.append(fig) or b"png")
+    run_dir = make_run(tmp_path, "marks")
+    _with_pruned(run_dir)
+    scored = scored_trials(load_run(run_dir).trials)
+    plots.progress_by_trial(scored)
+    plots.progress_by_time(scored)
+    params = ["param_n_hidden", "param_activation"]  # a numeric panel and a categorical one
+    plots.parameters(scored, params)
+    panels = [ax for fig in figures for ax in fig.axes if ax.get_visible() and ax.collections]
+    assert len(panels) == 1 + 2 + 2
+    for ax in panels:
+        marks = {}
+        for c in ax.collections:
+            if c.get_gid():
+                marks[c.get_gid()] = marks.get(c.get_gid(), 0) + len(c.get_offsets())
+        assert marks == {"failed": 1, "pruned": 1, "pruned-scored": 1}, ax.get_title()
+        for c in ax.collections:
+            if str(c.get_gid()).startswith("pruned"):
+                assert len(c.get_facecolors()) == 0 or c.get_facecolors()[0][3] == 0  # hollow
+                assert tuple(c.get_edgecolors()[0]) == to_rgba(plots.PRUNED_COLOR)
+        labels = ax.get_legend_handles_labels()[1]
+        assert "pruned trial" in labels and "failed trial" in labels
+
+
 def test_not_a_run_directory(tmp_path: Path) -> None:
     with pytest.raises(HPSearchError, match="expected a run directory"):
         write_report(tmp_path)

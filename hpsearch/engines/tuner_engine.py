@@ -94,8 +94,10 @@ class TunerEngine(KerasObjectiveEngine):
         for trial_id in tuner.oracle.start_order:
             record = tuner.record(tuner.oracle.trials[trial_id])
             records.append(record)
-            histories += history_rows(self.name, record.trial, "0",
-                                      tuner.saved(trial_id).get("history"))
+            rows = history_rows(self.name, record.trial, "0", tuner.saved(trial_id).get("history"))
+            # A Hyperband trial that continues an earlier one trains from its initial epoch on.
+            first = tuner.oracle.trials[trial_id].hyperparameters.values.get("tuner/initial_epoch", 0)
+            histories += [{**row, "epoch": row["epoch"] + first} for row in rows]
         best = best_trial(records)
         model = None
         if best is not None:
@@ -243,6 +245,13 @@ class _Recording:
         if hasattr(last, "history"):
             self._history = {k: [float(x) for x in v] for k, v in last.history.items()}
         return histories
+
+    def _build_hypermodel(self, hp: Any) -> Any:
+        with warnings.catch_warnings():
+            # A Hyperband continuation loads its parent's weights into a model whose optimizer
+            # starts afresh (Keras Tuner's way): Keras warns of the optimizer state it skips.
+            warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
+            return super()._build_hypermodel(hp)
 
     def on_trial_begin(self, trial: Any) -> None:
         interrupt.check()
