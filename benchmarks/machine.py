@@ -50,7 +50,6 @@ def cpu_count() -> int:
 def _speed_in_process(n_images: int = 55_000, batch: int = 256) -> float:
     """Seconds of one epoch after a warm-up epoch; the current process must use the JAX backend."""
     import keras
-    import numpy as np
 
     if keras.backend.backend() != "jax":
         raise RuntimeError(f"the speed is measured on the JAX backend, this process uses "

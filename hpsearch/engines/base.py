@@ -92,6 +92,13 @@ class Engine:
         and its model fitted as a scikit-learn estimator (None if there is none)."""
         raise NotImplementedError
 
+    def trial_model(self, study: "Study", workdir: Path, record: "TrialRecord",
+                    data: "Dataset") -> Any:
+        """Trial `record`'s own fitted model as a scikit-learn estimator, rebuilt from what the
+        run kept in `workdir` (its state folder, kept by `--keep-state`); None where this
+        engine keeps no model per trial. `data`: the run's data (train and validation used)."""
+        return None
+
 
 class KerasObjectiveEngine(Engine):
     """An engine that selects on a Keras validation metric (`objective` in its section).

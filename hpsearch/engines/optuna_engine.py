@@ -204,6 +204,16 @@ class OptunaEngine(KerasObjectiveEngine):
             started_at=attrs.get("started_at", ""), finished_at=attrs.get("finished_at", ""),
             error="" if ok else attrs.get("error", f"trial {status}"))
 
+    def trial_model(self, study: "Study", workdir: Any, record: "TrialRecord", data: Any) -> Any:
+        """A completed trial's weights (kept for every one) as an estimator; None otherwise."""
+        from pathlib import Path
+
+        from hpsearch.engines.tuner_engine import estimator_from_weights
+
+        weights = Path(workdir) / "weights" / f"{int(record.trial)}.weights.h5"
+        return estimator_from_weights(self, study, record.params, weights, data) \
+            if record.ok and weights.is_file() else None
+
 
 ENGINE = OptunaEngine()
 

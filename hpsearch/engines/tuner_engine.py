@@ -108,8 +108,35 @@ class TunerEngine(KerasObjectiveEngine):
         keras.backend.clear_session()
         return EngineResult(self.name, records, best, model, histories)
 
+    def trial_model(self, study: "Study", workdir: Path, record: "TrialRecord", data: Any) -> Any:
+        """The trial's checkpoint (Keras Tuner keeps each trial's best epoch) as an estimator."""
+        for folder in (Path(workdir) / "keras_tuner").glob("trial_*"):
+            if folder.name.removeprefix("trial_").isdigit() and \
+                    int(folder.name.removeprefix("trial_")) == int(record.trial):
+                return estimator_from_weights(self, study, record.params,
+                                              folder / "checkpoint.weights.h5", data)
+        raise FileNotFoundError(f"{workdir}: no Keras Tuner folder for trial {record.trial}")
+
 
 ENGINE = TunerEngine()
+
+
+def estimator_from_weights(engine: KerasObjectiveEngine, study: "Study", params: dict[str, Any],
+                           weights: Path, data: Any) -> Any:
+    """A trial's model rebuilt as a fitted pipeline: `build_model` with its parameters and
+    the weights it saved (preprocessing fitted on the training data, as in the search)."""
+    from hpsearch.config import split_params
+    from hpsearch.model import build_model
+
+    steps = _fitted_preprocessing(study.task, data.x_train)
+    n_classes = data.n_outputs if study.task == "classification" else None
+    keras_model = build_model(**split_params(params)[0], n_features=data.n_features,
+                              n_classes=n_classes)
+    keras_model.optimizer.build(keras_model.trainable_variables)  # as saved: no warning
+    with warnings.catch_warnings():  # a checkpoint without optimizer state predicts the same
+        warnings.simplefilter("ignore", UserWarning)
+        keras_model.load_weights(str(weights))
+    return as_estimator(engine, study, steps, params, keras_model, data)
 
 
 def _fitted_preprocessing(task: str, x_train: Any) -> list[tuple[str, Any]]:

@@ -1,0 +1,310 @@
+"""hpsearch's default studies against the tools people use today, each benchmark in one run.
+
+    python benchmarks/anchors.py fashion      # Keras Tuner Hyperband, textbook settings (TF)
+    python benchmarks/anchors.py california   # scikeras RandomizedSearchCV, textbook style (TF)
+    options: --quick (a smoke run of ~2 minutes), --json PATH, --study PATH, --keep DIR
+
+Each side runs in its own subprocess: the anchor on the TensorFlow backend, as its users run
+it; hpsearch through its own CLI (`python -m hpsearch run STUDY --keep-state`) on its default
+JAX backend, reading whatever the study file says. Both use hpsearch's data split (the anchor
+loads it with hpsearch.data from the same study file), so the test sets are identical.
+
+For each side: wall time, trials, final test score, and the best-so-far curve: each trial that
+is a new best by validation (per engine), at the time it finished, with the test score of that
+trial's own model. Those test scores are computed after the search (the engines keep each
+trial's model), so evaluating them never counts in a side's elapsed times. Then the ratio of
+wall times to reach the anchor's final test score: the time the anchor first reached it over
+the time hpsearch first reached a model at least as good.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+from typing import Any, Callable
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+MAXIMIZE, MINIMIZE = "maximize", "minimize"
+BENCHMARKS = {
+    # name: (default study, anchor side, test metric, direction, goal ratio, strictly better)
+    "fashion": ("studies/fashion.toml", "hyperband", "accuracy", MAXIMIZE, 3.0, False),
+    "california": ("studies/california.toml", "randomsearch", "rmse", MINIMIZE, 3.0, True),
+}
+GOALS = {"fashion": "hpsearch reaches the anchor's test accuracy at least 3x sooner (ratio >= 3x)",
+         "california": "a lower test RMSE in less than a third of the anchor's time (ratio > 3x)"}
+# --quick: every study shrunk to a smoke run (caps, never raises).
+QUICK_TABLES = {"study": {"max_train_samples": 2000, "max_eval_samples": 500},
+                "train": {"epochs": 2}}
+QUICK_ENGINE_CAPS = {"n_iter": 2, "max_trials": 2, "n_trials": 2, "max_epochs": 2,
+                     "hyperband_iterations": 1, "n_candidates": 3, "min_resources": 1}
+
+
+# --- the curves (pure) ----------------------------------------------------------------------
+
+def better(a: float, b: float, direction: str) -> bool:
+    return a > b if direction == MAXIMIZE else a < b
+
+
+def reaches(score: float, target: float, direction: str, strict: bool = False) -> bool:
+    """Is `score` at least as good as `target` (strictly better when `strict`)?"""
+    if not math.isfinite(score):
+        return False
+    return better(score, target, direction) or (not strict and score == target)
+
+
+def new_bests(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The trials that beat every earlier trial of their group (engine) by validation, in the
+    order they finished. Each trial: group, trial, elapsed, val_score, direction."""
+    best: dict[str, float] = {}
+    out = []
+    for t in sorted(trials, key=lambda t: t["elapsed"]):  # stable: equal times keep their order
+        score, group = t["val_score"], t.get("group", "")
+        if score is None or not math.isfinite(score):
+            continue
+        if group not in best or better(score, best[group], t["direction"]):
+            best[group] = score
+            out.append(t)
+    return out
+
+
+def score_new_bests(trials: list[dict[str, Any]],
+                    score: Callable[[dict[str, Any]], tuple[float, str]]) -> tuple[list, float]:
+    """The new bests of a finished search, each given its test score and the model that gave
+    it by `score(event)`, and the seconds that scoring took. Called after the search stopped
+    its clock: scoring never moves an elapsed time."""
+    start = time.perf_counter()
+    events = new_bests(trials)
+    for event in events:
+        event["test_score"], event["model"] = score(event)
+    return events, time.perf_counter() - start
+
+
+def first_reaching(points: list[dict[str, Any]], target: float, direction: str,
+                   strict: bool = False) -> dict[str, Any] | None:
+    """The earliest point (new best or final model) whose test score reaches `target`."""
+    hits = [p for p in points if reaches(p["test_score"], target, direction, strict)]
+    return min(hits, key=lambda p: p["elapsed"]) if hits else None
+
+
+def compare(anchor: dict[str, Any], hp: dict[str, Any], direction: str, strict: bool,
+            goal: float) -> dict[str, Any]:
+    """Time for each side to reach the anchor's final test score, and their ratio."""
+    target = anchor["final_test"]
+    a = first_reaching(anchor["events"] + anchor["finals"], target, direction)
+    h = first_reaching(hp["events"] + hp["finals"], target, direction, strict)
+    out: dict[str, Any] = {"target": target, "strict": strict, "goal_ratio": goal,
+                           "anchor_seconds": a["elapsed"] if a else None,
+                           "hpsearch_seconds": h["elapsed"] if h else None,
+                           "hpsearch_point": h, "ratio": None, "ratio_to_anchor_wall": None}
+    if a and h:
+        out["ratio"] = a["elapsed"] / h["elapsed"] if h["elapsed"] > 0 else math.inf
+        out["ratio_to_anchor_wall"] = anchor["wall_seconds"] / h["elapsed"] if h["elapsed"] > 0 \
+            else math.inf
+    ratio = out["ratio"]
+    out["goal_met"] = ratio is not None and (ratio > goal if strict else ratio >= goal)
+    return out
+
+
+# --- quick studies ----------------------------------------------------------------------------
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
+def toml_value(value: Any) -> str:
+    """A TOML value: what study files hold (scalars, lists, inline tables)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"no TOML form for {type(value).__name__}")
+
+
+def dump_toml(doc: dict[str, Any]) -> str:
+    """A study document (top-level tables of values) as TOML text."""
+    lines = [f"{_toml_key(k)} = {toml_value(v)}" for k, v in doc.items() if not isinstance(v, dict)]
+    for table, values in doc.items():
+        if isinstance(values, dict):
+            lines += ["", f"[{_toml_key(table)}]"]
+            lines += [f"{_toml_key(k)} = {toml_value(v)}" for k, v in values.items()]
+    return "\n".join(lines) + "\n"
+
+
+def quick_study(text: str, source: Path) -> str:
+    """The study shrunk for --quick: data subsets, 2 epochs, 2 trials per engine."""
+    doc = tomllib.loads(text)
+    for table, caps in QUICK_TABLES.items():
+        section = doc.setdefault(table, {})
+        for key, cap in caps.items():
+            section[key] = min(cap, section.get(key, cap))
+    for name in doc.get("study", {}).get("engines", []):
+        section = doc.get(name, {})
+        for key, cap in QUICK_ENGINE_CAPS.items():
+            if isinstance(section.get(key), int):
+                section[key] = min(cap, section[key])
+    data_dir = doc["study"].get("data_dir")
+    if data_dir and not Path(data_dir).expanduser().is_absolute():  # relative to the original
+        doc["study"]["data_dir"] = str((source.parent / data_dir).resolve())
+    doc["study"]["name"] = f"{doc['study'].get('name', source.stem)}-quick"
+    return dump_toml(doc)
+
+
+# --- running the sides ------------------------------------------------------------------------
+
+def _run(cmd: list[str], env: dict[str, str], what: str) -> tuple[str, float]:
+    start = time.perf_counter()
+    out = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if out.returncode != 0:
+        sys.exit(f"anchors: {what} failed (exit {out.returncode}): {' '.join(cmd)}\n"
+                 f"{out.stderr.strip()[-3000:]}")
+    return out.stdout, seconds
+
+
+def _env(backend: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if backend:
+        env["KERAS_BACKEND"] = backend
+    return env
+
+
+def run_anchor(kind: str, study: Path, work: Path, quick: bool) -> dict[str, Any]:
+    """The anchor search in a TensorFlow subprocess; its figures as a dict."""
+    out = work / "anchor.json"
+    cmd = [sys.executable, str(HERE / "anchor_sides.py"), kind, "--study", str(study),
+           "--work", str(work / "anchor"), "--out", str(out), *(["--quick"] if quick else [])]
+    _, seconds = _run(cmd, _env("tensorflow"), f"the {kind} anchor")
+    side = json.loads(out.read_text())
+    side["process_seconds"] = seconds
+    return side
+
+
+def run_hpsearch(study: Path, work: Path) -> dict[str, Any]:
+    """The study through hpsearch's CLI (JAX), then its trials' test scores in a second
+    JAX subprocess, after the run."""
+    cmd = [sys.executable, "-m", "hpsearch", "run", str(study), "--output-dir", str(work / "runs"),
+           "--keep-state", "--quiet"]
+    stdout, seconds = _run(cmd, _env(None), "the hpsearch run")
+    run_dir = stdout.strip().splitlines()[-1]
+    out = work / "hpsearch.json"
+    _run([sys.executable, str(HERE / "anchor_sides.py"), "hpsearch", "--run-dir", run_dir,
+          "--out", str(out)], _env("jax"), "scoring hpsearch's trials")
+    side = json.loads(out.read_text())
+    side["process_seconds"] = seconds
+    return side
+
+
+# --- output ----------------------------------------------------------------------------------
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-" if value is None or math.isnan(value) else "inf"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def report(result: dict[str, Any]) -> str:
+    """The plain-text table of one benchmark's result."""
+    from machine import header_lines
+
+    anchor, hp, cmp = result["anchor"], result["hpsearch"], result["comparison"]
+    metric = result["metric"]
+    lines = [f"== anchors: {result['benchmark']}{' (quick)' if result['quick'] else ''} ==",
+             *header_lines(result["machine"]),
+             f"study:   {result['study']} (engines: {', '.join(hp['engines'])}); data "
+             f"{hp['sizes']['train']} train / {hp['sizes']['val']} val / {hp['sizes']['test']} test, "
+             f"the same split on both sides",
+             f"goal:    {GOALS[result['benchmark']]}", ""]
+    hp_finals = ", ".join(f"{_fmt(f['test_score'])} ({f['group']})" for f in hp["finals"])
+    rows = [("side", "backend", "wall s", "trials", f"final test {metric}"),
+            (f"anchor: {anchor['label']}", anchor["backend"], f"{anchor['wall_seconds']:.1f}",
+             str(anchor["n_trials"]), _fmt(anchor["final_test"])),
+            (f"hpsearch: {hp['label']}", hp["backend"], f"{hp['wall_seconds']:.1f}",
+             str(hp["n_trials"]), hp_finals)]
+    lines += _table(rows)
+    lines += ["", "best-so-far curves: each new best by validation (per engine) when its trial "
+              "finished, its test score computed after the search (outside every elapsed time);",
+              "'final' rows: the model each side hands its user, when it was ready", ""]
+    rows = [("side", "engine", "trial", "elapsed s", "val", f"test {metric}", "model")]
+    for name, side in (("anchor", anchor), ("hpsearch", hp)):
+        points = sorted(side["events"] + side["finals"], key=lambda p: p["elapsed"])
+        rows += [(name, p["group"], p.get("trial", "final"), f"{p['elapsed']:.1f}",
+                  _fmt(p.get("val_score")), _fmt(p["test_score"]), p["model"]) for p in points]
+    lines += _table(rows)
+    lines += ["", *[f"note: {n}" for n in anchor["notes"] + hp["notes"]], ""]
+    better_word = "lower than" if cmp["strict"] else "at least"
+    lines.append(f"time to the anchor's final test {metric} {_fmt(cmp['target'])}: anchor "
+                 f"{_fmt(cmp['anchor_seconds'], 1)} s; hpsearch (first model {better_word} that) "
+                 + (f"{cmp['hpsearch_seconds']:.1f} s ({cmp['hpsearch_point']['group']} "
+                    f"{cmp['hpsearch_point'].get('trial', 'final model')})"
+                    if cmp["hpsearch_point"] else "never reached it"))
+    if cmp["ratio"] is not None:
+        lines.append(f"ratio:   {_fmt(cmp['ratio'], 2)}x (against the anchor's whole wall time: "
+                     f"{_fmt(cmp['ratio_to_anchor_wall'], 2)}x); goal {'>' if cmp['strict'] else '>='} "
+                     f"{cmp['goal_ratio']:g}x: {'met' if cmp['goal_met'] else 'NOT met'}")
+    else:
+        lines.append("ratio:   none: hpsearch never reached it; goal: NOT met")
+    return "\n".join(lines)
+
+
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("benchmark", choices=BENCHMARKS)
+    parser.add_argument("--quick", action="store_true", help="tiny versions of both sides")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    parser.add_argument("--study", help="hpsearch's study file (default: the benchmark's)")
+    parser.add_argument("--keep", metavar="DIR", help="keep the runs here (default: a temp dir)")
+    parser.add_argument("--skip-speed", action="store_true",
+                        help="do not measure the machine's speed (tests)")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(HERE))
+    from machine import machine_info
+
+    default, kind, metric, direction, goal, strict = BENCHMARKS[args.benchmark]
+    study = Path(args.study or ROOT / default).resolve()
+    if not study.is_file():
+        print(f"anchors: --study {study}: expected a study file, found nothing", file=sys.stderr)
+        return 2
+    info = machine_info(measure_speed=not args.skip_speed)
+    with tempfile.TemporaryDirectory(prefix="anchors-") as tmp:
+        work = Path(args.keep).resolve() if args.keep else Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        used = study
+        if args.quick:
+            used = work / f"{study.stem}-quick.toml"
+            used.write_text(quick_study(study.read_text(encoding="utf-8"), study))
+        anchor = run_anchor(kind, used, work, args.quick)
+        hp = run_hpsearch(used, work)
+    result = {"benchmark": args.benchmark, "quick": args.quick, "machine": info,
+              "study": str(study.relative_to(ROOT) if study.is_relative_to(ROOT) else study),
+              "metric": metric, "direction": direction, "anchor": anchor, "hpsearch": hp,
+              "comparison": compare(anchor, hp, direction, strict, goal)}
+    print(report(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2, default=str) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
