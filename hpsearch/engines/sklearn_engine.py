@@ -183,6 +183,30 @@ class SklearnEngine(Engine):
                 histories += history_rows(self.name, record.trial, name, fit.get("history"))
         return EngineResult(self.name, records, best, model, histories, error)
 
+    def trial_model(self, study: "Study", workdir: Path, record: "TrialRecord", data: Any) -> Any:
+        """The candidate's fit on the training split, restored from the fit store. Scored by
+        k-fold CV it has no single model: then the candidate refit on train + validation (the
+        run's own refit where it made one, else trained now, seeded as the run would)."""
+        import numpy as np
+        from sklearn.base import clone
+
+        from hpsearch.checkpoint import FitStore
+        from hpsearch.engines.fitcache import failed
+
+        store = FitStore(Path(workdir) / "fits")
+        if self.folds(study) == 1:
+            X, y = data.x_train, data.y_train
+        else:
+            X, y = np.concatenate([data.x_train, data.x_val]), np.concatenate([data.y_train, data.y_val])
+        kept = {fit["key"] for fit in store.records()}
+        pipeline = clone(self.pipeline(study, store.directory)).set_params(
+            **pipeline_params(record.params))
+        pipeline.fit(X, y)  # a stored fit is restored, not trained
+        key = pipeline.steps[-1][1].fit_key_
+        if self.folds(study) == 1 and key not in kept:
+            raise LookupError(f"{workdir}: trial {record.trial}'s fit is not in the fit store")
+        return None if failed(pipeline) else pipeline
+
 
 ENGINE = SklearnEngine()
 
