@@ -24,6 +24,7 @@ OPTIMIZERS = ("sgd", "adam", "rmsprop", "nadam", "adamw")
 ACTIVATIONS = ("relu", "selu", "elu", "gelu", "swish", "tanh", "sigmoid", "leaky_relu")
 MAX_SEED = 2**32 - 1  # numpy's seeding range
 # Beyond these a typo (n_neurons = 10**9) would try to allocate terabytes.
+ENCODINGS = ("standard", "piecewise_linear", "none")
 MAX_NEURONS, MAX_HIDDEN, MAX_PARAMETERS = 16_384, 64, 200_000_000
 
 
@@ -87,6 +88,10 @@ class Study:
     max_eval_samples: int | None = None
     epochs: int = 10
     batch_size: int = 32
+    # How features reach the model: "standard" (scaled), "piecewise_linear" (scaled, then
+    # `bins` quantile bins per feature: encoding.py) or "none"; "" = the task's default.
+    encoding: str = ""
+    bins: int = 32
     space: dict[str, Param] = field(default_factory=dict)
     # engine name -> its settings (every registered engine, defaults where the file is silent)
     settings: dict[str, Any] = field(default_factory=dict)
@@ -106,7 +111,7 @@ class Study:
 SCHEMA: dict[str, dict[str, Any]] = {
     "study": {"name": str, "dataset": str, "engines": list, "seed": int, "data_dir": str,
               "output_dir": str, "max_train_samples": int, "max_eval_samples": int},
-    "train": {"epochs": int, "batch_size": int},
+    "train": {"epochs": int, "batch_size": int, "encoding": str, "bins": int},
     "space": {k: object for k in SPACE_PARAMS},
 }
 
@@ -220,7 +225,11 @@ def parse_study(text: str, source: str = "<study>") -> Study:
         raise c.fail("study.seed", f"an integer in [0, {MAX_SEED}]", st["seed"])
     c.at_least("train.epochs", tr.get("epochs", 10))
     c.at_least("train.batch_size", tr.get("batch_size", 32))
-    for key, top in (("train.epochs", 10_000), ("train.batch_size", 1_000_000)):
+    if "encoding" in tr:
+        c.one_of("train.encoding", tr["encoding"], ENCODINGS)
+    if "bins" in tr:
+        c.at_least("train.bins", tr["bins"], 2)
+    for key, top in (("train.epochs", 10_000), ("train.batch_size", 1_000_000), ("train.bins", 1024)):
         value = tr.get(key.split(".")[1])
         if value is not None and value > top:
             raise c.fail(key, f"a value <= {top:,}", value)
@@ -247,6 +256,7 @@ def parse_study(text: str, source: str = "<study>") -> Study:
         output_dir=st.get("output_dir", "results"),
         max_train_samples=st.get("max_train_samples"), max_eval_samples=st.get("max_eval_samples"),
         epochs=tr.get("epochs", 10), batch_size=tr.get("batch_size", 32), space=space,
+        encoding=tr.get("encoding", ""), bins=tr.get("bins", 32),
         settings=settings,
     )
 

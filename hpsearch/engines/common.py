@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from hpsearch.config import Study
 
 
 class EnvironmentFailure(BaseException):
@@ -42,12 +45,19 @@ def seed_keras(study_seed: int, identity: str) -> None:
     keras.utils.set_random_seed(fit_seed(study_seed, identity))
 
 
-def preprocessing(task: str) -> list[tuple[str, Any]]:
-    """Pipeline steps before the model: feature scaling for regression (fitted on training
-    data only, inside the pipeline, so CV folds do not leak); pixels in [0, 1] need none."""
+def preprocessing(study: "Study") -> list[tuple[str, Any]]:
+    """Pipeline steps before the model, fitted on training data only (inside the pipeline, so
+    CV folds do not leak). By default feature scaling for regression; pixels in [0, 1] need
+    none. `[train] encoding` chooses: standard, piecewise_linear (scaled, then binned), none."""
     from sklearn.preprocessing import StandardScaler
 
-    return [("scale", StandardScaler())] if task == "regression" else []
+    from hpsearch.encoding import PiecewiseLinearEncoder
+
+    encoding = study.encoding or ("standard" if study.task == "regression" else "none")
+    steps: list[tuple[str, Any]] = [] if encoding == "none" else [("scale", StandardScaler())]
+    if encoding == "piecewise_linear":
+        steps.append(("encode", PiecewiseLinearEncoder(study.bins)))
+    return steps
 
 
 def test_scores(task: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:

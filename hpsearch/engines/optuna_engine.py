@@ -89,7 +89,7 @@ class OptunaEngine(KerasObjectiveEngine):
         from hpsearch.trials import best_trial
 
         study, data, settings = ctx.study, ctx.data, ctx.settings
-        steps = _fitted_preprocessing(study.task, data.x_train)
+        steps = _fitted_preprocessing(study, data.x_train)
         x_train, x_val = (_transform(steps, x) for x in (data.x_train, data.x_val))
         n_classes = data.n_outputs if study.task == "classification" else None
         ctx.workdir.mkdir(parents=True, exist_ok=True)
@@ -130,7 +130,7 @@ class OptunaEngine(KerasObjectiveEngine):
 
             try:
                 build, fit = split_params(params)
-                model = build_model(**build, n_features=data.n_features, n_classes=n_classes)
+                model = build_model(**build, n_features=x_train.shape[1], n_classes=n_classes)
                 model.fit(x_train, data.y_train, validation_data=(x_val, data.y_val),
                           epochs=study.epochs, verbose=ctx.verbose,
                           callbacks=[*callbacks, reporter],
@@ -176,7 +176,7 @@ class OptunaEngine(KerasObjectiveEngine):
         if best is not None:
             number = int(best.trial)
             keras.backend.clear_session()
-            keras_model = build_model(**split_params(best.params)[0], n_features=data.n_features,
+            keras_model = build_model(**split_params(best.params)[0], n_features=x_train.shape[1],
                                       n_classes=n_classes)
             keras_model.optimizer.build(keras_model.trainable_variables)  # as saved: no warning
             keras_model.load_weights(str(ctx.workdir / "weights" / f"{number}.weights.h5"))

@@ -123,7 +123,7 @@ class SklearnEngine(Engine):
                         callbacks=training_callbacks(settings.patience),
                         checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else None,
                         session=session, **fit_options)
-        return Pipeline([*preprocessing(study.task), ("model", model)])
+        return Pipeline([*preprocessing(study), ("model", model)])
 
     def run(self, ctx: EngineContext) -> EngineResult:
         """Search, reporting each candidate as its folds finish; refit the best on all data."""

@@ -67,7 +67,7 @@ class TunerEngine(KerasObjectiveEngine):
         from hpsearch.trials import best_trial
 
         study, data = ctx.study, ctx.data
-        steps = _fitted_preprocessing(study.task, data.x_train)
+        steps = _fitted_preprocessing(study, data.x_train)
         x_train, x_val = (_transform(steps, x) for x in (data.x_train, data.x_val))
         from keras_tuner.src import utils as kt_utils
 
@@ -76,7 +76,7 @@ class TunerEngine(KerasObjectiveEngine):
         kt_utils.save_json = _atomic_save_json  # its oracle, trial and tuner state files
         try:  # Keras Tuner prints ("Reloading Tuner ...") on stdout, which holds only the run dir
             with contextlib.redirect_stdout(sys.stderr if ctx.verbose else io.StringIO()):
-                tuner = make_tuner(self, ctx, data.n_features,
+                tuner = make_tuner(self, ctx, x_train.shape[1],  # the encoded width
                                    data.n_outputs if study.task == "classification" else None)
                 for trial_id in list(tuner.oracle.start_order):  # finished before a resume
                     trial = tuner.oracle.trials[trial_id]
@@ -128,9 +128,10 @@ def estimator_from_weights(engine: KerasObjectiveEngine, study: "Study", params:
     from hpsearch.config import split_params
     from hpsearch.model import build_model
 
-    steps = _fitted_preprocessing(study.task, data.x_train)
+    steps = _fitted_preprocessing(study, data.x_train)
     n_classes = data.n_outputs if study.task == "classification" else None
-    keras_model = build_model(**split_params(params)[0], n_features=data.n_features,
+    keras_model = build_model(**split_params(params)[0],
+                              n_features=_transform(steps, data.x_train[:1]).shape[1],
                               n_classes=n_classes)
     keras_model.optimizer.build(keras_model.trainable_variables)  # as saved: no warning
     with warnings.catch_warnings():  # a checkpoint without optimizer state predicts the same
@@ -139,12 +140,12 @@ def estimator_from_weights(engine: KerasObjectiveEngine, study: "Study", params:
     return as_estimator(engine, study, steps, params, keras_model, data)
 
 
-def _fitted_preprocessing(task: str, x_train: Any) -> list[tuple[str, Any]]:
+def _fitted_preprocessing(study: "Study", x_train: Any) -> list[tuple[str, Any]]:
     from hpsearch.engines.common import preprocessing
 
-    steps = preprocessing(task)
-    for _, step in steps:  # fitted on training data only
-        step.fit(x_train)
+    steps = preprocessing(study)
+    for _, step in steps:  # fitted on training data only, each on the step before's output
+        x_train = step.fit_transform(x_train)
     return steps
 
 
