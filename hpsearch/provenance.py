@@ -18,7 +18,7 @@ RESUME_CHECKED = ("hpsearch", "keras", "keras_backend", "backend_version", "scik
                   "scikit-learn", "keras-tuner", "model_code")
 # The code a trained fit depends on: the model, the wrappers, the search space, the engines
 # (seeding, fit keys, callbacks). An edit there, even without a new version, refuses a resume.
-MODEL_CODE = ("model.py", "wrappers.py", "space.py", "checkpoint.py", "engines/*.py")
+MODEL_CODE = ("model.py", "wrappers.py", "space.py", "checkpoint.py", "encoding.py", "engines/*.py")
 
 
 def model_code_hash() -> str:
