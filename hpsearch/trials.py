@@ -15,10 +15,10 @@ from hpsearch.engines.base import MAXIMIZE, MINIMIZE
 HISTORY_COLUMNS = ["engine", "trial", "fit", "epoch", "metric", "value"]
 COLUMNS = ["engine", "trial", "status", *[f"param_{p}" for p in SPACE_PARAMS], "metric",
            "direction", "val_score", "cv_mean", "cv_std", "n_fits", "epochs_run", "fit_seconds",
-           "started_at", "finished_at", "error"]
+           "started_at", "finished_at", "error", "rungs"]  # new columns go last: positions stay
 # Read these as text: "007" is a trial id, not the number 7.
 TEXT_COLUMNS = ["engine", "trial", "status", "metric", "direction", "error", "started_at",
-                "finished_at", "best_trial", "fit"]
+                "finished_at", "best_trial", "fit", "rungs"]
 
 
 PRUNED = "pruned"  # the status of a trial the search stopped early (not a failure)
@@ -44,7 +44,7 @@ class TrialRecord:
 
     engine: str
     trial: str
-    status: str  # "ok", "failed" or "pruned" (stopped early by the search)
+    status: str  # "ok", "failed" or "pruned" (stopped early by the search; keeps its score)
     params: dict[str, Any]
     metric: str
     direction: str = MAXIMIZE
@@ -57,6 +57,8 @@ class TrialRecord:
     started_at: str = ""
     finished_at: str = ""
     error: str = ""
+    # Successive halving: "epochs:score" at each rung reached ("1:0.7712 3:0.8120"); else "".
+    rungs: str = ""
 
     def row(self) -> dict[str, Any]:
         row = {k: v for k, v in asdict(self).items() if k != "params"}

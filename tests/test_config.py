@@ -409,6 +409,34 @@ BAD = [
      "one of validation", "'5'"),
     ("bad-name", HEAD + 'name = "my study"\n', "study.name", 3,
      "letters, digits, '_', '-' or '.' only", "'my study'"),
+    # successive halving ([sklearn] search = "halving") and which settings belong to which search
+    ("search-typo", HEAD + '[sklearn]\nsearch = "halvng"\n', "sklearn.search", 4,
+     "one of random, halving (did you mean 'halving'?)", "'halvng'"),
+    ("halving-setting-with-random", HEAD + "[sklearn]\nn_candidates = 6\n", "sklearn.n_candidates", 4,
+     'search = "halving" (n_candidates is a setting of that search only)', 'search = "random"'),
+    ("n-iter-with-halving", HEAD + '[sklearn]\nsearch = "halving"\nn_iter = 6\n', "sklearn.n_iter", 5,
+     'search = "random" (n_iter is a setting of that search only)', 'search = "halving"'),
+    ("n-candidates-one", HEAD + '[sklearn]\nsearch = "halving"\nn_candidates = 1\n',
+     "sklearn.n_candidates", 5, "a value >= 2", "1"),
+    ("n-candidates-word", HEAD + '[sklearn]\nsearch = "halving"\nn_candidates = "all"\n',
+     "sklearn.n_candidates", 5, "one of exhaust", "'all'"),
+    ("n-candidates-float", HEAD + '[sklearn]\nsearch = "halving"\nn_candidates = 6.0\n',
+     "sklearn.n_candidates", 5, "an integer or a string", "6.0"),
+    ("exhaust-one-candidate", HEAD + '[train]\nepochs = 5\n[sklearn]\nsearch = "halving"\n'
+     "min_resources = 3\n", "sklearn.n_candidates", None,
+     'an integer >= 2 ("exhaust" draws [train] epochs // min_resources candidates: 5 // 3)',
+     '"exhaust"'),
+    ("min-resources-zero", HEAD + '[sklearn]\nsearch = "halving"\nmin_resources = 0\n',
+     "sklearn.min_resources", 5, "a value >= 1", "0"),
+    ("min-resources-over-epochs", HEAD + '[train]\nepochs = 4\n[sklearn]\nsearch = "halving"\n'
+     "n_candidates = 4\nmin_resources = 5\n", "sklearn.min_resources", 8,
+     "at most [train] epochs (4)", "5"),
+    ("min-resources-over-default-epochs", HEAD + '[sklearn]\nsearch = "halving"\nmin_resources = 11\n',
+     "sklearn.min_resources", 5, "at most [train] epochs (10)", "11"),
+    ("halving-factor-one", HEAD + '[sklearn]\nsearch = "halving"\nfactor = 1\n', "sklearn.factor", 5,
+     "a number > 1", "1"),
+    ("halving-factor-string", HEAD + '[sklearn]\nsearch = "halving"\nfactor = "3"\n', "sklearn.factor", 5,
+     "a number", "'3'"),
 ]
 
 

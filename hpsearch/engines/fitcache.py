@@ -12,12 +12,13 @@ import time
 import warnings
 from typing import Any, Callable
 
+from sklearn.experimental import enable_halving_search_cv  # noqa: F401  (before the import below)
 from sklearn.metrics import get_scorer
-from sklearn.model_selection import RandomizedSearchCV
+from sklearn.model_selection import HalvingRandomSearchCV, RandomizedSearchCV
 from sklearn.pipeline import Pipeline
 
 from hpsearch import interrupt
-from hpsearch.checkpoint import FitStore, fingerprint, fit_key
+from hpsearch.checkpoint import FitStore, canonical, fingerprint, fit_key
 from hpsearch.engines.common import EnvironmentFailure, is_environment_failure, seed_keras
 from hpsearch.files import now
 from hpsearch.space import unique_samples
@@ -148,7 +149,20 @@ def epochs_run(estimator: Pipeline, X: Any, y: Any) -> float:
     return float(len(estimator.steps[-1][1].history_["loss"]))
 
 
-class UniqueRandomizedSearchCV(RandomizedSearchCV):
+class _Reporting:
+    """A search whose `callback` reports trials: never sent to sklearn's workers."""
+
+    callback = ""  # the attribute holding the run's reporting function
+
+    def __getstate__(self) -> dict[str, Any]:
+        """sklearn sends the search to its workers (`caller`): without the callback, which
+        holds the run's live files and locks (only this process reports trials)."""
+        state = dict(super().__getstate__())  # a copy: sklearn hands back our own __dict__
+        state.pop(self.callback, None)
+        return state
+
+
+class UniqueRandomizedSearchCV(_Reporting, RandomizedSearchCV):
     """RandomizedSearchCV without repeated draws, evaluated in small batches.
 
     The one change is sklearn's own seam, `_run_search`: the same seed gives the same
@@ -156,15 +170,9 @@ class UniqueRandomizedSearchCV(RandomizedSearchCV):
     each batch `on_batch(results, indices)` reports the candidates that just finished.
     """
 
+    callback = "on_batch"
     on_batch: Callable[[dict[str, Any], range], None] | None = None
     batch: int = 1  # candidates per batch: enough to keep n_jobs workers busy
-
-    def __getstate__(self) -> dict[str, Any]:
-        """sklearn sends the search to its workers (`caller`): without `on_batch`, which
-        holds the run's live files and locks (only this process reports trials)."""
-        state = dict(super().__getstate__())  # a copy: sklearn hands back our own __dict__
-        state.pop("on_batch", None)
-        return state
 
     def _run_search(self, evaluate_candidates: Callable) -> None:
         samples = unique_samples(self.param_distributions, self.n_iter, self.random_state)
@@ -173,3 +181,45 @@ class UniqueRandomizedSearchCV(RandomizedSearchCV):
             results = evaluate_candidates(samples[start:start + self.batch])
             if self.on_batch is not None:
                 self.on_batch(results, range(start, min(start + self.batch, len(samples))))
+
+
+class UniqueHalvingRandomSearchCV(_Reporting, HalvingRandomSearchCV):
+    """HalvingRandomSearchCV over the random search's draws, reporting each rung.
+
+    The candidates (`candidates_`, in trial order) are the first n_candidates distinct draws,
+    those of UniqueRandomizedSearchCV: one seed, the same candidates. `on_rung(results,
+    indices, survived)` reports the candidates a rung eliminated (survived False: as the next
+    rung starts, the moment sklearn has chosen) and, when the search ends, those of the last
+    rung (survived True). `indices` index `candidates_`.
+    """
+
+    callback = "on_rung"
+    on_rung: Callable[[dict[str, Any], list[int], bool], None] | None = None
+
+    def _generate_candidate_params(self) -> list[dict[str, Any]]:
+        n = self.n_candidates
+        if n == "exhaust":  # sklearn's rule: enough for the last rung to reach max_resources
+            n = self.max_resources_ // self.min_resources_
+        self.candidates_ = unique_samples(self.param_distributions, n, self.random_state)
+        self._index = {canonical(c): i for i, c in enumerate(self.candidates_)}
+        return [dict(c) for c in self.candidates_]
+
+    def candidate_of(self, params: dict[str, Any]) -> int:
+        """Which of `candidates_` a result's parameters (its rung's resource added) are."""
+        return self._index[canonical({k: v for k, v in params.items() if k != self.resource})]
+
+    def _run_search(self, evaluate_candidates: Callable, *, callback_ctx: Any = None) -> None:
+        last: dict[str, Any] = {"results": None, "rung": []}
+
+        def evaluate(candidate_params: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+            interrupt.check()
+            rung = [self.candidate_of(c) for c in candidate_params]
+            if last["results"] is not None and self.on_rung is not None:
+                self.on_rung(last["results"], [i for i in last["rung"] if i not in rung], False)
+            last["rung"], last["results"] = rung, evaluate_candidates(candidate_params, *args, **kwargs)
+            return last["results"]
+
+        # scikit-learn 1.9 hands a callback context on; earlier versions call without one
+        super()._run_search(evaluate, **({} if callback_ctx is None else {"callback_ctx": callback_ctx}))
+        if last["results"] is not None and self.on_rung is not None:
+            self.on_rung(last["results"], last["rung"], True)

@@ -1,4 +1,5 @@
-"""scikit-learn's RandomizedSearchCV over the scikeras wrappers, every fit checkpointed.
+"""scikit-learn's RandomizedSearchCV (or, with `search = "halving"`, HalvingRandomSearchCV
+over epochs: engines/halving.py) over the scikeras wrappers, every fit checkpointed.
 
 Searches train + validation (k folds, or the fixed validation split), then refits the best
 candidate on all of it. scikit-learn and Keras load inside `run`, so that validating a
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpsearch.engines.base import MAXIMIZE, MINIMIZE, Engine, EngineContext, EngineResult
 from hpsearch.engines.common import history_rows
+from hpsearch.errors import Found
 from hpsearch.schema import Checker
 
 if TYPE_CHECKING:
@@ -36,6 +38,9 @@ SCORERS = {
                    "explained_variance", "neg_max_error"),
 }
 DEFAULT_SCORING = {"classification": "accuracy", "regression": "neg_root_mean_squared_error"}
+SEARCHES = ("random", "halving")
+# Each search's own settings: naming one with the other search is an error, not ignored.
+SEARCH_SETTINGS = {"random": ("n_iter",), "halving": ("n_candidates", "min_resources", "factor")}
 
 
 @dataclass(frozen=True)
@@ -47,13 +52,18 @@ class SklearnSettings:
     random_state: int | None = None  # None -> the study seed
     patience: int = 0  # early stopping on a validation split inside each fit; 0 = off
     validation_fraction: float = 0.1
+    search: str = "random"  # or "halving": successive halving with epochs as the resource
+    n_candidates: int | str = "exhaust"  # halving: first-rung candidates; "exhaust" -> epochs // min_resources
+    min_resources: int = 1  # halving: epochs at the first rung
+    factor: float = 3.0  # halving: 1/factor of the candidates go on, with factor x the epochs
 
 
 class SklearnEngine(Engine):
     name = "sklearn"
     settings_class = SklearnSettings
     schema = {"n_iter": int, "cv": (int, str), "scoring": str, "n_jobs": int,
-              "random_state": int, "patience": int, "validation_fraction": float}
+              "random_state": int, "patience": int, "validation_fraction": float,
+              "search": str, "n_candidates": (int, str), "min_resources": int, "factor": float}
     resume_free = ("n_jobs",)  # fewer workers after running out of memory: same results
 
     def check(self, c: Checker, raw: dict[str, Any], task: str) -> None:
@@ -75,6 +85,31 @@ class SklearnEngine(Engine):
             raise c.fail("sklearn.validation_fraction", "a fraction in (0, 1)", raw["validation_fraction"])
         if "scoring" in raw:
             c.one_of("sklearn.scoring", raw["scoring"], SCORERS[task])
+        self.check_search(c, raw)
+
+    def check_search(self, c: Checker, raw: dict[str, Any]) -> None:
+        """`search` and its own settings: n_iter is the random search's; n_candidates,
+        min_resources and factor are successive halving's."""
+        search = c.one_of("sklearn.search", raw.get("search", "random"), SEARCHES)
+        for other, keys in SEARCH_SETTINGS.items():
+            for key in (k for k in keys if k in raw and other != search):
+                raise c.fail(f"sklearn.{key}", f'search = "{other}" ({key} is a setting of that '
+                             f'search only)', Found(f'search = "{search}"'))
+        if isinstance(raw.get("n_candidates"), str):
+            c.one_of("sklearn.n_candidates", raw["n_candidates"], ("exhaust",))
+        elif "n_candidates" in raw:
+            c.at_least("sklearn.n_candidates", raw["n_candidates"], 2)
+        if search == "halving":
+            epochs, low = train_epochs(c), raw.get("min_resources", 1)
+            c.at_least("sklearn.min_resources", low, 1)
+            if low > epochs:
+                raise c.fail("sklearn.min_resources", f"at most [train] epochs ({epochs})", low)
+            if raw.get("n_candidates", "exhaust") == "exhaust" and epochs // low < 2:
+                raise c.fail("sklearn.n_candidates", 'an integer >= 2 ("exhaust" draws [train] '
+                             f"epochs // min_resources candidates: {epochs} // {low})",
+                             Found('"exhaust"'))
+        if "factor" in raw and not raw["factor"] > 1:
+            raise c.fail("sklearn.factor", "a number > 1", raw["factor"])
 
     def scoring(self, study: "Study") -> str:
         return study.settings[self.name].scoring or DEFAULT_SCORING[study.task]
@@ -97,7 +132,13 @@ class SklearnEngine(Engine):
         from hpsearch.space import sklearn_distributions, unique_samples
 
         settings = study.settings[self.name]
-        return unique_samples(sklearn_distributions(study.space, PREFIX, STEP), settings.n_iter,
+        if settings.search == "halving":
+            from hpsearch.engines.halving import first_rung
+
+            n = first_rung(settings, study.epochs)
+        else:
+            n = settings.n_iter
+        return unique_samples(sklearn_distributions(study.space, PREFIX, STEP), n,
                               self.random_state(study))
 
     def planned(self, study: "Study") -> int | None:
@@ -126,17 +167,15 @@ class SklearnEngine(Engine):
         return Pipeline([*preprocessing(study), ("model", model)])
 
     def run(self, ctx: EngineContext) -> EngineResult:
-        """Search, reporting each candidate as its folds finish; refit the best on all data."""
+        """Search, reporting each candidate as its folds finish (with halving: as its last
+        rung ends); refit the best on all data."""
         import numpy as np
         from sklearn.base import clone
         from sklearn.model_selection import PredefinedSplit
 
         from hpsearch.checkpoint import FitStore
         from hpsearch.engines.callbacks import training_callbacks
-        from hpsearch.engines.fitcache import (NanForFailedFits, UniqueRandomizedSearchCV,
-                                               epochs_run, failed, plain_estimator)
-        from hpsearch.space import sklearn_distributions
-        from hpsearch.trials import best_trial
+        from hpsearch.engines.fitcache import failed, plain_estimator
 
         study, data, settings = ctx.study, ctx.data, ctx.settings
         X = np.concatenate([data.x_train, data.x_val])
@@ -148,6 +187,36 @@ class SklearnEngine(Engine):
         store = FitStore(ctx.workdir / "fits")
         store.clean()
         pipeline = self.pipeline(study, store.directory, ctx.session, ctx.verbose)
+        if settings.search == "halving":
+            from hpsearch.engines import halving
+
+            records, best = halving.search(self, ctx, pipeline, X, y, cv, store)
+            named_histories = halving.histories
+        else:
+            records, best = self.random_search(ctx, pipeline, X, y, cv, store)
+            named_histories = random_histories
+        model, error = None, ""
+        if best is not None:  # the refit on all data (full epochs) is checkpointed like any fit
+            refit = clone(pipeline).set_params(**pipeline_params(best.params))
+            refit.fit(X, y)
+            if failed(refit):
+                error = f"refit of the best candidate failed: {failed(refit)}"[:300]
+            else:
+                model = plain_estimator(refit, training_callbacks(settings.patience))
+        histories = named_histories(self, study, records, fits_by_candidate(store, len(X), study))
+        return EngineResult(self.name, records, best, model, histories, error)
+
+    def random_search(self, ctx: EngineContext, pipeline: "Pipeline", X: Any, y: Any, cv: Any,
+                      store: "FitStore") -> tuple[list["TrialRecord"], "TrialRecord | None"]:
+        """UniqueRandomizedSearchCV: every candidate's record (reported as its folds finish)
+        and the best one."""
+        import numpy as np
+
+        from hpsearch.engines.fitcache import NanForFailedFits, UniqueRandomizedSearchCV, epochs_run
+        from hpsearch.space import sklearn_distributions
+        from hpsearch.trials import best_trial
+
+        study, settings = ctx.study, ctx.settings
         search = UniqueRandomizedSearchCV(
             pipeline, sklearn_distributions(study.space, PREFIX, STEP), n_iter=settings.n_iter, cv=cv,
             scoring={"score": NanForFailedFits(self.scoring(study)), "epochs": epochs_run},
@@ -167,21 +236,7 @@ class SklearnEngine(Engine):
         fits = fits_by_candidate(store, len(X), study)
         records = [record_from(self, study, i, p, fits, search.cv_results_)
                    for i, p in enumerate(search.cv_results_["params"])]
-        best = best_trial(records)
-        model, error = None, ""
-        if best is not None:  # the refit on all data is checkpointed like any fit
-            refit = clone(pipeline).set_params(**pipeline_params(best.params))
-            refit.fit(X, y)
-            if failed(refit):
-                error = f"refit of the best candidate failed: {failed(refit)}"[:300]
-            else:
-                model = plain_estimator(refit, training_callbacks(settings.patience))
-        histories, fits = [], fits_by_candidate(store, len(X), study)
-        for record in records:
-            for fold, fit in enumerate(fits.get(canonical_candidate(record.params, study), [])):
-                name = "refit" if fit["refit"] else str(fold)
-                histories += history_rows(self.name, record.trial, name, fit.get("history"))
-        return EngineResult(self.name, records, best, model, histories, error)
+        return records, best_trial(records)
 
     def trial_model(self, study: "Study", workdir: Path, record: "TrialRecord", data: Any) -> Any:
         """The candidate's fit on the training split, restored from the fit store. Scored by
@@ -199,8 +254,12 @@ class SklearnEngine(Engine):
         else:
             X, y = np.concatenate([data.x_train, data.x_val]), np.concatenate([data.y_train, data.y_val])
         kept = {fit["key"] for fit in store.records()}
-        pipeline = clone(self.pipeline(study, store.directory)).set_params(
-            **pipeline_params(record.params))
+        own = pipeline_params(record.params)
+        if study.settings[self.name].search == "halving" and self.folds(study) == 1:
+            from hpsearch.engines.halving import RESOURCE, rung_epochs
+
+            own[RESOURCE] = rung_epochs(record)[-1]  # its fit at its last rung
+        pipeline = clone(self.pipeline(study, store.directory)).set_params(**own)
         pipeline.fit(X, y)  # a stored fit is restored, not trained
         key = pipeline.steps[-1][1].fit_key_
         if self.folds(study) == 1 and key not in kept:
@@ -250,6 +309,34 @@ def fits_by_candidate(store: "FitStore", n_all: int, study: "Study") -> dict[str
     return groups
 
 
+def random_histories(engine: SklearnEngine, study: "Study", records: list["TrialRecord"],
+                     fits: dict[str, list]) -> list[dict[str, Any]]:
+    """Each candidate's fold fits as history rows ("0", "1", ...), its refit as "refit"."""
+    rows: list[dict[str, Any]] = []
+    for record in records:
+        for fold, fit in enumerate(fits.get(canonical_candidate(record.params, study), [])):
+            name = "refit" if fit["refit"] else str(fold)
+            rows += history_rows(engine.name, record.trial, name, fit.get("history"))
+    return rows
+
+
+def record_params(raw: dict[str, Any]) -> dict[str, Any]:
+    """A candidate's pipeline parameters as a trial's (plain values, no prefixes)."""
+    from hpsearch.files import plain
+
+    return {k.removeprefix(PREFIX).removeprefix(STEP): plain(v) for k, v in raw.items()}
+
+
+def train_epochs(c: Checker) -> int:
+    """[train] epochs of the study file being checked (an engine's check is given only its
+    own section; the file's text is at hand, and [train] is already validated)."""
+    import tomllib
+
+    from hpsearch.config import Study
+
+    return tomllib.loads("\n".join(c.lines)).get("train", {}).get("epochs", Study.epochs)
+
+
 def n_workers(n_jobs: int | None) -> int:
     return (os.cpu_count() or 1) if n_jobs == -1 else max(1, n_jobs or 1)
 
@@ -258,10 +345,9 @@ def record_from(engine: SklearnEngine, study: "Study", i: int, raw: dict[str, An
                 fits: dict[str, list], res: dict[str, Any]) -> "TrialRecord":
     """Candidate i as a trial: scores from sklearn's results, times and failure reasons from
     its fold fits' records (its refit, if any, left out)."""
-    from hpsearch.files import plain
     from hpsearch.trials import TrialRecord, trial_id
 
-    params = {k.removeprefix(PREFIX).removeprefix(STEP): plain(v) for k, v in raw.items()}
+    params = record_params(raw)
     folds = [f for f in fits.get(canonical_candidate(params, study), []) if not f["refit"]]
     metric, direction = engine.metric(study)
     sign = -1.0 if engine.scoring(study).startswith("neg_") else 1.0
