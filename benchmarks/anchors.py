@@ -185,12 +185,14 @@ def _env(backend: str | None) -> dict[str, str]:
     return env
 
 
-def run_anchor(kind: str, study: Path, work: Path, quick: bool) -> dict[str, Any]:
-    """The anchor search in a TensorFlow subprocess; its figures as a dict."""
+def run_anchor(kind: str, study: Path, work: Path, quick: bool,
+               backend: str = "tensorflow") -> dict[str, Any]:
+    """The anchor search in a subprocess on `backend` (TensorFlow, as its users run it; JAX
+    where TensorFlow is missing, e.g. on the GPU machine); its figures as a dict."""
     out = work / "anchor.json"
     cmd = [sys.executable, str(HERE / "anchor_sides.py"), kind, "--study", str(study),
            "--work", str(work / "anchor"), "--out", str(out), *(["--quick"] if quick else [])]
-    _, seconds = _run(cmd, _env("tensorflow"), f"the {kind} anchor")
+    _, seconds = _run(cmd, _env(backend), f"the {kind} anchor")
     side = json.loads(out.read_text())
     side["process_seconds"] = seconds
     return side
@@ -225,7 +227,8 @@ def report(result: dict[str, Any]) -> str:
 
     anchor, hp, cmp = result["anchor"], result["hpsearch"], result["comparison"]
     metric = result["metric"]
-    lines = [f"== anchors: {result['benchmark']}{' (quick)' if result['quick'] else ''} ==",
+    lines = [f"== anchors: {result['benchmark']}{' (quick)' if result['quick'] else ''}"
+             f"{' (both sides at once, sharing the machine)' if result.get('concurrently') else ''} ==",
              *header_lines(result["machine"]),
              f"study:   {result['study']} (engines: {', '.join(hp['engines'])}); data "
              f"{hp['sizes']['train']} train / {hp['sizes']['val']} val / {hp['sizes']['test']} test, "
@@ -275,6 +278,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     parser.add_argument("--study", help="hpsearch's study file (default: the benchmark's)")
     parser.add_argument("--keep", metavar="DIR", help="keep the runs here (default: a temp dir)")
+    parser.add_argument("--anchor-backend", default="tensorflow", choices=["tensorflow", "jax"],
+                        help="the anchor's Keras backend (default: tensorflow, as its users run it)")
+    parser.add_argument("--concurrently", action="store_true",
+                        help="run both sides at once (they share the machine: say so when quoting)")
     parser.add_argument("--skip-speed", action="store_true",
                         help="do not measure the machine's speed (tests)")
     args = parser.parse_args(argv)
@@ -294,9 +301,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.quick:
             used = work / f"{study.stem}-quick.toml"
             used.write_text(quick_study(study.read_text(encoding="utf-8"), study))
-        anchor = run_anchor(kind, used, work, args.quick)
-        hp = run_hpsearch(used, work)
+        if args.concurrently:  # a short lease: both subprocesses at once, sharing the machine
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(2) as pool:
+                later = pool.submit(run_anchor, kind, used, work, args.quick, args.anchor_backend)
+                hp = run_hpsearch(used, work)
+                anchor = later.result()
+        else:
+            anchor = run_anchor(kind, used, work, args.quick, args.anchor_backend)
+            hp = run_hpsearch(used, work)
     result = {"benchmark": args.benchmark, "quick": args.quick, "machine": info,
+              "anchor_backend": args.anchor_backend, "concurrently": args.concurrently,
               "study": str(study.relative_to(ROOT) if study.is_relative_to(ROOT) else study),
               "metric": metric, "direction": direction, "anchor": anchor, "hpsearch": hp,
               "comparison": compare(anchor, hp, direction, strict, goal)}
