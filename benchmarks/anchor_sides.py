@@ -56,7 +56,7 @@ def hyperband(study_path: str, work: Path, quick: bool) -> dict[str, Any]:
             learning_rate=learning_rate)
         model = keras.Sequential([keras.Input(shape=(28, 28)), keras.layers.Flatten()])
         for _ in range(n_hidden):
-            model.add(keras.layers.Dense(n_neurons, activation="relu"))
+            model.add(keras.layers.Dense(int(n_neurons), activation="relu"))  # numpy ints: Keras 3 refuses
         model.add(keras.layers.Dense(10, activation="softmax"))
         model.compile(loss="sparse_categorical_crossentropy", optimizer=optimizer,
                       metrics=["accuracy"])
@@ -121,7 +121,7 @@ def randomsearch(study_path: str, work: Path, quick: bool) -> dict[str, Any]:
     def build_model(n_hidden: int = 1, n_neurons: int = 30, learning_rate: float = 3e-3) -> Any:
         model = keras.Sequential([keras.Input(shape=(x_train.shape[1],))])
         for _ in range(n_hidden):
-            model.add(keras.layers.Dense(n_neurons, activation="relu"))
+            model.add(keras.layers.Dense(int(n_neurons), activation="relu"))  # numpy ints: Keras 3 refuses
         model.add(keras.layers.Dense(1))
         model.compile(loss="mse", optimizer=keras.optimizers.SGD(learning_rate=learning_rate))
         return model

@@ -9,7 +9,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 __all__ = ["build_model", "KerasClassifier", "KerasRegressor", "load_best", "load_study",
-           "__version__"]
+           "trial_model", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -25,6 +25,10 @@ def __getattr__(name: str) -> Any:
         from hpsearch.best import load_best
 
         return load_best
+    if name == "trial_model":
+        from hpsearch.trial_models import trial_model
+
+        return trial_model
     if name == "load_study":
         from hpsearch.config import load_study
 
