@@ -86,9 +86,12 @@ def test_quick_study_shrinks_the_default_study_and_stays_valid(name, tmp_path):
     assert study.max_train_samples == 2000 and study.max_eval_samples == 500
     assert study.epochs == min(2, original.epochs)
     assert study.engines == original.engines and study.space == original.space
-    for name in study.engines:  # at most 2 trials each
+    for name in study.engines:  # at most 2 trials each (3 candidates for a halving search)
         settings = study.settings[name]
-        assert all(getattr(settings, k, 0) <= 2 for k in ("n_iter", "max_trials", "n_trials"))
+        if getattr(settings, "search", "") == "halving":  # n_iter is the random search's
+            assert settings.n_candidates <= 3 and settings.min_resources == 1
+        else:
+            assert all(getattr(settings, k, 0) <= 2 for k in ("n_iter", "max_trials", "n_trials"))
     assert tomllib.loads(anchors.dump_toml(tomllib.loads(text))) == tomllib.loads(text)
 
 
