@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from hpsearch.config import load_study
-    from hpsearch.engines.common import preprocessing
+    from hpsearch.engines.tuner_engine import _fitted_preprocessing, _transform
     from hpsearch.data import load_dataset
     from hpsearch.model import build_model
 
@@ -51,11 +51,10 @@ def main(argv: list[str] | None = None) -> int:
           f"(studies/california.toml's split)\n")
     rows = []
     for encoding, bins in ENCODINGS:
-        steps = preprocessing(dataclasses.replace(study, encoding=encoding, bins=bins or 32))
-        x_train, x_val, x_test = data.x_train, data.x_val, data.x_test
-        for _, step in steps:
-            x_train = step.fit_transform(x_train)
-            x_val, x_test = step.transform(x_val), step.transform(x_test)
+        # the engines' own preprocessing, fitted on the training split
+        steps = _fitted_preprocessing(dataclasses.replace(study, encoding=encoding, bins=bins or 32),
+                                      data.x_train)
+        x_train, x_val, x_test = (_transform(steps, x) for x in (data.x_train, data.x_val, data.x_test))
         for seed in range(args.seeds):
             keras.utils.set_random_seed(seed)
             model = build_model(3, 256, "relu", "adam", 1e-3, n_features=x_train.shape[1])
