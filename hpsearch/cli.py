@@ -34,8 +34,31 @@ def _prepare_keras(verbose: bool = False) -> None:
         os.close(devnull)
 
 
+def cluster_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Engine settings given on the command line (--scheduler, --chief, --storage)."""
+    from hpsearch.errors import StudyError
+    from hpsearch.schema import Checker, check_address
+
+    overrides: dict[str, dict[str, Any]] = {}
+    if getattr(args, "scheduler", None):
+        check_address(Checker("--scheduler", ""), "sklearn.scheduler", args.scheduler, "tcp")
+        overrides["sklearn"] = {"backend": "dask", "scheduler": args.scheduler}
+    if getattr(args, "chief", None):
+        check_address(Checker("--chief", ""), "keras_tuner.chief", args.chief)
+        overrides["keras_tuner"] = {"chief": args.chief}
+    if getattr(args, "storage", None):
+        from hpsearch.engines.optuna_engine import check_storage
+
+        check_storage(Checker("--storage", ""), args.storage)
+        overrides["optuna"] = {"storage": args.storage}
+    if getattr(args, "id", None) and ("chief" in args.id or not args.id.strip()):
+        # Keras Tuner takes any tuner id containing "chief" for its chief
+        raise StudyError("--id", None, 'a worker name without "chief"', args.id)
+    return overrides
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    study = load_study(args.study)
+    study = load_study(args.study, cluster_overrides(args))
     return _run(study, args, engines=tuple(args.engine) if args.engine else None,
                 seed=args.seed, output_dir=args.output_dir, resume=args.resume)
 
@@ -45,7 +68,25 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from hpsearch.runner import read_run, stored_study
 
     run_dir = Path(args.run_dir)
-    return _run(stored_study(run_dir, read_run(run_dir)), args, resume=run_dir)
+    return _run(stored_study(run_dir, read_run(run_dir), cluster_overrides(args)), args,
+                resume=run_dir)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Join a running run (its chief or its storage) and train trials until none are left."""
+    from hpsearch.worker import ADDRESSES, run_worker
+
+    overrides = cluster_overrides(args)
+    engine, (key, _) = next((e, a) for e, a in ADDRESSES.items() if e in overrides)
+    study = load_study(args.study, overrides)
+    _prepare_keras(args.verbose)
+
+    run_dir, trained = run_worker(study, engine, overrides[engine][key], args.id,
+                                  args.output_dir, int(args.verbose), args.wait)
+    print(f"worker {args.id or 'default'}: trained {trained} {engine} trials of {run_dir}",
+          file=sys.stderr)
+    print(run_dir)
+    return 0
 
 
 def _run(study: Any, args: argparse.Namespace, **options: Any) -> int:
@@ -186,6 +227,27 @@ def build_parser() -> argparse.ArgumentParser:
                      help="finish an interrupted run: finished fits and trials are reused")
     resume = sub.add_parser("resume", help="finish an interrupted run from its directory alone")
     resume.add_argument("run_dir")
+    worker = sub.add_parser("worker", help="train trials of a running run: its Keras Tuner chief "
+                                           "or its Optuna storage (see README: Running on a cluster)")
+    worker.add_argument("study", help="the run's study file")
+    worker.add_argument("--id", help="this worker's name (default: HOST-PID); Keras Tuner gives a "
+                                     "restarted worker of the same name its unfinished trial")
+    worker.add_argument("--output-dir", help="the run's output folder, shared with it (default: "
+                                             "the study's)")
+    worker.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
+                        help="how long to wait for the run to start (default: %(default)s)")
+    joins = worker.add_mutually_exclusive_group(required=True)
+    for command in (run, resume, joins):
+        command.add_argument("--chief", metavar="HOST:PORT",
+                             help="keras_tuner: the chief's address (run: serve the oracle there)")
+        command.add_argument("--storage", metavar="URL",
+                             help="optuna: the storage shared with workers (sqlite:///FILE, "
+                                  "postgresql://..., journal:FILE)")
+    for command in (run, resume):
+        command.add_argument("--scheduler", metavar="ADDRESS",
+                             help='sklearn: run fits on this Dask scheduler (backend = "dask")')
+    worker.add_argument("--verbose", action="store_true", help="show Keras's per-epoch output")
+    worker.set_defaults(func=cmd_worker)
     for command in (run, resume):
         command.add_argument("--verbose", action="store_true", help="show Keras's per-epoch output")
         command.add_argument("--quiet", action="store_true",

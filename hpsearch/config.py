@@ -95,6 +95,9 @@ class Study:
     space: dict[str, Param] = field(default_factory=dict)
     # engine name -> its settings (every registered engine, defaults where the file is silent)
     settings: dict[str, Any] = field(default_factory=dict)
+    # engine name -> settings given on the command line over the file's (--chief, --scheduler,
+    # --storage): kept in run.json, so that resume and workers see the same study
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def task(self) -> str:
@@ -191,8 +194,12 @@ def read_text(path: Path) -> str:
                          Found(f"{exc.__class__.__name__}: {exc}")) from None
 
 
-def parse_study(text: str, source: str = "<study>") -> Study:
-    """Parse and validate a study from TOML text; raise StudyError on the first problem."""
+def parse_study(text: str, source: str = "<study>",
+                overrides: dict[str, dict[str, Any]] | None = None) -> Study:
+    """Parse and validate a study from TOML text; raise StudyError on the first problem.
+
+    `overrides` (engine -> settings) replace the file's engine settings and are checked as
+    if the file had them."""
     c = Checker(source, text)
     if not text.strip():
         raise StudyError(source, None, "a TOML study with a [study] table", Found("an empty file"))
@@ -240,10 +247,10 @@ def parse_study(text: str, source: str = "<study>") -> Study:
     _check_space(c, space, dataset)
     # Each engine checks its own section (also for engines this study does not run: a typo
     # there is still a typo).
-    settings = {}
+    settings, overrides = {}, {k: dict(v) for k, v in (overrides or {}).items() if v}
     for name in registered:
         engine = engines.get(name)
-        raw = c.table(name, doc.get(name, {}), engine.schema)
+        raw = c.table(name, {**doc.get(name, {}), **overrides.get(name, {})}, engine.schema)
         settings[name] = engine.parse(c, raw, task)
 
     # The name becomes a directory: no separators, and no leading dot ('..' would escape).
@@ -257,11 +264,20 @@ def parse_study(text: str, source: str = "<study>") -> Study:
         max_train_samples=st.get("max_train_samples"), max_eval_samples=st.get("max_eval_samples"),
         epochs=tr.get("epochs", 10), batch_size=tr.get("batch_size", 32), space=space,
         encoding=tr.get("encoding", ""), bins=tr.get("bins", 32),
-        settings=settings,
+        settings=settings, overrides=overrides,
     )
 
 
-def load_study(path: str | Path) -> Study:
-    """Read and validate a study file."""
+def merge_overrides(*layers: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    """Engine-setting overrides, later layers winning key by key."""
+    merged: dict[str, dict[str, Any]] = {}
+    for layer in layers:
+        for engine, values in (layer or {}).items():
+            merged.setdefault(engine, {}).update(values)
+    return merged
+
+
+def load_study(path: str | Path, overrides: dict[str, dict[str, Any]] | None = None) -> Study:
+    """Read and validate a study file (with command-line `overrides` of engine settings)."""
     path = Path(path)
-    return parse_study(read_text(path), str(path))
+    return parse_study(read_text(path), str(path), overrides)

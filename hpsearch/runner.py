@@ -19,7 +19,7 @@ import pandas as pd
 
 from hpsearch import engines as registry
 from hpsearch import interrupt
-from hpsearch.config import SPACE_PARAMS, Study, parse_study
+from hpsearch.config import SPACE_PARAMS, Study, merge_overrides, parse_study
 from hpsearch.data import Dataset, load_dataset
 from hpsearch.engines.base import EngineContext, EngineResult
 from hpsearch.engines.common import EnvironmentFailure, test_scores
@@ -74,7 +74,12 @@ def run_study(study: Study, *, engines: tuple[str, ...] | None = None, seed: int
     study = dataclasses.replace(study, **{k: v for k, v in changes.items() if v is not None})
     if resume is not None:
         run_dir, info = Path(resume), read_run(Path(resume))
+        # The run's own command-line settings (--storage, --chief ...), then this session's.
+        overrides = merge_overrides(info.get("overrides"), study.overrides)
+        study = dataclasses.replace(parse_study(study.text, study.source, overrides),
+                                    **{k: v for k, v in changes.items() if v is not None})
         study = check_resumable(study, run_dir, info, engines, seed)
+        info["overrides"] = study.overrides
         data = load_dataset(study)
         if data.fingerprint() != info["data_fingerprint"]:
             raise ResumeMismatch(f"{run_dir}: cannot resume: the data differ from the run's "
@@ -92,6 +97,7 @@ def run_study(study: Study, *, engines: tuple[str, ...] | None = None, seed: int
                 "data_origin": data.origin, "data_fingerprint": data.fingerprint(),
                 "sizes": {"train": len(data.x_train), "val": len(data.x_val), "test": len(data.x_test)},
                 "engines": list(study.engines), "seed": study.seed, "versions": provenance(),
+                "overrides": study.overrides,
                 "started_at": now(), "argv": sys.argv}
         atomic_write_text(run_dir / "study.toml", study.text)
     write_json(run_dir / "run.json", info)
@@ -197,10 +203,13 @@ def read_run(run_dir: Path) -> dict[str, Any]:
     return info
 
 
-def stored_study(run_dir: Path, info: dict[str, Any]) -> Study:
-    """The study a run was started with, read from its study.toml (paths as at the start)."""
+def stored_study(run_dir: Path, info: dict[str, Any],
+                 overrides: dict[str, dict[str, Any]] | None = None) -> Study:
+    """The study a run was started with, read from its study.toml (paths as at the start),
+    with its command-line settings (run.json) and then `overrides`."""
     source = info.get("source_path") or info.get("source") or str(run_dir / "study.toml")
-    return parse_study((run_dir / "study.toml").read_text(encoding="utf-8"), source)
+    return parse_study((run_dir / "study.toml").read_text(encoding="utf-8"), source,
+                       merge_overrides(info.get("overrides"), overrides))
 
 
 def check_resumable(study: Study, run_dir: Path, info: dict[str, Any],

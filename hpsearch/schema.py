@@ -80,3 +80,13 @@ class Checker:
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise self.fail(key, f"one of {', '.join(allowed)}{hint}", value)
         return value
+
+
+def check_address(c: Checker, key: str, value: str, scheme: str = "") -> str:
+    """HOST:PORT (optionally after `scheme`://): a cluster address given in a study."""
+    bare = value.removeprefix(f"{scheme}://") if scheme else value
+    host, _, port = bare.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536 or "/" in bare:
+        shown = f"{scheme}://HOST:PORT or HOST:PORT" if scheme else "HOST:PORT"
+        raise c.fail(key, f"an address {shown} (port 1-65535)", value)
+    return value

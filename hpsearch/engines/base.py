@@ -36,6 +36,7 @@ class EngineContext:
     on_trial: Callable[["TrialRecord"], None]  # call as soon as each trial finishes
     session: str = ""  # id of this process's session, stored with every fit it trains
     verbose: int = 0
+    worker: str = ""  # a `worker` process's name; "" in the run's own process
 
     @property
     def settings(self) -> Any:
@@ -91,6 +92,14 @@ class Engine:
         `ctx.workdir` so that a second call resumes, and return every record, the best one
         and its model fitted as a scikit-learn estimator (None if there is none)."""
         raise NotImplementedError
+
+    def work(self, ctx: EngineContext) -> int:
+        """As a `worker` of a running run (its data, its state folder): train trials until
+        the run has no more to give, and return how many this process trained."""
+        from hpsearch.errors import InputError
+
+        raise InputError(f"the {self.name} engine has no worker processes "
+                         f"(workers serve keras_tuner and optuna)")
 
     def trial_model(self, study: "Study", workdir: Path, record: "TrialRecord",
                     data: "Dataset") -> Any:

@@ -54,14 +54,16 @@ class OptunaSettings:
     pruner: str = "median"
     objective: str = ""  # "" -> the task's default
     patience: int = 3
-    storage: str = ""  # "" -> SQLite file optuna.db in the engine's folder
+    storage: str = ""  # "" -> SQLite file optuna.db in the engine's folder; shared by `worker`s
+    worker_timeout: float = 60.0  # seconds without a trial's heartbeat before it is retried
 
 
 class OptunaEngine(KerasObjectiveEngine):
     name = "optuna"
     settings_class = OptunaSettings
     schema = {"n_trials": int, "sampler": str, "pruner": str, "objective": str, "patience": int,
-              "storage": str}
+              "storage": str, "worker_timeout": float}
+    resume_free = ("worker_timeout",)
 
     def check(self, c: Checker, raw: dict[str, Any], task: str) -> None:
         if "n_trials" in raw:
@@ -73,6 +75,10 @@ class OptunaEngine(KerasObjectiveEngine):
         if "pruner" in raw:
             c.one_of("optuna.pruner", raw["pruner"], PRUNERS)
         self.check_objective(c, raw, task)
+        if raw.get("storage"):
+            check_storage(c, raw["storage"])
+        if "worker_timeout" in raw and not raw["worker_timeout"] >= 1:
+            raise c.fail("optuna.worker_timeout", "a number of seconds >= 1", raw["worker_timeout"])
 
     def planned(self, study: "Study") -> int | None:
         return study.settings[self.name].n_trials
@@ -296,3 +302,13 @@ def _reporter(trial: Any, key: str, optuna: Any) -> Any:
                     raise optuna.TrialPruned(f"pruned at epoch {self.epochs}")
 
     return Reporter()
+
+
+def check_storage(c: Checker, url: str) -> str:
+    """An Optuna storage: a database URL (RDB, with heartbeats) or journal:FILE."""
+    import re
+
+    if not (re.match(r"[a-z][a-z0-9+]*://.", url) or (url.startswith("journal:") and url[8:])):
+        raise c.fail("optuna.storage", "an Optuna storage: sqlite:///FILE, postgresql://USER@HOST/DB "
+                     "(any SQLAlchemy URL) or journal:FILE", url)
+    return url

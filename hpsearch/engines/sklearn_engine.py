@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from hpsearch.engines.base import MAXIMIZE, MINIMIZE, Engine, EngineContext, EngineResult
 from hpsearch.engines.common import history_rows
 from hpsearch.errors import Found
-from hpsearch.schema import Checker
+from hpsearch.schema import Checker, check_address
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -39,6 +39,7 @@ SCORERS = {
 }
 DEFAULT_SCORING = {"classification": "accuracy", "regression": "neg_root_mean_squared_error"}
 SEARCHES = ("random", "halving")
+BACKENDS = ("loky", "dask")
 # Each search's own settings: naming one with the other search is an error, not ignored.
 SEARCH_SETTINGS = {"random": ("n_iter",), "halving": ("n_candidates", "min_resources", "factor")}
 
@@ -56,6 +57,9 @@ class SklearnSettings:
     n_candidates: int | str = "exhaust"  # halving: first-rung candidates; "exhaust" -> epochs // min_resources
     min_resources: int = 1  # halving: epochs at the first rung
     factor: float = 3.0  # halving: 1/factor of the candidates go on, with factor x the epochs
+    backend: str = "loky"  # joblib's: "loky" (processes on this machine) or "dask" (a cluster)
+    scheduler: str = ""  # dask: the scheduler's address; "" -> a LocalCluster of n_workers
+    n_workers: int = 0  # dask LocalCluster: worker processes (1 thread each); 0 -> CPU count
 
 
 class SklearnEngine(Engine):
@@ -63,8 +67,10 @@ class SklearnEngine(Engine):
     settings_class = SklearnSettings
     schema = {"n_iter": int, "cv": (int, str), "scoring": str, "n_jobs": int,
               "random_state": int, "patience": int, "validation_fraction": float,
-              "search": str, "n_candidates": (int, str), "min_resources": int, "factor": float}
-    resume_free = ("n_jobs",)  # fewer workers after running out of memory: same results
+              "search": str, "n_candidates": (int, str), "min_resources": int, "factor": float,
+              "backend": str, "scheduler": str, "n_workers": int}
+    # Where and how widely fits run, not what they learn: a resume may change them.
+    resume_free = ("n_jobs", "backend", "scheduler", "n_workers")
 
     def check(self, c: Checker, raw: dict[str, Any], task: str) -> None:
         if "random_state" in raw and not 0 <= raw["random_state"] <= MAX_SEED:
@@ -86,6 +92,15 @@ class SklearnEngine(Engine):
         if "scoring" in raw:
             c.one_of("sklearn.scoring", raw["scoring"], SCORERS[task])
         self.check_search(c, raw)
+        backend = c.one_of("sklearn.backend", raw.get("backend", "loky"), BACKENDS)
+        for key in ("scheduler", "n_workers"):
+            if key in raw and backend != "dask":
+                raise c.fail(f"sklearn.{key}", 'backend = "dask" (a setting of the Dask backend only)',
+                             Found(f'backend = "{backend}"'))
+        if raw.get("scheduler"):
+            check_address(c, "sklearn.scheduler", raw["scheduler"], "tcp")
+        if "n_workers" in raw:
+            c.at_least("sklearn.n_workers", raw["n_workers"], 0)
 
     def check_search(self, c: Checker, raw: dict[str, Any]) -> None:
         """`search` and its own settings: n_iter is the random search's; n_candidates,

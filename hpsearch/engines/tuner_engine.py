@@ -22,7 +22,7 @@ from hpsearch.engines.base import MINIMIZE, EngineContext, EngineResult, KerasOb
 from hpsearch.engines.common import (EnvironmentFailure, history_rows, is_environment_failure,
                                      last_error_line, seed_keras)
 from hpsearch.files import now, plain, write_json
-from hpsearch.schema import Checker
+from hpsearch.schema import Checker, check_address
 
 if TYPE_CHECKING:
     from hpsearch.config import Study
@@ -39,13 +39,16 @@ class TunerSettings:
     factor: int = 3
     objective: str = ""  # "" -> the task's default
     patience: int = 3
+    chief: str = ""  # HOST:PORT: serve the oracle there to `worker` processes instead of training
+    worker_timeout: float = 60.0  # seconds without a worker's heartbeat before its trial is retried
 
 
 class TunerEngine(KerasObjectiveEngine):
     name = "keras_tuner"
     settings_class = TunerSettings
     schema = {"algorithm": str, "max_trials": int, "max_epochs": int, "factor": int,
-              "objective": str, "patience": int}
+              "objective": str, "patience": int, "chief": str, "worker_timeout": float}
+    resume_free = ("chief", "worker_timeout")  # where the oracle listens, not what it tries
 
     def check(self, c: Checker, raw: dict[str, Any], task: str) -> None:
         if "algorithm" in raw:
@@ -54,6 +57,10 @@ class TunerEngine(KerasObjectiveEngine):
             if key in raw:
                 c.at_least(f"keras_tuner.{key}", raw[key], low)
         self.check_objective(c, raw, task)
+        if raw.get("chief"):
+            check_address(c, "keras_tuner.chief", raw["chief"])
+        if "worker_timeout" in raw and not raw["worker_timeout"] > 0:
+            raise c.fail("keras_tuner.worker_timeout", "a number of seconds > 0", raw["worker_timeout"])
 
     def planned(self, study: "Study") -> int | None:
         settings = study.settings[self.name]
