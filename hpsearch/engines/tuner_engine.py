@@ -67,35 +67,28 @@ class TunerEngine(KerasObjectiveEngine):
         return None if settings.algorithm == "hyperband" else settings.max_trials
 
     def run(self, ctx: EngineContext) -> EngineResult:
-        """Search, reporting each trial as Keras Tuner ends it; rebuild the best as an estimator."""
+        """Search, reporting each trial as Keras Tuner ends it; rebuild the best as an estimator.
+        With a chief address, serve the oracle to `worker` processes instead of training."""
         import keras
-        from keras_tuner.src import config as kt_config
 
+        from hpsearch.engines import tuner_chief
         from hpsearch.trials import best_trial
 
         study, data = ctx.study, ctx.data
-        steps = _fitted_preprocessing(study, data.x_train)
-        x_train, x_val = (_transform(steps, x) for x in (data.x_train, data.x_val))
-        from keras_tuner.src import utils as kt_utils
-
-        debug, save_json = kt_config.DEBUG, kt_utils.save_json
-        kt_config.DEBUG = ctx.verbose > 0  # else Keras Tuner prints each failed trial's traceback
-        kt_utils.save_json = _atomic_save_json  # its oracle, trial and tuner state files
-        try:  # Keras Tuner prints ("Reloading Tuner ...") on stdout, which holds only the run dir
-            with contextlib.redirect_stdout(sys.stderr if ctx.verbose else io.StringIO()):
-                tuner = make_tuner(self, ctx, x_train.shape[1],  # the encoded width
-                                   data.n_outputs if study.task == "classification" else None)
-                for trial_id in list(tuner.oracle.start_order):  # finished before a resume
-                    trial = tuner.oracle.trials[trial_id]
-                    if trial.status != "RUNNING":
-                        ctx.on_trial(tuner.record(trial))
-                from hpsearch.engines.callbacks import training_callbacks
-
-                tuner.search(x_train, data.y_train, validation_data=(x_val, data.y_val),
-                             epochs=study.epochs, batch_size=study.batch_size, verbose=ctx.verbose,
-                             callbacks=training_callbacks(ctx.settings.patience))
-        finally:
-            kt_config.DEBUG, kt_utils.save_json = debug, save_json
+        steps, fit = self._prepared(ctx)
+        with _quiet_tuner(ctx), tuner_chief.local():
+            tuner = make_tuner(self, ctx, fit["x"].shape[1],  # the encoded width
+                               data.n_outputs if study.task == "classification" else None)
+            reported = set()
+            for trial_id in list(tuner.oracle.start_order):  # finished before a resume
+                trial = tuner.oracle.trials[trial_id]
+                if trial.status != "RUNNING":
+                    reported.add(trial_id)
+                    ctx.on_trial(tuner.record(trial))
+            if ctx.settings.chief:
+                tuner_chief.serve(tuner, ctx, reported, lambda t: ctx.on_trial(tuner.record(t)))
+            else:
+                tuner.search(**fit)
         records, histories = [], []
         # start_order, not trials (a reloaded oracle fills that in file-listing order)
         for trial_id in tuner.oracle.start_order:
@@ -114,6 +107,29 @@ class TunerEngine(KerasObjectiveEngine):
             model = as_estimator(self, study, steps, best.params, keras_model, data)
         keras.backend.clear_session()
         return EngineResult(self.name, records, best, model, histories)
+
+    def work(self, ctx: EngineContext) -> int:
+        """Train the trials the chief (`ctx.settings.chief`) hands out until it has none."""
+        from hpsearch.engines import tuner_chief
+
+        data = ctx.data
+        _, fit = self._prepared(ctx)
+        with _quiet_tuner(ctx), tuner_chief.as_worker(ctx):
+            tuner = make_tuner(self, ctx, fit["x"].shape[1],
+                               data.n_outputs if ctx.study.task == "classification" else None)
+            tuner.search(**fit)
+        return tuner.trained
+
+    def _prepared(self, ctx: EngineContext) -> tuple[list[tuple[str, Any]], dict[str, Any]]:
+        """The preprocessing fitted on the training split, and `search`'s keyword arguments."""
+        from hpsearch.engines.callbacks import training_callbacks
+
+        study, data = ctx.study, ctx.data
+        steps = _fitted_preprocessing(study, data.x_train)
+        x_train, x_val = (_transform(steps, x) for x in (data.x_train, data.x_val))
+        return steps, dict(x=x_train, y=data.y_train, validation_data=(x_val, data.y_val),
+                           epochs=study.epochs, batch_size=study.batch_size, verbose=ctx.verbose,
+                           callbacks=training_callbacks(ctx.settings.patience))
 
     def trial_model(self, study: "Study", workdir: Path, record: "TrialRecord", data: Any) -> Any:
         """The trial's checkpoint (Keras Tuner keeps each trial's best epoch) as an estimator."""
@@ -145,6 +161,24 @@ def estimator_from_weights(engine: KerasObjectiveEngine, study: "Study", params:
         warnings.simplefilter("ignore", UserWarning)
         keras_model.load_weights(str(weights))
     return as_estimator(engine, study, steps, params, keras_model, data)
+
+
+@contextlib.contextmanager
+def _quiet_tuner(ctx: EngineContext) -> Any:
+    """Keras Tuner as hpsearch runs it: its state files written atomically, failed trials'
+    tracebacks only when verbose, and its prints ("Reloading Tuner ...") off stdout, which
+    holds only the run directory."""
+    from keras_tuner.src import config as kt_config
+    from keras_tuner.src import utils as kt_utils
+
+    debug, save_json = kt_config.DEBUG, kt_utils.save_json
+    kt_config.DEBUG = ctx.verbose > 0
+    kt_utils.save_json = _atomic_save_json  # its oracle, trial and tuner state files
+    try:
+        with contextlib.redirect_stdout(sys.stderr if ctx.verbose else io.StringIO()):
+            yield
+    finally:
+        kt_config.DEBUG, kt_utils.save_json = debug, save_json
 
 
 def _fitted_preprocessing(study: "Study", x_train: Any) -> list[tuple[str, Any]]:
@@ -250,6 +284,7 @@ class _Recording:
     ctx: EngineContext
     engine: TunerEngine
     oracle: Any
+    trained = 0  # trials this process trained
 
     @property
     def records_dir(self) -> Path:
@@ -299,9 +334,11 @@ class _Recording:
         write_json(self.records_dir / f"{trial.trial_id}.json", {
             "trial": trial.trial_id, "started_at": self._started[0], "finished_at": now(),
             "fit_seconds": time.perf_counter() - self._started[1], "history": self._history,
-            "session": self.ctx.session})
+            "session": self.ctx.session, "worker": self.ctx.worker})
         super().on_trial_end(trial)  # the oracle saves the trial as ended
-        self.ctx.on_trial(self.record(self.oracle.trials[trial.trial_id]))
+        self.trained += 1
+        if not self.ctx.worker:  # a worker's trials are the chief's to report
+            self.ctx.on_trial(self.record(self.oracle.trials[trial.trial_id]))
 
     def record(self, trial: Any) -> "TrialRecord":
         from hpsearch.trials import TrialRecord, float32_score, trial_id
