@@ -115,6 +115,7 @@ def run_worker(study: Study, engine: str, address: str, worker_id: str | None = 
         raise WorkerError(f"{run_dir}: cannot join: this worker's data differ from the run's "
                           f"(fingerprint {data.fingerprint()}, run has {info['data_fingerprint']}); "
                           f"give every worker the same data files")
+    wait_for_engine(run_dir, engine)
     workdir = run_dir / "state" / engine
     ctx = EngineContext(engine, ran, _without_test(data), workdir, lambda record: None,
                         f"{now()}-{worker_id}", verbose, worker=worker_id)
@@ -133,6 +134,30 @@ def run_worker(study: Study, engine: str, address: str, worker_id: str | None = 
         raise
     beat.__exit__(None, None, None)
     return run_dir, trained
+
+
+def wait_for_engine(run_dir: Path, engine: str, poll: float = 1.0) -> None:
+    """Wait while the run works through the engines before `engine` (a study may run sklearn
+    first); one line if the run stops, or has finished `engine`, first."""
+    import sys
+    import time
+
+    from hpsearch.live import read_status
+
+    said = False
+    while True:
+        status = read_status(run_dir)
+        state = status.get("engines", {}).get(engine, {}).get("state", "pending")
+        if status["state"] != "running":
+            raise WorkerError(f"{run_dir}: cannot join: the run is {status['state']}")
+        if state == "running":
+            return
+        if state != "pending":
+            raise WorkerError(f"{run_dir}: cannot join: its {engine} engine is {state}")
+        if not said:
+            print(f"worker: waiting for {run_dir} to start its {engine} engine", file=sys.stderr)
+            said = True
+        time.sleep(poll)
 
 
 def _file_name(worker_id: str) -> str:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import pandas as pd
 import pytest
@@ -39,6 +40,37 @@ def start(*args: str, cwd: Path, log: Path) -> subprocess.Popen:
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
+def start_all(study: Path, flag: str, address: str, tmp_path: Path) -> tuple[subprocess.Popen, dict]:
+    """The run (coordinating at `address`) and workers w1 and w2, logging to tmp_path."""
+    run = start("run", str(study), flag, address, "--keep-state", cwd=tmp_path,
+                log=tmp_path / "run.log")
+    workers = {name: start("worker", str(study), flag, address, "--id", name, cwd=tmp_path,
+                           log=tmp_path / f"{name}.log") for name in ("w1", "w2")}
+    return run, workers
+
+
+def kill_in_trial(run: subprocess.Popen, worker: subprocess.Popen, training: Callable[[], Any],
+                  tmp_path: Path) -> Any:
+    """SIGKILL `worker` as soon as `training()` names the trial it trains; that trial."""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and run.poll() is None:  # the run may end first
+        trial = training()
+        if trial is not None:
+            worker.send_signal(signal.SIGKILL)
+            return trial
+        time.sleep(0.05)
+    raise AssertionError((tmp_path / "run.log").read_text())
+
+
+def finish(run: subprocess.Popen, workers: dict, tmp_path: Path) -> Path:
+    """Wait for the run and the surviving worker w2 to succeed; the run directory."""
+    out, _ = run.communicate(timeout=180)
+    logs = {name: (tmp_path / f"{name}.log").read_text() for name in ("run", "w1", "w2")}
+    assert run.returncode == 0, logs
+    assert workers["w2"].wait(timeout=60) == 0, logs["w2"]
+    return tmp_path / out.strip().splitlines()[-1]
+
+
 def ongoing(run_dir: Path) -> dict[str, str]:
     """The chief oracle's running trials by worker (tuner id), from its state file."""
     try:
@@ -50,27 +82,17 @@ def ongoing(run_dir: Path) -> dict[str, str]:
 
 def test_chief_and_two_workers_with_one_killed_mid_trial(tmp_path: Path) -> None:
     study = write_study(tmp_path, "california_housing", ["keras_tuner"], n=4, replace=TINY)
-    chief = f"127.0.0.1:{free_port()}"
-    run = start("run", str(study), "--chief", chief, "--keep-state", cwd=tmp_path,
-                log=tmp_path / "chief.log")
-    workers = {name: start("worker", str(study), "--chief", chief, "--id", name, cwd=tmp_path,
-                           log=tmp_path / f"{name}.log") for name in ("w1", "w2")}
-    deadline, run_dir, killed = time.monotonic() + 180, None, None
-    while killed is None and time.monotonic() < deadline:  # kill w1 as soon as it trains a trial
+    run, workers = start_all(study, "--chief", f"127.0.0.1:{free_port()}", tmp_path)
+
+    def training() -> str | None:
         runs = list((tmp_path / "results" / "small").glob("*/"))
-        run_dir = runs[0] if runs else None
-        if run_dir is not None and "w1" in ongoing(run_dir):
-            killed = ongoing(run_dir)["w1"]
-            workers["w1"].send_signal(signal.SIGKILL)
-        time.sleep(0.05)
-    assert killed is not None, (tmp_path / "chief.log").read_text()
-    out, _ = run.communicate(timeout=180)
-    logs = {name: (tmp_path / f"{name}.log").read_text() for name in ("chief", "w1", "w2")}
-    assert run.returncode == 0, logs
-    assert workers["w2"].wait(timeout=60) == 0, logs["w2"]
-    assert Path(out.strip().splitlines()[-1]) == run_dir.relative_to(tmp_path)
+        return ongoing(runs[0]).get("w1") if runs else None
+
+    killed = kill_in_trial(run, workers["w1"], training, tmp_path)
+    run_dir = finish(run, workers, tmp_path)
     # The killed worker's trial was retried by the other one, and recorded once, not failed.
-    assert f"worker w1 stopped beating; its trial {killed} goes to another worker" in logs["chief"]
+    log = (tmp_path / "run.log").read_text()
+    assert f"worker w1 stopped beating; its trial {killed} goes to another worker" in log
     record = json.loads((run_dir / "state/keras_tuner/records" / f"{killed}.json").read_text())
     assert record["worker"] == "w2"
     trials = pd.read_csv(run_dir / "trials.csv", dtype={"trial": str})

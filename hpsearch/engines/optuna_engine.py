@@ -11,8 +11,10 @@ from __future__ import annotations
 import importlib
 import math
 import os
+import socket
 import time
 import warnings
+import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +38,6 @@ SAMPLER_NEEDS = {"cmaes": "cmaes", "gp": "torch"}
 PRUNERS = ("median", "successive_halving", "hyperband", "none")
 # Keyword arguments of each pruner (optuna's defaults; tests may lower n_startup_trials).
 PRUNER_KWARGS: dict[str, dict[str, Any]] = {"median": {}, "successive_halving": {}, "hyperband": {}}
-STUDY_NAME = "hpsearch"
 # Our outcome of a trial, stored with it: a trial without one was interrupted, not finished.
 OUTCOME = "hpsearch_status"
 
@@ -84,95 +85,36 @@ class OptunaEngine(KerasObjectiveEngine):
         return study.settings[self.name].n_trials
 
     def run(self, ctx: EngineContext) -> EngineResult:
-        """Resume or start the Optuna study, report each trial as it ends, rebuild the best."""
-        optuna = _import_optuna()
-        _check_sampler_package(ctx.settings.sampler)
+        """Resume or start the Optuna study, report each trial as it ends, rebuild the best.
+        With a storage shared with `worker` processes, they train trials of the same study."""
         import keras
 
-        from hpsearch.engines.tuner_engine import _fitted_preprocessing, _transform, as_estimator
         from hpsearch.config import split_params
+        from hpsearch.engines import optuna_shared
+        from hpsearch.engines.tuner_engine import as_estimator
         from hpsearch.model import build_model
         from hpsearch.trials import best_trial
 
-        study, data, settings = ctx.study, ctx.data, ctx.settings
-        steps = _fitted_preprocessing(study, data.x_train)
-        x_train, x_val = (_transform(steps, x) for x in (data.x_train, data.x_val))
-        n_classes = data.n_outputs if study.task == "classification" else None
-        ctx.workdir.mkdir(parents=True, exist_ok=True)
-        (ctx.workdir / "weights").mkdir(exist_ok=True)
-        if not ctx.verbose:
-            optuna.logging.set_verbosity(optuna.logging.ERROR)
-        with warnings.catch_warnings():  # experimental samplers warn on creation
-            warnings.simplefilter("ignore")
-            ostudy = optuna.create_study(
-                study_name=STUDY_NAME, storage=settings.storage or f"sqlite:///{ctx.workdir / 'optuna.db'}",
-                load_if_exists=True, direction=self.metric(study)[1],
-                sampler=getattr(optuna.samplers, SAMPLERS[settings.sampler])(seed=study.seed),
-                pruner=make_pruner(optuna, settings.pruner, study.epochs))
-        finished = 0
+        trainer = Trainer(self, ctx)
+        optuna, ostudy, study = trainer.optuna, trainer.ostudy, ctx.study
+        reported: set[int] = set()
+
+        def report(trial: Any) -> None:
+            if OUTCOME in trial.user_attrs and trial.number not in reported:
+                reported.add(trial.number)
+                ctx.on_trial(self.record(study, trial))
+
         for trial in ostudy.get_trials(deepcopy=False):
-            if OUTCOME in trial.user_attrs:  # finished before a resume: report it again
-                finished += 1
-                ctx.on_trial(self.record(study, trial))
-            elif trial.state == optuna.trial.TrialState.RUNNING:  # cut off by a kill
+            report(trial)  # finished before a resume: report it again
+            if not trainer.shared and trial.state == optuna.trial.TrialState.RUNNING:
+                # cut off by a kill (a shared storage's heartbeats tell a live worker's apart)
                 ostudy._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
-
-        def objective(trial: Any) -> float:
-            interrupt.check()
-            params = suggest(trial, study.space)
-            seed_keras(study.seed, f"trial:{trial.number}")
-            started, clock = now(), time.perf_counter()
-            reporter = _reporter(trial, self.objective(study), optuna)
-            from hpsearch.engines.callbacks import training_callbacks
-
-            callbacks = training_callbacks(settings.patience)
-
-            def keep(outcome: str, **attrs: Any) -> None:
-                attrs.update(history=reporter.history, started_at=started, finished_at=now(),
-                             fit_seconds=time.perf_counter() - clock, session=ctx.session)
-                for key, value in attrs.items():
-                    trial.set_user_attr(key, value)
-                trial.set_user_attr(OUTCOME, outcome)  # last: the mark of a finished trial
-
-            try:
-                build, fit = split_params(params)
-                model = build_model(**build, n_features=x_train.shape[1], n_classes=n_classes)
-                model.fit(x_train, data.y_train, validation_data=(x_val, data.y_val),
-                          epochs=study.epochs, verbose=ctx.verbose,
-                          callbacks=[*callbacks, reporter],
-                          **{"batch_size": study.batch_size, **fit})
-            except optuna.TrialPruned:
-                keep("pruned", error=f"pruned at epoch {reporter.epochs}")
-                raise
-            except Exception as exc:
-                if is_environment_failure(exc):  # not the trial's fault: leave it unfinished
-                    raise EnvironmentFailure(f"{type(exc).__name__}: {exc}"[:300]) from exc
-                keep("failed", error=last_error_line(f"{type(exc).__name__}: {exc}"))
-                raise
-            # Early stopping restored the best epoch by val_loss; score the weights kept.
-            stopper = [c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)]
-            kept = stopper[0].best_epoch if stopper else reporter.epochs - 1
-            value = reporter.history[reporter.key][kept]
-            if not math.isfinite(value):
-                keep("failed", error=f"{reporter.key} is {value}")
-                raise FloatingPointError(f"{reporter.key} is {value}")
-            path = ctx.workdir / "weights" / f"{trial.number}.weights.h5"
-            temp = path.with_name(f".{trial.number}-{os.getpid()}.tmp.weights.h5")
-            model.save_weights(str(temp))
-            os.replace(temp, path)
-            keep("ok", value=value)
-            return value
-
-        def report(_: Any, trial: Any) -> None:
-            if OUTCOME in trial.user_attrs:
-                ctx.on_trial(self.record(study, trial))
-
-        remaining = settings.n_trials - finished
-        if remaining > 0:
-            with warnings.catch_warnings():  # e.g. CMA-ES on categorical parameters
-                warnings.simplefilter("ignore")
-                ostudy.optimize(objective, n_trials=remaining, catch=(Exception,),
-                                callbacks=[report], gc_after_trial=False)
+        if trainer.shared:
+            optuna_shared.optimize(trainer, report, wait_for_others=True)
+        else:
+            remaining = ctx.settings.n_trials - len(reported)
+            if remaining > 0:
+                trainer.optimize(remaining, callbacks=[lambda _, trial: report(trial)])
         trials = [t for t in ostudy.get_trials(deepcopy=False) if OUTCOME in t.user_attrs]
         records = [self.record(study, t) for t in trials]
         histories = [row for r, t in zip(records, trials)
@@ -180,15 +122,20 @@ class OptunaEngine(KerasObjectiveEngine):
         best = best_trial(records)
         model = None
         if best is not None:
-            number = int(best.trial)
             keras.backend.clear_session()
-            keras_model = build_model(**split_params(best.params)[0], n_features=x_train.shape[1],
-                                      n_classes=n_classes)
+            keras_model = build_model(**split_params(best.params)[0],
+                                      n_features=trainer.x_train.shape[1], n_classes=trainer.n_classes)
             keras_model.optimizer.build(keras_model.trainable_variables)  # as saved: no warning
-            keras_model.load_weights(str(ctx.workdir / "weights" / f"{number}.weights.h5"))
-            model = as_estimator(self, study, steps, best.params, keras_model, data)
+            keras_model.load_weights(str(trainer.weights(int(best.trial))))
+            model = as_estimator(self, study, trainer.steps, best.params, keras_model, ctx.data)
         keras.backend.clear_session()
         return EngineResult(self.name, records, best, model, histories)
+
+    def work(self, ctx: EngineContext) -> int:
+        """Train trials of the run's study in the shared storage until it has enough."""
+        from hpsearch.engines import optuna_shared
+
+        return optuna_shared.optimize(Trainer(self, ctx), None, wait_for_others=False)
 
     def record(self, study: "Study", trial: Any) -> "TrialRecord":
         """A finished Optuna trial (its user attributes) as a TrialRecord."""
@@ -222,6 +169,102 @@ class OptunaEngine(KerasObjectiveEngine):
 
 
 ENGINE = OptunaEngine()
+
+
+class Trainer:
+    """One process's side of an Optuna study: the storage opened, the data prepared, and the
+    objective that trains one trial of `build_model`."""
+
+    def __init__(self, engine: OptunaEngine, ctx: EngineContext) -> None:
+        from hpsearch.engines import optuna_shared
+        from hpsearch.engines.tuner_engine import _fitted_preprocessing, _transform
+
+        self.optuna = optuna = _import_optuna()
+        _check_sampler_package(ctx.settings.sampler)
+        self.engine, self.ctx, study, data = engine, ctx, ctx.study, ctx.data
+        self.steps = _fitted_preprocessing(study, data.x_train)
+        self.x_train, self.x_val = (_transform(self.steps, x) for x in (data.x_train, data.x_val))
+        self.n_classes = data.n_outputs if study.task == "classification" else None
+        (ctx.workdir / "weights").mkdir(parents=True, exist_ok=True)
+        if not ctx.verbose:
+            optuna.logging.set_verbosity(optuna.logging.ERROR)
+        self.shared = bool(ctx.settings.storage)
+        # Each process of a shared study draws its own startup trials (the same seed would
+        # give every worker the same first draws).
+        seed = study.seed if not ctx.worker else (study.seed + zlib.crc32(ctx.worker.encode())) % 2**32
+        with warnings.catch_warnings():  # experimental samplers warn on creation
+            warnings.simplefilter("ignore")
+            self.ostudy = optuna_shared.open_study(
+                optuna, ctx, direction=engine.metric(study)[1],
+                sampler=getattr(optuna.samplers, SAMPLERS[ctx.settings.sampler])(seed=seed),
+                pruner=make_pruner(optuna, ctx.settings.pruner, study.epochs))
+        self.poll: Any = None  # called at each epoch end (the run reports workers' trials)
+        self.trained = 0
+
+    def weights(self, number: int) -> Any:
+        return self.ctx.workdir / "weights" / f"{number}.weights.h5"
+
+    def optimize(self, n_trials: int, callbacks: list[Any] = ()) -> None:
+        with warnings.catch_warnings():  # e.g. CMA-ES on categorical parameters
+            warnings.simplefilter("ignore")
+            self.ostudy.optimize(self, n_trials=n_trials, catch=(Exception,),
+                                 callbacks=list(callbacks), gc_after_trial=False)
+
+    def __call__(self, trial: Any) -> float:
+        """The objective: train one trial, keep its outcome with it, return its score."""
+        import keras
+
+        from hpsearch.config import split_params
+        from hpsearch.engines import optuna_shared
+        from hpsearch.engines.callbacks import training_callbacks
+        from hpsearch.model import build_model
+
+        interrupt.check()
+        ctx, study, settings, optuna = self.ctx, self.ctx.study, self.ctx.settings, self.optuna
+        if self.shared and optuna_shared.surplus(self.ostudy, trial, settings.n_trials):
+            raise optuna_shared.Surplus(f"trial {trial.number}: the study has its trials")
+        trial.set_user_attr("worker", ctx.worker)  # who trains it ("" for the run itself)
+        params = suggest(trial, study.space)
+        seed_keras(study.seed, f"trial:{trial.number}")
+        started, clock = now(), time.perf_counter()
+        reporter = _reporter(trial, self.engine.objective(study), optuna, self.poll)
+        callbacks = training_callbacks(settings.patience)
+
+        def keep(outcome: str, **attrs: Any) -> None:
+            attrs.update(history=reporter.history, started_at=started, finished_at=now(),
+                         fit_seconds=time.perf_counter() - clock, session=ctx.session)
+            for key, value in attrs.items():
+                trial.set_user_attr(key, value)
+            trial.set_user_attr(OUTCOME, outcome)  # last: the mark of a finished trial
+            self.trained += 1
+
+        try:
+            build, fit = split_params(params)
+            model = build_model(**build, n_features=self.x_train.shape[1], n_classes=self.n_classes)
+            model.fit(self.x_train, ctx.data.y_train, validation_data=(self.x_val, ctx.data.y_val),
+                      epochs=study.epochs, verbose=ctx.verbose, callbacks=[*callbacks, reporter],
+                      **{"batch_size": study.batch_size, **fit})
+        except optuna.TrialPruned:
+            keep("pruned", error=f"pruned at epoch {reporter.epochs}")
+            raise
+        except Exception as exc:
+            if is_environment_failure(exc):  # not the trial's fault: leave it unfinished
+                raise EnvironmentFailure(f"{type(exc).__name__}: {exc}"[:300]) from exc
+            keep("failed", error=last_error_line(f"{type(exc).__name__}: {exc}"))
+            raise
+        # Early stopping restored the best epoch by val_loss; score the weights kept.
+        stopper = [c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)]
+        kept = stopper[0].best_epoch if stopper else reporter.epochs - 1
+        value = reporter.history[reporter.key][kept]
+        if not math.isfinite(value):
+            keep("failed", error=f"{reporter.key} is {value}")
+            raise FloatingPointError(f"{reporter.key} is {value}")
+        path = self.weights(trial.number)
+        temp = path.with_name(f".{trial.number}-{socket.gethostname()}-{os.getpid()}.tmp.weights.h5")
+        model.save_weights(str(temp))
+        os.replace(temp, path)  # before the outcome: a finished trial always has its weights
+        keep("ok", value=value)
+        return value
 
 
 def _import_optuna() -> Any:
@@ -281,9 +324,9 @@ def trial_params(suggested: dict[str, Any], space: dict[str, Any]) -> dict[str, 
             for name, param in space.items() if isinstance(param, Fixed) or name in suggested}
 
 
-def _reporter(trial: Any, key: str, optuna: Any) -> Any:
+def _reporter(trial: Any, key: str, optuna: Any, poll: Any = None) -> Any:
     """Keras callback: records each epoch's logs, reports the objective to the trial, and
-    raises TrialPruned when the pruner says so."""
+    raises TrialPruned when the pruner says so; calls `poll()` after each epoch, if given."""
     import keras
 
     class Reporter(keras.callbacks.Callback):
@@ -295,6 +338,8 @@ def _reporter(trial: Any, key: str, optuna: Any) -> Any:
             for name, value in (logs or {}).items():
                 self.history.setdefault(name, []).append(float(value))
             self.epochs = epoch + 1
+            if poll is not None:
+                poll()
             value = float((logs or {}).get(key, math.nan))
             if math.isfinite(value):
                 trial.report(value, self.epochs)
