@@ -8,6 +8,8 @@ uninterrupted run would.
 from __future__ import annotations
 
 import math
+import os
+import socket
 import time
 import warnings
 from typing import Any, Callable
@@ -58,7 +60,8 @@ class _Checkpointed:
         if done is not None:
             return self._restore(store, key, done, X, y)
         record = {"key": key, "params": params, "data": data, "n_samples": len(X),
-                  "session": self.session, "started_at": now(), "started": time.time()}
+                  "session": self.session, "started_at": now(), "started": time.time(),
+                  "host": socket.gethostname(), "pid": os.getpid()}  # who trained it (Dask)
         start = time.perf_counter()
         seed_keras(self.seed, key)
         try:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpsearch.engines.common import history_rows
 from hpsearch.engines.sklearn_engine import (PREFIX, STEP, SklearnEngine, canonical_candidate,
-                                             fits_by_candidate, record_params)
+                                             fit_slots, fits_by_candidate, record_params)
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -66,7 +66,9 @@ def search(engine: SklearnEngine, ctx: "EngineContext", pipeline: "Pipeline", X:
             ctx.on_trial(record)
 
     search.on_rung = on_rung
-    search.fit(X, y)
+    with fit_slots(settings, store.directory, X, y) as n_jobs:
+        search.n_jobs = n_jobs  # the cluster's threads with Dask: a rung's fits run at once
+        search.fit(X, y)
     results = search.cv_results_
     last = max(results["iter"])
     reached = {i for i, rungs in rungs_of(results, search).items() if rungs[-1][0] == last}

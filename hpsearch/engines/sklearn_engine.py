@@ -7,11 +7,12 @@ study stays fast.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from hpsearch.engines.base import MAXIMIZE, MINIMIZE, Engine, EngineContext, EngineResult
 from hpsearch.engines.common import history_rows
@@ -199,7 +200,7 @@ class SklearnEngine(Engine):
             cv: Any = PredefinedSplit(np.r_[np.full(len(data.x_train), -1), np.zeros(len(data.x_val))])
         else:
             cv = settings.cv  # StratifiedKFold for classifiers: our wrappers carry the right tags
-        store = FitStore(ctx.workdir / "fits")
+        store = FitStore((ctx.workdir / "fits").absolute())  # absolute: Dask workers write there too
         store.clean()
         pipeline = self.pipeline(study, store.directory, ctx.session, ctx.verbose)
         if settings.search == "halving":
@@ -237,9 +238,6 @@ class SklearnEngine(Engine):
             scoring={"score": NanForFailedFits(self.scoring(study)), "epochs": epochs_run},
             refit=False, n_jobs=settings.n_jobs, error_score=np.nan,
             random_state=self.random_state(study))
-        # Enough candidates per batch to keep every worker busy; one when sequential, so
-        # that each trial is reported the moment its folds finish.
-        search.batch = max(1, -(-n_workers(settings.n_jobs) // self.folds(study)))
 
         def on_batch(results: dict[str, Any], indices: range) -> None:
             fits = fits_by_candidate(store, len(X), study)
@@ -247,7 +245,12 @@ class SklearnEngine(Engine):
                 ctx.on_trial(record_from(self, study, i, results["params"][i], fits, results))
 
         search.on_batch = on_batch
-        search.fit(X, y)
+        with fit_slots(settings, store.directory, X, y) as n_jobs:
+            search.n_jobs = n_jobs  # the cluster's threads with Dask
+            # Enough candidates per batch (x folds) to keep every worker busy; one when
+            # sequential, so that each trial is reported the moment its folds finish.
+            search.batch = max(1, -(-n_workers(search.n_jobs) // self.folds(study)))
+            search.fit(X, y)
         fits = fits_by_candidate(store, len(X), study)
         records = [record_from(self, study, i, p, fits, search.cv_results_)
                    for i, p in enumerate(search.cv_results_["params"])]
@@ -350,6 +353,21 @@ def train_epochs(c: Checker) -> int:
     from hpsearch.config import Study
 
     return tomllib.loads("\n".join(c.lines)).get("train", {}).get("epochs", Study.epochs)
+
+
+@contextlib.contextmanager
+def fit_slots(settings: SklearnSettings, store_dir: Path, X: Any, y: Any) -> Iterator[int | None]:
+    """Where a search's fits run; yields its n_jobs. loky (the default): `settings.n_jobs`
+    processes here. dask: every thread of a Dask cluster's workers (engines/dask_backend.py),
+    X and y sent once; each fit is still checkpointed, by the worker that trains it, in the
+    (shared) fit store. Live reports and the refit of the best stay in this process."""
+    if settings.backend != "dask":
+        yield settings.n_jobs
+        return
+    from hpsearch.engines.dask_backend import parallel
+
+    with parallel(settings, store_dir, X, y) as threads:
+        yield threads
 
 
 def n_workers(n_jobs: int | None) -> int:

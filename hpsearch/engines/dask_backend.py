@@ -1,0 +1,266 @@
+"""The sklearn engine's fits on a Dask cluster (`[sklearn] backend = "dask"`, `--scheduler`).
+
+`parallel` connects to the scheduler (or starts a LocalCluster), prepares and checks every
+worker before any task runs, and runs the search under joblib's Dask backend with X and y
+sent to the cluster once, as futures. Fits stay checkpointed by the fit store, which workers
+write directly: its folder must be on a filesystem every worker shares with this process, at
+the same path. A lost worker's fits go to another worker (Dask's doing).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+from hpsearch.errors import HPSearchError
+
+try:
+    from distributed.diagnostics.plugin import WorkerPlugin
+    from joblib._dask import DaskDistributedBackend
+except ImportError:  # parallel() says how to install it, in one line
+    WorkerPlugin = DaskDistributedBackend = object  # type: ignore[misc, assignment]
+
+NEEDS_DASK = 'the Dask backend needs dask.distributed: pip install "hpsearch[dask]"'
+PLUGIN = "hpsearch-prepare"
+JOBLIB_BACKEND = "hpsearch-dask"
+# One thread per worker process for the numeric libraries: Dask runs one fit per worker
+# thread, and each framework would otherwise spread every fit over all the host's cores.
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+              "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+XLA_ONE_THREAD = ("--xla_cpu_multi_thread_eigen=false", "intra_op_parallelism_threads=1")
+
+
+class ClusterError(HPSearchError):
+    """The Dask cluster cannot run this study's fits (unreachable, no workers, a worker unfit)."""
+
+
+def per_thread_random() -> None:
+    """Python's `random` functions, each thread with its own stream. Keras draws a fit's
+    initial weights from `random`, seeded for that fit; a worker's event loop draws from it
+    too, at any moment (tornado's jitter, distributed's back-off): with one shared stream,
+    fits on Dask workers came out different from loky's, and from run to run."""
+    import random
+    import threading
+
+    if hasattr(random, "_hpsearch_streams"):
+        return  # a worker serving a second run
+    local = threading.local()
+
+    def stream() -> random.Random:
+        if not hasattr(local, "rng"):
+            local.rng = random.Random()
+        return local.rng
+
+    shared = random._inst  # type: ignore[attr-defined]  # the module functions' one instance
+    for name in [n for n in dir(random) if getattr(getattr(random, n), "__self__", None) is shared]:
+        setattr(random, name, lambda *args, _name=name, **kw: getattr(stream(), _name)(*args, **kw))
+    random._hpsearch_streams = local  # type: ignore[attr-defined]
+
+
+def prepare_worker(backend: str) -> None:
+    """Streams of `random` per thread; where Keras is not loaded yet (both settings are read
+    once, as the frameworks load), the run's Keras backend and one thread per process, unless
+    the worker was started with its own thread settings."""
+    per_thread_random()
+    if "keras" in sys.modules:
+        return
+    os.environ["KERAS_BACKEND"] = backend
+    for name, value in ONE_THREAD.items():
+        os.environ.setdefault(name, value)
+    flags = os.environ.get("XLA_FLAGS", "")
+    for flag in XLA_ONE_THREAD:
+        if flag.split("=")[0] not in flags:
+            flags = f"{flags} {flag}".strip()
+    os.environ["XLA_FLAGS"] = flags
+
+
+def worker_problem(backend: str, code_hash: str, store: str, probe: str, token: str) -> str:
+    """Why this worker cannot train the run's fits ('' if it can): run on the worker."""
+    try:
+        from hpsearch.provenance import model_code_hash
+    except ImportError as exc:
+        return f"expected hpsearch importable, found {type(exc).__name__}: {exc}"
+    if (found := model_code_hash()) != code_hash:
+        return (f"expected hpsearch with the client's model code ({code_hash}), found "
+                f"{found}: install the same hpsearch there")
+    import keras
+
+    if (found := keras.backend.backend()) != backend:
+        return (f"expected Keras on the {backend} backend, found {found} (loaded before this "
+                f"run, it cannot switch): start workers with KERAS_BACKEND={backend}")
+    try:
+        seen = Path(probe).read_text(encoding="utf-8")
+    except OSError as exc:
+        seen = f"no probe file ({type(exc).__name__})"
+    if seen != token:  # the same path is not enough: it must be the same folder
+        what = seen if seen.startswith("no probe") else "another probe file"
+        return (f"expected the fit store {store} shared with the client (the probe file it "
+                f"wrote there), found {what}: put the run directory on a filesystem every "
+                f"worker mounts at the same path")
+    try:
+        fd, path = tempfile.mkstemp(dir=store, prefix=".probe-")
+        os.close(fd)
+        os.remove(path)
+    except OSError as exc:
+        return f"expected to write in the fit store {store}, found {type(exc).__name__}: {exc}"
+    return ""
+
+
+class Prepare(WorkerPlugin):  # type: ignore[misc, valid-type]
+    """Set up each worker, present or joining later, before it runs a task; refuse one that
+    cannot serve the run (a late joiner's refusal is only logged there: Dask keeps it)."""
+
+    def __init__(self, backend: str, code_hash: str, store: str, probe: str, token: str) -> None:
+        self.args = (backend, code_hash, store, probe, token)
+
+    def setup(self, worker: Any) -> None:
+        prepare_worker(self.args[0])
+        if problem := worker_problem(*self.args):  # a builtin error: the client can load it
+            raise RuntimeError(f"Dask worker {worker.address}: {problem}")
+
+
+class ClusterBackend(DaskDistributedBackend):  # type: ignore[misc, valid-type]
+    """joblib's Dask backend, never run in this process, and no data on one worker only."""
+
+    def __init__(self, data: list[tuple[Any, Any]] = (), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # joblib's own `scatter`, with futures that Dask can recompute: every argument that
+        # *is* one of these arrays goes to a task as its future, not pickled into the task.
+        self._scatter = [array for array, _ in data]  # held, so that their ids stay theirs
+        self.data_futures = {id(array): future for array, future in data}
+
+    def effective_n_jobs(self, n_jobs: int | None) -> int:
+        # joblib runs a call in the caller when its backend reports one slot: a cluster of
+        # one thread would get no fit.
+        return max(2, super().effective_n_jobs(n_jobs))
+
+    def start_call(self) -> None:
+        super().start_call()
+        # joblib also scatters each large argument of a call (sklearn's fold indices) to ONE
+        # worker; when that worker is lost, every task needing them fails ("already
+        # forgotten") instead of moving to another worker. Without this table (joblib's
+        # switch) they travel inside each task; X and y stay broadcast to every worker.
+        self.call_data_futures = None
+
+    def stop_call(self) -> None:
+        self.call_data_futures = {}  # what the base class clears
+        super().stop_call()
+
+
+def shared_data(client: Any, store: Path, token: str, arrays: dict[str, Any]) -> list[tuple[Any, Any]]:
+    """Each array with a future of it on the cluster, loaded by a worker from a copy in the
+    fit store (shared). Not scattered: Dask cannot recompute scattered data, and its memory
+    manager soon keeps one replica of a broadcast, so losing that worker would fail every
+    task after it ("already forgotten"); a lost load is loaded again elsewhere."""
+    import numpy as np
+
+    pairs = []
+    for name, array in arrays.items():
+        path = store / f".data-{token[:8]}-{name}.npy"
+        np.save(path, array)
+        pairs.append((array, client.submit(np.load, str(path), key=f"hpsearch-{name}-{token}")))
+    return pairs
+
+
+def write_probe(store: Path) -> tuple[Path, str]:
+    """A random token in the fit store: workers read it back to prove they share the folder."""
+    token = secrets.token_hex(16)
+    path = store / f".probe-{token[:8]}"  # (.* in the store: not a fit)
+    path.write_text(token, encoding="utf-8")
+    return path, token
+
+
+def run_backend() -> str:
+    """The Keras backend this process runs (the workers must run the same)."""
+    import keras
+
+    return keras.backend.backend()
+
+
+@contextlib.contextmanager
+def connect(settings: Any) -> Iterator[tuple[Any, str]]:
+    """A client of `settings.scheduler`, or of a LocalCluster started (and closed) here."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    timeout = dask.config.get("distributed.comm.timeouts.connect")  # 30 s unless changed
+    if not settings.scheduler:
+        n = settings.n_workers or os.cpu_count() or 1
+        # Its web server (always started) on a free port: 8787 may be another cluster's.
+        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                          dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
+            yield client, f"a local cluster of {n} worker processes"
+        return
+    address = settings.scheduler if "://" in settings.scheduler else f"tcp://{settings.scheduler}"
+    try:
+        client = Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise ClusterError(f"cannot reach the Dask scheduler at {address}: expected a running "
+                           f"`dask scheduler` there, found no answer within {timeout} ({exc})") from None
+    with client:
+        try:
+            client.wait_for_workers(1, timeout=timeout)
+        except (OSError, TimeoutError):
+            raise ClusterError(f"the Dask scheduler at {address} has no workers after "
+                               f"{timeout}: expected at least one (dask worker {address})") from None
+        yield client, f"the Dask scheduler at {address}"
+
+
+@contextlib.contextmanager
+def parallel(settings: Any, store_dir: Path, X: Any, y: Any) -> Iterator[int]:
+    """Inside: the search's joblib calls run on the cluster's workers, X and y sent to each
+    once. Yields the cluster's total threads: the search's n_jobs."""
+    try:
+        import cloudpickle
+        import joblib
+    except ImportError:
+        raise ClusterError(NEEDS_DASK) from None
+    if DaskDistributedBackend is object:
+        raise ClusterError(NEEDS_DASK)
+    from concurrent.futures import CancelledError
+
+    from distributed import KilledWorker
+
+    from hpsearch.engines.common import EnvironmentFailure
+    from hpsearch.provenance import model_code_hash
+
+    store_dir.mkdir(parents=True, exist_ok=True)
+    probe, token = write_probe(store_dir)
+    try:
+        with connect(settings) as (client, where):
+            plugin = Prepare(run_backend(), model_code_hash(), str(store_dir), str(probe), token)
+            # Sent by value, so that a worker without hpsearch (or another version of it)
+            # still runs this check and says so, rather than failing to unpickle it.
+            module = sys.modules[__name__]
+            cloudpickle.register_pickle_by_value(module)
+            try:
+                client.register_plugin(plugin, name=PLUGIN)
+            except Exception as exc:  # a worker's own one line, else what went wrong
+                text = str(exc) if str(exc).startswith("Dask worker ") else \
+                    f"preparing the workers of {where} failed: {type(exc).__name__}: {exc}"
+                raise ClusterError(text.splitlines()[0][:500]) from None
+            finally:
+                cloudpickle.unregister_pickle_by_value(module)
+            try:
+                threads = sum(client.nthreads().values())
+                if threads < 1:
+                    raise ClusterError(f"{where} has no workers left: expected at least one")
+                joblib.register_parallel_backend(JOBLIB_BACKEND, ClusterBackend)
+                # sklearn hands every task these very X and y objects (tests/test_cluster_dask.py
+                # checks), which joblib then replaces by their futures.
+                data = shared_data(client, store_dir, token, {"X": X, "y": y})
+                with joblib.parallel_backend(JOBLIB_BACKEND, client=client, data=data):
+                    yield threads
+            except (KilledWorker, CancelledError) as exc:  # the cluster's failure: resume later
+                raise EnvironmentFailure(f"the Dask cluster lost fits of this run "
+                                         f"({type(exc).__name__}: {exc})"[:300]) from None
+            finally:
+                with contextlib.suppress(Exception):  # a long-lived cluster forgets this run
+                    client.unregister_worker_plugin(PLUGIN)
+    finally:
+        for path in store_dir.glob(f".*-{token[:8]}*"):  # the probe, the data's copies
+            path.unlink(missing_ok=True)
