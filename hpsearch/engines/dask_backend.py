@@ -229,6 +229,8 @@ def parallel(settings: Any, store_dir: Path, X: Any, y: Any) -> Iterator[int]:
     from hpsearch.provenance import model_code_hash
 
     store_dir.mkdir(parents=True, exist_ok=True)
+    for stale in [*store_dir.glob(".probe-*"), *store_dir.glob(".data-*")]:  # a killed client's
+        stale.unlink(missing_ok=True)
     probe, token = write_probe(store_dir)
     try:
         with connect(settings) as (client, where):
