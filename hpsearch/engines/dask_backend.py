@@ -25,7 +25,6 @@ except ImportError:  # parallel() says how to install it, in one line
     WorkerPlugin = DaskDistributedBackend = object  # type: ignore[misc, assignment]
 
 NEEDS_DASK = 'the Dask backend needs dask.distributed: pip install "hpsearch[dask]"'
-PLUGIN = "hpsearch-prepare"
 JOBLIB_BACKEND = "hpsearch-dask"
 # One thread per worker process for the numeric libraries: Dask runs one fit per worker
 # thread, and each framework would otherwise spread every fit over all the host's cores.
@@ -141,9 +140,8 @@ class ClusterBackend(DaskDistributedBackend):  # type: ignore[misc, valid-type]
     def start_call(self) -> None:
         super().start_call()
         # joblib also scatters each large argument of a call (sklearn's fold indices) to ONE
-        # worker; when that worker is lost, every task needing them fails ("already
-        # forgotten") instead of moving to another worker. Without this table (joblib's
-        # switch) they travel inside each task; X and y stay broadcast to every worker.
+        # worker: lose it and every task needing them fails ("already forgotten") rather
+        # than moving on. Without this table (joblib's switch) they travel inside each task.
         self.call_data_futures = None
 
     def stop_call(self) -> None:
@@ -210,12 +208,29 @@ def connect(settings: Any) -> Iterator[tuple[Any, str]]:
         yield client, f"the Dask scheduler at {address}"
 
 
+def register(client: Any, name: str, where: str, plugin: Prepare) -> None:
+    """Prepare and check every worker (and any that joins later); one line if one is unfit."""
+    import cloudpickle
+
+    # Sent by value, so that a worker without hpsearch (or another version of it) still
+    # runs the checks and says so, rather than failing to unpickle them.
+    module = sys.modules[__name__]
+    cloudpickle.register_pickle_by_value(module)
+    try:
+        client.register_plugin(plugin, name=name)
+    except Exception as exc:  # a worker's own one line, else what went wrong
+        text = str(exc) if str(exc).startswith("Dask worker ") else \
+            f"preparing the workers of {where} failed: {type(exc).__name__}: {exc}"
+        raise ClusterError(text.splitlines()[0][:500]) from None
+    finally:
+        cloudpickle.unregister_pickle_by_value(module)
+
+
 @contextlib.contextmanager
 def parallel(settings: Any, store_dir: Path, X: Any, y: Any) -> Iterator[int]:
     """Inside: the search's joblib calls run on the cluster's workers, X and y sent to each
     once. Yields the cluster's total threads: the search's n_jobs."""
     try:
-        import cloudpickle
         import joblib
     except ImportError:
         raise ClusterError(NEEDS_DASK) from None
@@ -234,19 +249,9 @@ def parallel(settings: Any, store_dir: Path, X: Any, y: Any) -> Iterator[int]:
     probe, token = write_probe(store_dir)
     try:
         with connect(settings) as (client, where):
-            plugin = Prepare(run_backend(), model_code_hash(), str(store_dir), str(probe), token)
-            # Sent by value, so that a worker without hpsearch (or another version of it)
-            # still runs this check and says so, rather than failing to unpickle it.
-            module = sys.modules[__name__]
-            cloudpickle.register_pickle_by_value(module)
-            try:
-                client.register_plugin(plugin, name=PLUGIN)
-            except Exception as exc:  # a worker's own one line, else what went wrong
-                text = str(exc) if str(exc).startswith("Dask worker ") else \
-                    f"preparing the workers of {where} failed: {type(exc).__name__}: {exc}"
-                raise ClusterError(text.splitlines()[0][:500]) from None
-            finally:
-                cloudpickle.unregister_pickle_by_value(module)
+            plugin = f"hpsearch-{token[:8]}"  # this run's: a cluster may serve several
+            register(client, plugin, where, Prepare(run_backend(), model_code_hash(),
+                                                    str(store_dir), str(probe), token))
             try:
                 threads = sum(client.nthreads().values())
                 if threads < 1:
@@ -262,7 +267,7 @@ def parallel(settings: Any, store_dir: Path, X: Any, y: Any) -> Iterator[int]:
                                          f"({type(exc).__name__}: {exc})"[:300]) from None
             finally:
                 with contextlib.suppress(Exception):  # a long-lived cluster forgets this run
-                    client.unregister_worker_plugin(PLUGIN)
+                    client.unregister_worker_plugin(plugin)
     finally:
         for path in store_dir.glob(f".*-{token[:8]}*"):  # the probe, the data's copies
             path.unlink(missing_ok=True)
