@@ -243,6 +243,22 @@ def test_workers_on_another_backend_or_code_are_refused(cluster, tmp_path, monke
         assert message.endswith("start workers with KERAS_BACKEND=tensorflow")
 
 
+def test_a_lost_cluster_stops_the_run_with_one_line_to_resume_it(cluster, tmp_path):
+    """Tasks cancelled under the search (a lost scheduler: seen with a killed `dask scheduler`)
+    are the machine's failure: the run stops, finished fits kept, in one line."""
+    from distributed.client import FutureCancelledError
+
+    from hpsearch.engines.common import EnvironmentFailure
+
+    settings = SklearnSettings(backend="dask", scheduler=cluster.address)
+    with pytest.raises(EnvironmentFailure) as caught:
+        with dask_backend.parallel(settings, tmp_path / "fits", np.zeros(3), np.zeros(3)):
+            raise FutureCancelledError("batch-1", reason="scheduler-connection-lost.\nClient lost"
+                                       " the connection to the scheduler.")
+    assert str(caught.value) == ("the Dask cluster lost fits of this run (FutureCancelledError: "
+                                 "batch-1 cancelled for reason: scheduler-connection-lost.)")
+
+
 def test_without_dask_one_line_says_how_to_install_it(tmp_path, monkeypatch):
     monkeypatch.setattr(dask_backend, "DaskDistributedBackend", object)
     with pytest.raises(ClusterError, match=r'^the Dask backend needs dask.distributed: pip '

@@ -198,7 +198,8 @@ def connect(settings: Any) -> Iterator[tuple[Any, str]]:
         client = Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError) as exc:
         raise ClusterError(f"cannot reach the Dask scheduler at {address}: expected a running "
-                           f"`dask scheduler` there, found no answer within {timeout} ({exc})") from None
+                           f"`dask scheduler` there, found no answer within {timeout} "
+                           f"({(str(exc).splitlines() or [''])[0]})") from None
     with client:
         try:
             client.wait_for_workers(1, timeout=timeout)
@@ -263,8 +264,9 @@ def parallel(settings: Any, store_dir: Path, X: Any, y: Any) -> Iterator[int]:
                 with joblib.parallel_backend(JOBLIB_BACKEND, client=client, data=data):
                     yield threads
             except (KilledWorker, CancelledError) as exc:  # the cluster's failure: resume later
+                first = (str(exc).splitlines() or [""])[0]  # (a lost scheduler's says more)
                 raise EnvironmentFailure(f"the Dask cluster lost fits of this run "
-                                         f"({type(exc).__name__}: {exc})"[:300]) from None
+                                         f"({type(exc).__name__}: {first})"[:300]) from None
             finally:
                 with contextlib.suppress(Exception):  # a long-lived cluster forgets this run
                     client.unregister_worker_plugin(plugin)
