@@ -59,9 +59,9 @@ class Cluster:
             client.wait_for_workers(n_workers, timeout=60)
 
     def start(self, name: str, module: str, *args: str) -> subprocess.Popen:
-        log = open(self.folder / f"{name}.log", "wb")
-        proc = subprocess.Popen([sys.executable, "-m", module, *args], env=ENV, stdout=log,
-                                stderr=subprocess.STDOUT, cwd=self.folder)
+        with open(self.folder / f"{name}.log", "wb") as log:  # the child keeps its own handle
+            proc = subprocess.Popen([sys.executable, "-m", module, *args], env=ENV, stdout=log,
+                                    stderr=subprocess.STDOUT, cwd=self.folder)
         self.procs.append(proc)
         return proc
 
