@@ -1,6 +1,6 @@
 """The sklearn engine on a Dask cluster ([sklearn] backend = "dask", --scheduler): a real
-scheduler and two worker processes, one killed mid-study; X and y sent once, as futures
-(random search and halving); fits on the workers exactly as loky trains them; a LocalCluster
+scheduler and two worker processes, one killed mid-study; X and y saved once in the shared
+store and sent to each task as their path (random search and halving); fits on the workers exactly as loky trains them; a LocalCluster
 without a scheduler; one-line refusals (no scheduler, a store folder not shared, another
 Keras backend, other model code, no dask)."""
 from __future__ import annotations
@@ -126,18 +126,18 @@ def test_a_study_on_a_dask_cluster_survives_a_lost_worker(cluster, tmp_path):
 
 @pytest.fixture
 def spy(monkeypatch) -> list[tuple[int, int]]:
-    """For each task joblib sends to Dask: how many of its arguments are the futures of the
-    run's X and y (they replace arguments that are the very objects the search was given),
-    and how many are other futures (joblib's own scatter of large arguments to one worker)."""
+    """For each task joblib sends to Dask: how many of its arguments are the SharedArrays of
+    the run's X and y (they replace arguments that are the very objects the search was
+    given), and how many are futures (joblib's own scatter of large arguments to one worker)."""
     counts: list[tuple[int, int]] = []
     original = DaskDistributedBackend._to_func_args
 
     async def counting(self: Any, func: Any) -> Any:
         batch, tasks = await original(self, func)
-        data = {future.key for future in self.data_futures.values()}
         for _, args, kwargs in tasks:
-            keys = [a.key for a in [*args, *kwargs.values()] if isinstance(a, Future)]
-            counts.append((sum(k in data for k in keys), sum(k not in data for k in keys)))
+            values = [*args, *kwargs.values()]
+            counts.append((sum(isinstance(a, dask_backend.SharedArray) for a in values),
+                           sum(isinstance(a, Future) for a in values)))
         return batch, tasks
 
     monkeypatch.setattr(DaskDistributedBackend, "_to_func_args", counting)
@@ -155,7 +155,7 @@ def scores(result: Any) -> list[tuple[str, str, float]]:
 
 
 def test_random_search_sends_the_data_once_and_trains_as_loky(cluster, spy, tmp_path):
-    """Each task gets X and y as their futures, not pickled in; the workers train every fold
+    """Each task gets X and y as their SharedArrays, not pickled in; the workers train every fold
     fit, and to the bit as loky does (a worker's event loop draws from `random` too: without
     a stream per thread, Keras's initial weights would differ)."""
     data = synthetic("california_housing")
@@ -163,7 +163,7 @@ def test_random_search_sends_the_data_once_and_trains_as_loky(cluster, spy, tmp_
     study = dask_study(f'backend = "dask"\nscheduler = "{cluster.address}"')
     result, reported = run_engine("sklearn", study, data, tmp_path / "dask")
     assert scores(result) == scores(loky) and len(reported) == 2
-    assert spy == [(2, 0), (2, 0)]  # one task per candidate: X and y futures, nothing else
+    assert spy == [(2, 0), (2, 0)]  # one task per candidate: X and y by path, no future
     pids = {f["pid"] for f in fit_records(tmp_path / "dask" / "fits") if f["n_samples"] < 300}
     assert pids and pids <= {w.pid for w in cluster.workers}
 
@@ -177,7 +177,7 @@ def test_without_a_scheduler_a_local_cluster_is_started_and_closed():
 
 
 def test_halving_runs_on_the_cluster(cluster, spy, tmp_path):
-    """Successive halving's rungs go to the cluster too, X and y as futures."""
+    """Successive halving's rungs go to the cluster too, X and y by path."""
     study = dask_study(f'backend = "dask"\nscheduler = "{cluster.address}"',
                        'search = "halving"\nn_candidates = 2\nfactor = 2')
     result, _ = run_engine("sklearn", study, synthetic("california_housing"), tmp_path)
@@ -187,18 +187,30 @@ def test_halving_runs_on_the_cluster(cluster, spy, tmp_path):
     assert {f["pid"] for f in fit_records(tmp_path / "fits") if f["n_samples"] < 300} <= workers
 
 
-def test_the_data_are_futures_the_cluster_can_recompute(cluster, tmp_path):
-    """Not scattered: Dask cannot recompute scattered data, and its memory manager soon keeps
-    one copy of data broadcast to every worker; lose that worker and every task fails."""
+def test_the_data_reach_tasks_as_files_each_worker_loads_once(cluster, tmp_path):
+    """No Dask data: the scheduler would send every fit to the worker holding them, and
+    lose them with it. Each task carries the path of X's copy in the shared store; a worker
+    loads it once and hands it to every task it runs."""
     X, y = np.arange(6.0).reshape(3, 2), np.arange(3)
     settings = SklearnSettings(backend="dask", scheduler=cluster.address)
+    from joblib import Parallel, delayed
+
     with dask_backend.parallel(settings, tmp_path / "fits", X, y):
-        futures = [get_active_backend()[0].data_futures[id(a)] for a in (X, y)]
-        client = futures[0].client
-        assert np.array_equal(futures[0].result(), X) and np.array_equal(futures[1].result(), y)
-        assert client.run_on_scheduler(lambda dask_scheduler, keys: [
-            dask_scheduler.tasks[k].run_spec is not None for k in keys],
-            keys=[f.key for f in futures]) == [True, True]
+        backend = get_active_backend()[0]
+        shared = backend.data_futures[id(X)]
+        assert isinstance(shared, dask_backend.SharedArray)
+        assert np.array_equal(np.load(shared.path), X)
+        got = Parallel(n_jobs=2)(delayed(np.asarray)(X) for _ in range(6))
+
+        def loaded(path: str) -> int:  # sent by value: the workers cannot import the tests
+            from hpsearch.engines.dask_backend import LOADS
+
+            return LOADS[path]
+
+        per_worker = backend.client.run(loaded, shared.path)
+    assert len(got) == 6 and all(np.array_equal(array, X) for array in got)
+    # Each worker that ran tasks loaded X once, whatever number of tasks it ran.
+    assert set(per_worker.values()) <= {0, 1} and sum(per_worker.values()) >= 1
     assert not list((tmp_path / "fits").glob(".*"))  # the data's copies and the probe: gone
 
 
@@ -229,16 +241,25 @@ def test_a_store_folder_the_workers_do_not_share_is_refused(cluster, tmp_path, m
     assert not list((tmp_path / "fits").glob(".probe-*"))  # the probe is removed
 
 
-@pytest.mark.parametrize("mismatch", ["backend", "code"])
+@pytest.mark.parametrize("mismatch", ["backend", "code", "scheduler"])
 def test_workers_on_another_backend_or_code_are_refused(cluster, tmp_path, monkeypatch, mismatch):
+    who = "Dask worker tcp://127.0.0.1:"
     if mismatch == "backend":  # workers loaded Keras on jax: they cannot switch
+        from distributed import Client
+
+        with Client(cluster.address, set_as_default=False) as client:  # (whatever ran before)
+            assert set(client.run(lambda: __import__("keras").backend.backend()).values()) == {"jax"}
         monkeypatch.setattr(dask_backend, "run_backend", lambda: "tensorflow")
         expected = "expected Keras on the tensorflow backend, found jax"
-    else:
+    else:  # the scheduler unpickles every task: it is checked first, then the workers
         monkeypatch.setattr("hpsearch.provenance.model_code_hash", lambda: "0123456789abcdef")
         expected = "expected hpsearch with the client's model code (0123456789abcdef), found "
+        if mismatch == "code":
+            monkeypatch.setattr(dask_backend, "scheduler_problem", lambda code_hash: "")
+        else:
+            who = f"Dask scheduler (the Dask scheduler at {cluster.address}): "
     message = refusal(cluster, tmp_path)
-    assert message.startswith("Dask worker tcp://127.0.0.1:") and expected in message
+    assert message.startswith(who) and expected in message
     if mismatch == "backend":
         assert message.endswith("start workers with KERAS_BACKEND=tensorflow")
 

@@ -2,13 +2,16 @@
 
 `parallel` connects to the scheduler (or starts a LocalCluster), prepares and checks every
 worker before any task runs, and runs the search under joblib's Dask backend with X and y
-sent to the cluster once, as futures. Fits stay checkpointed by the fit store, which workers
-write directly: its folder must be on a filesystem every worker shares with this process, at
-the same path. A lost worker's fits go to another worker (Dask's doing).
+saved once in the shared fit store: a task carries their path, and each worker process
+loads each file once. Fits stay checkpointed by the fit store, which workers write
+directly: its folder must be on a filesystem every worker shares with this process, at the
+same path. A lost worker's fits go to another worker (Dask's doing).
 """
 from __future__ import annotations
 
+import collections
 import contextlib
+import functools
 import os
 import secrets
 import sys
@@ -30,7 +33,7 @@ JOBLIB_BACKEND = "hpsearch-dask"
 # thread, and each framework would otherwise spread every fit over all the host's cores.
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
               "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
-XLA_ONE_THREAD = ("--xla_cpu_multi_thread_eigen=false", "intra_op_parallelism_threads=1")
+XLA_ONE_THREAD = ("--xla_cpu_multi_thread_eigen=false",)
 
 
 class ClusterError(HPSearchError):
@@ -122,15 +125,65 @@ class Prepare(WorkerPlugin):  # type: ignore[misc, valid-type]
             raise RuntimeError(f"Dask worker {worker.address}: {problem}")
 
 
-class ClusterBackend(DaskDistributedBackend):  # type: ignore[misc, valid-type]
-    """joblib's Dask backend, never run in this process, and no data on one worker only."""
+class SharedArray:
+    """An array of the run in a task's arguments: the path of its copy in the shared fit
+    store, loaded by the worker that runs the task (`LoadingBatch`), once per process.
 
-    def __init__(self, data: list[tuple[Any, Any]] = (), **kwargs: Any) -> None:
+    Not a Dask future: the scheduler places each task on the workers holding its inputs, so
+    every fit went to the one worker that had loaded the data (2 workers trained no faster
+    than 1); and data Dask holds in memory is lost with its worker. A file is neither."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __repr__(self) -> str:
+        return f"SharedArray({self.path!r})"
+
+
+LOADS: collections.Counter = collections.Counter()  # path -> loads in this process
+
+
+@functools.lru_cache(maxsize=8)
+def load_shared(path: str) -> Any:
+    """The array at `path`, memory-mapped (worker processes on one host share its pages)."""
+    import numpy as np
+
+    LOADS[path] += 1
+    return np.load(path, mmap_mode="r")
+
+
+class LoadingBatch:
+    """joblib's batch of calls, run on a worker with each SharedArray argument loaded."""
+
+    def __init__(self, batch: Any) -> None:
+        self.batch = batch
+
+    def __call__(self, tasks: Any = None) -> Any:
+        def load(value: Any) -> Any:
+            return load_shared(value.path) if isinstance(value, SharedArray) else value
+
+        tasks = [(func, [load(a) for a in args], {k: load(v) for k, v in kwargs.items()})
+                 for func, args, kwargs in tasks]
+        return self.batch(tasks)
+
+    def __repr__(self) -> str:  # joblib names the task after it
+        return repr(self.batch)
+
+
+class ClusterBackend(DaskDistributedBackend):  # type: ignore[misc, valid-type]
+    """joblib's Dask backend, never run in this process, with the run's X and y sent as
+    SharedArrays and no data on one worker only."""
+
+    def __init__(self, data: list[tuple[Any, SharedArray]] = (), **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        # joblib's own `scatter`, with futures that Dask can recompute: every argument that
-        # *is* one of these arrays goes to a task as its future, not pickled into the task.
+        # joblib's own `scatter` table, holding SharedArrays instead of futures: every
+        # argument that *is* one of these arrays goes to a task as its SharedArray.
         self._scatter = [array for array, _ in data]  # held, so that their ids stay theirs
-        self.data_futures = {id(array): future for array, future in data}
+        self.data_futures = {id(array): shared for array, shared in data}
+
+    async def _to_func_args(self, func: Any) -> Any:
+        batch, tasks = await super()._to_func_args(func)
+        return LoadingBatch(batch), tasks
 
     def effective_n_jobs(self, n_jobs: int | None) -> int:
         # joblib runs a call in the caller when its backend reports one slot: a cluster of
@@ -149,18 +202,15 @@ class ClusterBackend(DaskDistributedBackend):  # type: ignore[misc, valid-type]
         super().stop_call()
 
 
-def shared_data(client: Any, store: Path, token: str, arrays: dict[str, Any]) -> list[tuple[Any, Any]]:
-    """Each array with a future of it on the cluster, loaded by a worker from a copy in the
-    fit store (shared). Not scattered: Dask cannot recompute scattered data, and its memory
-    manager soon keeps one replica of a broadcast, so losing that worker would fail every
-    task after it ("already forgotten"); a lost load is loaded again elsewhere."""
+def shared_data(store: Path, token: str, arrays: dict[str, Any]) -> list[tuple[Any, SharedArray]]:
+    """Each array with the SharedArray of its copy, saved once in the fit store (shared)."""
     import numpy as np
 
     pairs = []
     for name, array in arrays.items():
         path = store / f".data-{token[:8]}-{name}.npy"
         np.save(path, array)
-        pairs.append((array, client.submit(np.load, str(path), key=f"hpsearch-{name}-{token}")))
+        pairs.append((array, SharedArray(str(path))))
     return pairs
 
 
@@ -209,6 +259,18 @@ def connect(settings: Any) -> Iterator[tuple[Any, str]]:
         yield client, f"the Dask scheduler at {address}"
 
 
+def scheduler_problem(code_hash: str) -> str:
+    """Why the scheduler cannot hold this run's tasks ('' if it can): it unpickles every
+    task, so it needs hpsearch too; without it, it logs the error and the run would wait."""
+    try:
+        from hpsearch.provenance import model_code_hash
+    except ImportError as exc:
+        return f"expected hpsearch importable, found {type(exc).__name__}: {exc}"
+    if (found := model_code_hash()) != code_hash:
+        return f"expected hpsearch with the client's model code ({code_hash}), found {found}"
+    return ""
+
+
 def register(client: Any, name: str, where: str, plugin: Prepare) -> None:
     """Prepare and check every worker (and any that joins later); one line if one is unfit."""
     import cloudpickle
@@ -218,7 +280,11 @@ def register(client: Any, name: str, where: str, plugin: Prepare) -> None:
     module = sys.modules[__name__]
     cloudpickle.register_pickle_by_value(module)
     try:
+        if problem := client.run_on_scheduler(scheduler_problem, plugin.args[1]):
+            raise ClusterError(f"Dask scheduler ({where}): {problem}: install the same hpsearch there")
         client.register_plugin(plugin, name=name)
+    except ClusterError:
+        raise
     except Exception as exc:  # a worker's own one line, else what went wrong
         text = str(exc) if str(exc).startswith("Dask worker ") else \
             f"preparing the workers of {where} failed: {type(exc).__name__}: {exc}"
@@ -259,8 +325,8 @@ def parallel(settings: Any, store_dir: Path, X: Any, y: Any) -> Iterator[int]:
                     raise ClusterError(f"{where} has no workers left: expected at least one")
                 joblib.register_parallel_backend(JOBLIB_BACKEND, ClusterBackend)
                 # sklearn hands every task these very X and y objects (tests/test_cluster_dask.py
-                # checks), which joblib then replaces by their futures.
-                data = shared_data(client, store_dir, token, {"X": X, "y": y})
+                # checks), which joblib then replaces by their SharedArrays.
+                data = shared_data(store_dir, token, {"X": X, "y": y})
                 with joblib.parallel_backend(JOBLIB_BACKEND, client=client, data=data):
                     yield threads
             except (KilledWorker, CancelledError) as exc:  # the cluster's failure: resume later
