@@ -102,3 +102,24 @@ def test_a_trial_past_the_studys_places_steps_aside() -> None:
     extra = ostudy.ask()
     assert surplus(ostudy, extra, 4)  # 4 before it
     assert not surplus(ostudy, extra, 5)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_shared_storages_open_with_heartbeats_where_optuna_has_them(tmp_path: Path, kind: str) -> None:
+    """A database URL opens with heartbeats and the retry of stale trials; journal:FILE opens
+    Optuna's journal file (no heartbeats there); both hold a study two handles share."""
+    import optuna
+
+    from hpsearch.engines.optuna_shared import make_storage
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    url = f"sqlite:///{tmp_path / 'o.db'}" if kind == "sqlite" else f"journal:{tmp_path / 'o.log'}"
+    storage = make_storage(optuna, url, timeout=8.0)
+    assert is_heartbeat_enabled(storage) == (kind == "sqlite")
+    if kind == "sqlite":
+        assert storage.get_heartbeat_interval() == 2 and storage.grace_period == 8
+        assert storage.get_heartbeat_stale_trial_callback() is not None
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    optuna.create_study(study_name="s/r", storage=storage).optimize(lambda t: 1.0, n_trials=2)
+    again = optuna.load_study(study_name="s/r", storage=make_storage(optuna, url, 8.0, create=False))
+    assert len(again.trials) == 2
