@@ -74,17 +74,17 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Join a running run (its chief or its storage) and train trials until none are left."""
-    from hpsearch.worker import ADDRESSES, run_worker
+    from hpsearch.worker import ADDRESSES, default_id, run_worker
 
     overrides = cluster_overrides(args)
+    worker_id = args.id or default_id()
     engine, (key, _) = next((e, a) for e, a in ADDRESSES.items() if e in overrides)
     study = load_study(args.study, overrides)
     _prepare_keras(args.verbose)
 
-    run_dir, trained = run_worker(study, engine, overrides[engine][key], args.id,
+    run_dir, trained = run_worker(study, engine, overrides[engine][key], worker_id,
                                   args.output_dir, int(args.verbose), args.wait)
-    print(f"worker {args.id or 'default'}: trained {trained} {engine} trials of {run_dir}",
-          file=sys.stderr)
+    print(f"worker {worker_id}: trained {trained} {engine} trials of {run_dir}", file=sys.stderr)
     print(run_dir)
     return 0
 

@@ -24,8 +24,8 @@ def interval_for(timeout: float) -> float:
 
 
 class Heartbeat:
-    """Context manager: a thread rewriting `path` every `interval` seconds; on a clean exit
-    the file says `done`, so the run does not wait for this worker any more."""
+    """A thread rewriting `path` every `interval` seconds, from `start()` to `stop()`; after a
+    clean stop the file says `done`, so the run does not wait for this worker any more."""
 
     def __init__(self, path: Path, worker: str, interval: float) -> None:
         self.path, self.worker, self.interval = Path(path), worker, interval
@@ -44,16 +44,16 @@ class Heartbeat:
             except OSError:
                 pass  # the run decides what a missed beat means; training goes on
 
-    def __enter__(self) -> "Heartbeat":
+    def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.beat()  # first, in the caller: an unwritable folder fails here, before training
         self._thread.start()
-        return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def stop(self, done: bool) -> None:
+        """Stop beating; `done`: the worker finished cleanly (the run stops waiting for it)."""
         self._stop.set()
         self._thread.join()
-        if exc[0] is None:
+        if done:
             self.beat(done=True)
 
 

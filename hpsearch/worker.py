@@ -83,16 +83,17 @@ def check_same_study(study: Study, ran: Study, run_dir: Path, engine: str) -> No
             raise WorkerError(f"{study.source}: cannot join {run_dir}: {key} differs from the run's "
                               f"(run: {getattr(ran, key)!r}, worker: {getattr(study, key)!r})")
     spec = registry.get(engine)
-    ours, theirs = (dataclasses_view(spec, s.settings[engine]) for s in (study, ran))
+    ours, theirs = (_comparable(spec, s.settings[engine]) for s in (study, ran))
     if ours != theirs:
         raise WorkerError(f"{study.source}: cannot join {run_dir}: [{engine}] differs from the run's "
                           f"(run: {ran.settings[engine]!r}, worker: {study.settings[engine]!r})")
 
 
-def dataclasses_view(spec: Any, settings: Any) -> Any:
+def _comparable(spec: Any, settings: Any) -> Any:
+    """An engine's settings without what a worker may set otherwise: its coordinate
+    (matched by find_run) and what a resume may change."""
     import dataclasses
 
-    # The coordinate is matched by find_run; what may change on resume may differ here too.
     return dataclasses.replace(spec.resume_view(settings), **{ADDRESSES[spec.name][0]: None})
 
 
@@ -123,16 +124,16 @@ def run_worker(study: Study, engine: str, address: str, worker_id: str | None = 
     beat = Heartbeat(workdir / "workers" / f"{_file_name(worker_id)}.json", worker_id,
                      interval_for(timeout))
     try:
-        beat.__enter__()
+        beat.start()
     except OSError as exc:
         raise WorkerError(f"{workdir}: cannot join: the run's folder is not writable here "
                           f"({type(exc).__name__}: {exc}); a worker must share it") from None
+    done = False
     try:
         trained = registry.get(engine).work(ctx)
-    except BaseException as exc:
-        beat.__exit__(type(exc), exc, None)
-        raise
-    beat.__exit__(None, None, None)
+        done = True
+    finally:
+        beat.stop(done)
     return run_dir, trained
 
 
