@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -40,20 +41,23 @@ def cluster_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     from hpsearch.schema import Checker, check_address
 
     overrides: dict[str, dict[str, Any]] = {}
-    if getattr(args, "scheduler", None):
+    # `is not None`: an empty value (an unset $CHIEF) is refused, not ignored
+    if getattr(args, "scheduler", None) is not None:
         check_address(Checker("--scheduler", ""), "sklearn.scheduler", args.scheduler, "tcp")
         overrides["sklearn"] = {"backend": "dask", "scheduler": args.scheduler}
-    if getattr(args, "chief", None):
+    if getattr(args, "chief", None) is not None:
         check_address(Checker("--chief", ""), "keras_tuner.chief", args.chief)
         overrides["keras_tuner"] = {"chief": args.chief}
-    if getattr(args, "storage", None):
+    if getattr(args, "storage", None) is not None:
         from hpsearch.engines.optuna_engine import check_storage
 
         check_storage(Checker("--storage", ""), args.storage)
         overrides["optuna"] = {"storage": args.storage}
-    if getattr(args, "id", None) and ("chief" in args.id or not args.id.strip()):
-        # Keras Tuner takes any tuner id containing "chief" for its chief
-        raise StudyError("--id", None, 'a worker name without "chief"', args.id)
+    worker = getattr(args, "id", None)
+    # Keras Tuner takes any tuner id containing "chief" for its chief; the id names files
+    if worker is not None and ("chief" in worker or not re.fullmatch(r"[A-Za-z0-9_.-]+", worker)):
+        raise StudyError("--id", None, 'a worker name of letters, digits, "_", "-" or "." '
+                         'without "chief"', worker)
     return overrides
 
 

@@ -80,16 +80,21 @@ class Liveness:
         Each is reported once (again only if it beats and then stops again)."""
         clock, lost = time.monotonic(), []
         for worker, beat in self._read().items():
-            seen = self._seen.get(worker)
-            if seen is None or seen[0] != beat["beat"]:
-                self._seen[worker] = (beat["beat"], clock)
+            seen, mark = self._seen.get(worker), _mark(beat)
+            if seen is None or seen[0] != mark:
+                self._seen[worker] = (mark, clock)
             elif (not beat.get("done") and clock - seen[1] > self.timeout
-                  and self._reported.get(worker) != beat["beat"]):
-                self._reported[worker] = beat["beat"]
+                  and self._reported.get(worker) != mark):
+                self._reported[worker] = mark
                 lost.append(worker)
         return lost
 
     def alive(self) -> list[str]:
         """Workers not done and not reported lost."""
         return [w for w, b in self._read().items()
-                if not b.get("done") and self._reported.get(w) != b["beat"]]
+                if not b.get("done") and self._reported.get(w) != _mark(b)]
+
+
+def _mark(beat: dict[str, Any]) -> tuple[Any, ...]:
+    """A beat's identity: a worker restarted under the same name counts from 1 again."""
+    return beat.get("host"), beat.get("pid"), beat["beat"]

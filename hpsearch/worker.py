@@ -32,7 +32,8 @@ class WorkerError(InputError):
 
 
 def default_id() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}"
+    # Keras Tuner takes any tuner id containing "chief" for its chief (a host "kt-chief")
+    return f"{socket.gethostname()}-{os.getpid()}".replace("chief", "chf")
 
 
 def find_run(study: Study, engine: str, address: str, output_dir: str | None = None,
@@ -63,17 +64,27 @@ def _find_run(study: Study, engine: str, address: str, output_dir: str | None) -
             if "finished_at" in info or engine not in info.get("engines", ()):
                 continue
             ran = stored_study(path.parent, info)
-            if getattr(ran.settings[engine], key) != address:
+            if not same_coordinator(engine, getattr(ran.settings[engine], key), address):
                 continue
             if read_status(path.parent)["state"] != "running":
                 continue
         except (OSError, ValueError, InputError):
             continue
         return path.parent, info
-    raise WorkerError(f"{study.source}: no running run of study {study.name!r} with {flag} "
-                      f"{address} under {root}: start `python -m hpsearch run {study.source} {flag} "
-                      f"{address}` first; a worker must see the run's output folder "
-                      f"(a shared filesystem across machines)")
+    from hpsearch.engines.optuna_shared import masked
+
+    raise WorkerError(masked(f"{study.source}: no running run of study {study.name!r} with {flag} "
+                             f"{address} under {root}: start `python -m hpsearch run {study.source} "
+                             f"{flag} {address}` first; a worker must see the run's output folder "
+                             f"(a shared filesystem across machines)"))
+
+
+def same_coordinator(engine: str, run_address: str, worker_address: str) -> bool:
+    """Is the worker's address the run's? A chief's by its port: the run names the address
+    it listens on (0.0.0.0:8000), a worker the one it reaches it at (chief-host:8000)."""
+    if engine == "keras_tuner":
+        return run_address.rpartition(":")[2] == worker_address.rpartition(":")[2]
+    return run_address == worker_address
 
 
 def check_same_study(study: Study, ran: Study, run_dir: Path, engine: str) -> None:
@@ -106,7 +117,8 @@ def run_worker(study: Study, engine: str, address: str, worker_id: str | None = 
 
     worker_id = worker_id or default_id()
     run_dir, info = find_run(study, engine, address, output_dir, wait)
-    ran = stored_study(run_dir, info)
+    # The run's study, reaching its coordinator at this worker's address.
+    ran = stored_study(run_dir, info, {engine: {ADDRESSES[engine][0]: address}})
     check_same_study(study, ran, run_dir, engine)
     for what, then, current in changed_provenance(info.get("versions", {})):
         raise WorkerError(f"{run_dir}: cannot join: {what} differs from the run's (run: {then}, "

@@ -70,10 +70,11 @@ def test_run_and_two_workers_share_sqlite_one_killed_mid_trial(tmp_path: Path) -
 
 def test_worker_with_an_unusable_storage_says_so(tmp_path: Path) -> None:
     study = write_study(tmp_path, "california_housing", ["optuna"], replace=TINY)
-    done = run_cli("run", str(study), "--storage", "nosuchdb://x/y", "--quiet", cwd=tmp_path)
+    done = run_cli("run", str(study), "--storage", "nosuchdb://bob:s3cret@x/y", "--quiet", cwd=tmp_path)
     assert done.returncode == 2, done.stderr
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("hpsearch: error: optuna.storage: cannot open nosuchdb://x/y: ")
+    assert last.startswith("hpsearch: error: optuna.storage: cannot open nosuchdb://bob:***@x/y: ")
+    assert "s3cret" not in done.stderr
     assert "Traceback" not in done.stderr
 
 

@@ -126,3 +126,32 @@ def test_chief_on_a_port_in_use_says_so(tmp_path: Path) -> None:
     assert last == (f"hpsearch: error: keras_tuner.chief: cannot listen on 127.0.0.1:{port}: "
                     f"expected a free port on an address of this machine")
     assert "Traceback" not in done.stderr
+
+
+def test_a_failed_call_to_the_chief_leaves_its_oracle_unlocked() -> None:
+    """Keras Tuner's `synchronized` keeps the oracle locked when a call raises (here: a
+    trial id the chief does not have, as from a worker of an earlier run): the chief's
+    servicer answers with a gRPC error and frees the lock, so the chief goes on serving."""
+    import keras_tuner as kt
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute.oracle_chief import OracleServicer
+    from keras_tuner.src.engine import oracle as oracle_module
+
+    from hpsearch.engines.tuner_chief import _safe_servicer
+
+    class Aborted(Exception):
+        pass
+
+    class Context:
+        def abort(self, code: Any, details: str) -> None:
+            raise Aborted(f"{code.name}: {details}")
+
+    from keras_tuner.src.engine.trial import Trial
+
+    oracle = kt.oracles.RandomSearchOracle(objective="val_loss", max_trials=2)
+    servicer = _safe_servicer(OracleServicer)(oracle)
+    stranger = Trial(oracle.get_space(), trial_id="99", status="COMPLETED").to_proto()
+    with pytest.raises(Aborted, match=r"FAILED_PRECONDITION: EndTrial: KeyError: '99'"):
+        servicer.EndTrial(protos.get_service().EndTrialRequest(trial=stranger), Context())
+    assert oracle_module.LOCKS[oracle].acquire(timeout=1)  # free
+    oracle_module.LOCKS[oracle].release()

@@ -37,3 +37,16 @@ def test_a_stopped_heartbeat_says_done_only_after_a_clean_stop(tmp_path: Path) -
     crashed.stop(done=False)
     assert json.loads((tmp_path / "a.json").read_text())["done"] is True
     assert json.loads((tmp_path / "b.json").read_text())["done"] is False
+
+
+def test_a_worker_restarted_under_its_name_is_judged_afresh(tmp_path: Path, monkeypatch) -> None:
+    """Its beats count from 1 again: lost at beat 1 before, it is alive after a restart, and
+    lost again (reported again) when the restarted process goes silent at beat 1 too."""
+    clock = [0.0]
+    monkeypatch.setattr(heartbeat.time, "monotonic", lambda: clock[0])
+    path, live = tmp_path / "w.json", Liveness(tmp_path, timeout=5)
+    for pid in (111, 222):
+        path.write_text(json.dumps({"worker": "w", "host": "h", "pid": pid, "beat": 1, "done": False}))
+        assert live.lost() == [] and live.alive() == ["w"]
+        clock[0] += 6
+        assert live.lost() == ["w"]

@@ -191,7 +191,9 @@ class Trainer:
         self.shared = bool(ctx.settings.storage)
         # Each process of a shared study draws its own startup trials (the same seed would
         # give every worker the same first draws).
-        seed = study.seed if not ctx.worker else (study.seed + zlib.crc32(ctx.worker.encode())) % 2**32
+        # (the session too: a worker restarted under its name must not repeat its draws)
+        mix = zlib.crc32(f"{ctx.worker}/{ctx.session}".encode())
+        seed = study.seed if not ctx.worker else (study.seed + mix) % 2**32
         with warnings.catch_warnings():  # experimental samplers warn on creation
             warnings.simplefilter("ignore")
             self.ostudy = optuna_shared.open_study(

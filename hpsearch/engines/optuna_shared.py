@@ -55,9 +55,16 @@ def open_study(optuna: Any, ctx: "EngineContext", **options: Any) -> Any:
                 from hpsearch.errors import InputError
 
                 first = str(exc).splitlines()[0] if str(exc) else ""
-                raise InputError(f"optuna.storage: cannot open {url}: {type(exc).__name__}: "
-                                 f"{first}"[:300]) from None
+                raise InputError(masked(f"optuna.storage: cannot open {url}: "
+                                        f"{type(exc).__name__}: {first}")[:300]) from None
             time.sleep(0.5)
+
+
+def masked(text: str) -> str:
+    """`text` with the passwords of database URLs in it hidden."""
+    import re
+
+    return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
 
 
 def make_storage(optuna: Any, url: str, timeout: float, create: bool = True) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import sys
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -46,7 +47,7 @@ def serve(tuner: Any, ctx: "EngineContext", reported: set[str],
     address, oracle = ctx.settings.chief, tuner.oracle
     tuner.save()  # tuner0.json: a resumed chief reloads its oracle through it
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-    servicer = OracleServicer(oracle)
+    servicer = _safe_servicer(OracleServicer)(oracle)
     protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
     try:
         bound = server.add_insecure_port(address)
@@ -56,9 +57,12 @@ def serve(tuner: Any, ctx: "EngineContext", reported: set[str],
         raise ChiefError(f"keras_tuner.chief: cannot listen on {address}: expected a free port on "
                          f"an address of this machine")
     server.start()
+    host, _, port = address.rpartition(":")
+    reach = f"{socket.gethostname() if host in ('0.0.0.0', '[::]', '::') else host}:{port}"
     print(f"keras_tuner: serving trials at {address}; start workers with: python -m hpsearch "
-          f"worker {ctx.study.source} --chief {address}", file=sys.stderr, flush=True)
+          f"worker {ctx.study.source} --chief {reach}", file=sys.stderr, flush=True)
     liveness = Liveness(ctx.workdir / "workers", ctx.settings.worker_timeout)
+    said = False
     try:
         while True:
             interrupt.check()
@@ -67,6 +71,13 @@ def serve(tuner: Any, ctx: "EngineContext", reported: set[str],
                 if trial_id is not None:
                     print(f"keras_tuner: worker {worker} stopped beating; its trial {trial_id} "
                           f"goes to another worker", file=sys.stderr, flush=True)
+            waiting = waiting_trials(oracle)
+            if waiting and not liveness.alive() and not said:  # say it once, then wait
+                print(f"keras_tuner: trials {', '.join(waiting)} wait for a worker and none is "
+                      f"running: start one with python -m hpsearch worker {ctx.study.source} "
+                      f"--chief {reach} (or stop with Ctrl-C and resume later)",
+                      file=sys.stderr, flush=True)
+            said = bool(waiting) and not liveness.alive()
             for trial_id in ended(oracle):
                 if trial_id not in reported:
                     reported.add(trial_id)
@@ -94,6 +105,41 @@ def requeue(oracle: Any, tuner_id: str) -> str | None:
     oracle._retry_queue.append(trial.trial_id)
     oracle.save()
     return trial.trial_id
+
+
+@_synchronized
+def waiting_trials(oracle: Any) -> list[str]:
+    """Trials in the retry queue (a lost worker's)."""
+    return list(oracle._retry_queue)
+
+
+def _safe_servicer(base: type) -> type:
+    """Keras Tuner's servicer, answering a failed call with a gRPC error (an unknown trial
+    id, a state file that cannot be written) rather than leaving the oracle locked: Keras
+    Tuner's `synchronized` never releases its lock when the method raises."""
+    import grpc
+    from keras_tuner.src.engine import oracle as oracle_module
+
+    def guarded(name: str) -> Callable:
+        method = getattr(base, name)
+
+        def call(self: Any, request: Any, context: Any) -> Any:
+            try:
+                return method(self, request, context)
+            except Exception as exc:
+                import threading
+
+                oracle = self.oracle
+                if oracle_module.THREADS.get(oracle) == threading.current_thread().name:
+                    oracle_module.THREADS[oracle] = None
+                    oracle_module.LOCKS[oracle].release()
+                context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                              f"{name}: {type(exc).__name__}: {exc}"[:300])
+        return call
+
+    names = ("GetSpace", "UpdateSpace", "CreateTrial", "UpdateTrial", "EndTrial", "GetTrial",
+             "GetBestTrials")
+    return type("SafeOracleServicer", (base,), {name: guarded(name) for name in names})
 
 
 @_synchronized
