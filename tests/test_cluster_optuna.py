@@ -124,3 +124,25 @@ def test_shared_storages_open_with_heartbeats_where_optuna_has_them(tmp_path: Pa
     optuna.create_study(study_name="s/r", storage=storage).optimize(lambda t: 1.0, n_trials=2)
     again = optuna.load_study(study_name="s/r", storage=make_storage(optuna, url, 8.0, create=False))
     assert len(again.trials) == 2
+
+
+def test_on_a_journal_a_dead_workers_trial_and_an_earlier_sessions_are_failed(tmp_path: Path) -> None:
+    """No Optuna heartbeats there: a running trial of a worker judged dead, or of this very
+    process in an earlier session (a killed run, now resumed), is failed; others run on."""
+    from types import SimpleNamespace
+
+    import optuna
+
+    from hpsearch.engines.optuna_shared import fail_lost_trials, make_storage
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    ostudy = optuna.create_study(storage=make_storage(optuna, f"journal:{tmp_path / 'j.log'}", 8.0))
+    owners = [("w1", "s1"), ("w2", "s2"), ("", "old"), ("", "now")]
+    for worker, session in owners:
+        trial = ostudy.ask()
+        trial.set_user_attr("worker", worker)
+        trial.set_user_attr("session", session)
+    run = SimpleNamespace(worker="", session="now")
+    assert fail_lost_trials(ostudy, run, dead={"w1"}) == [0, 2]
+    states = [t.state.name for t in ostudy.get_trials()]
+    assert states == ["FAIL", "RUNNING", "FAIL", "RUNNING"]

@@ -226,6 +226,7 @@ class Trainer:
         if self.shared and optuna_shared.surplus(self.ostudy, trial, settings.n_trials):
             raise optuna_shared.Surplus(f"trial {trial.number}: the study has its trials")
         trial.set_user_attr("worker", ctx.worker)  # who trains it ("" for the run itself)
+        trial.set_user_attr("session", ctx.session)  # and in which session
         params = suggest(trial, study.space)
         seed_keras(study.seed, f"trial:{trial.number}")
         started, clock = now(), time.perf_counter()

@@ -5,7 +5,9 @@ the study has `n_trials` of them: finished (with hpsearch's outcome), running or
 A trial numbered past that count finds its place taken and steps aside, so a study never
 overshoots however many workers race for its last trial. On a database storage each running
 trial beats a heartbeat; one that stops (a killed worker) is failed by the next process that
-looks and queued again for another worker (Optuna's RetryHeartbeatStaleTrialCallback).
+looks and queued again for another worker (Optuna's RetryHeartbeatStaleTrialCallback). On a
+journal file, which has no heartbeats, hpsearch's own worker heartbeats decide: a dead
+worker's trial is failed, and a new trial takes its place.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import warnings
 from typing import TYPE_CHECKING, Any, Callable
 
 from hpsearch import interrupt
+from hpsearch.heartbeat import Liveness
 
 if TYPE_CHECKING:
     from hpsearch.engines.base import EngineContext
@@ -80,6 +83,21 @@ def make_storage(optuna: Any, url: str, timeout: float, create: bool = True) -> 
         skip_table_creation=not create)
 
 
+def fail_lost_trials(ostudy: Any, ctx: "EngineContext", dead: set[str]) -> list[int]:
+    """On a storage without Optuna's heartbeats, fail the running trials nobody trains any
+    more: a dead worker's (by hpsearch's heartbeat files), and this process's own from an
+    earlier session (killed, now resumed). Their places open for new trials."""
+    from optuna.trial import TrialState
+
+    lost = []
+    for trial in ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker, session = trial.user_attrs.get("worker"), trial.user_attrs.get("session")
+        if worker in dead or (worker == ctx.worker and session not in (None, ctx.session)):
+            ostudy._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            lost.append(trial.number)
+    return lost
+
+
 def counts(trial: Any) -> bool:
     """Does `trial` hold one of the study's places? Finished ones, running and queued ones do;
     a trial failed without hpsearch's outcome (a lost worker's, a surplus one) does not."""
@@ -106,11 +124,17 @@ def optimize(trainer: "Trainer", report: Callable[[Any], None] | None,
 
     heartbeats = is_heartbeat_enabled(ostudy._storage)
 
+    liveness, dead = Liveness(trainer.ctx.workdir / "workers", trainer.ctx.settings.worker_timeout), set()
+
     def look() -> list[Any]:
         if heartbeats:
             with warnings.catch_warnings():  # experimental in Optuna
                 warnings.simplefilter("ignore")
                 optuna.storages.fail_stale_trials(ostudy)
+        else:  # a journal: hpsearch's own heartbeats tell a lost worker's trials
+            dead.update(liveness.lost())
+            dead.difference_update(liveness.alive())
+            fail_lost_trials(ostudy, trainer.ctx, dead)
         trials = ostudy.get_trials(deepcopy=False)
         for trial in trials if report else ():
             report(trial)
