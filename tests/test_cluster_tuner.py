@@ -155,3 +155,27 @@ def test_a_failed_call_to_the_chief_leaves_its_oracle_unlocked() -> None:
         servicer.EndTrial(protos.get_service().EndTrialRequest(trial=stranger), Context())
     assert oracle_module.LOCKS[oracle].acquire(timeout=1)  # free
     oracle_module.LOCKS[oracle].release()
+
+
+def test_a_trial_ends_once_though_its_lost_worker_comes_back(tmp_path: Path) -> None:
+    """A worker judged lost (a long stall) whose trial was queued for a retry ends it after
+    all: that end counts, the retry is dropped, and a second end is ignored."""
+    import keras_tuner as kt
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute.oracle_chief import OracleServicer
+
+    from hpsearch.engines.tuner_chief import _safe_servicer, requeue
+
+    oracle = kt.oracles.RandomSearchOracle(objective=kt.Objective("score", "max"), max_trials=3)
+    oracle._set_project_dir(str(tmp_path), "p")
+    oracle.hyperparameters.Int("units", 1, 10)
+    servicer = _safe_servicer(OracleServicer)(oracle)
+    trial = oracle.create_trial("w1")
+    assert requeue(oracle, "w1") == trial.trial_id and oracle._retry_queue == [trial.trial_id]
+    oracle.update_trial(trial.trial_id, {"score": 1.0})
+    trial.status = "COMPLETED"
+    request = protos.get_service().EndTrialRequest(trial=trial.to_proto())
+    servicer.EndTrial(request, None)  # the lost worker's end, late
+    assert oracle.end_order == [trial.trial_id] and oracle._retry_queue == []
+    servicer.EndTrial(request, None)  # again (as a retry's end would be): ignored
+    assert oracle.end_order == [trial.trial_id]

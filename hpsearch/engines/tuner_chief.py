@@ -139,7 +139,29 @@ def _safe_servicer(base: type) -> type:
 
     names = ("GetSpace", "UpdateSpace", "CreateTrial", "UpdateTrial", "EndTrial", "GetTrial",
              "GetBestTrials")
-    return type("SafeOracleServicer", (base,), {name: guarded(name) for name in names})
+    methods = {name: guarded(name) for name in names}
+    end = methods["EndTrial"]
+
+    def end_once(self: Any, request: Any, context: Any) -> Any:
+        from keras_tuner.src import protos
+
+        if not claim_end(self.oracle, request.trial.trial_id):  # ended already: keep the first
+            return protos.get_service().EndTrialResponse()
+        return end(self, request, context)
+
+    methods["EndTrial"] = end_once
+    return type("SafeOracleServicer", (base,), methods)
+
+
+@_synchronized
+def claim_end(oracle: Any, trial_id: str) -> bool:
+    """May `trial_id` end now? Not if it ended already (a worker judged lost came back after
+    its retry ended, or the retry ends after it); a queued retry is dropped: it has ended."""
+    if trial_id in oracle.end_order:
+        return False
+    if trial_id in oracle._retry_queue:
+        oracle._retry_queue.remove(trial_id)
+    return True
 
 
 @_synchronized
