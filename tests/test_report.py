@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 from hpsearch.errors import HPSearchError
-from hpsearch.report import load_run, score_view, write_compare_report, write_report
+from hpsearch.analysis import load_run, score_view
+from hpsearch.report import write_compare_report, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_SECTIONS = {"best", "progress", "parameters", "curves", "trials"}
@@ -285,7 +286,7 @@ def test_pruned_trials_are_hollow_grey_marks_in_the_plots(tmp_path: Path, monkey
     from matplotlib.colors import to_rgba
 
     from hpsearch import plots
-    from hpsearch.report import scored_trials
+    from hpsearch.analysis import scored_trials
 
     figures = []
     monkeypatch.setattr(plots, "_png", lambda fig: figures.append(fig) or b"png")
