@@ -32,12 +32,14 @@ def fmt(value: Any) -> str:
 def environment() -> Any:
     """The one Jinja2 environment: autoescaped HTML, `fmt` as a filter."""
     import jinja2
+    import markupsafe
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
                              autoescape=jinja2.select_autoescape(["html"]),
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     env.filters["fmt"] = fmt
-    env.globals["inline_css"] = lambda: (STATIC / "hpsearch.css").read_text(encoding="utf-8")
+    # Markup: the stylesheet is ours, and escaping its quotes would break it inside <style>
+    env.globals["inline_css"] = lambda: markupsafe.Markup((STATIC / "hpsearch.css").read_text(encoding="utf-8"))
     return env
 
 

@@ -340,6 +340,14 @@ def test_compare_report(tmp_path: Path) -> None:
         write_compare_report([], tmp_path / "none.html")
 
 
+def test_report_inlines_the_stylesheet_verbatim(tmp_path: Path) -> None:
+    from hpsearch.templating import STATIC
+
+    text = write_report(make_run(tmp_path, "css")).read_text(encoding="utf-8")
+    # escaped, its quoted font names ("Segoe UI" -> &#34;) would drop the font-family rule
+    assert "<style>" + (STATIC / "hpsearch.css").read_text(encoding="utf-8") + "</style>" in text
+
+
 def test_importing_report_loads_no_keras_nor_matplotlib() -> None:
     code = ("import sys, hpsearch.report; heavy = [m for m in ('keras', 'tensorflow', 'jax', "
             "'matplotlib') if m in sys.modules]; print(heavy); sys.exit(bool(heavy))")
