@@ -195,6 +195,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve RESULTS_DIR's runs, pages and API until Ctrl-C; queued studies run one at a time."""
+    from hpsearch.serve.server import serve
+
+    return serve(Path(args.results_dir), host=args.host, port=args.port, token=args.token,
+                 data_dirs=[Path(d) for d in args.data_dir] if args.data_dir else None)
+
+
 def _writable_output(path: Path) -> None:
     """An --output file we can write, checked before any work (exit 2, one line)."""
     from hpsearch.errors import InputError, StudyError
@@ -282,6 +290,19 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="regenerate report.html from a run's CSVs (no retraining)")
     rep.add_argument("run_dir", nargs="+")
     rep.set_defaults(func=cmd_report)
+    srv = sub.add_parser("serve", help="a web page and JSON API over a results folder: watch, "
+                                       "submit, stop, resume and compare runs")
+    srv.add_argument("results_dir", nargs="?", default="results",
+                     help="the results folder (default: %(default)s)")
+    srv.add_argument("--host", default="127.0.0.1",
+                     help="address to listen on (default: %(default)s; any other needs a token)")
+    srv.add_argument("--port", type=int, default=8765, help="default: %(default)s")
+    srv.add_argument("--token", help="required to submit, cancel, stop and resume (and to read, "
+                                     "off loopback); generated and printed once when needed")
+    srv.add_argument("--data-dir", action="append", metavar="FOLDER",
+                     help="a folder submitted studies may name as data_dir (repeatable; "
+                          "default: $HPSEARCH_DATA_DIR)")
+    srv.set_defaults(func=cmd_serve)
     return parser
 
 

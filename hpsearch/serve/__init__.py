@@ -1,0 +1,1 @@
+"""`hpsearch serve`: a web service over a results folder (pages, JSON API, study queue)."""

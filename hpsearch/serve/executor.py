@@ -1,0 +1,224 @@
+"""Runs the queue's jobs one at a time, each in a child `python -m hpsearch run|resume`.
+
+The server stays responsive (training is another process), and a study stops the way it
+stops from a terminal: SIGINT, the run's clean interrupt, resumable. The child is told to
+stop the same way when the server dies, even by kill -9 (Linux's parent-death signal);
+a restarted server resumes the job that was running, so no finished trial is lost.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from hpsearch.files import now
+from hpsearch.live import read_status
+from hpsearch.serve.jobs import ENDED, Job, JobConflict, JobStore
+
+POLL_SECONDS = 0.5
+STOP_WAIT_SECONDS = 120.0  # a clean stop finishes the epoch in progress first
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGINT when the server's process dies (Linux only)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+class Executor:
+    """A thread that starts the next queued job when none runs, and watches the one running."""
+
+    def __init__(self, store: JobStore, results_dir: Path, *, python: str = sys.executable,
+                 extra_args: tuple[str, ...] = (), log: Callable[[str], None] | None = None) -> None:
+        self.store, self.results_dir = store, Path(results_dir)
+        self.python, self.extra_args = python, extra_args
+        self.log = log or (lambda msg: print(f"hpsearch serve: {msg}", file=sys.stderr))
+        self._proc: subprocess.Popen | None = None
+        self._job: Job | None = None
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    # --- the server's calls ------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="hpsearch-queue", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """A job was queued: look now rather than at the next poll."""
+        self._wake.set()
+
+    def current(self) -> Job | None:
+        with self._lock:
+            return self._job
+
+    def stop_run(self, run: str) -> Job:
+        """Ask the child running `run` to stop cleanly (SIGINT, as Ctrl-C in a terminal)."""
+        with self._lock:
+            job, proc = self._job, self._proc
+            if job is None or proc is None or job.run != run:
+                raise JobConflict(f"{run}: expected a run this server is running, found none")
+            proc.send_signal(signal.SIGINT)
+            self._job = self.store.update(job, message="stopping: finishing the epoch in progress")
+            return self._job
+
+    def shutdown(self, timeout: float = STOP_WAIT_SECONDS) -> None:
+        """Stop the loop; a running study is stopped cleanly and stays marked running, so
+        that the next `serve` resumes it."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        with self._lock:
+            proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.log(f"the study (pid {proc.pid}) is still stopping; it will be resumed later")
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        for job in self.store.all():  # a previous server's running job comes first
+            if job.state == "running":
+                self._recover(job)
+        while not self._stopping.is_set():
+            try:
+                self._step()
+            except Exception as exc:  # the queue must outlive any one job's trouble
+                self.log(f"queue: {type(exc).__name__}: {exc}")
+            self._wake.wait(POLL_SECONDS)
+            self._wake.clear()
+
+    def _step(self) -> None:
+        with self._lock:
+            job, proc = self._job, self._proc
+        if job is not None and proc is not None:
+            if job.run is None:
+                self._find_run(job)
+            code = proc.poll()
+            if code is not None:
+                self._ended(job, code)
+            return
+        queued = self.store.queued()
+        if queued and not self._stopping.is_set():
+            self._launch(queued[0])
+
+    def _recover(self, job: Job) -> None:
+        """A job left running by a server that died: wait for its child to end, then resume
+        it (or start it again when it had not made its run folder yet)."""
+        pid = job.pid
+        while pid and _pid_alive(pid) and not self._stopping.is_set():
+            time.sleep(POLL_SECONDS)  # its child is still stopping (parent-death SIGINT)
+        if job.run is None:
+            job = self._find_run(job) or job
+        if job.run is not None:
+            try:
+                state = read_status(self.results_dir / job.run)["state"]
+            except Exception:
+                state = "interrupted"  # no status.json yet: resume says what is missing
+            if state in ("finished", "failed"):  # it ended before the server died
+                self.store.update(job, state=state, ended_at=now(), pid=None)
+                return
+        self.log(f"job {job.id} was running when the server stopped: "
+                 + ("resuming it" if job.run else "starting it again"))
+        self._launch(job, resume=job.run is not None)
+
+    def _command(self, job: Job, resume: bool) -> list[str]:
+        base = [self.python, "-m", "hpsearch"]
+        if resume:
+            return [*base, "resume", str(self.results_dir / job.run), "--quiet", *self.extra_args]
+        return [*base, "run", str(self.store.study_path(job)), "--output-dir", str(self.results_dir),
+                "--quiet", *self.extra_args]
+
+    def _launch(self, job: Job, resume: bool | None = None) -> None:
+        resume = job.kind == "resume" if resume is None else resume
+        folder = self.store.folder(job)
+        folder.mkdir(parents=True, exist_ok=True)
+        with self._lock, open(folder / "log.txt", "ab") as log:
+            self._proc = subprocess.Popen(
+                self._command(job, resume), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                start_new_session=True,  # the server's Ctrl-C reaches the child through us
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+            self._job = self.store.update(job, state="running", started_at=job.started_at or now(),
+                                          pid=self._proc.pid, message="")
+
+    def _find_run(self, job: Job) -> Job | None:
+        """The run folder a `run` job's child made: its run.json names the job's study file."""
+        path = self.store.study_path(job)
+        if path is None:
+            return None
+        wanted = str(path.resolve())
+        for info in (self.results_dir / job.study).glob("*/run.json"):
+            try:
+                if json.loads(info.read_text(encoding="utf-8")).get("source_path") == wanted:
+                    found = self.store.update(job, run=f"{job.study}/{info.parent.name}")
+                    with self._lock:
+                        if self._job is not None and self._job.id == job.id:
+                            self._job = found
+                    return found
+            except (OSError, ValueError):
+                continue
+        return None
+
+    def _ended(self, job: Job, code: int) -> None:
+        if job.run is None:
+            job = self._find_run(job) or job
+        state, message = ("finished" if code == 0 else "failed"), ""
+        if job.run is not None:
+            try:
+                status = read_status(self.results_dir / job.run)
+                state, message = status["state"], status.get("message", "")
+            except Exception:  # no status.json: the child failed before its run began
+                pass
+        if code != 0 and not message:
+            message = _last_error(self.store.folder(job) / "log.txt") or f"exit code {code}"
+        state = state if state in ENDED else "failed"
+        with self._lock:
+            self._job = self._proc = None
+        self.store.update(job, state=state, ended_at=now(), message=message[:500], pid=None)
+        self.log(f"job {job.id} ({job.study}) ended: {state}" + (f" ({message})" if message else ""))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie (our own dead child) is not alive
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _last_error(log: Path) -> str:
+    """The child's one-line error (`hpsearch: error: ...`), if it printed one."""
+    try:
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    for line in reversed(lines[-200:]):
+        if line.startswith("hpsearch: error: "):
+            return line.removeprefix("hpsearch: error: ")
+    return ""
+
+
+def describe(job: Job, store: JobStore) -> dict[str, Any]:
+    return job.public(store.positions().get(job.id))

@@ -1,0 +1,134 @@
+"""The study queue, kept on disk: one JSON record per job in RESULTS_DIR/.queue.
+
+A job runs a submitted study (`run`) or finishes an interrupted run (`resume`). Records
+are written atomically, so a server killed at any moment leaves every job as it was: a
+restarted server finds queued jobs still queued and the running one still marked running
+(the queue runner resumes it). The study text is written before the record that names it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from hpsearch.files import atomic_write_text, now, write_json
+
+QUEUE = ".queue"  # study names cannot start with a dot: no run folder can take this name
+STATES = ("queued", "running", "finished", "failed", "interrupted", "cancelled")
+ENDED = ("finished", "failed", "interrupted", "cancelled")
+FILENAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}\.toml\Z")
+
+
+class JobConflict(Exception):
+    """The job or run is not in a state that allows the action (HTTP 409)."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One queued, running or ended study; `run` is "study/run_id" once its folder exists."""
+
+    id: str
+    study: str
+    kind: str  # "run" (a submitted study file) or "resume" (an interrupted run)
+    state: str = "queued"
+    seq: int = 0  # submission order
+    run: str | None = None
+    study_file: str | None = None  # relative to the job's folder
+    submitted_at: str = ""
+    started_at: str | None = None
+    ended_at: str | None = None
+    message: str = ""
+    pid: int | None = None
+
+    def public(self, position: int | None = None) -> dict[str, Any]:
+        """The API's Job shape."""
+        return {"id": self.id, "study": self.study, "kind": self.kind, "state": self.state,
+                "run": self.run, "submitted_at": self.submitted_at, "started_at": self.started_at,
+                "ended_at": self.ended_at, "message": self.message, "position": position}
+
+
+class JobStore:
+    """The queue folder: `<id>.json` records and `<id>/` folders holding submitted studies."""
+
+    def __init__(self, results_dir: Path) -> None:
+        self.root = Path(results_dir) / QUEUE
+        self._lock = threading.RLock()
+
+    def _record(self, job_id: str) -> Path:
+        return self.root / f"{job_id}.json"
+
+    def folder(self, job: Job) -> Path:
+        return self.root / job.id
+
+    def study_path(self, job: Job) -> Path | None:
+        return self.folder(job) / job.study_file if job.study_file else None
+
+    def save(self, job: Job) -> Job:
+        with self._lock:
+            write_json(self._record(job.id), dataclasses.asdict(job))
+        return job
+
+    def update(self, job: Job, **changes: Any) -> Job:
+        return self.save(dataclasses.replace(job, **changes))
+
+    def _new_id(self) -> str:
+        return f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
+
+    def submit(self, text: str, filename: str, study: str) -> Job:
+        """Queue a study file's text; the file is on disk before the record names it."""
+        with self._lock:
+            job = Job(id=self._new_id(), study=study, kind="run", seq=time.time_ns(),
+                      study_file=filename, submitted_at=now())
+            atomic_write_text(self.folder(job) / filename, text)
+            return self.save(job)
+
+    def resume(self, run: str) -> Job:
+        """Queue the resumption of run "study/run_id" (one live job per run)."""
+        with self._lock:
+            if any(j.run == run and j.state in ("queued", "running") for j in self.all()):
+                raise JobConflict(f"{run}: already queued or running")
+            job = Job(id=self._new_id(), study=run.split("/")[0], kind="resume", run=run,
+                      seq=time.time_ns(), submitted_at=now())
+            return self.save(job)
+
+    def get(self, job_id: str) -> Job | None:
+        if not re.fullmatch(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{8}", job_id):
+            return None
+        return self._load(self._record(job_id))
+
+    def _load(self, path: Path) -> Job | None:
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            names = {f.name for f in dataclasses.fields(Job)}
+            return Job(**{k: v for k, v in raw.items() if k in names})
+        except (OSError, ValueError, TypeError):
+            return None  # a foreign or damaged file is not a job
+
+    def all(self) -> list[Job]:
+        """Every job, in submission order."""
+        if not self.root.is_dir():
+            return []
+        jobs = [self._load(p) for p in self.root.glob("[0-9]*.json")]
+        return sorted((j for j in jobs if j is not None), key=lambda j: (j.seq, j.id))
+
+    def queued(self) -> list[Job]:
+        return [j for j in self.all() if j.state == "queued"]
+
+    def positions(self) -> dict[str, int]:
+        return {j.id: i + 1 for i, j in enumerate(self.queued())}
+
+    def cancel(self, job_id: str) -> Job:
+        with self._lock:
+            job = self.get(job_id)
+            if job is None:
+                raise KeyError(job_id)
+            if job.state != "queued":
+                raise JobConflict(f"job {job_id}: expected a queued job, found one {job.state}")
+            return self.update(job, state="cancelled", ended_at=now(), message="cancelled")

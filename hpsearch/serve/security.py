@@ -1,0 +1,128 @@
+"""What every request goes through: the token, the Host and Origin checks, body size, and
+the response headers.
+
+Loopback only (the default): reading needs nothing; with a token (given), writing needs it.
+Any other address: a token is required for everything. The browser gets the token once in
+the URL (`?token=`), which is swapped for an HttpOnly, SameSite=Strict cookie and dropped
+from the address bar.
+"""
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+from urllib.parse import urlencode, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+COOKIE = "hpsearch_token"
+MAX_BODY = 256 * 1024  # a study file is a few hundred bytes
+READ_METHODS = ("GET", "HEAD")
+HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    # Plotly's WebGL plots (parallel coordinates) compile code at run time: 'unsafe-eval'.
+    # No inline script is allowed: an injected <script> cannot run.
+    "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-eval'; "
+                               "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+                               "worker-src 'self' blob:; connect-src 'self'; object-src 'none'; "
+                               "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+}
+LOOPBACK_NAMES = ("localhost",)
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+@dataclass(frozen=True)
+class Guard:
+    """The server's access rules."""
+
+    loopback: bool
+    token: str | None
+    max_body: int = MAX_BODY
+
+    def needs_token(self, method: str) -> bool:
+        return self.token is not None and (method not in READ_METHODS or not self.loopback)
+
+    def has_token(self, request: Request) -> bool:
+        given = [request.cookies.get(COOKIE), request.query_params.get("token")]
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            given.append(auth[7:].strip())
+        return any(g and secrets.compare_digest(g.encode(), self.token.encode()) for g in given)
+
+
+def error(status: int, message: str, **headers: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers or None)
+
+
+def middleware(guard: Guard) -> Callable[[Request, Any], Awaitable[Response]]:
+    async def check(request: Request, call_next: Any) -> Response:
+        response = _refuse(guard, request)
+        if response is None and guard.token and request.method in READ_METHODS \
+                and request.query_params.get("token") and not request.url.path.startswith("/api/") \
+                and guard.has_token(request):
+            # a page opened with ?token=: keep it in a cookie, take it out of the address
+            rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
+            response = RedirectResponse(request.url.path + (f"?{urlencode(rest)}" if rest else ""),
+                                        status_code=303)
+            response.set_cookie(COOKIE, guard.token, httponly=True, samesite="strict",
+                                secure=request.url.scheme == "https")
+        if response is None:
+            response = await call_next(request)
+        for name, value in HEADERS.items():
+            response.headers.setdefault(name, value)
+        private = not request.url.path.startswith("/static/")
+        response.headers["Cache-Control"] = "no-store" if private else "public, max-age=3600"
+        return response
+    return check
+
+
+def _refuse(guard: Guard, request: Request) -> Response | None:
+    host = urlsplit(f"//{request.headers.get('host', '')}").hostname or ""
+    if guard.loopback and not is_loopback(host):
+        # a page elsewhere that resolves its own name to 127.0.0.1 (DNS rebinding)
+        return error(400, f"Host: expected a loopback name such as 127.0.0.1, got {host or 'none'!r}")
+    if guard.needs_token(request.method) and not guard.has_token(request):
+        why = "wrong" if request.cookies.get(COOKIE) or request.query_params.get("token") \
+            or request.headers.get("authorization") else "missing"
+        return error(401, f"token {why}: open the address `hpsearch serve` printed (with ?token=), "
+                          "or send the header Authorization: Bearer TOKEN",
+                     **{"WWW-Authenticate": "Bearer"})
+    if request.method not in READ_METHODS:
+        origin = request.headers.get("origin")
+        if origin and urlsplit(origin).netloc != request.headers.get("host"):
+            return error(403, f"Origin: expected this server's own pages, got {origin!r}")
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > guard.max_body):
+            return error(413, f"body: expected at most {guard.max_body} bytes, got {length}")
+    return None
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused past `limit` bytes even without a Content-Length."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"body: expected at most {limit} bytes, got more")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class BodyTooLarge(Exception):
+    pass

@@ -1,0 +1,55 @@
+"""Start the service with uvicorn: the address, the token, one line on how to reach it."""
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+from hpsearch.errors import InputError
+from hpsearch.serve.security import is_loopback, new_token
+
+
+def serve(results_dir: Path, *, host: str = "127.0.0.1", port: int = 8765,
+          token: str | None = None, data_dirs: list[Path] | None = None) -> int:
+    """Serve until Ctrl-C or SIGTERM; the running study is stopped cleanly and resumed by
+    the next `serve`."""
+    import uvicorn
+
+    from hpsearch.serve.app import create_app
+
+    if not 0 < port < 65536:
+        raise InputError(f"--port: expected 1-65535, got {port}")
+    if results_dir.exists() and not results_dir.is_dir():
+        raise InputError(f"{results_dir}: expected a results folder, found a file")
+    if token is not None and len(token) < 16:
+        raise InputError(f"--token: expected at least 16 characters, got {len(token)}")
+    _check_port(host, port)
+    generated = token is None and not is_loopback(host)
+    token = new_token() if generated else token
+    app = create_app(results_dir, host=host, token=token, data_roots=data_dirs)
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}/" + (f"?token={token}" if generated else "")
+    print(f"hpsearch serve: {app.state.results} at {url}" + (" (the token is shown once)"
+                                                             if generated else ""),
+          file=sys.stderr, flush=True)
+    # uvicorn handles SIGINT/SIGTERM itself (graceful shutdown); ours would raise mid-request
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                            timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else 1
+
+
+def _check_port(host: str, port: int) -> None:
+    """A one-line error for an address in use, before uvicorn logs its own."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise InputError(f"--host/--port: expected a free address, got {host}:{port} "
+                             f"({exc.strerror or exc})") from None
