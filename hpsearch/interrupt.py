@@ -38,3 +38,9 @@ def check() -> None:
     """Raise KeyboardInterrupt if a stop was requested (even if the first raise was swallowed)."""
     if _requested.is_set():
         raise KeyboardInterrupt
+
+
+def requested() -> bool:
+    """Was a stop requested? A library that turns the KeyboardInterrupt into another
+    exception (Optuna, when it lands while a trial is being told) is still stopped by it."""
+    return _requested.is_set()

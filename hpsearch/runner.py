@@ -147,6 +147,10 @@ def run_study(study: Study, *, engines: tuple[str, ...] | None = None, seed: int
         raise HPSearchError(f"{what}; finished work is kept in {run_dir}. Resume with: "
                             f"{resume_hint}") from None
     except BaseException as exc:
+        if interrupt.requested():  # a library turned our KeyboardInterrupt into its own error
+            live.finish("interrupted", "stopped by Ctrl-C or SIGTERM")
+            raise Interrupted(f"interrupted; finished fits are kept in {run_dir}. Resume with: "
+                              f"{resume_hint}") from None
         live.finish("failed", f"{type(exc).__name__}: {exc}"[:300])
         raise
     # A resumed run adds this session's time to what the earlier sessions spent.
