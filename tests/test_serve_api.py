@@ -1,0 +1,232 @@
+"""`hpsearch serve` in-process: the JSON API, pages, downloads, the queue's records and the
+access rules (FastAPI's test client; no study is trained here, see test_serve_browser.py)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from hpsearch.cli import dispatch
+from hpsearch.serve.app import create_app
+from hpsearch.serve.jobs import QUEUE
+from test_report import make_run
+
+LOCAL = "http://127.0.0.1:8765"
+GOOD = """
+[study]
+name = "tiny"
+dataset = "california_housing"
+engines = ["optuna"]
+max_train_samples = 300
+max_eval_samples = 100
+[train]
+epochs = 2
+[optuna]
+n_trials = 2
+"""
+
+
+@pytest.fixture()
+def results(tmp_path: Path) -> Path:
+    root = tmp_path / "results"
+    make_run(root, "20260101-100000-aaaa")
+    make_run(root, "20260102-100000-bbbb", task="regression")
+    return root
+
+
+def client(results: Path, base: str = LOCAL, **options) -> TestClient:
+    return TestClient(create_app(results, run_queue=False, **options), base_url=base)
+
+
+def test_runs_list_detail_trials_histories_compare(results: Path) -> None:
+    c = client(results)
+    listing = c.get("/api/runs").json()
+    assert [r["id"] for r in listing["runs"]] == ["study/20260102-100000-bbbb",
+                                                   "study/20260101-100000-aaaa"]
+    first = listing["runs"][1]
+    # no status.json: a run nobody is running reads as interrupted
+    assert first["state"] == "interrupted" and first["dataset"] == "fashion_mnist"
+    best = {b["engine"]: b for b in first["best"]}
+    assert best["sklearn"]["test_metric"] == "test_accuracy" and best["sklearn"]["test_score"] == 0.8
+
+    detail = c.get("/api/runs/study/20260101-100000-aaaa").json()
+    assert {f["name"] for f in detail["files"]} >= {"trials.csv", "summary.csv", "histories.csv"}
+    assert detail["can_resume"] and not detail["can_stop"]
+    trials = c.get("/api/runs/study/20260101-100000-aaaa/trials").json()
+    assert len(trials["trials"]) == 10
+    failed = [t for t in trials["trials"] if t["status"] == "failed"]
+    assert len(failed) == 1 and failed[0]["val_score"] is None and failed[0]["failed"] is True
+    ok = [t for t in trials["trials"] if t["engine"] == "sklearn" and t["ok"]]
+    assert trials["top"]["sklearn"][0] == max(ok, key=lambda t: t["score"])["trial"]
+    rows = c.get("/api/runs/study/20260101-100000-aaaa/histories").json()["rows"]
+    assert len(rows["value"]) == len(rows["epoch"]) > 0 and set(rows) >= {"engine", "trial", "metric"}
+
+    compared = c.get("/api/compare", params={"run": [r["id"] for r in listing["runs"]]}).json()
+    assert len(compared["runs"]) == 2 and len(compared["table"]) == 4
+    assert {p["engine"] for p in compared["progress"]} == {"sklearn", "keras_tuner"}
+
+
+def test_openapi_documents_the_api(results: Path) -> None:
+    doc = client(results).get("/openapi.json").json()
+    assert {"/api/runs", "/api/runs/{study}/{run_id}", "/api/runs/{study}/{run_id}/trials",
+            "/api/compare", "/api/studies", "/api/jobs/{job_id}/cancel",
+            "/api/runs/{study}/{run_id}/stop", "/api/runs/{study}/{run_id}/resume"} <= set(doc["paths"])
+    fields = doc["components"]["schemas"]["RunSummary"]["properties"]
+    assert {"id", "state", "best", "trials_done", "duration_seconds"} <= set(fields)
+
+
+def test_pages_render(results: Path) -> None:
+    c = client(results)
+    for url, marker in (("/", 'id="runs-table"'), ("/runs/study/20260101-100000-aaaa", 'id="trials-table"'),
+                        ("/compare?run=study/20260101-100000-aaaa&run=study/20260102-100000-bbbb",
+                         'id="compare-table"')):
+        page = c.get(url)
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert marker in page.text and "<script>" not in page.text  # scripts are files (CSP)
+    assert c.get("/static/plotly.min.js").status_code == 200
+
+
+def test_bad_study_gets_validates_one_line(results: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    text = GOOD.replace("california_housing", "mnist")
+    monkeypatch.chdir(tmp_path)
+    Path("bad.toml").write_text(text)
+    assert dispatch(["validate", "bad.toml"]) == 2
+    line = capsys.readouterr().err.strip().removeprefix("hpsearch: error: ")
+    reply = client(results).post("/api/studies?filename=bad.toml", content=text)
+    assert reply.status_code == 422 and reply.json() == {"error": line}
+    assert not (results / QUEUE).exists()  # nothing half-written
+
+
+def test_submit_cancel_and_conflicts(results: Path) -> None:
+    c = client(results)
+    job = c.post("/api/studies?filename=tiny.toml", content=GOOD).json()["job"]
+    assert job["state"] == "queued" and job["position"] == 1 and job["study"] == "tiny"
+    record = json.loads((results / QUEUE / f"{job['id']}.json").read_text())
+    assert record["state"] == "queued" and (results / QUEUE / job["id"] / "tiny.toml").read_text() == GOOD
+    assert c.post(f"/api/jobs/{job['id']}/cancel").json()["job"]["state"] == "cancelled"
+    again = c.post(f"/api/jobs/{job['id']}/cancel")
+    assert again.status_code == 409 and "expected a queued job" in again.json()["error"]
+    assert c.post("/api/jobs/20260101-000000-00000000/cancel").status_code == 404
+    stop = c.post("/api/runs/study/20260101-100000-aaaa/stop")
+    assert stop.status_code == 409 and "running" in stop.json()["error"]
+    resumed = c.post("/api/runs/study/20260101-100000-aaaa/resume")
+    assert resumed.status_code == 201 and resumed.json()["job"]["kind"] == "resume"
+    assert c.get("/api/runs").json()["runs"][1]["state"] == "queued"
+    assert c.post("/api/runs/study/20260101-100000-aaaa/resume").status_code == 409  # queued once
+    finished = results / "study" / "20260102-100000-bbbb" / "status.json"
+    finished.write_text(json.dumps({"state": "finished", "engines": {}}))
+    assert c.post("/api/runs/study/20260102-100000-bbbb/resume").status_code == 409
+
+
+@pytest.mark.parametrize("url", [
+    "/api/runs/%2e%2e/%2e%2e", "/api/runs/study/%2e%2e", "/api/runs/.queue/x",
+    "/runs/study/20260101-100000-aaaa/files/%2e%2e/%2e%2e/x.csv",
+    "/runs/study/20260101-100000-aaaa/files/best/%2e%2e/run.json",
+    "/runs/study/20260101-100000-aaaa/files/state/x", "/runs/study/link/files/trials.csv",
+    "/runs/study/20260101-100000-aaaa/files/notes.txt",  # in the run, but not a download
+    "/api/compare?run=study/%2e%2e", "/static/%2e%2e%2fcli.py", "/static/base.html",
+])
+def test_paths_outside_the_results_folder_are_404(results: Path, tmp_path: Path, url: str) -> None:
+    outside = make_run(tmp_path / "elsewhere", "secret")
+    (results / "study" / "link").symlink_to(outside)
+    (results / "study" / "20260101-100000-aaaa" / "notes.txt").write_text("private")
+    reply = client(results).get(url)
+    assert reply.status_code == 404 and "error" in reply.json()
+
+
+def test_downloads_are_attachments_of_the_runs_files(results: Path) -> None:
+    c = client(results)
+    reply = c.get("/runs/study/20260101-100000-aaaa/files/trials.csv")
+    assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/csv")
+    assert "attachment" in reply.headers["content-disposition"]
+    assert reply.text == (results / "study" / "20260101-100000-aaaa" / "trials.csv").read_text()
+    best = results / "study" / "20260101-100000-aaaa" / "best"
+    best.mkdir()
+    (best / "sklearn.keras").write_bytes(b"model")
+    assert c.get("/runs/study/20260101-100000-aaaa/files/best/sklearn.keras").content == b"model"
+
+
+def test_security_headers(results: Path) -> None:
+    reply = client(results).get("/api/runs")
+    assert reply.headers["x-content-type-options"] == "nosniff"
+    assert reply.headers["cache-control"] == "no-store"
+    assert reply.headers["content-type"] == "application/json"
+    assert "script-src 'self'" in reply.headers["content-security-policy"]
+
+
+def test_token_off_loopback(results: Path) -> None:
+    token = "t" * 24
+    c = client(results, "http://10.1.2.3:8765", host="0.0.0.0", token=token)
+    for method, url in (("get", "/api/runs"), ("get", "/"), ("post", "/api/studies")):
+        reply = getattr(c, method)(url)
+        assert reply.status_code == 401 and "token missing" in reply.json()["error"]
+    assert c.get("/api/runs", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert c.get("/api/runs", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    # the page's ?token= becomes a cookie and leaves the address
+    opened = c.get(f"/?token={token}", follow_redirects=False)
+    assert opened.status_code == 303 and opened.headers["location"] == "/"
+    assert "httponly" in opened.headers["set-cookie"].lower()
+    assert c.get("/api/runs").status_code == 200  # the client kept the cookie
+
+
+def test_token_on_loopback_guards_writes_only(results: Path) -> None:
+    c = client(results, token="s" * 24)
+    assert c.get("/api/runs").status_code == 200
+    assert c.post("/api/studies", content=GOOD).status_code == 401
+    assert c.post("/api/studies", content=GOOD, headers={"Authorization": "Bearer " + "s" * 24}
+                  ).status_code == 201
+
+
+def test_host_and_origin_checks(results: Path) -> None:
+    assert client(results, "http://evil.example:8765").get("/api/runs").status_code == 400
+    c = client(results)
+    refused = c.post("/api/studies", content=GOOD, headers={"Origin": "http://evil.example"})
+    assert refused.status_code == 403 and "Origin" in refused.json()["error"]
+    assert c.post("/api/studies", content=GOOD, headers={"Origin": LOCAL}).status_code == 201
+
+
+def test_oversized_bodies(results: Path) -> None:
+    c = client(results, max_body=1000)
+    big = GOOD + "#" * 2000
+    reply = c.post("/api/studies", content=big)
+    assert reply.status_code == 413 and "at most 1000 bytes" in reply.json()["error"]
+    chunked = c.post("/api/studies", content=iter([big.encode()]))  # no Content-Length
+    assert chunked.status_code == 413
+    assert not (results / QUEUE).exists()
+
+
+@pytest.mark.parametrize("extra, field", [
+    ('output_dir = "/tmp"', "study.output_dir"),
+    ('data_dir = "/etc"', "study.data_dir"),
+    ('data_dir = "../../.."', "study.data_dir"),
+])
+def test_study_paths_must_stay_in_the_servers_folders(results: Path, extra: str, field: str) -> None:
+    text = GOOD.replace('engines = ["optuna"]', f'engines = ["optuna"]\n{extra}')
+    reply = client(results).post("/api/studies?filename=tiny.toml", content=text)
+    assert reply.status_code == 422 and f"tiny.toml: {field}: expected" in reply.json()["error"]
+    assert not (results / QUEUE).exists()
+
+
+def test_storage_files_must_stay_in_the_results_folder(results: Path) -> None:
+    c = client(results)
+    text = GOOD + '\nstorage = "sqlite:////tmp/elsewhere.db"\n'
+    reply = c.post("/api/studies?filename=tiny.toml", content=text)
+    assert reply.status_code == 422 and "optuna.storage" in reply.json()["error"]
+    inside = GOOD + f'\nstorage = "sqlite:///{results}/tiny.db"\n'
+    assert c.post("/api/studies?filename=tiny.toml", content=inside).status_code == 201
+
+
+@pytest.mark.data
+def test_data_dir_inside_the_servers_data_folders_is_accepted(results: Path) -> None:
+    data = os.environ["HPSEARCH_DATA_DIR"]
+    text = GOOD.replace('engines = ["optuna"]', f'engines = ["optuna"]\ndata_dir = "{data}"')
+    reply = client(results, data_roots=[Path(data)]).post("/api/studies?filename=t.toml", content=text)
+    assert reply.status_code == 201, reply.text
+
+
+def test_odd_filenames_are_refused(results: Path) -> None:
+    reply = client(results).post("/api/studies?filename=../x.toml", content=GOOD)
+    assert reply.status_code == 422 and reply.json()["error"].startswith("filename: expected")
