@@ -137,3 +137,28 @@ def test_each_fit_is_seeded_from_the_study_seed_and_its_own_key():
         np.testing.assert_array_equal(a, b)
     assert any((a != b).any() for a, b in zip(first, weights(2)))
     assert any((a != b).any() for a, b in zip(weights(1, slice(0, 32)), weights(1, slice(32, 64))))
+
+
+# --- a stop request that a library turns into its own error --------------------------------
+
+def test_a_stop_turned_into_another_error_leaves_the_run_interrupted(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Optuna's _run_trial raises UnboundLocalError when SIGINT lands while it tells a trial:
+    the run is still stopped as asked (interrupted, resumable), not failed."""
+    from hpsearch import interrupt
+    from hpsearch.errors import Interrupted
+
+    study = _study_on_synthetic(tmp_path, "optuna", monkeypatch)
+
+    def run(ctx: Any) -> None:
+        interrupt._requested.set()  # the SIGINT handler's flag
+        raise UnboundLocalError("cannot access local variable 'updated_state'")
+
+    monkeypatch.setattr(registry.get("optuna"), "run", run)
+    try:
+        with pytest.raises(Interrupted, match="Resume with"):
+            runner.run_study(study)
+    finally:
+        interrupt._requested.clear()
+    (status,) = (tmp_path / "out").glob("*/*/status.json")
+    assert json.loads(status.read_text())["state"] == "interrupted"
