@@ -227,7 +227,7 @@ def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", token: str |
                     f"dataset {run['dataset']} · engines {', '.join(run['engines'])}", run=run)
 
     @app.get("/compare", include_in_schema=False)
-    def compare_page(run: list[str] = Query(...)) -> HTMLResponse:
+    def compare_page(run: list[str] = Query(default=[])) -> HTMLResponse:
         ids = [f"{p.parent.name}/{p.name}" for p in map(_compared, run)]
         return page("compare.html", f"Comparison of {len(ids)} runs", ", ".join(ids), ids=ids)
 

@@ -226,7 +226,7 @@ def run_detail(results_dir: Path, run_dir: Path, job: dict[str, Any] | None,
         summary=summary,
         info={"seed": info.get("seed"), "sizes": info.get("sizes"), "source": info.get("source"),
               "resumed_at": info.get("resumed_at") or [], "wall_seconds": info.get("wall_seconds")},
-        files=files, can_stop=can_stop,
+        files=files, can_stop=can_stop and out["state"] == "running",
         can_resume=resumable(out["state"], info) and (job is None or job["state"] != "queued"))
     return out
 

@@ -1,0 +1,251 @@
+// The run page: header, summary, downloads and trials from the run's API, polled every 2 s while
+// the run is queued or running; plots drawn by run_plots.js (HP.runPlots) with Plotly.react.
+"use strict";
+(function () {
+  const {el, fmt} = HP;
+  const main = document.getElementById("run");
+  const api = main.dataset.api;
+  const LIVE = ["running", "queued"];
+  const HIST_MS = 10000;  // histories.csv is only written when an engine ends: poll it slowly
+  const state = {detail: null, trials: {columns: [], trials: [], top: {}}, histories: null,
+    picked: new Set(), unpicked: new Set()};  // curve selection beyond each engine's top 3
+  let lastHistories = 0;
+  let graceUntil = 0;  // after stop/resume, poll fast a while even before the state moves
+  const seen = {};  // JSON of the last rendered answers
+  const $ = (id) => document.getElementById(id);
+
+  // --- header, engines, buttons, summary, downloads ---
+  const PLOT_FIELDS = new Set(["order", "ok", "failed", "pruned", "score", "group", "higher", "best",
+    "cum_fit", "elapsed"]);
+  const summaryTable = new HP.Table($("summary-table"), [], {sortable: true,
+    rowAttrs: (r) => ({"data-engine": r.engine})});
+
+  function summaryColumns(rows) {
+    const keys = HP.unique(rows.flatMap(Object.keys));
+    const has = (k) => keys.includes(k);
+    const labels = {best_trial: "best trial", best_val_score: "best val score", best_cv_std: "cv std",
+      n_trials: "trials", n_failed: "failed", n_pruned: "pruned", epochs_run_total: "epochs",
+      fit_seconds_total: "fit seconds", engine_seconds: "engine seconds"};
+    const pick = ["engine", "status", "metric", "best_trial", "best_val_score", "best_cv_std"]
+      .concat(keys.filter((k) => k.startsWith("test_")), keys.filter((k) => k.startsWith("param_")),
+        ["n_trials", "n_failed", "n_pruned", "epochs_run_total", "fit_seconds_total", "engine_seconds"]);
+    return pick.filter(has).filter((k) => k !== "best_cv_std" || rows.some((r) => r[k] !== null))
+      .map((k) => ({key: k, label: labels[k] || k.replace(/^param_/, ""),
+        cell: k === "engine" ? (r) => [HP.swatch(r.engine), r.engine] : null,
+        cls: k === "status" ? (r) => `status-${r.status}` : null}));
+  }
+
+  function size(bytes) {  // like Jinja's filesizeformat (decimal units)
+    if (bytes === null || bytes === undefined) return "";
+    if (bytes < 1000) return `${bytes} Bytes`;
+    const units = ["kB", "MB", "GB", "TB"];
+    let v = bytes, i = -1;
+    while (v >= 1000 && i < units.length - 1) { v /= 1000; i++; }
+    return `${v.toFixed(1)} ${units[i]}`;
+  }
+
+  function renderDetail(d) {
+    const badge = $("run-state");
+    if (main.dataset.state !== d.state) $("action-result").textContent = "";  // it took effect
+    badge.className = `state state-${d.state}`;
+    badge.textContent = d.state;
+    main.dataset.state = d.state;
+    $("run-message").textContent = d.message || "";
+    $("run-dataset").textContent = fmt(d.dataset);
+    $("run-engines").textContent = (d.engines || []).join(", ");
+    $("run-started").textContent = HP.when(d.started_at);
+    $("run-duration").textContent = HP.duration(d.duration_seconds);
+    const st = d.status || {}, engines = st.engines || {};
+    $("engine-status").replaceChildren(...(st.engine_order || Object.keys(engines)).map((name) => {
+      const e = engines[name] || {};
+      const extra = [e.trials_failed ? `${e.trials_failed} failed` : "", e.trials_pruned ? `${e.trials_pruned} pruned` : ""]
+        .filter(Boolean).join(", ");
+      return el("div", {class: "engine", "data-engine": name},  // four cells of the .engines grid
+        el("strong", {}, HP.swatch(name), name), HP.stateBadge(e.state),
+        el("progress", {max: e.trials_planned || Math.max(e.trials_done || 0, 1), value: e.trials_done || 0}),
+        el("span", {class: "counts"}, `${fmt(e.trials_done)}${e.trials_planned ? ` / ${e.trials_planned}` : ""} trials`,
+          extra ? ` (${extra})` : "",
+          e.best_score !== null && e.best_score !== undefined ? `, best ${fmt(e.best_score)} (trial ${e.best_trial})` : ""));
+    }));
+    $("stop-button").hidden = !d.can_stop;
+    $("resume-button").hidden = !d.can_resume;
+    const live = LIVE.includes(d.state);
+    $("live-note").textContent = live ? "live: updating every 2 s" : "";
+    const rows = d.summary || [];
+    summaryTable.setColumns(summaryColumns(rows));
+    summaryTable.setRows(rows);
+    $("summary-table").hidden = !rows.length;
+    $("summary-empty").hidden = rows.length > 0;
+    $("downloads").replaceChildren(...(d.files || []).map((f) => el("li", {},
+      el("a", {href: f.url, download: !/\.html$/.test(f.name), text: f.name}), " ",
+      el("span", {class: "note", text: size(f.bytes)}))));
+  }
+
+  // --- trials table: sort by header, filter by text/status/engine, click a row for its curves ---
+  const key = (r) => `${r.engine}/${r.trial}`;
+  function shownCurves() {  // "engine/trial" keys whose learning curves are drawn
+    const keys = new Set();
+    for (const [engine, ids] of Object.entries(state.trials.top || {})) {
+      for (const t of ids.slice(0, 3)) keys.add(`${engine}/${t}`);
+    }
+    for (const k of state.picked) keys.add(k);
+    for (const k of state.unpicked) keys.delete(k);
+    return keys;
+  }
+  function trialColumns(columns) {
+    const want = ["engine", "trial", "status", "error"].concat(columns.filter((c) => c.startsWith("param_")),
+      ["val_score", "cv_std", "epochs_run", "fit_seconds", "finished_at"]);
+    return want.filter((c) => columns.includes(c) && !PLOT_FIELDS.has(c)).map((c) => ({
+      key: c, label: c.replace(/^param_/, ""),
+      cls: c === "status" ? (r) => `status-${r.status}` : c === "error" ? () => "error" : null,
+      format: c === "finished_at" ? HP.when : null,
+    }));
+  }
+  const trialsTable = new HP.Table($("trials-table"), [], {
+    sortable: true,
+    rowAttrs: (r) => {
+      const top = (state.trials.top || {})[r.engine] || [];
+      const cls = [top[0] === r.trial ? "best" : "", r.status === "failed" ? "failed" : "",
+        r.status === "pruned" ? "pruned" : "", shownCurves().has(key(r)) ? "in-curves" : ""];
+      return {"data-trial": key(r), class: cls.filter(Boolean).join(" ") || null, title: "click: show or hide its learning curves"};
+    },
+    onRender: (rows, table) => {
+      $("trials-count").textContent = `${rows.length} of ${table.rows.length} trials`;
+      $("trials-empty").hidden = table.rows.length > 0;
+    },
+  });
+  function applyFilter() {
+    const text = $("trials-filter").value.trim().toLowerCase();
+    const status = $("status-filter").value, engine = $("engine-filter").value;
+    trialsTable.setFilter((r, table) => (status === "all" || r.status === status) &&
+      (engine === "all" || r.engine === engine) &&
+      (!text || table.columns.some((c) => table.text(c, r).toLowerCase().includes(text))));
+  }
+  $("trials-filter").addEventListener("input", applyFilter);
+  $("status-filter").addEventListener("change", applyFilter);
+  $("engine-filter").addEventListener("change", applyFilter);
+
+  function toggleCurve(k) {
+    if (shownCurves().has(k)) { state.picked.delete(k); state.unpicked.add(k); }
+    else { state.unpicked.delete(k); state.picked.add(k); }
+    trialsTable.render();
+    renderCurves();
+  }
+  $("trials-table").addEventListener("click", (ev) => {
+    const tr = ev.target.closest("tbody tr[data-trial]");
+    if (tr && !window.getSelection().toString()) toggleCurve(tr.dataset.trial);
+  });
+  $("curves-reset").addEventListener("click", () => {
+    state.picked.clear(); state.unpicked.clear(); trialsTable.render(); renderCurves();
+  });
+
+  function renderTrials(t) {
+    const engines = HP.unique(t.trials.map((r) => r.engine));
+    const select = $("engine-filter");  // engines can appear while the run goes on
+    for (const e of engines) {
+      if (![...select.options].some((o) => o.value === e)) select.append(el("option", {value: e, text: e}));
+    }
+    trialsTable.setColumns(trialColumns(t.columns && t.columns.length ? t.columns : Object.keys(t.trials[0] || {})));
+    trialsTable.rows = t.trials;
+    applyFilter();
+  }
+
+  // --- plots ---
+  const plots = HP.runPlots;
+  function renderPlots() {
+    const rows = state.trials.trials;
+    plots.progress($("plot-progress"), rows);
+    plots.time($("plot-time"), rows, $("time-axis").value);
+    plots.params($("plot-params"), rows);
+    plots.parallel($("plot-parallel"), rows);
+  }
+  function renderCurves() {
+    plots.curves($("plot-curves"), state.histories, state.trials, shownCurves(), $("curve-metric"));
+  }
+  // The hyperparameter grid's column count follows the width (phones fire resize on scroll
+  // as the address bar hides: only a width change counts).
+  let resizeTimer = null, lastWidth = window.innerWidth;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => {
+      if (window.innerWidth === lastWidth || !state.detail) return;
+      lastWidth = window.innerWidth;
+      renderPlots();
+    }, 400);
+  });
+  $("time-axis").addEventListener("change", () => plots.time($("plot-time"), state.trials.trials, $("time-axis").value));
+  $("curve-metric").addEventListener("change", renderCurves);
+  for (const id of ["plot-progress", "plot-params"]) {  // a click on a trial's mark toggles its curves
+    $(id).addEventListener("plotly_click_key", (ev) => toggleCurve(ev.detail));
+  }
+
+  // --- loading and polling ---
+  async function load(withHistories) {
+    const [d, t] = await Promise.all([HP.fetchJSON(api), HP.fetchJSON(`${api}/trials`)]);
+    // Re-render only what changed: a redraw every 2 s would drop text selections and hovers.
+    const changed = (name, value) => {
+      const sig = JSON.stringify(value);
+      if (seen[name] === sig) return false;
+      seen[name] = sig;
+      return true;
+    };
+    state.detail = d;
+    state.trials = t;
+    if (changed("detail", d)) renderDetail(d);
+    const newTrials = changed("trials", t);
+    if (newTrials) { renderTrials(t); renderPlots(); }
+    let newHistories = false;
+    if (withHistories) {
+      try { state.histories = await HP.fetchJSON(`${api}/histories`); } catch (e) { state.histories = null; }
+      lastHistories = Date.now();
+      newHistories = changed("histories", state.histories);
+    }
+    if (newTrials || newHistories) renderCurves();
+    $("live-note").classList.remove("error");
+  }
+  async function tick() {
+    const wasLive = state.detail ? LIVE.includes(state.detail.state) : false;
+    try {
+      await load(Date.now() - lastHistories >= HIST_MS);
+      if (wasLive && !LIVE.includes(state.detail.state)) await load(true);  // the final files
+    } catch (e) {
+      $("live-note").textContent = `update failed: ${e.message}`;
+      $("live-note").classList.add("error");
+      return true;  // keep trying: the server may be restarting
+    }
+    if (LIVE.includes(state.detail.state) || Date.now() < graceUntil) return true;
+    // An interrupted run can come back (a server restarting resumes it, or a resume from
+    // elsewhere): keep an eye on it, slowly. Finished and failed runs are done.
+    return state.detail.state === "interrupted" ? 5000 : false;
+  }
+  const poller = new HP.Poller(tick, 2000);
+
+  async function act(button, url, done) {
+    const error = $("action-error");
+    error.hidden = true;
+    button.disabled = true;
+    try {
+      const answer = await HP.post(url);
+      $("action-result").textContent = `${done}: job ${(answer.job || {}).id || ""}`;
+    } catch (e) {
+      error.textContent = e.message;
+      error.hidden = false;
+    } finally {
+      button.disabled = false;
+    }
+    graceUntil = Date.now() + 15000;
+    poller.start();  // a resumed run is queued again: follow it
+  }
+  $("stop-button").addEventListener("click", () => act($("stop-button"), `${api}/stop`, "stop requested"));
+  $("resume-button").addEventListener("click", () => act($("resume-button"), `${api}/resume`, "resume queued"));
+
+  (async () => {
+    try {
+      await load(true);
+    } catch (e) {
+      $("live-note").textContent = `could not load the run: ${e.message}`;
+      $("live-note").classList.add("error");
+    }
+    if (!state.detail || [...LIVE, "interrupted"].includes(state.detail.state)) poller.start(false);
+  })();
+})();

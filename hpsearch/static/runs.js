@@ -1,0 +1,147 @@
+// The runs page: runs and job queue, refreshed from /api/runs every 2 s; study submission.
+"use strict";
+(function () {
+  const {el, fmt} = HP;
+  const main = document.getElementById("runs-page");
+  const api = main.dataset.api || "/api/runs";
+  const picked = new Set();  // run ids ticked for comparison, kept across re-renders
+  const compareButton = document.getElementById("compare-button");
+  const ACTIVE = ["running", "queued"];
+
+  function bestLines(run) {
+    return (run.best || []).map((b) => {
+      const test = b.test_score !== null && b.test_score !== undefined;
+      return el("div", {}, HP.swatch(b.engine), `${b.engine} `,
+        test ? `${b.test_metric} ${fmt(b.test_score)}` : `${b.metric || "val"} ${fmt(b.best_val_score)}`);
+    });
+  }
+  const bestValue = (run) => {  // sort key: the first engine's shown score
+    const b = (run.best || [])[0];
+    return b ? (b.test_score ?? b.best_val_score) : null;
+  };
+
+  const runsTable = new HP.Table(document.getElementById("runs-table"), [
+    {key: "pick", label: "compare", value: (r) => (picked.has(r.id) ? 0 : 1), cell: (r) =>
+      el("input", {type: "checkbox", class: "compare-pick", value: r.id, checked: picked.has(r.id),
+        "aria-label": `compare ${r.id}`})},
+    {key: "study", cell: (r) => el("a", {href: r.url, text: r.study})},
+    {key: "run_id", label: "run id", cell: (r) => el("a", {href: r.url, text: r.run_id})},
+    {key: "dataset"},
+    {key: "engines", value: (r) => (r.engines || []).join(", ")},
+    {key: "state", cell: (r) => [HP.stateBadge(r.state), r.message ? el("span", {class: "note", text: ` ${r.message}`}) : null]},
+    {key: "best", label: "best score", value: bestValue, cell: bestLines},
+    {key: "trials", value: (r) => r.trials_done, cell: (r) =>
+      fmt(r.trials_done) + (r.trials_planned === null || r.trials_planned === undefined ? "" : ` / ${fmt(r.trials_planned)}`)},
+    {key: "started_at", label: "started", format: HP.when, cell: (r) =>
+      el("span", {title: r.started_at || "", text: HP.when(r.started_at)})},
+    {key: "duration_seconds", label: "duration", format: HP.duration},
+  ], {sortable: true, rowAttrs: (r) => ({"data-run": r.id})});
+
+  function jobOrder(jobs) {  // running, then queued by position, then the rest newest first
+    const rank = (j) => (j.state === "running" ? 0 : j.state === "queued" ? 1 : 2);
+    return jobs.slice().sort((a, b) => rank(a) - rank(b) ||
+      (rank(a) === 1 ? (a.position ?? 1e9) - (b.position ?? 1e9) : 0) ||
+      String(b.submitted_at || "").localeCompare(String(a.submitted_at || "")));
+  }
+  const jobsTable = new HP.Table(document.getElementById("jobs-table"), [
+    {key: "id", label: "job", cell: (j) => [j.id, j.state === "queued" ? [" ",
+      el("button", {type: "button", class: "cancel-job", "data-job": j.id, text: "Cancel"})] : null]},
+    {key: "study"}, {key: "kind"},
+    {key: "state", cell: (j) => HP.stateBadge(j.state)},
+    {key: "position"},
+    {key: "submitted_at", label: "submitted", cell: (j) => el("span", {title: j.submitted_at || "", text: HP.when(j.submitted_at)})},
+    {key: "run", cell: (j) => (j.run ? el("a", {href: `/runs/${j.run}`, text: j.run}) : "")},
+    {key: "message"},
+  ], {rowAttrs: (j) => ({"data-job": j.id})});
+
+  function syncCompareButton() {
+    compareButton.disabled = picked.size === 0;
+    compareButton.textContent = picked.size ? `Compare selected (${picked.size})` : "Compare selected";
+  }
+  // Ticks made before the first refresh live in the server-rendered boxes: adopt them.
+  for (const box of document.querySelectorAll("input.compare-pick:checked")) picked.add(box.value);
+  syncCompareButton();
+
+  document.getElementById("runs-table").addEventListener("change", (ev) => {
+    const box = ev.target.closest("input.compare-pick");
+    if (!box) return;
+    if (box.checked) picked.add(box.value); else picked.delete(box.value);
+    syncCompareButton();
+  });
+  compareButton.addEventListener("click", () => {
+    if (!picked.size) return;
+    const ids = [...document.querySelectorAll("#runs-table tr[data-run]")].map((tr) => tr.dataset.run)
+      .filter((id) => picked.has(id));  // table order, then any ticked run no longer listed
+    for (const id of picked) if (!ids.includes(id)) ids.push(id);
+    window.location.href = "/compare?" + ids.map((id) => `run=${encodeURIComponent(id)}`).join("&");
+  });
+
+  const jobsError = document.getElementById("jobs-error");
+  document.getElementById("jobs-table").addEventListener("click", async (ev) => {
+    const button = ev.target.closest("button.cancel-job");
+    if (!button) return;
+    button.disabled = true;
+    jobsError.hidden = true;
+    try {
+      await HP.post(`/api/jobs/${encodeURIComponent(button.dataset.job)}/cancel`);
+    } catch (e) {
+      jobsError.textContent = e.message;
+      jobsError.hidden = false;
+    }
+    poller.start();
+  });
+
+  let last = "";
+  function render(data) {
+    document.getElementById("runs-updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
+    const sig = JSON.stringify(data);
+    if (sig === last) return;  // unchanged: keep the rows (and a click in progress) as they are
+    last = sig;
+    const runs = data.runs || [], jobs = jobOrder(data.jobs || []);
+    const active = jobs.filter((j) => ACTIVE.includes(j.state)).length;
+    runsTable.setRows(runs);
+    jobsTable.setRows(jobs.slice(0, Math.max(20, active)));
+    document.getElementById("runs-empty").hidden = runs.length > 0;
+    document.getElementById("jobs-empty").hidden = jobs.length > 0;
+  }
+  const poller = new HP.Poller(async () => {
+    render(await HP.fetchJSON(api));
+    return true;  // the list always polls: new runs and jobs can appear any time
+  }, 2000);
+  poller.start();
+
+  // --- submission ---
+  const text = document.getElementById("study-text");
+  const file = document.getElementById("study-file");
+  const result = document.getElementById("submit-result");
+  const error = document.getElementById("submit-error");
+  let filename = "study.toml";
+  file.addEventListener("change", () => {
+    const f = file.files && file.files[0];
+    if (!f) return;
+    const reader = new FileReader();
+    reader.onload = () => { text.value = String(reader.result); filename = f.name; };
+    reader.onerror = () => { error.textContent = `could not read ${f.name}`; error.hidden = false; };
+    reader.readAsText(f);
+  });
+  text.addEventListener("input", () => { error.hidden = true; });
+  document.getElementById("study-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const button = document.getElementById("submit-study");
+    button.disabled = true;
+    error.hidden = true;
+    result.textContent = "";
+    try {
+      const answer = await HP.post(`/api/studies?filename=${encodeURIComponent(filename)}`,
+        text.value, "application/toml");
+      const job = answer.job || {};
+      result.textContent = `queued as job ${job.id}` + (job.position ? ` (position ${job.position})` : "");
+      poller.start();
+    } catch (e) {
+      error.textContent = e.message;  // the validator's one line; the text stays for fixing
+      error.hidden = false;
+    } finally {
+      button.disabled = false;
+    }
+  });
+})();
