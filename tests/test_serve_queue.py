@@ -1,0 +1,118 @@
+"""The queue runner (hpsearch/serve/executor.py) with a stand-in for `python -m hpsearch`: a
+script that logs its arguments and the signals it gets, so order, one-at-a-time, stop,
+shutdown and recovery are checked in seconds (test_serve_browser.py trains for real)."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from hpsearch.serve.executor import Executor
+from hpsearch.serve.jobs import JobStore
+
+FAKE = f"""#!{sys.executable}
+import os, signal, sys, time
+log = os.environ["FAKE_LOG"]
+def say(what):
+    with open(log, "a") as f:
+        f.write(f"{{os.getpid()}} {{what}}\\n")
+def stop(*_):
+    say("sigint")
+    sys.exit(130)
+signal.signal(signal.SIGINT, stop)
+say("start " + " ".join(sys.argv[3:5]))
+time.sleep(float(os.environ.get("FAKE_SECONDS", "0.6")))
+say("end")
+"""
+
+
+def _executor(tmp_path: Path, monkeypatch, seconds: float = 0.6) -> tuple[JobStore, Executor, Path]:
+    fake = tmp_path / "fake-python"
+    fake.write_text(FAKE)
+    fake.chmod(0o755)
+    log = tmp_path / "log.txt"
+    monkeypatch.setenv("FAKE_LOG", str(log))
+    monkeypatch.setenv("FAKE_SECONDS", str(seconds))
+    results = tmp_path / "results"
+    store = JobStore(results)
+    return store, Executor(store, results, python=str(fake), log=lambda m: None), log
+
+
+def _lines(log: Path) -> list[str]:
+    return [line.split(" ", 1)[1] for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def _wait(condition, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_jobs_run_one_at_a_time_in_order(tmp_path: Path, monkeypatch) -> None:
+    store, executor, log = _executor(tmp_path, monkeypatch)
+    first = store.submit("x", "a.toml", "a")
+    second = store.submit("x", "b.toml", "b")
+    executor.start()
+    try:
+        _wait(lambda: all(store.get(j.id).state == "finished" for j in (first, second)))
+    finally:
+        executor.shutdown()
+    lines = _lines(log)
+    assert lines[0].startswith("start run ") and lines[0].endswith("a.toml")
+    assert lines[1] == "end"  # the second starts only after the first ended
+    assert lines[2].endswith("b.toml") and lines[3] == "end"
+
+
+def test_stop_sends_sigint_to_the_running_study(tmp_path: Path, monkeypatch) -> None:
+    store, executor, log = _executor(tmp_path, monkeypatch, seconds=30)
+    job = store.submit("x", "a.toml", "a")
+    store.update(job, run="a/r1")  # as if its run folder had been found
+    executor.start()
+    try:
+        _wait(lambda: "start" in " ".join(_lines(log)))
+        executor.stop_run("a/r1")
+        _wait(lambda: store.get(job.id).state != "running")
+    finally:
+        executor.shutdown()
+    assert _lines(log)[-1] == "sigint"
+
+
+def test_shutdown_stops_the_study_and_leaves_it_to_resume(tmp_path: Path, monkeypatch) -> None:
+    store, executor, log = _executor(tmp_path, monkeypatch, seconds=30)
+    job = store.submit("x", "a.toml", "a")
+    executor.start()
+    _wait(lambda: "start" in " ".join(_lines(log)))
+    executor.shutdown(timeout=10)
+    assert _lines(log)[-1] == "sigint"
+    assert store.get(job.id).state == "running"  # the next server resumes it
+
+    store.update(store.get(job.id), run="a/r1")
+    (tmp_path / "results" / "a" / "r1").mkdir(parents=True)
+    store2, executor2, _ = _executor(tmp_path, monkeypatch, seconds=0.2)
+    executor2.start()
+    try:
+        _wait(lambda: store2.get(job.id).state != "running")
+    finally:
+        executor2.shutdown()
+    assert _lines(log)[-2].startswith("start resume ") and _lines(log)[-2].endswith("a/r1")
+
+
+def test_a_dead_servers_child_is_waited_for_before_the_resume(tmp_path: Path, monkeypatch) -> None:
+    store, executor, log = _executor(tmp_path, monkeypatch, seconds=0.2)
+    sleeper = os.fork()
+    if sleeper == 0:  # the old server's child, still stopping
+        time.sleep(1.0)
+        os._exit(0)
+    job = store.update(store.submit("x", "a.toml", "a"), state="running", pid=sleeper, run="a/r1")
+    (tmp_path / "results" / "a" / "r1").mkdir(parents=True)
+    started = time.monotonic()
+    executor.start()
+    try:
+        _wait(lambda: "start" in " ".join(_lines(log)))
+        assert time.monotonic() - started >= 0.9
+    finally:
+        executor.shutdown()
+        os.waitpid(sleeper, 0)
+    assert store.get(job.id).kind == "run" and _lines(log)[0].startswith("start resume")
