@@ -22,7 +22,7 @@ from hpsearch.serve import runs as data
 from hpsearch.serve import schema
 from hpsearch.serve.executor import Executor
 from hpsearch.serve.jobs import JobConflict, JobStore
-from hpsearch.serve.security import BodyTooLarge, Guard, error, middleware, read_body
+from hpsearch.serve.security import BodyTooLarge, Guard, GuardMiddleware, error, read_body
 from hpsearch.serve.submit import check_submission
 
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
@@ -71,7 +71,7 @@ def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", token: str |
                   description="Runs, trials and the study queue of one results folder. "
                               "Errors are {\"error\": \"one line\"} with a 4xx status.")
     app.state.results, app.state.store, app.state.executor = results, store, executor
-    app.middleware("http")(middleware(guard))
+    app.add_middleware(GuardMiddleware, guard=guard)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -129,13 +129,13 @@ def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", token: str |
              tags=["runs"])
     def api_trials(study: str, run_id: str) -> JSONResponse:
         """Every trial so far (trials.csv), with plotting fields."""
-        return JSONResponse(data.trials(run_dir(study, run_id)))
+        return Response(data.trials(run_dir(study, run_id)), media_type="application/json")
 
     @app.get("/api/runs/{study}/{run_id}/histories", responses=_documented(schema.Histories, 404),
              tags=["runs"])
     def api_histories(study: str, run_id: str) -> JSONResponse:
         """Per-epoch values of every fit (histories.csv, written as each engine ends)."""
-        return JSONResponse(data.histories(run_dir(study, run_id)))
+        return Response(data.histories(run_dir(study, run_id)), media_type="application/json")
 
     @app.get("/api/compare", responses=_documented(schema.Compare, 404, 422), tags=["runs"])
     def api_compare(run: list[str] = Query(..., description="run ids study/run_id")) -> JSONResponse:

@@ -60,6 +60,9 @@ class JobStore:
     def __init__(self, results_dir: Path) -> None:
         self.root = Path(results_dir) / QUEUE
         self._lock = threading.RLock()
+        # every request reads the queue: kept until this process writes a record or the
+        # folder changes (another process's write: a rename changes its mtime)
+        self._cache: tuple[Any, list[Job]] | None = None
 
     def _record(self, job_id: str) -> Path:
         return self.root / f"{job_id}.json"
@@ -73,6 +76,7 @@ class JobStore:
     def save(self, job: Job) -> Job:
         with self._lock:
             write_json(self._record(job.id), dataclasses.asdict(job))
+            self._cache = None
         return job
 
     def update(self, job: Job, **changes: Any) -> Job:
@@ -113,10 +117,17 @@ class JobStore:
 
     def all(self) -> list[Job]:
         """Every job, in submission order."""
-        if not self.root.is_dir():
-            return []
-        jobs = [self._load(p) for p in self.root.glob("[0-9]*.json")]
-        return sorted((j for j in jobs if j is not None), key=lambda j: (j.seq, j.id))
+        with self._lock:
+            try:
+                stamp = self.root.stat().st_mtime_ns
+            except FileNotFoundError:
+                return []
+            if self._cache is not None and self._cache[0] == stamp:
+                return list(self._cache[1])
+            jobs = [self._load(p) for p in self.root.glob("[0-9]*.json")]
+            ordered = sorted((j for j in jobs if j is not None), key=lambda j: (j.seq, j.id))
+            self._cache = (stamp, ordered)
+            return list(ordered)
 
     def queued(self) -> list[Job]:
         return [j for j in self.all() if j.state == "queued"]

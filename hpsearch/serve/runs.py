@@ -65,25 +65,40 @@ def list_runs(results_dir: Path) -> list[Path]:
 # --- caching -----------------------------------------------------------------------------
 
 class Cache:
-    """Answers keyed by the (mtime, size) of the files they were read from."""
+    """Answers keyed by the (mtime, size) of the files they were read from. When a file
+    changes, one thread reads it again while the others asking for it wait for that answer."""
 
     def __init__(self, size: int = 256) -> None:
         self._items: OrderedDict[tuple, tuple[tuple, Any]] = OrderedDict()
         self._lock = threading.Lock()
+        self._making: dict[tuple, threading.Lock] = {}
         self.size = size
 
-    def get(self, key: tuple, files: Iterable[Path], make: Callable[[], Any]) -> Any:
-        stamp = tuple(_stamp(f) for f in files)
+    def _hit(self, key: tuple, stamp: tuple) -> tuple[bool, Any]:
         with self._lock:
             hit = self._items.get(key)
             if hit is not None and hit[0] == stamp:
                 self._items.move_to_end(key)
-                return hit[1]
-        value = make()
+                return True, hit[1]
+            return False, None
+
+    def get(self, key: tuple, files: Iterable[Path], make: Callable[[], Any]) -> Any:
+        stamp = tuple(_stamp(f) for f in files)
+        found, value = self._hit(key, stamp)
+        if found:
+            return value
         with self._lock:
-            self._items[key] = (stamp, value)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+            making = self._making.setdefault(key, threading.Lock())
+        with making:
+            found, value = self._hit(key, stamp)  # made by the thread we waited for
+            if found:
+                return value
+            value = make()
+            with self._lock:
+                self._items[key] = (stamp, value)
+                self._items.move_to_end(key)
+                while len(self._items) > self.size:
+                    self._making.pop(self._items.popitem(last=False)[0], None)
         return value
 
 
@@ -245,22 +260,27 @@ def _files(run_dir: Path) -> list[tuple[str, Path]]:
     return found
 
 
-def trials(run_dir: Path) -> dict[str, Any]:
-    """Trials: every trial with the plotting fields the report uses."""
-    def make() -> dict[str, Any]:
+def encode(data: Any) -> bytes:
+    """JSON as FastAPI's JSONResponse writes it."""
+    return json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+def trials(run_dir: Path) -> bytes:
+    """Trials, encoded: every trial with the plotting fields the report uses."""
+    def make() -> bytes:
         try:
             scored = scored_trials(load_run(run_dir).trials)
         except InputError:
-            return {"run": _id(run_dir), "columns": [], "trials": [], "top": {}}
+            return encode({"run": _id(run_dir), "columns": [], "trials": [], "top": {}})
         top = top_trials(scored) if not scored.empty else {}
-        return {"run": _id(run_dir), "columns": [str(c) for c in scored.columns],
-                "trials": _records(scored), "top": top}
+        return encode({"run": _id(run_dir), "columns": [str(c) for c in scored.columns],
+                       "trials": _records(scored), "top": top})
     return CACHE.get(("trials", str(run_dir)), [run_dir / "trials.csv"], make)
 
 
-def histories(run_dir: Path) -> dict[str, Any]:
-    """Histories: the per-epoch values of every fit, columnar."""
-    def make() -> dict[str, Any]:
+def histories(run_dir: Path) -> bytes:
+    """Histories, encoded: the per-epoch values of every fit, columnar."""
+    def make() -> bytes:
         try:
             frame = load_run(run_dir).histories
         except InputError:
@@ -268,7 +288,7 @@ def histories(run_dir: Path) -> dict[str, Any]:
         columns = ("engine", "trial", "fit", "epoch", "metric", "value")
         rows = {c: [] for c in columns} if frame is None or frame.empty else \
             {c: [plain(v) for v in frame[c]] for c in columns}
-        return {"run": _id(run_dir), "rows": rows}
+        return encode({"run": _id(run_dir), "rows": rows})
     return CACHE.get(("histories", str(run_dir)), [run_dir / "histories.csv"], make)
 
 
