@@ -1,4 +1,5 @@
-"""A run's live files: trials.csv after every trial, and status.json, both written atomically.
+"""A run's live files: trials.csv and histories.csv after every trial, and status.json, all
+written atomically.
 
 Another process (a shell running `hpsearch status`, a dashboard) may read the run directory
 at any moment and sees whole files: the old version or the new one, never a torn one.
@@ -13,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch.files import now, write_csv, write_json
-from hpsearch.trials import PRUNED, TrialRecord, best_trial, trials_dataframe
+import pandas as pd
+
+from hpsearch.trials import HISTORY_COLUMNS, PRUNED, TrialRecord, best_trial, trials_dataframe
 
 STATES = ("running", "finished", "interrupted", "failed")
 
@@ -26,15 +29,22 @@ class LiveRun:
     """
 
     def __init__(self, run_dir: Path, info: dict[str, Any], planned: dict[str, int | None],
-                 metrics: dict[str, tuple[str, str]], previous: list[TrialRecord] = ()) -> None:
-        """`previous`: the trials a resumed run had finished, kept until reported again (the
-        tables never go backwards while a resumed engine replays its finished trials)."""
+                 metrics: dict[str, tuple[str, str]], previous: list[TrialRecord] = (),
+                 previous_history: list[dict[str, Any]] = ()) -> None:
+        """`previous`, `previous_history`: the trials a resumed run had finished and their
+        history rows, kept until reported again (the tables never go backwards while a resumed
+        engine replays its finished trials)."""
         self.run_dir, self.info = run_dir, info
         self._lock = threading.Lock()
         self._records: dict[str, dict[str, TrialRecord]] = {name: {} for name in planned}
         for record in previous:
             if record.engine in self._records:
                 self._records[record.engine][record.trial] = record
+        # engine -> trial -> its fits' per-epoch rows (HISTORY_COLUMNS)
+        self._history: dict[str, dict[str, list[dict[str, Any]]]] = {name: {} for name in planned}
+        for row in previous_history:
+            if row.get("engine") in self._history:
+                self._history[row["engine"]].setdefault(str(row["trial"]), []).append(row)
         self._engines: dict[str, dict[str, Any]] = {
             name: {"state": "pending", "trials_planned": planned[name], "metric": metrics[name][0],
                    "direction": metrics[name][1]} for name in planned}
@@ -48,6 +58,12 @@ class LiveRun:
             self._engines[name]["state"] = "running"
             self._write_status()
 
+    def on_history(self, record: TrialRecord, history: list[dict[str, Any]]) -> None:
+        """A finished trial's per-epoch rows: into histories.csv now (before its record)."""
+        with self._lock:
+            self._history[record.engine][record.trial] = list(history)
+            self._write_histories()
+
     def on_trial(self, record: TrialRecord) -> None:
         """A finished trial: into trials.csv and status.json now (an engine's `ctx.on_trial`)."""
         with self._lock:
@@ -55,10 +71,16 @@ class LiveRun:
             self._write_trials()
             self._write_status()
 
-    def finish_engine(self, name: str, records: list[TrialRecord], state: str) -> None:
-        """The engine's final records replace what it reported live."""
+    def finish_engine(self, name: str, records: list[TrialRecord], state: str,
+                      history: list[dict[str, Any]] | None = None) -> None:
+        """The engine's final records (and history rows) replace what it reported live."""
         with self._lock:
             self._records[name] = {r.trial: r for r in records}
+            if history is not None:
+                self._history[name] = {}
+                for row in history:
+                    self._history[name].setdefault(str(row["trial"]), []).append(row)
+                self._write_histories()
             self._engines[name]["state"] = state
             self._write_trials()
             self._write_status()
@@ -87,6 +109,11 @@ class LiveRun:
     def _write_trials(self) -> None:
         records = [r for name in self._records for r in self._sorted(name)]
         write_csv(self.run_dir / "trials.csv", trials_dataframe(records))
+
+    def _write_histories(self) -> None:
+        rows = [row for name in self._history
+                for trial in sorted(self._history[name], key=int) for row in self._history[name][trial]]
+        write_csv(self.run_dir / "histories.csv", pd.DataFrame(rows, columns=HISTORY_COLUMNS))
 
     def _write_status(self) -> None:
         engines = {}

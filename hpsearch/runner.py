@@ -30,7 +30,7 @@ from hpsearch.progress import Display
 from hpsearch.provenance import changed_provenance, provenance
 from hpsearch.report import write_report
 from hpsearch.results import check_writable, new_run_dir
-from hpsearch.trials import HISTORY_COLUMNS, PRUNED, read_trials
+from hpsearch.trials import PRUNED, read_histories, read_trials
 
 # What must be unchanged for a resumed run to continue the same search (engine settings too).
 RESUME_KEYS = ("dataset", "seed", "engines", "max_train_samples", "max_eval_samples", "epochs",
@@ -104,19 +104,20 @@ def run_study(study: Study, *, engines: tuple[str, ...] | None = None, seed: int
     chosen = {name: registry.get(name) for name in study.engines}
     live = LiveRun(run_dir, info, {n: e.planned(study) for n, e in chosen.items()},
                    {n: e.metric(study) for n, e in chosen.items()},
-                   read_trials(run_dir / "trials.csv") if resume is not None else [])
+                   read_trials(run_dir / "trials.csv") if resume is not None else [],
+                   read_histories(run_dir / "histories.csv") if resume is not None else [])
     resume_hint = f"python -m hpsearch resume {run_dir}"
     log(f"{study.name}: {len(data.x_train)} train / {len(data.x_val)} val / {len(data.x_test)} test "
         f"from {data.origin}; writing to {run_dir} (if stopped: {resume_hint})")
     session = f"{now()}-{uuid.uuid4().hex[:8]}"
-    summary, histories, failed = [], [], []
+    summary, failed = [], []
     started = time.perf_counter()
     try:
         display = display or Display(quiet=True)
         for name, engine in chosen.items():
             live.start_engine(name)
             ctx = EngineContext(name, study, _without_test(data), run_dir / "state" / name,
-                                live.on_trial, session, verbose)
+                                live.on_trial, session, verbose, on_history=live.on_history)
             with display.engine(name, engine.planned(study), lambda n=name: live.poll(n)):
                 engine_started = time.perf_counter()
                 result = engine.run(ctx)
@@ -124,11 +125,9 @@ def run_study(study: Study, *, engines: tuple[str, ...] | None = None, seed: int
                 _finish_model(study, data, run_dir, result)
                 result.seconds = time.perf_counter() - engine_started
             ok = result.model is not None
-            live.finish_engine(name, result.records, "finished" if ok else "failed")
-            histories += result.histories
+            live.finish_engine(name, result.records, "finished" if ok else "failed", result.histories)
             summary.append(summary_row(study, result))
             write_csv(run_dir / "summary.csv", pd.DataFrame(summary))
-            write_csv(run_dir / "histories.csv", pd.DataFrame(histories, columns=HISTORY_COLUMNS))
             write_report(run_dir)
             log(_one_line(result))
             if not ok:  # every trial failed, or the best one's final refit did

@@ -96,6 +96,17 @@ def read_trials(path: Path) -> list[TrialRecord]:
     return records
 
 
+def read_histories(path: Path) -> list[dict[str, Any]]:
+    """The rows of a histories.csv (engine, trial, fit, epoch, metric, value); [] if none."""
+    try:
+        frame = pd.read_csv(path, dtype={"engine": str, "trial": str, "fit": str, "metric": str})
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        return []
+    if not set(HISTORY_COLUMNS) <= set(frame.columns):
+        return []
+    return frame[HISTORY_COLUMNS].to_dict("records")
+
+
 def better(a: float, b: float, direction: str) -> bool:
     """Is score `a` better than `b`?"""
     return a < b if direction == MINIMIZE else a > b

@@ -62,6 +62,15 @@ def _wait(proc: subprocess.Popen, log: Path, ready: Callable[[], Any]) -> Any:
     return found
 
 
+def _curves(run_dir: Path) -> dict[str, int]:
+    """Trials per engine with rows in histories.csv (written as each trial finishes)."""
+    try:
+        frame = pd.read_csv(run_dir / "histories.csv", dtype={"trial": str})
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        return {e: 0 for e in ENGINES}
+    return {e: frame.loc[frame["engine"] == e, "trial"].nunique() for e in ENGINES}
+
+
 def _status(run_dir: Path) -> dict[str, Any] | None:
     try:
         return json.loads((run_dir / "status.json").read_text())
@@ -87,15 +96,17 @@ def runs(tmp_path_factory) -> dict[str, Any]:
     ca_proc = _popen(["run", str(ca), "--output-dir", str(tmp / "out"), "--keep-state", "--quiet"],
                      tmp, "ca")
     proc = _popen(["run", str(fm), "--output-dir", str(tmp / "out"), "--quiet"], tmp, "fm")
-    observations, torn, deadline = [], [], time.time() + 600
+    observations, curves, torn, deadline = [], [], [], time.time() + 600
     while proc.poll() is None and time.time() < deadline:
         found = list((tmp / "out" / "fm").glob("*/run.json"))
         if found:
             run_dir = found[0].parent
             try:  # trials, status, trials again: the status must lie between the two
+                seen = _curves(run_dir)  # before the status: rows seen while it says running
                 before, status, after = _counts(run_dir), _status(run_dir), _counts(run_dir)
                 if before is not None and status is not None:
                     observations.append((before, status, after))
+                    curves.append((status, seen))
             except Exception as exc:  # a torn or half-written file
                 torn.append(f"{type(exc).__name__}: {exc}")
         time.sleep(0.05)
@@ -104,7 +115,7 @@ def runs(tmp_path_factory) -> dict[str, Any]:
             pytest.fail((tmp / ("fm.err" if p is proc else "ca.err")).read_text()[-3000:])
     last = {n: Path((tmp / f"{n}.out").read_text().strip().splitlines()[-1]) for n in ("fm", "ca")}
     return {"fashion": last["fm"], "california": last["ca"], "observations": observations,
-            "torn": torn, "pid": proc.pid}
+            "curves": curves, "torn": torn, "pid": proc.pid}
 
 
 def test_trials_and_status_are_live_and_whole(runs):
@@ -126,6 +137,9 @@ def test_trials_and_status_are_live_and_whole(runs):
                 agreeing[e].add(done)
     for e in ENGINES:  # trials appear one by one as they finish, not all at the end
         assert 1 in agreeing[e], (e, agreeing)
+    for e in ENGINES:  # learning curves too: a trial's rows while its engine still runs
+        assert any(status["engines"][e]["state"] == "running" and seen[e] >= 1
+                   for status, seen in runs["curves"]), e
     final, rows = _status(runs["fashion"]), _counts(runs["fashion"])
     assert final["state"] == "finished"
     for e, engine in final["engines"].items():

@@ -37,6 +37,15 @@ class EngineContext:
     session: str = ""  # id of this process's session, stored with every fit it trains
     verbose: int = 0
     worker: str = ""  # a `worker` process's name; "" in the run's own process
+    # a finished trial's per-epoch rows (history_rows), before its record: histories.csv and
+    # the learning curves of `serve` follow live
+    on_history: Callable[["TrialRecord", list[dict[str, Any]]], None] | None = None
+
+    def report(self, record: "TrialRecord", history: list[dict[str, Any]] | None = None) -> None:
+        """A finished trial and, when known, its fits' per-epoch rows."""
+        if history is not None and self.on_history is not None:
+            self.on_history(record, history)
+        self.on_trial(record)
 
     @property
     def settings(self) -> Any:
@@ -88,7 +97,7 @@ class Engine:
         return dataclasses.replace(settings, **{k: None for k in self.resume_free})
 
     def run(self, ctx: EngineContext) -> EngineResult:
-        """Search: call `ctx.on_trial(record)` as each trial finishes, keep state under
+        """Search: call `ctx.report(record, history)` as each trial finishes, keep state under
         `ctx.workdir` so that a second call resumes, and return every record, the best one
         and its model fitted as a scikit-learn estimator (None if there is none)."""
         raise NotImplementedError

@@ -56,14 +56,17 @@ def search(engine: SklearnEngine, ctx: "EngineContext", pipeline: "Pipeline", X:
         scoring=NanForFailedFits(engine.scoring(study)), refit=False, error_score=np.nan,
         return_train_score=False, n_jobs=settings.n_jobs, random_state=engine.random_state(study))
 
-    def records(results: dict[str, Any], indices: list[int], survived: bool) -> list["TrialRecord"]:
-        fits, rungs = fits_by_candidate(store, len(X), study), rungs_of(results, search)
+    def records(results: dict[str, Any], indices: list[int], survived: bool,
+                fits: dict[str, list] | None = None) -> list["TrialRecord"]:
+        fits = fits if fits is not None else fits_by_candidate(store, len(X), study)
+        rungs = rungs_of(results, search)
         return [record_of(engine, study, i, search.candidates_[i], rungs[i], fits, survived)
                 for i in indices]
 
     def on_rung(results: dict[str, Any], indices: list[int], survived: bool) -> None:
-        for record in records(results, sorted(indices), survived):
-            ctx.on_trial(record)
+        fits = fits_by_candidate(store, len(X), study)
+        for record in records(results, sorted(indices), survived, fits):
+            ctx.report(record, histories(engine, study, [record], fits))
 
     search.on_rung = on_rung
     with fit_slots(settings, store.directory, X, y) as n_jobs:

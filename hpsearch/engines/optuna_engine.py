@@ -102,7 +102,9 @@ class OptunaEngine(KerasObjectiveEngine):
         def report(trial: Any) -> None:
             if OUTCOME in trial.user_attrs and trial.number not in reported:
                 reported.add(trial.number)
-                ctx.on_trial(self.record(study, trial))
+                record = self.record(study, trial)
+                ctx.report(record, history_rows(self.name, record.trial, "0",
+                                                  trial.user_attrs.get("history")))
 
         for trial in ostudy.get_trials(deepcopy=False):
             report(trial)  # finished before a resume: report it again

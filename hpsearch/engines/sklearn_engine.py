@@ -242,7 +242,8 @@ class SklearnEngine(Engine):
         def on_batch(results: dict[str, Any], indices: range) -> None:
             fits = fits_by_candidate(store, len(X), study)
             for i in indices:
-                ctx.on_trial(record_from(self, study, i, results["params"][i], fits, results))
+                record = record_from(self, study, i, results["params"][i], fits, results)
+                ctx.report(record, random_histories(self, study, [record], fits))
 
         search.on_batch = on_batch
         with fit_slots(settings, store.directory, X, y) as n_jobs:

@@ -84,20 +84,17 @@ class TunerEngine(KerasObjectiveEngine):
                 trial = tuner.oracle.trials[trial_id]
                 if trial.status != "RUNNING":
                     reported.add(trial_id)
-                    ctx.on_trial(tuner.record(trial))
+                    tuner.report(trial)
             if ctx.settings.chief:
-                tuner_chief.serve(tuner, ctx, reported, lambda t: ctx.on_trial(tuner.record(t)))
+                tuner_chief.serve(tuner, ctx, reported, tuner.report)
             else:
                 tuner.search(**fit)
         records, histories = [], []
         # start_order, not trials (a reloaded oracle fills that in file-listing order)
         for trial_id in tuner.oracle.start_order:
-            record = tuner.record(tuner.oracle.trials[trial_id])
-            records.append(record)
-            rows = history_rows(self.name, record.trial, "0", tuner.saved(trial_id).get("history"))
-            # A Hyperband trial that continues an earlier one trains from its initial epoch on.
-            first = tuner.oracle.trials[trial_id].hyperparameters.values.get("tuner/initial_epoch", 0)
-            histories += [{**row, "epoch": row["epoch"] + first} for row in rows]
+            trial = tuner.oracle.trials[trial_id]
+            records.append(tuner.record(trial))
+            histories += tuner.history(trial, records[-1])
         best = best_trial(records)
         model = None
         if best is not None:
@@ -338,7 +335,19 @@ class _Recording:
         super().on_trial_end(trial)  # the oracle saves the trial as ended
         self.trained += 1
         if not self.ctx.worker:  # a worker's trials are the chief's to report
-            self.ctx.on_trial(self.record(self.oracle.trials[trial.trial_id]))
+            self.report(self.oracle.trials[trial.trial_id])
+
+    def report(self, trial: Any) -> None:
+        """`ctx.report`: the trial's record and its per-epoch rows."""
+        record = self.record(trial)
+        self.ctx.report(record, self.history(trial, record))
+
+    def history(self, trial: Any, record: "TrialRecord") -> list[dict[str, Any]]:
+        rows = history_rows(self.engine.name, record.trial, "0",
+                            self.saved(trial.trial_id).get("history"))
+        # A Hyperband trial that continues an earlier one trains from its initial epoch on.
+        first = trial.hyperparameters.values.get("tuner/initial_epoch", 0)
+        return [{**row, "epoch": row["epoch"] + first} for row in rows]
 
     def record(self, trial: Any) -> "TrialRecord":
         from hpsearch.trials import TrialRecord, float32_score, trial_id
