@@ -160,6 +160,9 @@ def test_submit_watch_stop_resume_survive_kill_compare_download(tmp_path: Path) 
             page.wait_for_selector("#plot-compare-progress .main-svg", timeout=30_000)
             assert not errors, errors
             browser.close()
+        server.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop
+        assert server.wait(timeout=60) == 0
+        assert server.stderr.read().strip().endswith("hpsearch serve: stopped")
     finally:
         if server.poll() is None:
             server.send_signal(signal.SIGINT)

@@ -134,7 +134,7 @@ def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", token: str |
     @app.get("/api/runs/{study}/{run_id}/histories", responses=_documented(schema.Histories, 404),
              tags=["runs"])
     def api_histories(study: str, run_id: str) -> JSONResponse:
-        """Per-epoch values of every fit (histories.csv, written as each engine ends)."""
+        """Per-epoch values of every fit (histories.csv, rewritten as each trial finishes)."""
         return Response(data.histories(run_dir(study, run_id)), media_type="application/json")
 
     @app.get("/api/compare", responses=_documented(schema.Compare, 404, 422), tags=["runs"])

@@ -37,7 +37,11 @@ def serve(results_dir: Path, *, host: str = "127.0.0.1", port: int = 8765,
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                             timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
-    server.run()
+    try:
+        server.run()
+    except KeyboardInterrupt:  # uvicorn raises the signal again once it has shut down
+        pass
+    print("hpsearch serve: stopped", file=sys.stderr)
     return 0 if server.started else 1
 
 

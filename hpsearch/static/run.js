@@ -6,7 +6,9 @@
   const main = document.getElementById("run");
   const api = main.dataset.api;
   const LIVE = ["running", "queued"];
-  const HIST_MS = 10000;  // histories.csv is only written when an engine ends: poll it slowly
+  // histories.csv is rewritten with trials.csv as each trial ends: fetched when the trials
+  // change, and now and then besides (an engine's end replaces its rows)
+  const HIST_MS = 10000;
   const state = {detail: null, trials: {columns: [], trials: [], top: {}}, histories: null,
     picked: new Set(), unpicked: new Set()};  // curve selection beyond each engine's top 3
   let lastHistories = 0;
@@ -195,7 +197,7 @@
     const newTrials = changed("trials", t);
     if (newTrials) { renderTrials(t); renderPlots(); }
     let newHistories = false;
-    if (withHistories) {
+    if (withHistories || newTrials) {
       try { state.histories = await HP.fetchJSON(`${api}/histories`); } catch (e) { state.histories = null; }
       lastHistories = Date.now();
       newHistories = changed("histories", state.histories);
