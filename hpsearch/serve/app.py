@@ -7,6 +7,7 @@ executor.py, the access rules through security.py.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -211,9 +212,13 @@ def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", token: str |
 
     # --- pages and files -----------------------------------------------------------------------
 
+    rendered = data.Cache(size=64)
+
     def page(name: str, title: str, subtitle: str = "", **context: Any) -> HTMLResponse:
-        return HTMLResponse(templating.render(name, title=title, subtitle=subtitle,
-                                              static_url="/static", **context))
+        # readers polling a running study's page get the same HTML until its data change
+        context.update(title=title, subtitle=subtitle, static_url="/static")
+        key = (name, json.dumps(context, sort_keys=True, default=str))
+        return HTMLResponse(rendered.get(key, (), lambda: templating.render(name, **context)))
 
     @app.get("/", include_in_schema=False)
     def runs_page() -> HTMLResponse:
