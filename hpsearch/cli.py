@@ -200,7 +200,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from hpsearch.serve.server import serve
 
     return serve(Path(args.results_dir), host=args.host, port=args.port, token=args.token,
-                 data_dirs=[Path(d) for d in args.data_dir] if args.data_dir else None)
+                 data_dirs=[Path(d) for d in args.data_dir] if args.data_dir else None,
+                 allow_cluster=args.allow_cluster)
 
 
 def _writable_output(path: Path) -> None:
@@ -302,6 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--data-dir", action="append", metavar="FOLDER",
                      help="a folder submitted studies may name as data_dir (repeatable; "
                           "default: $HPSEARCH_DATA_DIR)")
+    srv.add_argument("--allow-cluster", action="store_true",
+                     help="let submitted studies use cluster settings (a Dask scheduler, a Keras "
+                          "Tuner chief, an Optuna storage): only for submitters you trust")
     srv.set_defaults(func=cmd_serve)
     return parser
 

@@ -38,7 +38,8 @@ def results(tmp_path: Path) -> Path:
 
 
 def client(results: Path, base: str = LOCAL, **options) -> TestClient:
-    return TestClient(create_app(results, run_queue=False, **options), base_url=base)
+    return TestClient(create_app(results, run_queue=False, **options), base_url=base,
+                      headers={"Content-Type": "application/toml"})
 
 
 def test_runs_list_detail_trials_histories_compare(results: Path) -> None:
@@ -133,8 +134,10 @@ def test_paths_outside_the_results_folder_are_404(results: Path, tmp_path: Path,
     outside = make_run(tmp_path / "elsewhere", "secret")
     (results / "study" / "link").symlink_to(outside)
     (results / "study" / "20260101-100000-aaaa" / "notes.txt").write_text("private")
-    reply = client(results).get(url)
+    c = client(results)
+    reply = c.get(url)
     assert reply.status_code == 404 and "error" in reply.json()
+    assert "study/link" not in {r["id"] for r in c.get("/api/runs").json()["runs"]}
 
 
 def test_downloads_are_attachments_of_the_runs_files(results: Path) -> None:
@@ -168,7 +171,8 @@ def test_token_off_loopback(results: Path) -> None:
     # the page's ?token= becomes a cookie and leaves the address
     opened = c.get(f"/?token={token}", follow_redirects=False)
     assert opened.status_code == 303 and opened.headers["location"] == "/"
-    assert "httponly" in opened.headers["set-cookie"].lower()
+    cookie = opened.headers["set-cookie"].lower()
+    assert cookie.startswith("hpsearch_token_8765=") and "httponly" in cookie and "samesite=strict" in cookie
     assert c.get("/api/runs").status_code == 200  # the client kept the cookie
 
 
@@ -186,6 +190,11 @@ def test_host_and_origin_checks(results: Path) -> None:
     refused = c.post("/api/studies", content=GOOD, headers={"Origin": "http://evil.example"})
     assert refused.status_code == 403 and "Origin" in refused.json()["error"]
     assert c.post("/api/studies", content=GOOD, headers={"Origin": LOCAL}).status_code == 201
+    cross = c.post("/api/studies", content=GOOD, headers={"Sec-Fetch-Site": "cross-site"})
+    assert cross.status_code == 403
+    # a form another site can post without asking first (text/plain) is not a study here
+    form = c.post("/api/studies", content=GOOD, headers={"Content-Type": "text/plain"})
+    assert form.status_code == 415 and "application/toml" in form.json()["error"]
 
 
 def test_oversized_bodies(results: Path) -> None:
@@ -210,13 +219,18 @@ def test_study_paths_must_stay_in_the_servers_folders(results: Path, extra: str,
     assert not (results / QUEUE).exists()
 
 
-def test_storage_files_must_stay_in_the_results_folder(results: Path) -> None:
-    c = client(results)
-    text = GOOD + '\nstorage = "sqlite:////tmp/elsewhere.db"\n'
-    reply = c.post("/api/studies?filename=tiny.toml", content=text)
-    assert reply.status_code == 422 and "optuna.storage" in reply.json()["error"]
-    inside = GOOD + f'\nstorage = "sqlite:///{results}/tiny.db"\n'
-    assert c.post("/api/studies?filename=tiny.toml", content=inside).status_code == 201
+@pytest.mark.parametrize("extra", [
+    '[optuna]\nstorage = "sqlite+pysqlite:////tmp/elsewhere.db"',  # a file anywhere
+    '[optuna]\nstorage = "journal:results/.queue/x.json"',  # appends to any file
+    '[sklearn]\nbackend = "dask"\nscheduler = "tcp://203.0.113.5:8786"',  # it sends pickles
+    '[keras_tuner]\nchief = "0.0.0.0:9000"',  # an open port
+])
+def test_cluster_settings_are_refused_unless_allowed(results: Path, extra: str) -> None:
+    text = GOOD.replace("[optuna]\nn_trials = 2", "") + extra + "\n"
+    reply = client(results).post("/api/studies?filename=tiny.toml", content=text)
+    assert reply.status_code == 422 and "no cluster setting" in reply.json()["error"]
+    allowed = client(results, allow_cluster=True).post("/api/studies?filename=tiny.toml", content=text)
+    assert allowed.status_code == 201, allowed.text
 
 
 @pytest.mark.data

@@ -19,6 +19,8 @@ def say(what):
         f.write(f"{{os.getpid()}} {{what}}\\n")
 def stop(*_):
     say("sigint")
+    if os.environ.get("FAKE_SLOW_STOP"):  # a clean stop takes a while (the epoch ends)
+        time.sleep(1.0)
     sys.exit(130)
 signal.signal(signal.SIGINT, stop)
 say("start " + " ".join(sys.argv[3:5]))
@@ -116,3 +118,54 @@ def test_a_dead_servers_child_is_waited_for_before_the_resume(tmp_path: Path, mo
         executor.shutdown()
         os.waitpid(sleeper, 0)
     assert store.get(job.id).kind == "run" and _lines(log)[0].startswith("start resume")
+
+
+def test_a_second_stop_sends_no_second_sigint(tmp_path: Path, monkeypatch) -> None:
+    """A second SIGINT would land inside the study's clean stop and cut it short."""
+    store, executor, log = _executor(tmp_path, monkeypatch, seconds=30)
+    monkeypatch.setenv("FAKE_SLOW_STOP", "1")
+    job = store.update(store.submit("x", "a.toml", "a"), run="a/r1")
+    executor.start()
+    try:
+        _wait(lambda: "start" in " ".join(_lines(log)))
+        executor.stop_run("a/r1")
+        executor.stop_run("a/r1")  # a second click
+        _wait(lambda: store.get(job.id).state != "running")
+        executor.shutdown()
+    finally:
+        executor.shutdown()
+    assert _lines(log).count("sigint") == 1
+
+
+def test_a_job_cancelled_before_its_launch_is_not_started(tmp_path: Path, monkeypatch) -> None:
+    store, executor, log = _executor(tmp_path, monkeypatch)
+    stale = store.submit("x", "a.toml", "a")  # the queue runner's snapshot
+    store.cancel(stale.id)  # the API wins the race
+    executor._launch(stale)
+    assert executor.current() is None and store.get(stale.id).state == "cancelled"
+    assert not log.exists()
+
+
+def test_damaged_or_foreign_job_records_are_not_jobs(tmp_path: Path, monkeypatch) -> None:
+    store, _, _ = _executor(tmp_path, monkeypatch)
+    good = store.submit("x", "a.toml", "a")
+    (store.root / "20260101-000000-00000000.json").write_text("[]")
+    (store.root / "20260101-000000-00000001.json").write_text(
+        '{"id": "../../x", "study": "a", "kind": "run", "seq": 1}')
+    (store.root / "20260101-000000-00000002.json").write_text(
+        '{"id": "20260101-000000-00000002", "study": "a", "kind": "run", "seq": "x"}')
+    assert [j.id for j in store.all()] == [good.id]
+
+
+def test_a_reused_pid_is_not_the_dead_servers_child(tmp_path: Path, monkeypatch) -> None:
+    """After a reboot the old child's pid may belong to anything: its start time tells."""
+    store, executor, log = _executor(tmp_path, monkeypatch, seconds=0.2)
+    job = store.update(store.submit("x", "a.toml", "a"), state="running", pid=os.getpid(),
+                       pid_started="1", run="a/r1")  # alive, but started at another time
+    (tmp_path / "results" / "a" / "r1").mkdir(parents=True)
+    executor.start()
+    try:
+        _wait(lambda: "start" in " ".join(_lines(log)), seconds=10)
+    finally:
+        executor.shutdown()
+    assert _lines(log)[0].startswith("start resume") and store.get(job.id).state != "queued"

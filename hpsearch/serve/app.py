@@ -43,11 +43,12 @@ def _documented(model: Any, *codes: int) -> dict[int | str, Any]:
     return out
 
 
-def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", token: str | None = None,
-               data_roots: list[Path] | None = None, max_body: int | None = None,
+def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8765,
+               token: str | None = None, data_roots: list[Path] | None = None,
+               max_body: int | None = None, allow_cluster: bool = False,
                run_queue: bool = True, executor_args: tuple[str, ...] = ()) -> FastAPI:
     """The application over `results_dir`; `run_queue=False` leaves queued studies alone
-    (tests of the API alone)."""
+    (tests of the API alone); `allow_cluster` lets submitted studies use cluster settings."""
     from hpsearch.serve.security import MAX_BODY, is_loopback
 
     results = Path(results_dir).resolve()
@@ -55,7 +56,7 @@ def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", token: str |
     env_data = os.environ.get("HPSEARCH_DATA_DIR")
     roots = [Path(p).resolve() for p in (data_roots if data_roots is not None
                                          else ([env_data] if env_data else []))]
-    guard = Guard(loopback=is_loopback(host), token=token, max_body=max_body or MAX_BODY)
+    guard = Guard(loopback=is_loopback(host), token=token, max_body=max_body or MAX_BODY, port=port)
     store = JobStore(results)
     executor = Executor(store, results, extra_args=executor_args)
 
@@ -85,6 +86,10 @@ def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", token: str |
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
         return error(422, f"{where}: {first.get('msg', 'invalid request')}")
+
+    @app.exception_handler(HPSearchError)
+    async def bad_input(request: Request, exc: HPSearchError) -> JSONResponse:
+        return error(422, str(exc))  # e.g. comparing a run that has no table yet
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception) -> JSONResponse:
@@ -157,6 +162,9 @@ def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", token: str |
                   "application/toml": {"schema": {"type": "string"}}}}})
     async def api_submit(request: Request, filename: str = "study.toml") -> JSONResponse:
         """Queue a study: the body is the TOML text; 422 with `validate`'s one line if bad."""
+        kind = request.headers.get("content-type", "").split(";")[0].strip()
+        if kind != "application/toml":  # not a form another site could post (no preflight)
+            return error(415, f"Content-Type: expected application/toml, got {kind or 'none'!r}")
         try:
             body = await read_body(request, guard.max_body)
         except BodyTooLarge as exc:
@@ -166,7 +174,7 @@ def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", token: str |
         except UnicodeDecodeError:
             return error(422, f"{filename}: expected UTF-8 text, got bytes that are not")
         try:
-            study = check_submission(text, filename, results, roots)
+            study = check_submission(text, filename, results, roots, allow_cluster)
         except HPSearchError as exc:
             return error(422, str(exc))
         job = store.submit(text, filename, study.name)

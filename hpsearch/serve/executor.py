@@ -19,19 +19,30 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hpsearch.files import now
-from hpsearch.live import read_status
+from hpsearch.live import _started, read_status
 from hpsearch.serve.jobs import ENDED, Job, JobConflict, JobStore
 
 POLL_SECONDS = 0.5
 STOP_WAIT_SECONDS = 120.0  # a clean stop finishes the epoch in progress first
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGINT when the server's process dies (Linux only)."""
+def _die_with_parent() -> Callable[[], None] | None:
+    """A pre-exec step for the child: SIGINT when the thread that started it ends, that is
+    when the server dies (Linux's PR_SET_PDEATHSIG). prctl is looked up here, in the parent:
+    the forked child of a threaded server should only call it."""
+    if sys.platform != "linux":
+        return None
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        pass
+        return None
+    parent = os.getpid()
+
+    def step() -> None:
+        prctl(1, signal.SIGINT)
+        if os.getppid() != parent:  # the server died before the signal was set
+            os._exit(1)
+    return step
 
 
 class Executor:
@@ -48,6 +59,8 @@ class Executor:
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._stop_sent = False  # one SIGINT per study: a second would cut its clean stop short
+        self._stop_timeout = STOP_WAIT_SECONDS
 
     # --- the server's calls ------------------------------------------------------------------
 
@@ -69,39 +82,56 @@ class Executor:
             job, proc = self._job, self._proc
             if job is None or proc is None or job.run != run:
                 raise JobConflict(f"{run}: expected a run this server is running, found none")
-            proc.send_signal(signal.SIGINT)
-            self._job = self.store.update(job, message="stopping: finishing the epoch in progress")
+            if not self._stop_sent:
+                self._stop_sent = True
+                proc.send_signal(signal.SIGINT)
+                self._job = self.store.update(job, message="stopping: finishing the epoch in progress")
             return self._job
 
     def shutdown(self, timeout: float = STOP_WAIT_SECONDS) -> None:
         """Stop the loop; a running study is stopped cleanly and stays marked running, so
-        that the next `serve` resumes it."""
+        that the next `serve` resumes it. The loop's own thread stops the child: its ending
+        would send the child a second SIGINT (the parent-death signal) mid-stop."""
+        self._stop_timeout = timeout
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=timeout + 10)
+
+    def _stop_child(self) -> None:
         with self._lock:
             proc = self._proc
-        if proc is not None and proc.poll() is None:
+        if proc is None or proc.poll() is not None:
+            return
+        self.log("stopping the running study cleanly (it finishes its epoch); it resumes "
+                 "when serve starts again")
+        if not self._stop_sent:
+            self._stop_sent = True
             proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.log(f"the study (pid {proc.pid}) is still stopping; it will be resumed later")
+        try:
+            proc.wait(timeout=self._stop_timeout)
+        except subprocess.TimeoutExpired:
+            self.log(f"the study (pid {proc.pid}) is still stopping; it will be resumed later")
 
     # --- the loop ----------------------------------------------------------------------------
 
     def _loop(self) -> None:
-        for job in self.store.all():  # a previous server's running job comes first
-            if job.state == "running":
-                self._recover(job)
-        while not self._stopping.is_set():
-            try:
-                self._step()
-            except Exception as exc:  # the queue must outlive any one job's trouble
-                self.log(f"queue: {type(exc).__name__}: {exc}")
-            self._wake.wait(POLL_SECONDS)
-            self._wake.clear()
+        try:
+            for job in self.store.all():  # a previous server's running job comes first
+                if job.state == "running" and not self._stopping.is_set():
+                    self._guarded(self._recover, job)
+            while not self._stopping.is_set():
+                self._guarded(self._step)
+                self._wake.wait(POLL_SECONDS)
+                self._wake.clear()
+        finally:
+            self._stop_child()
+
+    def _guarded(self, step: Callable[..., None], *args: Any) -> None:
+        try:
+            step(*args)
+        except Exception as exc:  # the queue must outlive any one job's trouble
+            self.log(f"queue: {type(exc).__name__}: {exc}")
 
     def _step(self) -> None:
         with self._lock:
@@ -120,8 +150,10 @@ class Executor:
     def _recover(self, job: Job) -> None:
         """A job left running by a server that died: wait for its child to end, then resume
         it (or start it again when it had not made its run folder yet)."""
-        pid = job.pid
-        while pid and _pid_alive(pid) and not self._stopping.is_set():
+        deadline = time.monotonic() + STOP_WAIT_SECONDS
+        while job.pid and _pid_alive(job.pid, job.pid_started) and time.monotonic() < deadline:
+            if self._stopping.is_set():
+                return
             time.sleep(POLL_SECONDS)  # its child is still stopping (parent-death SIGINT)
         if job.run is None:
             job = self._find_run(job) or job
@@ -145,16 +177,23 @@ class Executor:
                 "--quiet", *self.extra_args]
 
     def _launch(self, job: Job, resume: bool | None = None) -> None:
+        """Start `job` (a queued one only if it is still queued: a cancel may have won)."""
         resume = job.kind == "resume" if resume is None else resume
         folder = self.store.folder(job)
         folder.mkdir(parents=True, exist_ok=True)
-        with self._lock, open(folder / "log.txt", "ab") as log:
+        with self.store.lock, self._lock, open(folder / "log.txt", "ab") as log:
+            current = self.store.get(job.id)
+            if current is None or current.state != job.state:
+                return
             self._proc = subprocess.Popen(
-                self._command(job, resume), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                self._command(current, resume), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 start_new_session=True,  # the server's Ctrl-C reaches the child through us
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None)
-            self._job = self.store.update(job, state="running", started_at=job.started_at or now(),
-                                          pid=self._proc.pid, message="")
+                preexec_fn=_die_with_parent())
+            self._stop_sent = False
+            self._job = self.store.update(current, state="running",
+                                          started_at=current.started_at or now(),
+                                          pid=self._proc.pid, pid_started=_started(self._proc.pid),
+                                          message="")
 
     def _find_run(self, job: Job) -> Job | None:
         """The run folder a `run` job's child made: its run.json names the job's study file."""
@@ -184,8 +223,8 @@ class Executor:
                 state, message = status["state"], status.get("message", "")
             except Exception:  # no status.json: the child failed before its run began
                 pass
-        if code != 0 and not message:
-            message = _last_error(self.store.folder(job) / "log.txt") or f"exit code {code}"
+        if code != 0:  # the child's own line (a refused resume) over the run's older status
+            message = _last_error(self.store.folder(job) / "log.txt") or message or f"exit code {code}"
         state = state if state in ENDED else "failed"
         with self._lock:
             self._job = self._proc = None
@@ -193,19 +232,21 @@ class Executor:
         self.log(f"job {job.id} ({job.study}) ended: {state}" + (f" ({message})" if message else ""))
 
 
-def _pid_alive(pid: int) -> bool:
+def _pid_alive(pid: int, started: str | None = None) -> bool:
+    """Is process `pid` alive, and (when `started` is known) the same process that started
+    then? A zombie (our own dead child) is not alive."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    # a zombie (our own dead child) is not alive
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+            fields = f.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return True
+    return fields[0] != "Z" and (started is None or fields[19] == started)
 
 
 def _last_error(log: Path) -> str:
@@ -219,6 +260,3 @@ def _last_error(log: Path) -> str:
             return line.removeprefix("hpsearch: error: ")
     return ""
 
-
-def describe(job: Job, store: JobStore) -> dict[str, Any]:
-    return job.public(store.positions().get(job.id))

@@ -23,6 +23,7 @@ from hpsearch.files import atomic_write_text, now, write_json
 QUEUE = ".queue"  # study names cannot start with a dot: no run folder can take this name
 STATES = ("queued", "running", "finished", "failed", "interrupted", "cancelled")
 ENDED = ("finished", "failed", "interrupted", "cancelled")
+ID = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{8}")
 FILENAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}\.toml\Z")
 
 
@@ -46,6 +47,7 @@ class Job:
     ended_at: str | None = None
     message: str = ""
     pid: int | None = None
+    pid_started: str | None = None  # the child's start time: a reused pid is not it
 
     def public(self, position: int | None = None) -> dict[str, Any]:
         """The API's Job shape."""
@@ -59,7 +61,7 @@ class JobStore:
 
     def __init__(self, results_dir: Path) -> None:
         self.root = Path(results_dir) / QUEUE
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()  # held by the queue runner while it claims a job
         # every request reads the queue: kept until this process writes a record or the
         # folder changes (another process's write: a rename changes its mtime)
         self._cache: tuple[Any, list[Job]] | None = None
@@ -74,7 +76,7 @@ class JobStore:
         return self.folder(job) / job.study_file if job.study_file else None
 
     def save(self, job: Job) -> Job:
-        with self._lock:
+        with self.lock:
             write_json(self._record(job.id), dataclasses.asdict(job))
             self._cache = None
         return job
@@ -87,7 +89,7 @@ class JobStore:
 
     def submit(self, text: str, filename: str, study: str) -> Job:
         """Queue a study file's text; the file is on disk before the record names it."""
-        with self._lock:
+        with self.lock:
             job = Job(id=self._new_id(), study=study, kind="run", seq=time.time_ns(),
                       study_file=filename, submitted_at=now())
             atomic_write_text(self.folder(job) / filename, text)
@@ -95,7 +97,7 @@ class JobStore:
 
     def resume(self, run: str) -> Job:
         """Queue the resumption of run "study/run_id" (one live job per run)."""
-        with self._lock:
+        with self.lock:
             if any(j.run == run and j.state in ("queued", "running") for j in self.all()):
                 raise JobConflict(f"{run}: already queued or running")
             job = Job(id=self._new_id(), study=run.split("/")[0], kind="resume", run=run,
@@ -103,21 +105,28 @@ class JobStore:
             return self.save(job)
 
     def get(self, job_id: str) -> Job | None:
-        if not re.fullmatch(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{8}", job_id):
+        if not ID.fullmatch(job_id):
             return None
         return self._load(self._record(job_id))
 
     def _load(self, path: Path) -> Job | None:
+        """The job in `path`; None for a foreign or damaged file (it is not a job)."""
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
             names = {f.name for f in dataclasses.fields(Job)}
-            return Job(**{k: v for k, v in raw.items() if k in names})
-        except (OSError, ValueError, TypeError):
-            return None  # a foreign or damaged file is not a job
+            job = Job(**{k: v for k, v in raw.items() if k in names})
+        except (OSError, ValueError, TypeError, AttributeError):
+            return None
+        fine = (job.id == path.stem and ID.fullmatch(job.id) and isinstance(job.seq, int)
+                and job.state in STATES and job.kind in ("run", "resume")
+                and (job.study_file is None or FILENAME.match(str(job.study_file)))
+                and (job.run is None or re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*/[A-Za-z0-9_][A-Za-z0-9_.-]*",
+                                                     str(job.run))))
+        return job if fine else None
 
     def all(self) -> list[Job]:
         """Every job, in submission order."""
-        with self._lock:
+        with self.lock:
             try:
                 stamp = self.root.stat().st_mtime_ns
             except FileNotFoundError:
@@ -136,7 +145,7 @@ class JobStore:
         return {j.id: i + 1 for i, j in enumerate(self.queued())}
 
     def cancel(self, job_id: str) -> Job:
-        with self._lock:
+        with self.lock:
             job = self.get(job_id)
             if job is None:
                 raise KeyError(job_id)

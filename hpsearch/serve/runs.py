@@ -57,8 +57,10 @@ def list_runs(results_dir: Path) -> list[Path]:
     """Every run folder (results/<study>/<run_id>), newest first."""
     if not results_dir.is_dir():
         return []
+    root = results_dir.resolve()
     runs = [p for p in results_dir.glob("*/*") if p.is_dir() and NAME.match(p.parent.name)
-            and NAME.match(p.name) and any((p / f).is_file() for f in RUN_FILES[:3])]
+            and NAME.match(p.name) and p.resolve().parent.parent == root  # no symlink out
+            and any((p / f).is_file() for f in RUN_FILES[:3])]
     return sorted(runs, key=lambda p: p.name, reverse=True)
 
 

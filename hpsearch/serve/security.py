@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-COOKIE = "hpsearch_token"
+COOKIE = "hpsearch_token"  # + the port: cookies are shared by every port of a host
 MAX_BODY = 256 * 1024  # a study file is a few hundred bytes
 READ_METHODS = ("GET", "HEAD")
 HEADERS = {
@@ -55,12 +55,17 @@ class Guard:
     loopback: bool
     token: str | None
     max_body: int = MAX_BODY
+    port: int = 0
+
+    @property
+    def cookie(self) -> str:
+        return f"{COOKIE}_{self.port}"
 
     def needs_token(self, method: str) -> bool:
         return self.token is not None and (method not in READ_METHODS or not self.loopback)
 
     def has_token(self, request: Request) -> bool:
-        given = [request.cookies.get(COOKIE), request.query_params.get("token")]
+        given = [request.cookies.get(self.cookie), request.query_params.get("token")]
         auth = request.headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
             given.append(auth[7:].strip())
@@ -107,7 +112,7 @@ def _token_redirect(guard: Guard, request: Request) -> Response | None:
     rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
     response = RedirectResponse(request.url.path + (f"?{urlencode(rest)}" if rest else ""),
                                 status_code=303)
-    response.set_cookie(COOKIE, guard.token, httponly=True, samesite="strict",
+    response.set_cookie(guard.cookie, guard.token, httponly=True, samesite="strict",
                         secure=request.url.scheme == "https")
     return response
 
@@ -118,15 +123,19 @@ def _refuse(guard: Guard, request: Request) -> Response | None:
         # a page elsewhere that resolves its own name to 127.0.0.1 (DNS rebinding)
         return error(400, f"Host: expected a loopback name such as 127.0.0.1, got {host or 'none'!r}")
     if guard.needs_token(request.method) and not guard.has_token(request):
-        why = "wrong" if request.cookies.get(COOKIE) or request.query_params.get("token") \
+        why = "wrong" if request.cookies.get(guard.cookie) or request.query_params.get("token") \
             or request.headers.get("authorization") else "missing"
         return error(401, f"token {why}: open the address `hpsearch serve` printed (with ?token=), "
                           "or send the header Authorization: Bearer TOKEN",
                      **{"WWW-Authenticate": "Bearer"})
     if request.method not in READ_METHODS:
+        # Another site's page posting here (CSRF): browsers say so in Origin and Sec-Fetch-Site
         origin = request.headers.get("origin")
         if origin and urlsplit(origin).netloc != request.headers.get("host"):
             return error(403, f"Origin: expected this server's own pages, got {origin!r}")
+        if request.headers.get("sec-fetch-site") == "cross-site":
+            return error(403, "Sec-Fetch-Site: expected a request from this server's own pages, "
+                              "got cross-site")
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > guard.max_body):
             return error(413, f"body: expected at most {guard.max_body} bytes, got {length}")

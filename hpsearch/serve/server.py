@@ -10,7 +10,8 @@ from hpsearch.serve.security import is_loopback, new_token
 
 
 def serve(results_dir: Path, *, host: str = "127.0.0.1", port: int = 8765,
-          token: str | None = None, data_dirs: list[Path] | None = None) -> int:
+          token: str | None = None, data_dirs: list[Path] | None = None,
+          allow_cluster: bool = False) -> int:
     """Serve until Ctrl-C or SIGTERM; the running study is stopped cleanly and resumed by
     the next `serve`."""
     import uvicorn
@@ -26,9 +27,10 @@ def serve(results_dir: Path, *, host: str = "127.0.0.1", port: int = 8765,
     _check_port(host, port)
     generated = token is None and not is_loopback(host)
     token = new_token() if generated else token
-    app = create_app(results_dir, host=host, token=token, data_roots=data_dirs)
+    app = create_app(results_dir, host=host, port=port, token=token, data_roots=data_dirs,
+                     allow_cluster=allow_cluster)
     shown = f"[{host}]" if ":" in host else host
-    url = f"http://{shown}:{port}/" + (f"?token={token}" if generated else "")
+    url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
     print(f"hpsearch serve: {app.state.results} at {url}" + (" (the token is shown once)"
                                                              if generated else ""),
           file=sys.stderr, flush=True)
