@@ -71,12 +71,17 @@ def load_run(run_dir: str | Path) -> Run:
     for column in ("engine", "trial", "status", "metric", "direction", "error", "started_at",
                    "finished_at"):
         trials[column] = trials[column].fillna("").astype(str) if column in trials else ""
-    summary = _read_csv(path / "summary.csv", TEXT_COLUMNS)
+    summary = read_summary(path)
     histories = _read_csv(path / "histories.csv", TEXT_COLUMNS)
     if not set(HISTORY_COLUMNS) <= set(histories.columns):
         histories = pd.DataFrame(columns=HISTORY_COLUMNS)
     histories = _numeric(histories, ["epoch", "value"]).dropna(subset=["epoch", "value"])
-    return Run(path, info, trials, _numeric(summary, SUMMARY_NUMERIC), histories)
+    return Run(path, info, trials, summary, histories)
+
+
+def read_summary(run_dir: str | Path) -> pd.DataFrame:
+    """summary.csv alone (empty when not written yet), numbers as numbers."""
+    return _numeric(_read_csv(Path(run_dir) / "summary.csv", TEXT_COLUMNS), SUMMARY_NUMERIC)
 
 
 def score_view(metric: str, direction: str) -> tuple[str, bool]:

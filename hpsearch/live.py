@@ -13,9 +13,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from hpsearch.files import now, write_csv, write_json
 import pandas as pd
 
+from hpsearch.files import now, write_csv, write_json
 from hpsearch.trials import HISTORY_COLUMNS, PRUNED, TrialRecord, best_trial, trials_dataframe
 
 STATES = ("running", "finished", "interrupted", "failed")

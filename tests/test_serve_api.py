@@ -32,8 +32,11 @@ n_trials = 2
 @pytest.fixture()
 def results(tmp_path: Path) -> Path:
     root = tmp_path / "results"
-    make_run(root, "20260101-100000-aaaa")
-    make_run(root, "20260102-100000-bbbb", task="regression")
+    killed = make_run(root, "20260101-100000-aaaa")  # killed mid-run: resumable
+    info = json.loads((killed / "run.json").read_text())
+    del info["finished_at"], info["wall_seconds"]
+    (killed / "run.json").write_text(json.dumps(info))
+    make_run(root, "20260102-100000-bbbb", task="regression")  # finished, before status.json
     return root
 
 
@@ -47,9 +50,10 @@ def test_runs_list_detail_trials_histories_compare(results: Path) -> None:
     listing = c.get("/api/runs").json()
     assert [r["id"] for r in listing["runs"]] == ["study/20260102-100000-bbbb",
                                                    "study/20260101-100000-aaaa"]
-    first = listing["runs"][1]
-    # no status.json: a run nobody is running reads as interrupted
+    first, second = listing["runs"][1], listing["runs"][0]
+    # no status.json: a run nobody is running reads as interrupted, unless it finished
     assert first["state"] == "interrupted" and first["dataset"] == "fashion_mnist"
+    assert second["state"] == "finished" and second["duration_seconds"] == 61.5
     best = {b["engine"]: b for b in first["best"]}
     assert best["sklearn"]["test_metric"] == "test_accuracy" and best["sklearn"]["test_score"] == 0.8
 
@@ -117,9 +121,7 @@ def test_submit_cancel_and_conflicts(results: Path) -> None:
     assert resumed.status_code == 201 and resumed.json()["job"]["kind"] == "resume"
     assert c.get("/api/runs").json()["runs"][1]["state"] == "queued"
     assert c.post("/api/runs/study/20260101-100000-aaaa/resume").status_code == 409  # queued once
-    finished = results / "study" / "20260102-100000-bbbb" / "status.json"
-    finished.write_text(json.dumps({"state": "finished", "engines": {}}))
-    assert c.post("/api/runs/study/20260102-100000-bbbb/resume").status_code == 409
+    assert c.post("/api/runs/study/20260102-100000-bbbb/resume").status_code == 409  # finished
 
 
 @pytest.mark.parametrize("url", [
@@ -244,3 +246,14 @@ def test_data_dir_inside_the_servers_data_folders_is_accepted(results: Path) -> 
 def test_odd_filenames_are_refused(results: Path) -> None:
     reply = client(results).post("/api/studies?filename=../x.toml", content=GOOD)
     assert reply.status_code == 422 and reply.json()["error"].startswith("filename: expected")
+
+
+def test_a_run_whose_resume_is_starting_reads_as_running(results: Path) -> None:
+    """Its process is still loading the data; status.json says how the last one ended."""
+    from hpsearch.serve import runs
+
+    path = (results / "study" / "20260101-100000-aaaa").resolve()
+    job = {"id": "20260101-000000-00000000", "state": "running", "kind": "resume"}
+    out = runs.run_detail(results.resolve(), path, job, can_stop=False)
+    assert out["state"] == "running" and out["message"].startswith("starting")
+    assert not out["can_resume"]

@@ -133,13 +133,13 @@ def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", port: int = 
 
     @app.get("/api/runs/{study}/{run_id}/trials", responses=_documented(schema.Trials, 404),
              tags=["runs"])
-    def api_trials(study: str, run_id: str) -> JSONResponse:
+    def api_trials(study: str, run_id: str) -> Response:
         """Every trial so far (trials.csv), with plotting fields."""
         return Response(data.trials(run_dir(study, run_id)), media_type="application/json")
 
     @app.get("/api/runs/{study}/{run_id}/histories", responses=_documented(schema.Histories, 404),
              tags=["runs"])
-    def api_histories(study: str, run_id: str) -> JSONResponse:
+    def api_histories(study: str, run_id: str) -> Response:
         """Per-epoch values of every fit (histories.csv, rewritten as each trial finishes)."""
         return Response(data.histories(run_dir(study, run_id)), media_type="application/json")
 

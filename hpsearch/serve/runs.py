@@ -14,7 +14,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from hpsearch.analysis import engine_summary, load_run, scored_trials, top_trials
+from hpsearch.analysis import engine_summary, load_run, read_summary, scored_trials, top_trials
 from hpsearch.errors import InputError
 from hpsearch.live import read_status
 
@@ -104,15 +104,15 @@ class Cache:
         return value
 
 
-def _stamp(path: Path) -> tuple[int, int] | None:
+def _stamp(path: Path) -> tuple[int, int, int] | None:
     try:
-        st = path.stat()
-        return st.st_mtime_ns, st.st_size
+        st = path.stat()  # an atomic replace makes a new inode, whatever the clock's grain
+        return st.st_mtime_ns, st.st_size, st.st_ino
     except OSError:
         return None
 
 
-CACHE = Cache()
+CACHE = Cache(size=4096)  # a few entries per run: enough for thousands of runs
 
 
 # --- the shapes --------------------------------------------------------------------------
@@ -167,14 +167,19 @@ def run_summary(results_dir: Path, run_dir: Path, job: dict[str, Any] | None = N
     files = [run_dir / f for f in ("status.json", "run.json", "summary.csv")]
     # A run whose process died reads as interrupted: the pid check is not cached
     base = CACHE.get(("summary", str(run_dir)), files, lambda: _summary(results_dir, run_dir))
-    out = dict(base)
+    out = dict(base, best=[dict(b) for b in base["best"]])
     status = _status(run_dir)
     if status is not None:
         out["state"], out["message"] = status["state"], status.get("message", "")
+        for best in out["best"]:  # engines of a killed run read as interrupted too
+            best["state"] = status.get("engines", {}).get(best["engine"], {}).get("state", best["state"])
     if job is not None:
         out["job"] = job["id"]
         if job["state"] == "queued":
             out["state"], out["message"] = "queued", f"queued to {job['kind']} (job {job['id']})"
+        elif job["state"] == "running" and out["state"] != "running":
+            # its process is loading the data: status.json still says how the last one ended
+            out["state"], out["message"] = "running", f"starting (job {job['id']})"
     return out
 
 
@@ -182,13 +187,7 @@ def _summary(results_dir: Path, run_dir: Path) -> dict[str, Any]:
     info, status = read_json(run_dir / "run.json"), _status(run_dir) or {}
     run_id = f"{run_dir.parent.name}/{run_dir.name}"
     engines = status.get("engines", {})
-    summary = {}
-    if (run_dir / "summary.csv").is_file():
-        try:
-            run = load_run(run_dir)
-            summary = {str(r["engine"]): r for r in _records(run.summary)}
-        except InputError:
-            pass
+    summary = {str(r["engine"]): r for r in _records(read_summary(run_dir))}
     best = []
     for name in status.get("engine_order") or info.get("engines") or list(engines):
         e, row = engines.get(name, {}), summary.get(name, {})
@@ -205,7 +204,9 @@ def _summary(results_dir: Path, run_dir: Path) -> dict[str, Any]:
         "id": run_id, "study": run_dir.parent.name, "run_id": run_dir.name,
         "dataset": info.get("dataset") or status.get("dataset"),
         "engines": list(info.get("engines") or engines),
-        "state": status.get("state", "interrupted"), "message": status.get("message", ""),
+        # no status.json: a run from before it existed, finished or not
+        "state": status.get("state", "finished" if info.get("finished_at") else "interrupted"),
+        "message": status.get("message", ""),
         "started_at": started, "finished_at": info.get("finished_at"),
         "duration_seconds": _duration(info, status),
         "trials_done": sum(int(e.get("trials_done") or 0) for e in engines.values()),
@@ -214,13 +215,15 @@ def _summary(results_dir: Path, run_dir: Path) -> dict[str, Any]:
 
 
 def _duration(info: dict[str, Any], status: dict[str, Any]) -> float | None:
-    """Wall seconds: run.json's when finished, else from the start to the last update."""
+    """Wall seconds: every session's (run.json) once finished; before that, the current
+    session's so far (time spent interrupted is not training)."""
     if isinstance(info.get("wall_seconds"), (int, float)):
         return float(info["wall_seconds"])
     from datetime import datetime
 
     try:
-        start = datetime.fromisoformat(info.get("started_at") or status["started_at"])
+        sessions = [info.get("started_at") or status["started_at"], *(info.get("resumed_at") or [])]
+        start = datetime.fromisoformat(sessions[-1])
         return round((datetime.fromisoformat(status["updated_at"]) - start).total_seconds(), 1)
     except (KeyError, TypeError, ValueError):
         return None
@@ -233,8 +236,7 @@ def run_detail(results_dir: Path, run_dir: Path, job: dict[str, Any] | None,
     info = read_json(run_dir / "run.json")
     status = _status(run_dir)
     summary = CACHE.get(("summary.csv", str(run_dir)), [run_dir / "summary.csv"],
-                        lambda: _records(load_run(run_dir).summary)
-                        if (run_dir / "summary.csv").is_file() else [])
+                        lambda: _records(read_summary(run_dir)))
     files = [{"name": name, "url": f"/runs/{out['id']}/files/{name}", "bytes": path.stat().st_size}
              for name, path in _files(run_dir)]
     out.update(
@@ -244,7 +246,8 @@ def run_detail(results_dir: Path, run_dir: Path, job: dict[str, Any] | None,
         info={"seed": info.get("seed"), "sizes": info.get("sizes"), "source": info.get("source"),
               "resumed_at": info.get("resumed_at") or [], "wall_seconds": info.get("wall_seconds")},
         files=files, can_stop=can_stop and out["state"] == "running",
-        can_resume=resumable(out["state"], info) and (job is None or job["state"] != "queued"))
+        can_resume=resumable(out["state"], info) and (job is None or job["state"] not in
+                                                      ("queued", "running")))
     return out
 
 

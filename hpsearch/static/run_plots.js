@@ -283,7 +283,7 @@
       grid.layout[`yaxis${k}`].title = {text: `${m}<br>(${lowerIsBetter(m, e.group, e.higher) ? "lower" : "higher"} is better)`};
     });
     HP.plot(div, traces, Object.assign(grid.layout, {height: 140 + 280 * engines.length}), traces.length,
-      n ? "No curves for the shown trials and metric." : "No learning curves yet: they are written when an engine ends.");
+      n ? "No curves for the shown trials and metric." : "No learning curves yet: each trial's appear when it ends.");
   }
 
   HP.runPlots = {progress, time, params, parallel, curves};
