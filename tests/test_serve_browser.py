@@ -114,6 +114,11 @@ def test_submit_watch_stop_resume_survive_kill_compare_download(tmp_path: Path) 
             page.wait_for_selector("#trials-table tbody tr[data-trial]", timeout=WAIT)
             # (selectors, not wait_for_function: the pages' CSP forbids eval)
             page.wait_for_selector("#plot-progress:not([data-points='0'])", timeout=WAIT)
+            # the web server yields the CPU to the study: its threads run at a lower priority
+            (record,) = [json.loads(f.read_text()) for f in (results / ".queue").glob("*.json")]
+            ours = os.getpriority(os.PRIO_PROCESS, 0)
+            assert os.getpriority(os.PRIO_PROCESS, server.pid) == min(ours + 10, 19)
+            assert os.getpriority(os.PRIO_PROCESS, record["pid"]) == ours
             page.click("#stop-button")
             page.wait_for_selector("#run-state:has-text('interrupted')", timeout=WAIT)
             stopped = _api(port, f"/api/runs/{run}")["trials_done"]

@@ -65,8 +65,9 @@ class Executor:
     # --- the server's calls ------------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="hpsearch-queue", daemon=True)
-        self._thread.start()
+        if self._thread is None:  # once: `serve` starts it before the web server's threads
+            self._thread = threading.Thread(target=self._loop, name="hpsearch-queue", daemon=True)
+            self._thread.start()
 
     def wake(self) -> None:
         """A job was queued: look now rather than at the next poll."""

@@ -1,12 +1,15 @@
 """Start the service with uvicorn: the address, the token, one line on how to reach it."""
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
 
 from hpsearch.errors import InputError
 from hpsearch.serve.security import is_loopback, new_token
+
+SERVER_NICE = 10
 
 
 def serve(results_dir: Path, *, host: str = "127.0.0.1", port: int = 8765,
@@ -36,6 +39,12 @@ def serve(results_dir: Path, *, host: str = "127.0.0.1", port: int = 8765,
           file=sys.stderr, flush=True)
     # uvicorn handles SIGINT/SIGTERM itself (graceful shutdown); ours would raise mid-request
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    if sys.platform == "linux":
+        # Linux's nice value is per thread, inherited by the threads and processes it starts:
+        # the queue's thread (and the studies it starts) keeps the normal priority, the web
+        # server's threads take a lower one, so readers wait for the study, not the other way.
+        app.state.executor.start()
+        os.nice(SERVER_NICE)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                             timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
