@@ -298,8 +298,10 @@ def parallel_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("parallel")
     hyperband = 'algorithm = "hyperband"\nmax_epochs = 3\nfactor = 3'
     study = write_study(tmp, "california_housing", list(ENGINES), n=1, replace=cv3(2, hyperband))
+    # A tight timeout: the run takes ~20 s here; a process that skipped its exit order once
+    # waited 300 s for loky's idle workers before exiting (python -m hpsearch's os._exit)
     return _run_dir(run_cli("run", str(study), "--output-dir", str(tmp / "out"), "--quiet",
-                            cwd=tmp))
+                            cwd=tmp, timeout=240))
 
 
 @pytest.mark.data
