@@ -18,12 +18,34 @@ pytestmark = pytest.mark.data
 
 
 def _sessions(run_dir: Path, engine: str) -> dict[str, str]:
-    """Finished fits (sklearn) or trials (Keras Tuner) on disk -> the session that trained them."""
+    """Finished fits (sklearn) or trials (Keras Tuner, Optuna) on disk -> the session that
+    trained them."""
     state = run_dir / "state" / engine
     if engine == "sklearn":
         return {p.parent.name: json.loads(p.read_text())["session"]
                 for p in state.glob("fits/*/record.json")}
+    if engine == "optuna":
+        import optuna
+
+        from hpsearch.engines.optuna_engine import OUTCOME
+
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+        trials = optuna.load_study(study_name="hpsearch",
+                                   storage=f"sqlite:///{state / 'optuna.db'}").trials
+        return {f"{t.number:03d}": t.user_attrs["session"] for t in trials if OUTCOME in t.user_attrs}
     return {p.stem: json.loads(p.read_text())["session"] for p in state.glob("records/*.json")}
+
+
+def _distinct_draws(trials: pd.DataFrame, continuous: str = "param_learning_rate") -> None:
+    """No two trials of an engine drew the same value of a continuous parameter: a repeat
+    means a sampler started its draws over (a resume re-seeding it)."""
+    for engine, mine in trials.groupby("engine"):
+        repeated = mine[mine.duplicated(continuous, keep=False)]
+        assert repeated.empty, f"{engine} drew the same {continuous} twice:\n{repeated}"
+
+
+# Optuna with as many trials as the others (the small studies have no [optuna] section)
+OPTUNA_N = {"[keras_tuner]": "[optuna]\nn_trials = 4\n\n[keras_tuner]"}
 
 
 def _rows(run_dir: Path, engine: str) -> int:
@@ -65,13 +87,14 @@ def _last_dir(proc: subprocess.CompletedProcess) -> Path:
     return Path(proc.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("engine", ["sklearn", "keras_tuner"])
+@pytest.mark.parametrize("engine", ["sklearn", "keras_tuner", "optuna"])
 def test_kill_9_then_resume_is_the_same_study(tmp_path, engine):
     """Killed after 2 of 4 trials and resumed from the run directory alone: nothing that
     finished is trained again, every trial is in the tables once, and trials, scores and the
-    best model are those of a run that was never interrupted."""
+    best model are those of a run that was never interrupted (Optuna: its sampler continues
+    its draws, and the trial the kill cut off is trained again under its own number)."""
     n = 4
-    study = write_study(tmp_path, "fashion_mnist", [engine], n=n)
+    study = write_study(tmp_path, "fashion_mnist", [engine], n=n, replace=OPTUNA_N)
     reference = _last_dir(run_cli("run", str(study), "--output-dir", str(tmp_path / "ref"),
                                   cwd=tmp_path))
     out = tmp_path / "out"
@@ -94,6 +117,7 @@ def test_kill_9_then_resume_is_the_same_study(tmp_path, engine):
     trials = pd.read_csv(run_dir / "trials.csv", dtype={"trial": str})
     assert trials["trial"].tolist() == [f"{i:03d}" for i in range(n)]  # each once, in run order
     assert (trials["status"] == "ok").all()
+    _distinct_draws(trials)
     info = json.loads((run_dir / "run.json").read_text())
     assert len(info["resumed_at"]) == 1 and "finished_at" in info
 
@@ -109,9 +133,9 @@ def test_kill_9_then_resume_is_the_same_study(tmp_path, engine):
     assert summary["test_accuracy"].item() == ref_summary["test_accuracy"].item()
 
 
-@pytest.mark.parametrize("engine", ["sklearn", "keras_tuner"])
+@pytest.mark.parametrize("engine", ["sklearn", "keras_tuner", "optuna"])
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, engine):
-    study = write_study(tmp_path, "fashion_mnist", [engine], n=4)
+    study = write_study(tmp_path, "fashion_mnist", [engine], n=4, replace=OPTUNA_N)
     out = tmp_path / "out"
     run_dir, proc = _kill_after(["run", str(study), "--output-dir", str(out)], tmp_path, out,
                                 engine, 1, sig=signal.SIGINT)
@@ -125,6 +149,11 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, engine):
     assert f"python -m hpsearch resume {run_dir}" in last
     assert _sessions(run_dir, engine)  # what finished is on disk
     assert not list(run_dir.rglob("*.tmp")) and not list(run_dir.rglob(".*.*"))
+    if engine == "optuna":  # a stop (the web page's Stop too) then resume: no trial repeated
+        assert _last_dir(run_cli("resume", str(run_dir), cwd=tmp_path)) == run_dir
+        trials = pd.read_csv(run_dir / "trials.csv", dtype={"trial": str})
+        assert trials["trial"].tolist() == ["000", "001", "002", "003"]
+        _distinct_draws(trials)
 
 
 def test_resume_refuses_a_changed_study(tmp_path, capsys):

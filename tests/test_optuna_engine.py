@@ -126,7 +126,7 @@ def test_resume_reports_finished_trials_without_retraining_them(tmp_path, monkey
 
 def test_an_environment_failure_is_not_a_failed_trial_and_is_retrained(tmp_path, monkeypatch):
     """Out of memory in trial 1: the run stops with EnvironmentFailure, nothing is reported
-    for that trial, and a resume still ends with n_trials finished trials, all ok."""
+    for that trial, and a resume trains it again and ends with n_trials finished trials, all ok."""
     data = synthetic("fashion_mnist")
     study = optuna_study("fashion_mnist", CLASSIFY, 'n_trials = 3\npruner = "none"')
     import keras
@@ -143,9 +143,16 @@ def test_an_environment_failure_is_not_a_failed_trial_and_is_retrained(tmp_path,
     monkeypatch.setattr(keras.Model, "fit", fit_or_run_out_of_memory)
     with pytest.raises(EnvironmentFailure):
         run_optuna(study, data, tmp_path / "state")
+    import optuna
+
+    cut = optuna.load_study(study_name="hpsearch", storage=f"sqlite:///{tmp_path / 'state' / 'optuna.db'}")
+    assert [t.state.name for t in cut.trials] == ["COMPLETE", "RUNNING"]  # not failed: resumable
+    drawn = cut.trials[1].params
     result, reported = run_optuna(study, data, tmp_path / "state")
     assert len(result.records) == 3 and all(r.status == "ok" for r in result.records), result.records
-    assert [r.trial for r in result.records] == ["000", "002", "003"]  # 1 was cut off: not a trial
+    # the cut-off trial is trained again under its own number, with the parameters it drew
+    assert [r.trial for r in result.records] == ["000", "001", "002"]
+    assert {k: result.records[1].params[k] for k in drawn} == drawn
 
 
 def test_nan_loss_is_a_failed_trial_and_the_study_goes_on(tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import math
 import os
+import pickle
 import socket
 import time
 import warnings
@@ -23,7 +24,7 @@ from hpsearch.engines.base import EngineContext, EngineResult, KerasObjectiveEng
 from hpsearch.engines.common import (EnvironmentFailure, history_rows, is_environment_failure,
                                      last_error_line, seed_keras)
 from hpsearch.errors import HPSearchError
-from hpsearch.files import now, plain
+from hpsearch.files import atomic_write, now, plain
 from hpsearch.schema import Checker
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ PRUNERS = ("median", "successive_halving", "hyperband", "none")
 PRUNER_KWARGS: dict[str, dict[str, Any]] = {"median": {}, "successive_halving": {}, "hyperband": {}}
 # Our outcome of a trial, stored with it: a trial without one was interrupted, not finished.
 OUTCOME = "hpsearch_status"
+SAMPLER_FILE = "sampler.pkl"  # the run's sampler after its last draw, in the engine's folder
 
 
 class OptunaMissing(HPSearchError):
@@ -108,15 +110,16 @@ class OptunaEngine(KerasObjectiveEngine):
 
         for trial in ostudy.get_trials(deepcopy=False):
             report(trial)  # finished before a resume: report it again
-            if not trainer.shared and trial.state == optuna.trial.TrialState.RUNNING:
-                # cut off by a kill (a shared storage's heartbeats tell a live worker's apart)
-                ostudy._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
         if trainer.shared:
             optuna_shared.optimize(trainer, report, wait_for_others=True)
         else:
-            remaining = ctx.settings.n_trials - len(reported)
-            if remaining > 0:
-                trainer.optimize(remaining, callbacks=[lambda _, trial: report(trial)])
+            # A trial cut off by a stop or a kill is trained again under its own number and
+            # parameters, so a resumed run has the trials of an uninterrupted one.
+            for trial in ostudy.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+                report(trainer.run_trial(optuna.trial.Trial(ostudy, trial._trial_id)))
+            for _ in range(ctx.settings.n_trials - len(reported)):
+                interrupt.check()
+                report(trainer.run_trial(ostudy.ask()))
         trials = [t for t in ostudy.get_trials(deepcopy=False) if OUTCOME in t.user_attrs]
         records = [self.record(study, t) for t in trials]
         histories = [row for r, t in zip(records, trials)
@@ -198,9 +201,10 @@ class Trainer:
         seed = study.seed if not ctx.worker else (study.seed + mix) % 2**32
         with warnings.catch_warnings():  # experimental samplers warn on creation
             warnings.simplefilter("ignore")
+            sampler = self._restored_sampler(mix) or \
+                getattr(optuna.samplers, SAMPLERS[ctx.settings.sampler])(seed=seed)
             self.ostudy = optuna_shared.open_study(
-                optuna, ctx, direction=engine.metric(study)[1],
-                sampler=getattr(optuna.samplers, SAMPLERS[ctx.settings.sampler])(seed=seed),
+                optuna, ctx, direction=engine.metric(study)[1], sampler=sampler,
                 pruner=make_pruner(optuna, ctx.settings.pruner, study.epochs))
         self.poll: Any = None  # called at each epoch end (the run reports workers' trials)
         self.trained = 0
@@ -208,11 +212,47 @@ class Trainer:
     def weights(self, number: int) -> Any:
         return self.ctx.workdir / "weights" / f"{number}.weights.h5"
 
-    def optimize(self, n_trials: int, callbacks: list[Any] = ()) -> None:
+    def _restored_sampler(self, mix: int) -> Any:
+        """The run's sampler as its last draw left it, so that a resumed run draws what an
+        uninterrupted one would have (a new sampler with the study's seed repeats the first
+        draws). A worker, or a run without a saved sampler, gets a new one (None here)."""
+        path = self.ctx.workdir / SAMPLER_FILE
+        if self.ctx.worker or not path.is_file():
+            return None
+        try:
+            with open(path, "rb") as f:
+                return pickle.load(f)
+        except Exception:  # e.g. saved by another Optuna version: draw anew, not the same again
+            name = SAMPLERS[self.ctx.settings.sampler]
+            return getattr(self.optuna.samplers, name)(seed=(self.ctx.study.seed + mix) % 2**32)
+
+    def _save_sampler(self) -> None:
+        """Keep the sampler's state (its random generators) after each draw of the run's own
+        process: Optuna documents pickling the sampler to resume a study."""
+        if not self.ctx.worker:
+            data = pickle.dumps(self.ostudy.sampler)
+            atomic_write(self.ctx.workdir / SAMPLER_FILE, lambda tmp: tmp.write_bytes(data))
+
+    def optimize(self, n_trials: int) -> None:
+        """Optuna's own loop (a shared storage: its heartbeats mark a lost worker's trial)."""
         with warnings.catch_warnings():  # e.g. CMA-ES on categorical parameters
             warnings.simplefilter("ignore")
-            self.ostudy.optimize(self, n_trials=n_trials, catch=(Exception,),
-                                 callbacks=list(callbacks), gc_after_trial=False)
+            self.ostudy.optimize(self, n_trials=n_trials, catch=(Exception,), gc_after_trial=False)
+
+    def run_trial(self, trial: Any) -> Any:
+        """Train `trial` and tell the study its end; returns the finished trial. A stop or an
+        environment failure leaves it running, to be trained again in place by a resume
+        (Optuna's own loop would fail it, and its number and parameters would be lost)."""
+        state, value = None, None
+        with warnings.catch_warnings():  # e.g. CMA-ES on categorical parameters
+            warnings.simplefilter("ignore")
+            try:
+                value = self(trial)
+            except self.optuna.TrialPruned:
+                state = self.optuna.trial.TrialState.PRUNED
+            except Exception:  # recorded as failed, with its reason, by the objective
+                state = self.optuna.trial.TrialState.FAIL
+            return self.ostudy.tell(trial, value, state=state)
 
     def __call__(self, trial: Any) -> float:
         """The objective: train one trial, keep its outcome with it, return its score."""
@@ -230,6 +270,7 @@ class Trainer:
         trial.set_user_attr("worker", ctx.worker)  # who trains it ("" for the run itself)
         trial.set_user_attr("session", ctx.session)  # and in which session
         params = suggest(trial, study.space)
+        self._save_sampler()
         seed_keras(study.seed, f"trial:{trial.number}")
         started, clock = now(), time.perf_counter()
         reporter = _reporter(trial, self.engine.objective(study), optuna, self.poll)
