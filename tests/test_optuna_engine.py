@@ -233,3 +233,43 @@ def test_cli_run_on_california_housing(tmp_path):
     assert summary.loc["optuna", "test_rmse"] < 1.5 and summary.loc["optuna", "test_r2"] > 0, summary
     assert (run_dir / "best" / "optuna.pkl").stat().st_size > 0
     assert not (run_dir / "state").exists()
+
+
+def test_a_trial_cut_off_between_its_draws_draws_as_the_uninterrupted_run(tmp_path):
+    """The run's sampler is kept after each trial's draws. Killed after trial 2 drew its first
+    parameter but before it was kept, the resumed process draws trial 2 again from the state
+    before it: the value it had, then what the uninterrupted run drew; trial 3 follows suit."""
+    import optuna
+
+    from hpsearch.engines.optuna_draws import Draws
+
+    names = ["a", "b", "c"]
+
+    def suggest(trial: Any) -> dict[str, Any]:
+        return {n: trial.suggest_float(n, 1e-4, 1.0, log=True) for n in names}
+
+    def session(workdir: Path, storage: str) -> tuple[Draws, Any]:
+        draws = Draws(workdir, keep=True, make=optuna.samplers.TPESampler, seed=7, fresh_seed=8)
+        return draws, optuna.create_study(study_name="s", storage=storage, load_if_exists=True,
+                                          sampler=draws.sampler)
+
+    def trial_params(draws: Draws, ostudy: Any, trial: Any) -> dict[str, Any]:
+        params = draws.draw(trial, ostudy, names, suggest)
+        ostudy.tell(trial, params["a"])
+        return params
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    draws, ostudy = session(tmp_path / "ref", "sqlite:///" + str(tmp_path / "ref.db"))
+    reference = [trial_params(draws, ostudy, ostudy.ask()) for _ in range(4)]
+    assert len({p["a"] for p in reference}) == 4
+
+    storage = "sqlite:///" + str(tmp_path / "cut.db")
+    draws, ostudy = session(tmp_path / "cut", storage)
+    assert [trial_params(draws, ostudy, ostudy.ask()) for _ in range(2)] == reference[:2]
+    cut = ostudy.ask()
+    cut.suggest_float("a", 1e-4, 1.0, log=True)  # killed here: its draws not kept
+    draws, ostudy = session(tmp_path / "cut", storage)  # the resumed process
+    assert draws.last == 1
+    again = trial_params(draws, ostudy, optuna.trial.Trial(ostudy, cut._trial_id))
+    assert again == reference[2]
+    assert trial_params(draws, ostudy, ostudy.ask()) == reference[3]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import math
 import os
-import pickle
 import socket
 import time
 import warnings
@@ -23,8 +22,9 @@ from hpsearch import interrupt
 from hpsearch.engines.base import EngineContext, EngineResult, KerasObjectiveEngine
 from hpsearch.engines.common import (EnvironmentFailure, history_rows, is_environment_failure,
                                      last_error_line, seed_keras)
+from hpsearch.engines.optuna_draws import Draws
 from hpsearch.errors import HPSearchError
-from hpsearch.files import atomic_write, now, plain
+from hpsearch.files import now, plain
 from hpsearch.schema import Checker
 
 if TYPE_CHECKING:
@@ -41,7 +41,6 @@ PRUNERS = ("median", "successive_halving", "hyperband", "none")
 PRUNER_KWARGS: dict[str, dict[str, Any]] = {"median": {}, "successive_halving": {}, "hyperband": {}}
 # Our outcome of a trial, stored with it: a trial without one was interrupted, not finished.
 OUTCOME = "hpsearch_status"
-SAMPLER_FILE = "sampler.pkl"  # the run's sampler after its last draw, in the engine's folder
 
 
 class OptunaMissing(HPSearchError):
@@ -201,37 +200,18 @@ class Trainer:
         seed = study.seed if not ctx.worker else (study.seed + mix) % 2**32
         with warnings.catch_warnings():  # experimental samplers warn on creation
             warnings.simplefilter("ignore")
-            sampler = self._restored_sampler(mix) or \
-                getattr(optuna.samplers, SAMPLERS[ctx.settings.sampler])(seed=seed)
+            # the run's own sampler continues where its last session left it
+            self.draws = Draws(ctx.workdir, keep=not ctx.worker,
+                               make=getattr(optuna.samplers, SAMPLERS[ctx.settings.sampler]),
+                               seed=seed, fresh_seed=(study.seed + mix) % 2**32)
             self.ostudy = optuna_shared.open_study(
-                optuna, ctx, direction=engine.metric(study)[1], sampler=sampler,
+                optuna, ctx, direction=engine.metric(study)[1], sampler=self.draws.sampler,
                 pruner=make_pruner(optuna, ctx.settings.pruner, study.epochs))
         self.poll: Any = None  # called at each epoch end (the run reports workers' trials)
         self.trained = 0
 
     def weights(self, number: int) -> Any:
         return self.ctx.workdir / "weights" / f"{number}.weights.h5"
-
-    def _restored_sampler(self, mix: int) -> Any:
-        """The run's sampler as its last draw left it, so that a resumed run draws what an
-        uninterrupted one would have (a new sampler with the study's seed repeats the first
-        draws). A worker, or a run without a saved sampler, gets a new one (None here)."""
-        path = self.ctx.workdir / SAMPLER_FILE
-        if self.ctx.worker or not path.is_file():
-            return None
-        try:
-            with open(path, "rb") as f:
-                return pickle.load(f)
-        except Exception:  # e.g. saved by another Optuna version: draw anew, not the same again
-            name = SAMPLERS[self.ctx.settings.sampler]
-            return getattr(self.optuna.samplers, name)(seed=(self.ctx.study.seed + mix) % 2**32)
-
-    def _save_sampler(self) -> None:
-        """Keep the sampler's state (its random generators) after each draw of the run's own
-        process: Optuna documents pickling the sampler to resume a study."""
-        if not self.ctx.worker:
-            data = pickle.dumps(self.ostudy.sampler)
-            atomic_write(self.ctx.workdir / SAMPLER_FILE, lambda tmp: tmp.write_bytes(data))
 
     def optimize(self, n_trials: int) -> None:
         """Optuna's own loop (a shared storage: its heartbeats mark a lost worker's trial)."""
@@ -269,8 +249,8 @@ class Trainer:
             raise optuna_shared.Surplus(f"trial {trial.number}: the study has its trials")
         trial.set_user_attr("worker", ctx.worker)  # who trains it ("" for the run itself)
         trial.set_user_attr("session", ctx.session)  # and in which session
-        params = suggest(trial, study.space)
-        self._save_sampler()
+        params = self.draws.draw(trial, self.ostudy, list(study.space),
+                                 lambda t: suggest(t, study.space))
         seed_keras(study.seed, f"trial:{trial.number}")
         started, clock = now(), time.perf_counter()
         reporter = _reporter(trial, self.engine.objective(study), optuna, self.poll)
