@@ -153,8 +153,11 @@ def engine_summary(run: Run, scored: pd.DataFrame) -> pd.DataFrame:
 
 
 def wall_time(info: dict[str, Any]) -> str:
-    """The run's wall time from run.json, or why there is none."""
+    """The run's wall time from run.json (every session's), or why there is none."""
     seconds = info.get("wall_seconds")
     if isinstance(seconds, (int, float)) and math.isfinite(seconds):
-        return f"{seconds:.1f} s" + (f" ({seconds / 60:.1f} min)" if seconds >= 120 else "")
+        sessions = 1 + len(info.get("resumed_at") or [])
+        return (f"{seconds:.1f} s" + (f" ({seconds / 60:.1f} min)" if seconds >= 120 else "")
+                + (f" in {sessions} sessions" if sessions > 1 else "")
+                + ("" if info.get("finished_at") else " so far (not finished)"))
     return "not recorded (the run did not finish, or was interrupted)"

@@ -10,6 +10,8 @@ import json
 import os
 import socket
 import threading
+import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +32,12 @@ class LiveRun:
 
     def __init__(self, run_dir: Path, info: dict[str, Any], planned: dict[str, int | None],
                  metrics: dict[str, tuple[str, str]], previous: list[TrialRecord] = (),
-                 previous_history: list[dict[str, Any]] = ()) -> None:
+                 previous_history: list[dict[str, Any]] = (), sessions: list[float] = ()) -> None:
         """`previous`, `previous_history`: the trials a resumed run had finished and their
         history rows, kept until reported again (the tables never go backwards while a resumed
-        engine replays its finished trials)."""
+        engine replays its finished trials). `sessions`: the earlier sessions' seconds."""
         self.run_dir, self.info = run_dir, info
+        self._sessions, self._clock = list(sessions), time.monotonic()
         self._lock = threading.Lock()
         self._records: dict[str, dict[str, TrialRecord]] = {name: {} for name in planned}
         for record in previous:
@@ -94,6 +97,14 @@ class LiveRun:
                     engine["state"] = state
             self._write_status()
 
+    def session_seconds(self) -> list[float]:
+        """Each session's seconds: the earlier ones' and this one's so far."""
+        return [*self._sessions, round(time.monotonic() - self._clock, 1)]
+
+    def wall_seconds(self) -> float:
+        """The run's time so far: every session's."""
+        return round(sum(self.session_seconds()), 1)
+
     def poll(self, name: str) -> tuple[int, float | None]:
         """(trials done, best score so far) of one engine, for the progress bar."""
         with self._lock:
@@ -129,9 +140,34 @@ class LiveRun:
             "state": self.state, "message": self.message, "study": self.info.get("study"),
             "dataset": self.info.get("dataset"), "run_dir": str(self.run_dir),
             "started_at": self.info.get("started_at"), "updated_at": now(),
+            # every session's time up to this update: a killed session counts up to its last
+            "wall_seconds": self.wall_seconds(),
             "pid": os.getpid(), "pid_started": _started(os.getpid()), "host": socket.gethostname(),
             "resume": f"python -m hpsearch resume {self.run_dir}", "engines": engines,
             "engine_order": list(engines)})  # JSON objects have no order (ours are sorted)
+
+
+def closed_sessions(run_dir: Path, info: dict[str, Any]) -> list[float]:
+    """Each earlier session's seconds, the last one up to its last live update (a killed
+    session never wrote its end): status.json's `wall_seconds` is every session's time at
+    that update. A status.json from before it kept them gives its session's span instead,
+    from that session's start to the last update."""
+    try:
+        status = json.loads((Path(run_dir) / "status.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        status = {}
+    starts = [info.get("started_at"), *(info.get("resumed_at") or [])]
+    kept = [float(s) for s in (info.get("session_seconds") or [])][:len(starts) - 1]
+    if isinstance(status.get("wall_seconds"), (int, float)):
+        last = float(status["wall_seconds"]) - sum(kept)
+    else:
+        try:
+            span = datetime.fromisoformat(status["updated_at"]) - datetime.fromisoformat(starts[-1])
+            last = span.total_seconds()
+        except (KeyError, TypeError, ValueError):
+            last = 0.0
+    recorded = float(info.get("wall_seconds") or 0.0) - sum(kept)  # run.json's, if it is later
+    return [*kept, round(max(last, recorded, 0.0), 1)]
 
 
 def read_status(run_dir: Path) -> dict[str, Any]:

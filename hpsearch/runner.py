@@ -25,7 +25,7 @@ from hpsearch.engines.base import EngineContext, EngineResult
 from hpsearch.engines.common import EnvironmentFailure, test_scores
 from hpsearch.errors import AllTrialsFailed, HPSearchError, Interrupted, ResumeMismatch
 from hpsearch.files import atomic_write_text, now, write_csv, write_json
-from hpsearch.live import LiveRun
+from hpsearch.live import LiveRun, closed_sessions
 from hpsearch.progress import Display
 from hpsearch.provenance import changed_provenance, provenance
 from hpsearch.report import write_report
@@ -84,6 +84,9 @@ def run_study(study: Study, *, engines: tuple[str, ...] | None = None, seed: int
         if data.fingerprint() != info["data_fingerprint"]:
             raise ResumeMismatch(f"{run_dir}: cannot resume: the data differ from the run's "
                                  f"(fingerprint {data.fingerprint()}, run has {info['data_fingerprint']})")
+        # Every earlier session's time, a killed one's up to its last live update.
+        info["session_seconds"] = closed_sessions(run_dir, info)
+        info["wall_seconds"] = round(sum(info["session_seconds"]), 1)
         info.setdefault("resumed_at", []).append(now())
         for tmp in (*run_dir.glob(".*.tmp"), *run_dir.glob("best/.*")):  # a kill -9 during an
             tmp.unlink(missing_ok=True)  # atomic write leaves its temporary file
@@ -105,13 +108,19 @@ def run_study(study: Study, *, engines: tuple[str, ...] | None = None, seed: int
     live = LiveRun(run_dir, info, {n: e.planned(study) for n, e in chosen.items()},
                    {n: e.metric(study) for n, e in chosen.items()},
                    read_trials(run_dir / "trials.csv") if resume is not None else [],
-                   read_histories(run_dir / "histories.csv") if resume is not None else [])
+                   read_histories(run_dir / "histories.csv") if resume is not None else [],
+                   sessions=info.get("session_seconds") or [])
     resume_hint = f"python -m hpsearch resume {run_dir}"
     log(f"{study.name}: {len(data.x_train)} train / {len(data.x_val)} val / {len(data.x_test)} test "
         f"from {data.origin}; writing to {run_dir} (if stopped: {resume_hint})")
     session = f"{now()}-{uuid.uuid4().hex[:8]}"
     summary, failed = [], []
-    started = time.perf_counter()
+
+    def keep_time() -> None:  # run.json's wall time counts this session so far too
+        info["session_seconds"] = live.session_seconds()
+        info["wall_seconds"] = round(sum(info["session_seconds"]), 1)
+        write_json(run_dir / "run.json", info)
+
     try:
         display = display or Display(quiet=True)
         for name, engine in chosen.items():
@@ -128,12 +137,14 @@ def run_study(study: Study, *, engines: tuple[str, ...] | None = None, seed: int
             live.finish_engine(name, result.records, "finished" if ok else "failed", result.histories)
             summary.append(summary_row(study, result))
             write_csv(run_dir / "summary.csv", pd.DataFrame(summary))
+            keep_time()
             write_report(run_dir)
             log(_one_line(result))
             if not ok:  # every trial failed, or the best one's final refit did
                 failed.append(f"{name} ({result.error or 'every trial failed'})")
     except KeyboardInterrupt:
         live.finish("interrupted", "stopped by Ctrl-C or SIGTERM")
+        keep_time()
         raise Interrupted(f"interrupted; finished fits are kept in {run_dir}. Resume with: "
                           f"{resume_hint}") from None
     except (EnvironmentFailure, OSError, MemoryError) as exc:  # the machine's failure, not the study's
@@ -141,6 +152,7 @@ def run_study(study: Study, *, engines: tuple[str, ...] | None = None, seed: int
                 else f"the machine failed ({type(exc).__name__}: {exc})")
         try:
             live.finish("interrupted", what[:300])
+            keep_time()
         except OSError:
             pass  # a full disk may refuse status.json too; the one line below still says it
         raise HPSearchError(f"{what}; finished work is kept in {run_dir}. Resume with: "
@@ -148,14 +160,13 @@ def run_study(study: Study, *, engines: tuple[str, ...] | None = None, seed: int
     except BaseException as exc:
         if interrupt.requested():  # a library turned our KeyboardInterrupt into its own error
             live.finish("interrupted", "stopped by Ctrl-C or SIGTERM")
+            keep_time()
             raise Interrupted(f"interrupted; finished fits are kept in {run_dir}. Resume with: "
                               f"{resume_hint}") from None
         live.finish("failed", f"{type(exc).__name__}: {exc}"[:300])
+        keep_time()
         raise
-    # A resumed run adds this session's time to what the earlier sessions spent.
-    wall = info.get("wall_seconds", 0.0) + time.perf_counter() - started
-    info["wall_seconds"] = round(wall, 1)
-    write_json(run_dir / "run.json", info)
+    keep_time()  # a resumed run's time is every session's
     write_report(run_dir)  # again, now that run.json has the wall time
     # finished_at last: a kill before this point leaves a run that `resume` still accepts.
     info["finished_at"] = now()

@@ -13,8 +13,10 @@ def format_status(status: dict[str, Any]) -> str:
     lines = [f"{status.get('run_dir')}: {status['state']}"
              + (f" ({status['message']})" if status.get("message") else ""),
              f"  study {status.get('study')} · dataset {status.get('dataset')} · started "
-             f"{status.get('started_at')} · updated {status.get('updated_at')} · pid "
-             f"{status.get('pid')} on {status.get('host')}"]
+             f"{status.get('started_at')} · updated {status.get('updated_at')}"
+             + (f" · {status['wall_seconds']:.0f} s in all" if isinstance(
+                 status.get("wall_seconds"), (int, float)) else "")
+             + f" · pid {status.get('pid')} on {status.get('host')}"]
     rows = [("engine", "state", "trials", "failed", "pruned", "metric", "best", "best trial")]
     engines = status.get("engines", {})
     for name in status.get("engine_order") or list(engines):

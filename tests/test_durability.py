@@ -99,6 +99,7 @@ def test_kill_9_then_resume_is_the_same_study(tmp_path, engine):
                                   cwd=tmp_path))
     out = tmp_path / "out"
     run_dir, _ = _kill_after(["run", str(study), "--output-dir", str(out)], tmp_path, out, engine, 2)
+    killed_at = json.loads((run_dir / "status.json").read_text())["wall_seconds"]  # last update
     before = _sessions(run_dir, engine)
     assert len(before) >= (4 if engine == "sklearn" else 2)  # 2 folds per sklearn trial
     assert len(set(before.values())) == 1
@@ -106,7 +107,9 @@ def test_kill_9_then_resume_is_the_same_study(tmp_path, engine):
     for path in run_dir.glob("*.csv"):  # whole files (a kill may leave a hidden .tmp beside)
         pd.read_csv(path)
 
+    clock = time.monotonic()
     proc = run_cli("resume", str(run_dir), "--keep-state", cwd=tmp_path)
+    resumed_for = time.monotonic() - clock
     assert _last_dir(proc) == run_dir
     assert not list(run_dir.glob(".*.tmp"))  # the resume cleared them
     after = _sessions(run_dir, engine)
@@ -120,6 +123,10 @@ def test_kill_9_then_resume_is_the_same_study(tmp_path, engine):
     _distinct_draws(trials)
     info = json.loads((run_dir / "run.json").read_text())
     assert len(info["resumed_at"]) == 1 and "finished_at" in info
+    # The run's time is both sessions': the killed one up to its last live update.
+    first, second = info["session_seconds"]
+    assert first == killed_at > 0 and 0 < second < resumed_for
+    assert info["wall_seconds"] == pytest.approx(first + second, abs=0.1)
 
     # The same study: the same candidates, the same scores, the same best model and test score.
     # (Measured on JAX/CPU: identical to the last digit; a GPU backend may differ slightly.)

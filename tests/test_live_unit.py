@@ -132,3 +132,25 @@ def test_pruned_trials_are_counted_apart_from_failed_ones(tmp_path):
                         "engines = ['optuna']\n[optuna]\nobjective = 'val_loss'\n")
     row = summary_row(study, EngineResult("optuna", records, records[0]))
     assert (row["n_trials"], row["n_failed"], row["n_pruned"]) == (4, 1, 2)
+
+
+def test_a_resumed_run_counts_every_session_a_killed_one_up_to_its_last_update(tmp_path):
+    """Session 1 ran 20 s; session 2 was killed 13 s in (status.json's last update says 33 s
+    in all, run.json still 20): the resume counts [20, 13]. A status.json from before it
+    kept wall_seconds gives its session's span from start to last update."""
+    from hpsearch.live import closed_sessions
+
+    info = {"started_at": "2026-01-01T00:00:00+00:00", "resumed_at": ["2026-01-01T01:00:00+00:00"],
+            "session_seconds": [20.0, 2.5], "wall_seconds": 22.5}
+    (tmp_path / "status.json").write_text(json.dumps(
+        {"state": "running", "updated_at": "2026-01-01T01:00:13+00:00", "wall_seconds": 33.0}))
+    assert closed_sessions(tmp_path, info) == [20.0, 13.0]
+    (tmp_path / "status.json").write_text(json.dumps(
+        {"state": "interrupted", "updated_at": "2026-01-01T00:00:44+00:00"}))
+    assert closed_sessions(tmp_path, {"started_at": "2026-01-01T00:00:00+00:00"}) == [44.0]
+    # the live side: each session's seconds, the earlier ones kept as they were
+    live = LiveRun(tmp_path, {}, {"sklearn": 1}, {"sklearn": ("val_loss", "minimize")},
+                   sessions=[20.0, 13.0])
+    assert live.session_seconds()[:2] == [20.0, 13.0] and live.wall_seconds() >= 33.0
+    live.finish("interrupted")
+    assert json.loads((tmp_path / "status.json").read_text())["wall_seconds"] >= 33.0
