@@ -31,6 +31,11 @@ n_trials = 2
 
 @pytest.fixture()
 def results(tmp_path: Path) -> Path:
+    return two_runs(tmp_path)
+
+
+def two_runs(tmp_path: Path) -> Path:
+    """A results folder with a killed run (resumable) and a finished one from before status.json."""
     root = tmp_path / "results"
     killed = make_run(root, "20260101-100000-aaaa")  # killed mid-run: resumable
     info = json.loads((killed / "run.json").read_text())
@@ -257,3 +262,4 @@ def test_a_run_whose_resume_is_starting_reads_as_running(results: Path) -> None:
     out = runs.run_detail(results.resolve(), path, job, can_stop=False)
     assert out["state"] == "running" and out["message"].startswith("starting")
     assert not out["can_resume"]
+

@@ -15,6 +15,7 @@ from typing import Any, AsyncIterator
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hpsearch import templating
@@ -37,8 +38,9 @@ def _plotly_js() -> Path:
     return Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 
 
-def _documented(model: Any, *codes: int) -> dict[int | str, Any]:
-    out: dict[int | str, Any] = {200: {"model": model}} if model else {}
+def _documented(model: Any, *codes: int, ok: int = 200) -> dict[int | str, Any]:
+    # the codes every operation can answer (400, 401, 405 ...) are added by schema.finish
+    out: dict[int | str, Any] = {ok: {"model": model}} if model else {}
     out.update({c: {"model": schema.Error} for c in codes})
     return out
 
@@ -70,16 +72,21 @@ def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", port: int = 
 
     app = FastAPI(title="hpsearch", version="1", lifespan=lifespan, docs_url=None,
                   redoc_url=None,  # their pages load scripts from a CDN
-                  description="Runs, trials and the study queue of one results folder. "
-                              "Errors are {\"error\": \"one line\"} with a 4xx status.")
+                  description=schema.DESCRIPTION)
     app.state.results, app.state.store, app.state.executor = results, store, executor
     app.add_middleware(GuardMiddleware, guard=guard)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail = exc.detail if exc.status_code != 404 or exc.detail != "Not Found" \
-            else f"not found: {request.url.path}"
-        return error(exc.status_code, str(detail))
+        headers = dict(exc.headers or {})  # 405's Allow, 401's WWW-Authenticate
+        detail = exc.detail
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"not found: {request.url.path}"
+        elif exc.status_code == 405:  # Starlette's Allow lists a set: sorted, the same each time
+            methods = headers.get("Allow", "").replace(" ", "").split(",")
+            allow = headers["Allow"] = ", ".join(sorted(methods))
+            detail = f"method: expected {allow} on {request.url.path}, got {request.method}"
+        return error(exc.status_code, str(detail), **headers)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -91,9 +98,8 @@ def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", port: int = 
     async def bad_input(request: Request, exc: HPSearchError) -> JSONResponse:
         return error(422, str(exc))  # e.g. comparing a run that has no table yet
 
-    @app.exception_handler(Exception)
-    async def crashed(request: Request, exc: Exception) -> JSONResponse:
-        return error(500, f"internal error: {type(exc).__name__}: {exc}"[:500])
+    # A crash's 500 is answered by GuardMiddleware, inside FastAPI's handler for Exception,
+    # so that it carries the security headers too.
 
     def jobs_by_run() -> dict[str, dict[str, Any]]:
         positions = store.positions()
@@ -157,12 +163,14 @@ def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", port: int = 
         """The queue: every job, newest first."""
         return JSONResponse(run_list()["jobs"])
 
-    @app.post("/api/studies", status_code=201, responses=_documented(None, 401, 413, 422),
-              tags=["queue"], openapi_extra={"requestBody": {"required": True, "content": {
-                  "application/toml": {"schema": {"type": "string"}}}}})
-    async def api_submit(request: Request, filename: str = "study.toml") -> JSONResponse:
+    @app.post("/api/studies", status_code=201,
+              responses=_documented(schema.JobReply, 413, 415, 422, ok=201),
+              tags=["queue"], openapi_extra={"requestBody": {"required": True,
+                                                             "content": schema.STUDY}})
+    async def api_submit(request: Request, filename: str = Query(
+            "study.toml", description="NAME.toml, as errors and the queue name it")) -> JSONResponse:
         """Queue a study: the body is the TOML text; 422 with `validate`'s one line if bad."""
-        kind = request.headers.get("content-type", "").split(";")[0].strip()
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()  # RFC 9110
         if kind != "application/toml":  # not a form another site could post (no preflight)
             return error(415, f"Content-Type: expected application/toml, got {kind or 'none'!r}")
         try:
@@ -193,7 +201,7 @@ def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", port: int = 
             return error(409, str(exc))
 
     @app.post("/api/runs/{study}/{run_id}/stop", status_code=202,
-              responses=_documented(None, 404, 409), tags=["queue"])
+              responses=_documented(schema.JobReply, 404, 409, ok=202), tags=["queue"])
     def api_stop(study: str, run_id: str) -> JSONResponse:
         """Stop the running study cleanly (as Ctrl-C would); it can be resumed."""
         path = run_dir(study, run_id)
@@ -204,7 +212,7 @@ def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", port: int = 
         return JSONResponse({"job": job.public()}, status_code=202)
 
     @app.post("/api/runs/{study}/{run_id}/resume", status_code=201,
-              responses=_documented(None, 404, 409), tags=["queue"])
+              responses=_documented(schema.JobReply, 404, 409, ok=201), tags=["queue"])
     def api_resume(study: str, run_id: str) -> JSONResponse:
         """Queue an interrupted run to finish (finished trials are kept)."""
         path = run_dir(study, run_id)
@@ -227,6 +235,13 @@ def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", port: int = 
         context.update(title=title, subtitle=subtitle, static_url="/static")
         key = (name, json.dumps(context, sort_keys=True, default=str))
         return HTMLResponse(rendered.get(key, (), lambda: templating.render(name, **context)))
+
+    @app.get("/api", include_in_schema=False)
+    def api_page() -> HTMLResponse:
+        # the OpenAPI document as a page, rendered here: no CDN, no script (the pages' CSP)
+        doc = app.openapi()
+        return page("api.html", "hpsearch API", f"{doc['info']['title']} {doc['info']['version']}"
+                    " · the same as /openapi.json", **schema.api_page(doc))
 
     @app.get("/", include_in_schema=False)
     def runs_page() -> HTMLResponse:
@@ -253,7 +268,8 @@ def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", port: int = 
             return error(404, f"no file {name} in run {study}/{run_id}")
         media = MEDIA.get(file.suffix, "application/octet-stream")
         inline = file.suffix == ".html"
-        return FileResponse(file, media_type=media, filename=None if inline else file.name)
+        return FileResponse(file, media_type=media,
+                            filename=None if inline else data.download_name(path, name))
 
     static = {p.name: p for p in templating.STATIC.iterdir() if p.suffix in STATIC_TYPES}
 
@@ -265,4 +281,10 @@ def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", port: int = 
             return error(404, f"not found: /static/{name}")
         return FileResponse(static[name], media_type=STATIC_TYPES[static[name].suffix])
 
+    # The document is built here, once, before every GET also answers HEAD (FastAPI's routes
+    # do not, Starlette's do): it lists each operation once, not a HEAD twin of each GET.
+    schema.finish(app.openapi())
+    for route in app.routes:
+        if isinstance(route, APIRoute) and "GET" in route.methods:
+            route.methods.add("HEAD")
     return app

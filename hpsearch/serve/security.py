@@ -3,8 +3,12 @@ the response headers.
 
 Loopback only (the default): reading needs nothing; with a token (given), writing needs it.
 Any other address: a token is required for everything. The browser gets the token once in
-the URL (`?token=`), which is swapped for an HttpOnly, SameSite=Strict cookie and dropped
-from the address bar.
+a page's URL (`?token=`), which is swapped for an HttpOnly, SameSite=Strict cookie and dropped
+from the address bar; the API takes it only in `Authorization: Bearer`, never in the URL
+(where it would stay in logs and histories).
+
+Every response, a crash's 500 included, carries the headers below; HEAD answers as GET with
+no body.
 """
 from __future__ import annotations
 
@@ -65,11 +69,21 @@ class Guard:
         return self.token is not None and (method not in READ_METHODS or not self.loopback)
 
     def has_token(self, request: Request) -> bool:
-        given = [request.cookies.get(self.cookie), request.query_params.get("token")]
+        """The cookie or the Authorization header holds the token (a URL's ?token= never does:
+        pages trade it for the cookie first, the API refuses it)."""
+        given = [request.cookies.get(self.cookie)]
         auth = request.headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
             given.append(auth[7:].strip())
-        return any(g and secrets.compare_digest(g.encode(), self.token.encode()) for g in given)
+        return any(g and self.is_token(g) for g in given)
+
+    def is_token(self, given: str) -> bool:
+        return self.token is not None and secrets.compare_digest(given.encode(), self.token.encode())
+
+
+def is_page(request: Request) -> bool:
+    """A read outside the JSON API: a page, a download, a static file."""
+    return request.method in READ_METHODS and not request.url.path.startswith("/api/")
 
 
 def error(status: int, message: str, **headers: str) -> JSONResponse:
@@ -88,41 +102,72 @@ class GuardMiddleware:
             return
         request = Request(scope)
         private = not request.url.path.startswith("/static/")
+        head = scope["method"] == "HEAD"
+        started = False
 
         async def with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = MutableHeaders(scope=message)
                 for name, value in HEADERS.items():
                     headers.setdefault(name, value)
                 headers["Cache-Control"] = "no-store" if private else "public, max-age=3600"
+            elif head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}  # GET's headers (Content-Length too), no body
             await send(message)
 
-        response = _refuse(self.guard, request) or _token_redirect(self.guard, request)
-        if response is not None:
-            await response(scope, receive, with_headers)
-        else:
-            await self.app(scope, receive, with_headers)
+        try:
+            response = _refuse(self.guard, request)
+            if response is not None:
+                await response(scope, receive, with_headers)
+            else:
+                await self.app(scope, receive, with_headers)
+        except Exception as exc:
+            if started:
+                raise
+            # FastAPI's handler for Exception sits outside this middleware: its 500 would go
+            # out without the headers above. Raised again so that the server logs it.
+            await error(500, f"internal error: {type(exc).__name__}: {exc}"[:500])(
+                scope, receive, with_headers)
+            raise
 
 
 def _token_redirect(guard: Guard, request: Request) -> Response | None:
-    """A page opened with ?token=: keep it in a cookie, take it out of the address."""
-    if not (guard.token and request.method in READ_METHODS and request.query_params.get("token")
-            and not request.url.path.startswith("/api/") and guard.has_token(request)):
+    """A page opened with ?token=: the right token goes into a cookie; either way it leaves the
+    address (and so the history, the logs and the next Referer)."""
+    given = request.query_params.get("token")
+    if guard.token is None or given is None or not is_page(request):
         return None
+    right = guard.is_token(given)
+    if not right and guard.needs_token(request.method) and not guard.has_token(request):
+        return None  # refused as a wrong token
     rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
     response = RedirectResponse(request.url.path + (f"?{urlencode(rest)}" if rest else ""),
                                 status_code=303)
-    response.set_cookie(guard.cookie, guard.token, httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https")
+    if right:
+        response.set_cookie(guard.cookie, guard.token, httponly=True, samesite="strict",
+                            secure=request.url.scheme == "https")
     return response
 
 
 def _refuse(guard: Guard, request: Request) -> Response | None:
+    """The answer to a request the rules refuse (or redirect), or None to let it through."""
     host = urlsplit(f"//{request.headers.get('host', '')}").hostname or ""
     if guard.loopback and not is_loopback(host):
         # a page elsewhere that resolves its own name to 127.0.0.1 (DNS rebinding)
         return error(400, f"Host: expected a loopback name such as 127.0.0.1, got {host or 'none'!r}")
+    length = request.headers.get("content-length")
+    # uvicorn's parser refuses these before the app (see server.py); other servers may not
+    if length is not None and not (length.isascii() and length.isdigit()):
+        return error(400, f"Content-Length: expected a number of bytes, got {length!r}")
+    redirect = _token_redirect(guard, request)
+    if redirect is not None:
+        return redirect
     if guard.needs_token(request.method) and not guard.has_token(request):
+        if "token" in request.query_params and not is_page(request):
+            return error(401, "token: expected the header Authorization: Bearer TOKEN, got ?token= "
+                              "in the URL (taken by pages only)", **{"WWW-Authenticate": "Bearer"})
         why = "wrong" if request.cookies.get(guard.cookie) or request.query_params.get("token") \
             or request.headers.get("authorization") else "missing"
         return error(401, f"token {why}: open the address `hpsearch serve` printed (with ?token=), "
@@ -136,8 +181,7 @@ def _refuse(guard: Guard, request: Request) -> Response | None:
         if request.headers.get("sec-fetch-site") == "cross-site":
             return error(403, "Sec-Fetch-Site: expected a request from this server's own pages, "
                               "got cross-site")
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > guard.max_body):
+        if length is not None and int(length) > guard.max_body:
             return error(413, f"body: expected at most {guard.max_body} bytes, got {length}")
     return None
 

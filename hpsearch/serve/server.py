@@ -1,13 +1,16 @@
 """Start the service with uvicorn: the address, the token, one line on how to reach it."""
 from __future__ import annotations
 
+import functools
+import json
 import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from hpsearch.errors import InputError
-from hpsearch.serve.security import is_loopback, new_token
+from hpsearch.serve.security import HEADERS, is_loopback, new_token
 
 SERVER_NICE = 10
 
@@ -46,7 +49,7 @@ def serve(results_dir: Path, *, host: str = "127.0.0.1", port: int = 8765,
         app.state.executor.start()
         os.nice(SERVER_NICE)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                            timeout_graceful_shutdown=5)
+                            timeout_graceful_shutdown=5, http=json_errors_protocol())
     server = uvicorn.Server(config)
     try:
         server.run()
@@ -68,3 +71,25 @@ def _check_port(host: str, port: int) -> None:
         except OSError as exc:
             raise InputError(f"--host/--port: expected a free address, got {host}:{port} "
                              f"({exc.strerror or exc})") from None
+
+
+@functools.cache
+def json_errors_protocol() -> type[Any]:
+    """uvicorn's HTTP protocol, answering a request its parser refuses (a Content-Length that
+    is not a number, a broken request line) as the app answers: a JSON error, our headers."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class JsonErrors(HttpToolsProtocol):  # type: ignore[misc]
+        def send_400_response(self, msg: str) -> None:
+            body = json.dumps({"error": "request: expected HTTP/1.1 with well-formed headers "
+                                        f"(a numeric Content-Length), got one the parser refused "
+                                        f"({msg.rstrip('.')})"}).encode()
+            head = [b"HTTP/1.1 400 Bad Request"]
+            head += [name + b": " + value for name, value in self.server_state.default_headers]
+            head += [f"{name}: {value}".encode() for name, value in {
+                **HEADERS, "Cache-Control": "no-store", "Content-Type": "application/json",
+                "Content-Length": str(len(body)), "Connection": "close"}.items()]
+            self.transport.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
+            self.transport.close()
+
+    return JsonErrors
