@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from hpsearch.serve.executor import Executor
-from hpsearch.serve.jobs import JobStore
+from hpsearch.serve.jobs import STOPPED_FROM_PAGE, STOPPING, JobStore
 
 FAKE = f"""#!{sys.executable}
 import os, signal, sys, time
@@ -169,3 +169,41 @@ def test_a_reused_pid_is_not_the_dead_servers_child(tmp_path: Path, monkeypatch)
     finally:
         executor.shutdown()
     assert _lines(log)[0].startswith("start resume") and store.get(job.id).state != "queued"
+
+
+def test_a_run_stopped_from_the_page_is_not_resumed_by_the_next_server(tmp_path: Path, monkeypatch) -> None:
+    """The server died while the study stopped as asked: the next one records the stop (and
+    the page's reason) rather than resume what the user stopped."""
+    store, executor, log = _executor(tmp_path, monkeypatch, seconds=0.2)
+    job = store.update(store.submit("x", "a.toml", "a"), state="running", run="a/r1",
+                       stopped_by="page", message=STOPPING)
+    run = tmp_path / "results" / "a" / "r1"
+    run.mkdir(parents=True)
+    (run / "status.json").write_text('{"state": "interrupted", "message": "stopped by Ctrl-C or SIGTERM"}')
+    executor.start()
+    try:
+        _wait(lambda: store.get(job.id).state != "running")
+    finally:
+        executor.shutdown()
+    assert store.get(job.id).state == "interrupted" and store.get(job.id).message == STOPPED_FROM_PAGE
+    assert not log.exists()  # no resume started
+
+
+def test_a_finished_resume_settles_the_jobs_it_resumed(tmp_path: Path, monkeypatch) -> None:
+    store, executor, log = _executor(tmp_path, monkeypatch, seconds=0.2)
+    run = tmp_path / "results" / "a" / "r1"
+    run.mkdir(parents=True)
+    (run / "status.json").write_text('{"state": "finished", "message": ""}')
+    stopped = store.update(store.submit("x", "a.toml", "a"), state="interrupted", run="a/r1",
+                           message="interrupted; ... Resume with: python -m hpsearch resume a/r1")
+    other = store.update(store.submit("x", "b.toml", "b"), state="interrupted", run="b/r2")
+    resume = store.resume("a/r1")
+    executor.start()
+    try:
+        _wait(lambda: store.get(resume.id).state != "queued" and store.get(resume.id).state != "running")
+    finally:
+        executor.shutdown()
+    assert store.get(resume.id).state == "finished"
+    assert store.get(stopped.id).state == "finished"
+    assert store.get(stopped.id).message == f"resumed as job {resume.id}: finished"
+    assert store.get(other.id) == other  # another run's job is left alone

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from hpsearch.files import now
 from hpsearch.live import _started, read_status
-from hpsearch.serve.jobs import ENDED, Job, JobConflict, JobStore
+from hpsearch.serve.jobs import ENDED, STOPPED_FROM_PAGE, STOPPING, Job, JobConflict, JobStore
 
 POLL_SECONDS = 0.5
 STOP_WAIT_SECONDS = 120.0  # a clean stop finishes the epoch in progress first
@@ -86,7 +86,7 @@ class Executor:
             if not self._stop_sent:
                 self._stop_sent = True
                 proc.send_signal(signal.SIGINT)
-                self._job = self.store.update(job, message="stopping: finishing the epoch in progress")
+                self._job = self.store.update(job, stopped_by="page", message=STOPPING)
             return self._job
 
     def shutdown(self, timeout: float = STOP_WAIT_SECONDS) -> None:
@@ -164,7 +164,10 @@ class Executor:
             except Exception:
                 state = "interrupted"  # no status.json yet: resume says what is missing
             if state in ("finished", "failed"):  # it ended before the server died
-                self.store.update(job, state=state, ended_at=now(), pid=None)
+                self._settle(job, state, "")
+                return
+            if state == "interrupted" and job.stopped_by == "page":  # stopped as asked: no resume
+                self._settle(job, state, STOPPED_FROM_PAGE)
                 return
         self.log(f"job {job.id} was running when the server stopped: "
                  + ("resuming it" if job.run else "starting it again"))
@@ -194,7 +197,7 @@ class Executor:
             self._job = self.store.update(current, state="running",
                                           started_at=current.started_at or now(),
                                           pid=self._proc.pid, pid_started=_started(self._proc.pid),
-                                          message="")
+                                          message="", stopped_by=None)
 
     def _find_run(self, job: Job) -> Job | None:
         """The run folder a `run` job's child made: its run.json names the job's study file."""
@@ -215,6 +218,7 @@ class Executor:
         return None
 
     def _ended(self, job: Job, code: int) -> None:
+        job = self.store.get(job.id) or job  # a Stop may have marked it since our snapshot
         if job.run is None:
             job = self._find_run(job) or job
         state, message = ("finished" if code == 0 else "failed"), ""
@@ -227,10 +231,24 @@ class Executor:
         if code != 0:  # the child's own line (a refused resume) over the run's older status
             message = _last_error(self.store.folder(job) / "log.txt") or message or f"exit code {code}"
         state = state if state in ENDED else "failed"
+        if state == "interrupted" and job.stopped_by == "page":
+            message = STOPPED_FROM_PAGE  # the run itself can only say Ctrl-C or SIGTERM
         with self._lock:
             self._job = self._proc = None
-        self.store.update(job, state=state, ended_at=now(), message=message[:500], pid=None)
+        self._settle(job, state, message)
         self.log(f"job {job.id} ({job.study}) ended: {state}" + (f" ({message})" if message else ""))
+
+    def _settle(self, job: Job, state: str, message: str) -> None:
+        """Record how `job` ended; the earlier jobs of its run that it resumed say so too,
+        rather than keep their "interrupted ... Resume with" line."""
+        self.store.update(job, state=state, ended_at=now(), message=message[:500], pid=None)
+        if job.run is None:
+            return
+        for old in self.store.all():
+            if old.run == job.run and old.seq < job.seq and old.state in ("interrupted", "failed"):
+                # its run finished; a resume that failed leaves the run as it was (resumable)
+                self.store.update(old, state="finished" if state == "finished" else old.state,
+                                  message=f"resumed as job {job.id}: {state}")
 
 
 def _pid_alive(pid: int, started: str | None = None) -> bool:

@@ -13,6 +13,7 @@ import re
 import secrets
 import threading
 import time
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +26,19 @@ STATES = ("queued", "running", "finished", "failed", "interrupted", "cancelled")
 ENDED = ("finished", "failed", "interrupted", "cancelled")
 ID = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{8}")
 FILENAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}\.toml\Z")
+STOPPED_FROM_PAGE = "stopped from the web page"  # the run's own status.json says Ctrl-C
+STOPPING = "stopping: finishing the epoch in progress"
+
+
+def clean_filename(name: str) -> str:
+    """An uploaded file's name made a FILENAME ("my study.toml" -> "my-study.toml"); a name
+    with a path in it is left as it is, for FILENAME to refuse."""
+    if "/" in name or "\\" in name:
+        return name
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()  # é -> e
+    stem = re.sub(r"\.toml\Z", "", plain, flags=re.IGNORECASE)
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-.")[:95].rstrip("-.")
+    return f"{stem}.toml" if stem else name
 
 
 class JobConflict(Exception):
@@ -48,6 +62,7 @@ class Job:
     message: str = ""
     pid: int | None = None
     pid_started: str | None = None  # the child's start time: a reused pid is not it
+    stopped_by: str | None = None  # "page": its run page's Stop (not a server shutdown)
 
     def public(self, position: int | None = None) -> dict[str, Any]:
         """The API's Job shape."""
@@ -89,6 +104,7 @@ class JobStore:
 
     def submit(self, text: str, filename: str, study: str) -> Job:
         """Queue a study file's text; the file is on disk before the record names it."""
+        filename = clean_filename(filename)
         with self.lock:
             job = Job(id=self._new_id(), study=study, kind="run", seq=time.time_ns(),
                       study_file=filename, submitted_at=now())
@@ -119,6 +135,7 @@ class JobStore:
             return None
         fine = (job.id == path.stem and ID.fullmatch(job.id) and isinstance(job.seq, int)
                 and job.state in STATES and job.kind in ("run", "resume")
+                and job.stopped_by in (None, "page")
                 and (job.study_file is None or FILENAME.match(str(job.study_file)))
                 and (job.run is None or re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*/[A-Za-z0-9_][A-Za-z0-9_.-]*",
                                                      str(job.run))))

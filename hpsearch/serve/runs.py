@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable
 from hpsearch.analysis import engine_summary, load_run, read_summary, scored_trials, top_trials
 from hpsearch.errors import InputError
 from hpsearch.live import read_status
+from hpsearch.serve.jobs import STOPPED_FROM_PAGE, STOPPING
 
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}\Z")  # a study name or run id; no "..", "/"
 DOWNLOADS = ("trials.csv", "summary.csv", "histories.csv", "report.html", "run.json",
@@ -51,6 +52,12 @@ def download_path(run_dir: Path, name: str) -> Path:
     if not path.is_file() or path.resolve().parent not in (run_dir, run_dir / "best"):
         raise NotFound(name)
     return path
+
+
+def download_name(run_dir: Path, name: str) -> str:
+    """The name a download is saved as: STUDY-RUN_ID-FILE (best/optuna.keras ->
+    fashion-20260101-100000-ab12-optuna.keras), so files of several runs never collide."""
+    return f"{run_dir.parent.name}-{run_dir.name}-{name.rsplit('/', 1)[-1]}"
 
 
 def list_runs(results_dir: Path) -> list[Path]:
@@ -177,9 +184,13 @@ def run_summary(results_dir: Path, run_dir: Path, job: dict[str, Any] | None = N
         out["job"] = job["id"]
         if job["state"] == "queued":
             out["state"], out["message"] = "queued", f"queued to {job['kind']} (job {job['id']})"
+        elif job.get("message") == STOPPING and out["state"] == "interrupted":
+            out["message"] = STOPPED_FROM_PAGE  # it stopped; the queue has yet to notice
         elif job["state"] == "running" and out["state"] != "running":
             # its process is loading the data: status.json still says how the last one ended
             out["state"], out["message"] = "running", f"starting (job {job['id']})"
+        elif job["state"] == out["state"] and job.get("message") in (STOPPED_FROM_PAGE, STOPPING):
+            out["message"] = job["message"]  # the run's status.json can only say Ctrl-C
     return out
 
 
@@ -215,13 +226,14 @@ def _summary(results_dir: Path, run_dir: Path) -> dict[str, Any]:
 
 
 def _duration(info: dict[str, Any], status: dict[str, Any]) -> float | None:
-    """Wall seconds: every session's (run.json) once finished; before that, the current
-    session's so far (time spent interrupted is not training)."""
-    if isinstance(info.get("wall_seconds"), (int, float)):
-        return float(info["wall_seconds"])
+    """Wall seconds of every session: status.json's, current to its last live update (a killed
+    session's too), else run.json's (runs from before status.json kept it)."""
+    for source in (status, info):
+        if isinstance(source.get("wall_seconds"), (int, float)):
+            return float(source["wall_seconds"])
     from datetime import datetime
 
-    try:
+    try:  # a status.json from before it kept wall_seconds: the last session's span
         sessions = [info.get("started_at") or status["started_at"], *(info.get("resumed_at") or [])]
         start = datetime.fromisoformat(sessions[-1])
         return round((datetime.fromisoformat(status["updated_at"]) - start).total_seconds(), 1)
@@ -237,8 +249,8 @@ def run_detail(results_dir: Path, run_dir: Path, job: dict[str, Any] | None,
     status = _status(run_dir)
     summary = CACHE.get(("summary.csv", str(run_dir)), [run_dir / "summary.csv"],
                         lambda: _records(read_summary(run_dir)))
-    files = [{"name": name, "url": f"/runs/{out['id']}/files/{name}", "bytes": path.stat().st_size}
-             for name, path in _files(run_dir)]
+    files = [{"name": name, "url": f"/runs/{out['id']}/files/{name}", "bytes": path.stat().st_size,
+              "download": download_name(run_dir, name)} for name, path in _files(run_dir)]
     out.update(
         status=({k: status.get(k) for k in ("updated_at", "engine_order", "engines")}
                 if status else None),

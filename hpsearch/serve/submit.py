@@ -11,7 +11,7 @@ from hpsearch.config import Study, parse_study
 from hpsearch.data import locate_data, resolve_data_dir
 from hpsearch.errors import StudyError
 from hpsearch.results import check_writable
-from hpsearch.serve.jobs import FILENAME, QUEUE
+from hpsearch.serve.jobs import FILENAME, QUEUE, clean_filename
 
 # Settings that reach past this machine: a Dask scheduler (it sends pickles), a Keras Tuner
 # chief (an open port), an Optuna storage (a database, or a file anywhere). Refused in a
@@ -28,7 +28,9 @@ def _inside(path: Path, roots: list[Path]) -> bool:
 def check_submission(text: str, filename: str, results_dir: Path, data_roots: list[Path],
                      allow_cluster: bool = False) -> Study:
     """The study in `text`, or a StudyError naming the file, the field, what was expected
-    and what was found."""
+    and what was found. `filename` is cleaned first, as the queue stores it ("my study.toml"
+    is checked as "my-study.toml")."""
+    filename = clean_filename(filename)
     if not FILENAME.match(filename):
         raise StudyError("filename", None, "a NAME.toml of letters, digits, '_', '-' or '.'",
                          filename)

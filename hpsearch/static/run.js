@@ -79,7 +79,8 @@
     $("summary-table").hidden = !rows.length;
     $("summary-empty").hidden = rows.length > 0;
     $("downloads").replaceChildren(...(d.files || []).map((f) => el("li", {},
-      el("a", {href: f.url, download: !/\.html$/.test(f.name), text: f.name}), " ",
+      // saved as STUDY-RUN_ID-FILE: best models of several runs do not overwrite each other
+      el("a", {href: f.url, download: /\.html$/.test(f.name) ? null : f.download || true, text: f.name}), " ",
       el("span", {class: "note", text: size(f.bytes)}))));
   }
 
@@ -95,8 +96,9 @@
     return keys;
   }
   function trialColumns(columns) {
-    const want = ["engine", "trial", "status", "error"].concat(columns.filter((c) => c.startsWith("param_")),
-      ["val_score", "cv_std", "epochs_run", "fit_seconds", "finished_at"]);
+    // the score right after the parameters; the wide, mostly empty error column last
+    const want = ["engine", "trial", "status"].concat(columns.filter((c) => c.startsWith("param_")),
+      ["val_score", "cv_std", "epochs_run", "fit_seconds", "finished_at", "error"]);
     return want.filter((c) => columns.includes(c) && !PLOT_FIELDS.has(c)).map((c) => ({
       key: c, label: c.replace(/^param_/, ""),
       cls: c === "status" ? (r) => `status-${r.status}` : c === "error" ? () => "error" : null,

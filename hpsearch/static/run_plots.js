@@ -44,6 +44,16 @@
     }
     return {traces, points: failed.length + pruned.length};
   }
+  // Trial numbers, epochs and whole-number hyperparameters: ticks 1, 2, 5, 10, ... apart,
+  // never at 1.5 (Plotly's automatic ticks go fractional over a short range).
+  function wholeTicks(values) {
+    const v = values.filter(num);
+    const span = v.length ? Math.max(...v) - Math.min(...v) : 0;
+    let step = 1;
+    for (let k = 0; span / step > 8; k++) step = [2, 5, 10][k % 3] * 10 ** Math.floor(k / 3);
+    return {tickmode: "linear", tick0: 0, dtick: step, tickformat: "d"};
+  }
+  const whole = (values) => values.every((v) => !num(v) || Number.isInteger(v));
   const groupEdges = (rows) => HP.edges(rows.map((r) => (r.ok ? r.score : r.pruned ? r.val_score : null)));
   const yTitle = (rows) => `${rows[0].group}<br>(${HP.direction(rows[0].higher)})`;
 
@@ -72,7 +82,7 @@
       traces.push(...bad.traces);
       points += bad.points;
       const k = i ? i + 1 : "";
-      grid.layout[`xaxis${k}`].title = {text: "trial (finish order)"};
+      Object.assign(grid.layout[`xaxis${k}`], wholeTicks(gr.map((r) => r.order)), {title: {text: "trial (finish order)"}});
       grid.layout[`yaxis${k}`].title = {text: yTitle(gr)};
     });
     HP.plot(div, rows.length ? traces : [], Object.assign(grid.layout, {height: 150 + 300 * groups.length}), points);
@@ -159,6 +169,7 @@
       const log = numeric && logScale(gr, p);
       grid.layout[`xaxis${k}`].type = log ? "log" : numeric ? "linear" : "category";
       if (log) Object.assign(grid.layout[`xaxis${k}`], logTicks(gr.map((r) => r[p])));
+      else if (numeric && whole(gr.map((r) => r[p]))) Object.assign(grid.layout[`xaxis${k}`], wholeTicks(gr.map((r) => r[p])));
       if (!numeric) grid.layout[`xaxis${k}`].categoryorder = "category ascending";
       if (i % ncols === 0) grid.layout[`yaxis${k}`].title = {text: yTitle(gr), font: {size: 11}};
     });
@@ -279,6 +290,7 @@
         seen.add(tk);
       }
       const m = wanted[engine], e = info[engine] || {};
+      Object.assign(grid.layout[`xaxis${k}`], wholeTicks(ls.flatMap((l) => l.x)));
       if (i === engines.length - 1) grid.layout[`xaxis${k}`].title = {text: "epoch"};
       grid.layout[`yaxis${k}`].title = {text: `${m}<br>(${lowerIsBetter(m, e.group, e.higher) ? "lower" : "higher"} is better)`};
     });

@@ -27,9 +27,9 @@
     {key: "study", cell: (r) => el("a", {href: r.url, text: r.study})},
     {key: "run_id", label: "run id", cell: (r) => el("a", {href: r.url, text: r.run_id})},
     {key: "dataset"},
-    {key: "engines", value: (r) => (r.engines || []).join(", ")},
-    {key: "state", cell: (r) => [HP.stateBadge(r.state), r.message ? el("span", {class: "note", text: ` ${r.message}`}) : null]},
-    {key: "best", label: "best score", value: bestValue, cell: bestLines},
+    {key: "engines", value: (r) => (r.engines || []).join(", "), cls: () => "wrap"},
+    {key: "state", cell: (r) => [HP.stateBadge(r.state), r.message ? el("span", {class: "note message", text: ` ${r.message}`}) : null]},
+    {key: "best", label: "best score", value: bestValue, cell: bestLines, cls: () => "wrap"},
     {key: "trials", value: (r) => r.trials_done, cell: (r) =>
       fmt(r.trials_done) + (r.trials_planned === null || r.trials_planned === undefined ? "" : ` / ${fmt(r.trials_planned)}`)},
     {key: "started_at", label: "started", format: HP.when, cell: (r) =>
@@ -51,7 +51,7 @@
     {key: "position"},
     {key: "submitted_at", label: "submitted", cell: (j) => el("span", {title: j.submitted_at || "", text: HP.when(j.submitted_at)})},
     {key: "run", cell: (j) => (j.run ? el("a", {href: `/runs/${j.run}`, text: j.run}) : "")},
-    {key: "message"},
+    {key: "message", cell: (j) => (j.message ? el("span", {class: "note message", text: j.message}) : "")},
   ], {rowAttrs: (j) => ({"data-job": j.id})});
 
   function syncCompareButton() {
@@ -120,6 +120,7 @@
     const f = file.files && file.files[0];
     if (!f) return;
     const reader = new FileReader();
+    // sent as it is: the server cleans it ("my study.toml" is queued as "my-study.toml")
     reader.onload = () => { text.value = String(reader.result); filename = f.name; };
     reader.onerror = () => { error.textContent = `could not read ${f.name}`; error.hidden = false; };
     reader.readAsText(f);
