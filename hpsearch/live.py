@@ -207,13 +207,20 @@ def _alive(status: dict[str, Any]) -> bool:
         return True
     # The pid may since have been given to another process: its start time tells them apart.
     recorded = status.get("pid_started")
+    if _stat(pid, 0) in ("Z", "X"):  # exited, not yet reaped by its parent (an orphan's may never be)
+        return False
     return recorded is None or recorded == _started(pid)
 
 
 def _started(pid: int) -> str | None:
     """When process `pid` started, in clock ticks since boot (Linux), else None."""
+    return _stat(pid, 19)  # field 22
+
+
+def _stat(pid: int, index: int) -> str | None:
+    """Field `index` after the command name in /proc/PID/stat (0: the state), else None."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]  # field 22, after the command name
+            return f.read().rsplit(")", 1)[1].split()[index]
     except (OSError, IndexError):
         return None

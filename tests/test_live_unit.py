@@ -72,6 +72,23 @@ def test_a_run_still_running_is_not_resumed(tmp_path):
     status["pid"] = 2**22 + 12345  # above Linux's pid_max: no such process
     (tmp_path / "status.json").write_text(json.dumps(status))
     assert read_run(tmp_path)["seed"] == 1  # killed: resumable
+    # a process that exited but was never reaped (a zombie: an orphan whose new parent does
+    # not wait for it) still answers kill(pid, 0): it is gone all the same
+    import subprocess
+    import sys
+    import time
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        from hpsearch.live import _started, _stat
+
+        while _stat(child.pid, 0) != "Z":
+            time.sleep(0.01)
+        status.update(pid=child.pid, pid_started=_started(child.pid))
+        (tmp_path / "status.json").write_text(json.dumps(status))
+        assert read_run(tmp_path)["seed"] == 1
+    finally:
+        child.wait()
 
 
 def test_a_failed_write_of_a_finished_fit_is_the_machines_failure(tmp_path, monkeypatch):
