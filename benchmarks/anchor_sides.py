@@ -8,6 +8,7 @@ Each writes one JSON: wall time, trials, every new best by validation with its e
 (when its trial finished, on the search's own clock) and its test score, computed after the
 search stopped its clock.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,7 +46,9 @@ def hyperband(study_path: str, work: Path, quick: bool) -> dict[str, Any]:
 
     s = HYPERBAND_QUICK if quick else HYPERBAND
     data = load_dataset(load_study(study_path))
-    x_train, x_val, x_test = (x.reshape(-1, 28, 28) for x in (data.x_train, data.x_val, data.x_test))
+    x_train, x_val, x_test = (
+        x.reshape(-1, 28, 28) for x in (data.x_train, data.x_val, data.x_test)
+    )
 
     def build_model(hp: Any) -> Any:  # the textbook's, on pixels scaled to [0, 1]
         n_hidden = hp.Int("n_hidden", min_value=0, max_value=8, default=2)
@@ -53,13 +56,17 @@ def hyperband(study_path: str, work: Path, quick: bool) -> dict[str, Any]:
         learning_rate = hp.Float("learning_rate", min_value=1e-4, max_value=1e-2, sampling="log")
         optimizer = hp.Choice("optimizer", values=["sgd", "adam"])
         optimizer = (keras.optimizers.SGD if optimizer == "sgd" else keras.optimizers.Adam)(
-            learning_rate=learning_rate)
+            learning_rate=learning_rate
+        )
         model = keras.Sequential([keras.Input(shape=(28, 28)), keras.layers.Flatten()])
         for _ in range(n_hidden):
-            model.add(keras.layers.Dense(int(n_neurons), activation="relu"))  # numpy ints: Keras 3 refuses
+            model.add(
+                keras.layers.Dense(int(n_neurons), activation="relu")
+            )  # numpy ints: Keras 3 refuses
         model.add(keras.layers.Dense(10, activation="softmax"))
-        model.compile(loss="sparse_categorical_crossentropy", optimizer=optimizer,
-                      metrics=["accuracy"])
+        model.compile(
+            loss="sparse_categorical_crossentropy", optimizer=optimizer, metrics=["accuracy"]
+        )
         return model
 
     timeline: list[dict[str, Any]] = []
@@ -70,19 +77,38 @@ def hyperband(study_path: str, work: Path, quick: bool) -> dict[str, Any]:
         def on_trial_end(self, trial: Any) -> None:
             super().on_trial_end(trial)
             score = self.oracle.trials[trial.trial_id].score
-            timeline.append({"group": "hyperband", "trial": trial.trial_id, "direction": MAXIMIZE,
-                             "elapsed": time.perf_counter() - start,
-                             "val_score": float(score) if score is not None else math.nan})
+            timeline.append(
+                {
+                    "group": "hyperband",
+                    "trial": trial.trial_id,
+                    "direction": MAXIMIZE,
+                    "elapsed": time.perf_counter() - start,
+                    "val_score": float(score) if score is not None else math.nan,
+                }
+            )
 
     keras.utils.set_random_seed(SEED)
     start = time.perf_counter()
-    tuner = TimedHyperband(build_model, objective="val_accuracy", seed=SEED,
-                           max_epochs=s["max_epochs"], factor=s["factor"],
-                           hyperband_iterations=s["hyperband_iterations"], overwrite=True,
-                           directory=str(work), project_name="hyperband")
-    tuner.search(x_train, data.y_train, epochs=s["max_epochs"], batch_size=s["batch"],
-                 validation_data=(x_val, data.y_val), verbose=0,
-                 callbacks=[keras.callbacks.EarlyStopping(patience=s["patience"])])
+    tuner = TimedHyperband(
+        build_model,
+        objective="val_accuracy",
+        seed=SEED,
+        max_epochs=s["max_epochs"],
+        factor=s["factor"],
+        hyperband_iterations=s["hyperband_iterations"],
+        overwrite=True,
+        directory=str(work),
+        project_name="hyperband",
+    )
+    tuner.search(
+        x_train,
+        data.y_train,
+        epochs=s["max_epochs"],
+        batch_size=s["batch"],
+        validation_data=(x_val, data.y_val),
+        verbose=0,
+        callbacks=[keras.callbacks.EarlyStopping(patience=s["patience"])],
+    )
     wall = time.perf_counter() - start
 
     def score(event: dict[str, Any]) -> tuple[float, str]:  # the trial's own checkpoint
@@ -91,15 +117,23 @@ def hyperband(study_path: str, work: Path, quick: bool) -> dict[str, Any]:
         return _test("classification", data.y_test, predicted), "trial checkpoint (best epoch)"
 
     events, eval_seconds = score_new_bests(timeline, score)  # the clock has stopped
-    return {"label": "Keras Tuner Hyperband (textbook)", "backend": keras.backend.backend(),
-            "wall_seconds": wall, "n_trials": len(tuner.oracle.trials),
-            "final_test": events[-1]["test_score"] if events else math.nan,
-            "events": events, "finals": [], "eval_seconds": eval_seconds,
-            "settings": s, "notes": [
-                "anchor: n_hidden 0-8, n_neurons 16-256, lr 1e-4..1e-2 log, sgd/adam, "
-                f"max_epochs {s['max_epochs']}, factor {s['factor']}, hyperband_iterations "
-                f"{s['hyperband_iterations']}, EarlyStopping(patience={s['patience']}) on val_loss, "
-                f"batch {s['batch']}; its final model is its best trial's checkpoint"]}
+    return {
+        "label": "Keras Tuner Hyperband (textbook)",
+        "backend": keras.backend.backend(),
+        "wall_seconds": wall,
+        "n_trials": len(tuner.oracle.trials),
+        "final_test": events[-1]["test_score"] if events else math.nan,
+        "events": events,
+        "finals": [],
+        "eval_seconds": eval_seconds,
+        "settings": s,
+        "notes": [
+            "anchor: n_hidden 0-8, n_neurons 16-256, lr 1e-4..1e-2 log, sgd/adam, "
+            f"max_epochs {s['max_epochs']}, factor {s['factor']}, hyperband_iterations "
+            f"{s['hyperband_iterations']}, EarlyStopping(patience={s['patience']}) on val_loss, "
+            f"batch {s['batch']}; its final model is its best trial's checkpoint"
+        ],
+    }
 
 
 def randomsearch(study_path: str, work: Path, quick: bool) -> dict[str, Any]:
@@ -121,7 +155,9 @@ def randomsearch(study_path: str, work: Path, quick: bool) -> dict[str, Any]:
     def build_model(n_hidden: int = 1, n_neurons: int = 30, learning_rate: float = 3e-3) -> Any:
         model = keras.Sequential([keras.Input(shape=(x_train.shape[1],))])
         for _ in range(n_hidden):
-            model.add(keras.layers.Dense(int(n_neurons), activation="relu"))  # numpy ints: Keras 3 refuses
+            model.add(
+                keras.layers.Dense(int(n_neurons), activation="relu")
+            )  # numpy ints: Keras 3 refuses
         model.add(keras.layers.Dense(1))
         model.compile(loss="mse", optimizer=keras.optimizers.SGD(learning_rate=learning_rate))
         return model
@@ -132,24 +168,48 @@ def randomsearch(study_path: str, work: Path, quick: bool) -> dict[str, Any]:
         """RandomizedSearchCV's own candidates, evaluated one by one to note when each ends."""
 
         def _run_search(self, evaluate_candidates: Any) -> None:
-            for params in ParameterSampler(self.param_distributions, self.n_iter,
-                                           random_state=self.random_state):
+            for params in ParameterSampler(
+                self.param_distributions, self.n_iter, random_state=self.random_state
+            ):
                 results = evaluate_candidates([params])
                 mse = -float(results["mean_test_score"][-1])
-                timeline.append({"group": "RandomizedSearchCV", "trial": str(len(timeline)),
-                                 "direction": MINIMIZE, "params": params,
-                                 "elapsed": time.perf_counter() - start,
-                                 "val_score": math.sqrt(mse) if mse >= 0 else math.nan})
+                timeline.append(
+                    {
+                        "group": "RandomizedSearchCV",
+                        "trial": str(len(timeline)),
+                        "direction": MINIMIZE,
+                        "params": params,
+                        "elapsed": time.perf_counter() - start,
+                        "val_score": math.sqrt(mse) if mse >= 0 else math.nan,
+                    }
+                )
 
-    regressor = KerasRegressor(model=build_model, model__n_hidden=1, model__n_neurons=30,
-                               model__learning_rate=3e-3, epochs=s["epochs"], verbose=0)
-    distributions = {"model__n_hidden": [0, 1, 2, 3], "model__n_neurons": np.arange(1, 100),
-                     "model__learning_rate": loguniform(3e-4, 3e-2)}
-    fit_params = {"validation_data": (x_val, data.y_val),
-                  "callbacks": [keras.callbacks.EarlyStopping(patience=s["patience"])]}
+    regressor = KerasRegressor(
+        model=build_model,
+        model__n_hidden=1,
+        model__n_neurons=30,
+        model__learning_rate=3e-3,
+        epochs=s["epochs"],
+        verbose=0,
+    )
+    distributions = {
+        "model__n_hidden": [0, 1, 2, 3],
+        "model__n_neurons": np.arange(1, 100),
+        "model__learning_rate": loguniform(3e-4, 3e-2),
+    }
+    fit_params = {
+        "validation_data": (x_val, data.y_val),
+        "callbacks": [keras.callbacks.EarlyStopping(patience=s["patience"])],
+    }
     # Scored by MSE, as the textbook's (older) wrapper's score did; scikeras's default is R².
-    search = TimedSearch(regressor, distributions, n_iter=s["n_iter"], cv=s["cv"],
-                         scoring="neg_mean_squared_error", random_state=SEED)
+    search = TimedSearch(
+        regressor,
+        distributions,
+        n_iter=s["n_iter"],
+        cv=s["cv"],
+        scoring="neg_mean_squared_error",
+        random_state=SEED,
+    )
     keras.utils.set_random_seed(SEED)
     start = time.perf_counter()
     search.fit(x_train, data.y_train, **fit_params)  # then refits the best on all of x_train
@@ -162,8 +222,11 @@ def randomsearch(study_path: str, work: Path, quick: bool) -> dict[str, Any]:
             model, how = search.best_estimator_, "the search's refit (best_estimator_)"
         else:
             keras.utils.set_random_seed(SEED)
-            model = clone(regressor).set_params(**event["params"]).fit(x_train, data.y_train,
-                                                                       **fit_params)
+            model = (
+                clone(regressor)
+                .set_params(**event["params"])
+                .fit(x_train, data.y_train, **fit_params)
+            )
             how = "candidate refit on train (k-fold CV: no single model)"
         return _test("regression", data.y_test, model.predict(x_test, verbose=0)), how
 
@@ -171,17 +234,32 @@ def randomsearch(study_path: str, work: Path, quick: bool) -> dict[str, Any]:
     for event in events:
         event.pop("params")
     final = _test("regression", data.y_test, search.best_estimator_.predict(x_test, verbose=0))
-    return {"label": "scikeras RandomizedSearchCV (textbook)", "backend": keras.backend.backend(),
-            "wall_seconds": wall, "n_trials": len(timeline), "final_test": final, "events": events,
-            "finals": [{"group": "RandomizedSearchCV", "elapsed": wall, "test_score": final,
-                        "model": "final model: best_estimator_, refit on train"}],
-            "eval_seconds": eval_seconds, "settings": s, "notes": [
-                f"anchor: n_iter {s['n_iter']}, cv {s['cv']}, n_hidden 0-3, n_neurons 1-99, lr "
-                f"3e-4..3e-2 loguniform, SGD, MSE, epochs {s['epochs']}, EarlyStopping(patience="
-                f"{s['patience']}) on val_loss, batch 32, StandardScaler, selected by CV MSE "
-                f"(val = its root)",
-                "anchor: a k-fold candidate has no single model: each new best's test RMSE is "
-                "that candidate refit on the training split, outside the clock"]}
+    return {
+        "label": "scikeras RandomizedSearchCV (textbook)",
+        "backend": keras.backend.backend(),
+        "wall_seconds": wall,
+        "n_trials": len(timeline),
+        "final_test": final,
+        "events": events,
+        "finals": [
+            {
+                "group": "RandomizedSearchCV",
+                "elapsed": wall,
+                "test_score": final,
+                "model": "final model: best_estimator_, refit on train",
+            }
+        ],
+        "eval_seconds": eval_seconds,
+        "settings": s,
+        "notes": [
+            f"anchor: n_iter {s['n_iter']}, cv {s['cv']}, n_hidden 0-3, n_neurons 1-99, lr "
+            f"3e-4..3e-2 loguniform, SGD, MSE, epochs {s['epochs']}, EarlyStopping(patience="
+            f"{s['patience']}) on val_loss, batch 32, StandardScaler, selected by CV MSE "
+            f"(val = its root)",
+            "anchor: a k-fold candidate has no single model: each new best's test RMSE is "
+            "that candidate refit on the training split, outside the clock",
+        ],
+    }
 
 
 def _seconds(stamp: str, origin: datetime) -> float:
@@ -203,44 +281,76 @@ def hpsearch_side(run_dir: Path) -> dict[str, Any]:
     study = stored_study(run_dir, info)  # data_dir as the study file had it
     data = load_dataset(study)
     records = read_trials(run_dir / "trials.csv")
-    trials = [{"group": r.engine, "trial": r.trial, "direction": r.direction,
-               "elapsed": _seconds(r.finished_at, origin), "val_score": r.val_score,
-               "k_fold": math.isfinite(r.cv_mean), "metric": r.metric}
-              for r in records if r.ok and r.finished_at]  # pruned: no score to compare
+    trials = [
+        {
+            "group": r.engine,
+            "trial": r.trial,
+            "direction": r.direction,
+            "elapsed": _seconds(r.finished_at, origin),
+            "val_score": r.val_score,
+            "k_fold": math.isfinite(r.cv_mean),
+            "metric": r.metric,
+        }
+        for r in records
+        if r.ok and r.finished_at
+    ]  # pruned: no score to compare
 
     def score(event: dict[str, Any]) -> tuple[float, str]:
         model = trial_model(run_dir, event["group"], event["trial"], data)
         if model is None:
             return math.nan, "no model kept"
-        how = "candidate refit on train+val (k-fold CV: no single model)" if event["k_fold"] \
+        how = (
+            "candidate refit on train+val (k-fold CV: no single model)"
+            if event["k_fold"]
             else "trial's own weights"
+        )
         return _test(study.task, data.y_test, model.predict(data.x_test)), how
 
     events, eval_seconds = score_new_bests(trials, score)  # after the run
     notes = []
     if any(e["k_fold"] for e in events):
-        notes.append("hpsearch: a k-fold candidate has no single model: its test score is the "
-                     "candidate refit on train+val (the run's own refit for its best), outside the clock")
+        notes.append(
+            "hpsearch: a k-fold candidate has no single model: its test score is the "
+            "candidate refit on train+val (the run's own refit for its best), outside the clock"
+        )
     summary = pd.read_csv(run_dir / "summary.csv")
     column = "test_accuracy" if study.task == "classification" else "test_rmse"
     finals = []
     for i, row in enumerate(summary.to_dict("records")):
         # When the engine's final model was ready: at the latest when the next engine's first
         # trial started, or when the run ended (the clock's resolution is one second).
-        later = [_seconds(r.started_at, origin) for r in records
-                 if r.engine in list(summary["engine"])[i + 1:] and r.started_at]
-        finals.append({"group": row["engine"], "elapsed": min(later) if later else info["wall_seconds"],
-                       "test_score": float(row.get(column, math.nan)),
-                       "model": "final model (as the run saved it)"})
-    notes.append("hpsearch: times from trials.csv and run.json (1 s resolution), from the run's "
-                 "start after loading the data")
+        later = [
+            _seconds(r.started_at, origin)
+            for r in records
+            if r.engine in list(summary["engine"])[i + 1 :] and r.started_at
+        ]
+        finals.append(
+            {
+                "group": row["engine"],
+                "elapsed": min(later) if later else info["wall_seconds"],
+                "test_score": float(row.get(column, math.nan)),
+                "model": "final model (as the run saved it)",
+            }
+        )
+    notes.append(
+        "hpsearch: times from trials.csv and run.json (1 s resolution), from the run's "
+        "start after loading the data"
+    )
     best = min if study.task == "regression" else max
-    return {"label": f"study {study.name}", "backend": keras.backend.backend(), "engines": list(study.engines),
-            "sizes": info["sizes"], "run_dir": str(run_dir),
-            "wall_seconds": float(info["wall_seconds"]), "n_trials": len(records),
-            "final_test": best(f["test_score"] for f in finals) if finals else math.nan,
-            "events": events, "finals": finals, "eval_seconds": eval_seconds,
-            "notes": notes}
+    return {
+        "label": f"study {study.name}",
+        "backend": keras.backend.backend(),
+        "engines": list(study.engines),
+        "sizes": info["sizes"],
+        "run_dir": str(run_dir),
+        "wall_seconds": float(info["wall_seconds"]),
+        "n_trials": len(records),
+        "final_test": best(f["test_score"] for f in finals) if finals else math.nan,
+        "events": events,
+        "finals": finals,
+        "eval_seconds": eval_seconds,
+        "notes": notes,
+    }
 
 
 def main() -> None:
@@ -255,8 +365,9 @@ def main() -> None:
     if args.side == "hpsearch":
         result = hpsearch_side(args.run_dir)
     else:
-        result = (hyperband if args.side == "hyperband" else randomsearch)(args.study, args.work,
-                                                                           args.quick)
+        result = (hyperband if args.side == "hyperband" else randomsearch)(
+            args.study, args.work, args.quick
+        )
     args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
 
 

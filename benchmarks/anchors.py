@@ -16,6 +16,7 @@ trial's model), so evaluating them never counts in a side's elapsed times. Then 
 wall times to reach the anchor's final test score: the time the anchor first reached it over
 the time hpsearch first reached a model at least as good.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,16 +40,28 @@ BENCHMARKS = {
     "fashion": ("studies/fashion.toml", "hyperband", "accuracy", MAXIMIZE, 3.0, False),
     "california": ("studies/california.toml", "randomsearch", "rmse", MINIMIZE, 3.0, True),
 }
-GOALS = {"fashion": "hpsearch reaches the anchor's test accuracy at least 3x sooner (ratio >= 3x)",
-         "california": "a lower test RMSE in less than a third of the anchor's time (ratio > 3x)"}
+GOALS = {
+    "fashion": "hpsearch reaches the anchor's test accuracy at least 3x sooner (ratio >= 3x)",
+    "california": "a lower test RMSE in less than a third of the anchor's time (ratio > 3x)",
+}
 # --quick: every study shrunk to a smoke run (caps, never raises).
-QUICK_TABLES = {"study": {"max_train_samples": 2000, "max_eval_samples": 500},
-                "train": {"epochs": 2}}
-QUICK_ENGINE_CAPS = {"n_iter": 2, "max_trials": 2, "n_trials": 2, "max_epochs": 2,
-                     "hyperband_iterations": 1, "n_candidates": 3, "min_resources": 1}
+QUICK_TABLES = {
+    "study": {"max_train_samples": 2000, "max_eval_samples": 500},
+    "train": {"epochs": 2},
+}
+QUICK_ENGINE_CAPS = {
+    "n_iter": 2,
+    "max_trials": 2,
+    "n_trials": 2,
+    "max_epochs": 2,
+    "hyperband_iterations": 1,
+    "n_candidates": 3,
+    "min_resources": 1,
+}
 
 
 # --- the curves (pure) ----------------------------------------------------------------------
+
 
 def better(a: float, b: float, direction: str) -> bool:
     return a > b if direction == MAXIMIZE else a < b
@@ -76,8 +89,9 @@ def new_bests(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def score_new_bests(trials: list[dict[str, Any]],
-                    score: Callable[[dict[str, Any]], tuple[float, str]]) -> tuple[list, float]:
+def score_new_bests(
+    trials: list[dict[str, Any]], score: Callable[[dict[str, Any]], tuple[float, str]]
+) -> tuple[list, float]:
     """The new bests of a finished search, each given its test score and the model that gave
     it by `score(event)`, and the seconds that scoring took. Called after the search stopped
     its clock: scoring never moves an elapsed time."""
@@ -88,33 +102,43 @@ def score_new_bests(trials: list[dict[str, Any]],
     return events, time.perf_counter() - start
 
 
-def first_reaching(points: list[dict[str, Any]], target: float, direction: str,
-                   strict: bool = False) -> dict[str, Any] | None:
+def first_reaching(
+    points: list[dict[str, Any]], target: float, direction: str, strict: bool = False
+) -> dict[str, Any] | None:
     """The earliest point (new best or final model) whose test score reaches `target`."""
     hits = [p for p in points if reaches(p["test_score"], target, direction, strict)]
     return min(hits, key=lambda p: p["elapsed"]) if hits else None
 
 
-def compare(anchor: dict[str, Any], hp: dict[str, Any], direction: str, strict: bool,
-            goal: float) -> dict[str, Any]:
+def compare(
+    anchor: dict[str, Any], hp: dict[str, Any], direction: str, strict: bool, goal: float
+) -> dict[str, Any]:
     """Time for each side to reach the anchor's final test score, and their ratio."""
     target = anchor["final_test"]
     a = first_reaching(anchor["events"] + anchor["finals"], target, direction)
     h = first_reaching(hp["events"] + hp["finals"], target, direction, strict)
-    out: dict[str, Any] = {"target": target, "strict": strict, "goal_ratio": goal,
-                           "anchor_seconds": a["elapsed"] if a else None,
-                           "hpsearch_seconds": h["elapsed"] if h else None,
-                           "hpsearch_point": h, "ratio": None, "ratio_to_anchor_wall": None}
+    out: dict[str, Any] = {
+        "target": target,
+        "strict": strict,
+        "goal_ratio": goal,
+        "anchor_seconds": a["elapsed"] if a else None,
+        "hpsearch_seconds": h["elapsed"] if h else None,
+        "hpsearch_point": h,
+        "ratio": None,
+        "ratio_to_anchor_wall": None,
+    }
     if a and h:
         out["ratio"] = a["elapsed"] / h["elapsed"] if h["elapsed"] > 0 else math.inf
-        out["ratio_to_anchor_wall"] = anchor["wall_seconds"] / h["elapsed"] if h["elapsed"] > 0 \
-            else math.inf
+        out["ratio_to_anchor_wall"] = (
+            anchor["wall_seconds"] / h["elapsed"] if h["elapsed"] > 0 else math.inf
+        )
     ratio = out["ratio"]
     out["goal_met"] = ratio is not None and (ratio > goal if strict else ratio >= goal)
     return out
 
 
 # --- quick studies ----------------------------------------------------------------------------
+
 
 def _toml_key(key: str) -> str:
     return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
@@ -131,7 +155,9 @@ def toml_value(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{_toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
+        return (
+            "{ " + ", ".join(f"{_toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
+        )
     raise TypeError(f"no TOML form for {type(value).__name__}")
 
 
@@ -166,13 +192,16 @@ def quick_study(text: str, source: Path) -> str:
 
 # --- running the sides ------------------------------------------------------------------------
 
+
 def _run(cmd: list[str], env: dict[str, str], what: str) -> tuple[str, float]:
     start = time.perf_counter()
     out = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if out.returncode != 0:
-        sys.exit(f"anchors: {what} failed (exit {out.returncode}): {' '.join(cmd)}\n"
-                 f"{out.stderr.strip()[-3000:]}")
+        sys.exit(
+            f"anchors: {what} failed (exit {out.returncode}): {' '.join(cmd)}\n"
+            f"{out.stderr.strip()[-3000:]}"
+        )
     return out.stdout, seconds
 
 
@@ -185,13 +214,24 @@ def _env(backend: str | None) -> dict[str, str]:
     return env
 
 
-def run_anchor(kind: str, study: Path, work: Path, quick: bool,
-               backend: str = "tensorflow") -> dict[str, Any]:
+def run_anchor(
+    kind: str, study: Path, work: Path, quick: bool, backend: str = "tensorflow"
+) -> dict[str, Any]:
     """The anchor search in a subprocess on `backend` (TensorFlow, as its users run it; JAX
     where TensorFlow is missing, e.g. on the GPU machine); its figures as a dict."""
     out = work / "anchor.json"
-    cmd = [sys.executable, str(HERE / "anchor_sides.py"), kind, "--study", str(study),
-           "--work", str(work / "anchor"), "--out", str(out), *(["--quick"] if quick else [])]
+    cmd = [
+        sys.executable,
+        str(HERE / "anchor_sides.py"),
+        kind,
+        "--study",
+        str(study),
+        "--work",
+        str(work / "anchor"),
+        "--out",
+        str(out),
+        *(["--quick"] if quick else []),
+    ]
     _, seconds = _run(cmd, _env(backend), f"the {kind} anchor")
     side = json.loads(out.read_text())
     side["process_seconds"] = seconds
@@ -201,19 +241,40 @@ def run_anchor(kind: str, study: Path, work: Path, quick: bool,
 def run_hpsearch(study: Path, work: Path) -> dict[str, Any]:
     """The study through hpsearch's CLI (JAX), then its trials' test scores in a second
     JAX subprocess, after the run."""
-    cmd = [sys.executable, "-m", "hpsearch", "run", str(study), "--output-dir", str(work / "runs"),
-           "--keep-state", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "hpsearch",
+        "run",
+        str(study),
+        "--output-dir",
+        str(work / "runs"),
+        "--keep-state",
+        "--quiet",
+    ]
     stdout, seconds = _run(cmd, _env(None), "the hpsearch run")
     run_dir = stdout.strip().splitlines()[-1]
     out = work / "hpsearch.json"
-    _run([sys.executable, str(HERE / "anchor_sides.py"), "hpsearch", "--run-dir", run_dir,
-          "--out", str(out)], _env("jax"), "scoring hpsearch's trials")
+    _run(
+        [
+            sys.executable,
+            str(HERE / "anchor_sides.py"),
+            "hpsearch",
+            "--run-dir",
+            run_dir,
+            "--out",
+            str(out),
+        ],
+        _env("jax"),
+        "scoring hpsearch's trials",
+    )
     side = json.loads(out.read_text())
     side["process_seconds"] = seconds
     return side
 
 
 # --- output ----------------------------------------------------------------------------------
+
 
 def _fmt(value: Any, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
@@ -227,40 +288,76 @@ def report(result: dict[str, Any]) -> str:
 
     anchor, hp, cmp = result["anchor"], result["hpsearch"], result["comparison"]
     metric = result["metric"]
-    lines = [f"== anchors: {result['benchmark']}{' (quick)' if result['quick'] else ''}"
-             f"{' (both sides at once, sharing the machine)' if result.get('concurrently') else ''} ==",
-             *header_lines(result["machine"]),
-             f"study:   {result['study']} (engines: {', '.join(hp['engines'])}); data "
-             f"{hp['sizes']['train']} train / {hp['sizes']['val']} val / {hp['sizes']['test']} test, "
-             f"the same split on both sides",
-             f"goal:    {GOALS[result['benchmark']]}", ""]
+    lines = [
+        f"== anchors: {result['benchmark']}{' (quick)' if result['quick'] else ''}"
+        f"{' (both sides at once, sharing the machine)' if result.get('concurrently') else ''} ==",
+        *header_lines(result["machine"]),
+        f"study:   {result['study']} (engines: {', '.join(hp['engines'])}); data "
+        f"{hp['sizes']['train']} train / {hp['sizes']['val']} val / {hp['sizes']['test']} test, "
+        f"the same split on both sides",
+        f"goal:    {GOALS[result['benchmark']]}",
+        "",
+    ]
     hp_finals = ", ".join(f"{_fmt(f['test_score'])} ({f['group']})" for f in hp["finals"])
-    rows = [("side", "backend", "wall s", "trials", f"final test {metric}"),
-            (f"anchor: {anchor['label']}", anchor["backend"], f"{anchor['wall_seconds']:.1f}",
-             str(anchor["n_trials"]), _fmt(anchor["final_test"])),
-            (f"hpsearch: {hp['label']}", hp["backend"], f"{hp['wall_seconds']:.1f}",
-             str(hp["n_trials"]), hp_finals)]
+    rows = [
+        ("side", "backend", "wall s", "trials", f"final test {metric}"),
+        (
+            f"anchor: {anchor['label']}",
+            anchor["backend"],
+            f"{anchor['wall_seconds']:.1f}",
+            str(anchor["n_trials"]),
+            _fmt(anchor["final_test"]),
+        ),
+        (
+            f"hpsearch: {hp['label']}",
+            hp["backend"],
+            f"{hp['wall_seconds']:.1f}",
+            str(hp["n_trials"]),
+            hp_finals,
+        ),
+    ]
     lines += _table(rows)
-    lines += ["", "best-so-far curves: each new best by validation (per engine) when its trial "
-              "finished, its test score computed after the search (outside every elapsed time);",
-              "'final' rows: the model each side hands its user, when it was ready", ""]
+    lines += [
+        "",
+        "best-so-far curves: each new best by validation (per engine) when its trial "
+        "finished, its test score computed after the search (outside every elapsed time);",
+        "'final' rows: the model each side hands its user, when it was ready",
+        "",
+    ]
     rows = [("side", "engine", "trial", "elapsed s", "val", f"test {metric}", "model")]
     for name, side in (("anchor", anchor), ("hpsearch", hp)):
         points = sorted(side["events"] + side["finals"], key=lambda p: p["elapsed"])
-        rows += [(name, p["group"], p.get("trial", "final"), f"{p['elapsed']:.1f}",
-                  _fmt(p.get("val_score")), _fmt(p["test_score"]), p["model"]) for p in points]
+        rows += [
+            (
+                name,
+                p["group"],
+                p.get("trial", "final"),
+                f"{p['elapsed']:.1f}",
+                _fmt(p.get("val_score")),
+                _fmt(p["test_score"]),
+                p["model"],
+            )
+            for p in points
+        ]
     lines += _table(rows)
     lines += ["", *[f"note: {n}" for n in anchor["notes"] + hp["notes"]], ""]
     better_word = "lower than" if cmp["strict"] else "at least"
-    lines.append(f"time to the anchor's final test {metric} {_fmt(cmp['target'])}: anchor "
-                 f"{_fmt(cmp['anchor_seconds'], 1)} s; hpsearch (first model {better_word} that) "
-                 + (f"{cmp['hpsearch_seconds']:.1f} s ({cmp['hpsearch_point']['group']} "
-                    f"{cmp['hpsearch_point'].get('trial', 'final model')})"
-                    if cmp["hpsearch_point"] else "never reached it"))
+    lines.append(
+        f"time to the anchor's final test {metric} {_fmt(cmp['target'])}: anchor "
+        f"{_fmt(cmp['anchor_seconds'], 1)} s; hpsearch (first model {better_word} that) "
+        + (
+            f"{cmp['hpsearch_seconds']:.1f} s ({cmp['hpsearch_point']['group']} "
+            f"{cmp['hpsearch_point'].get('trial', 'final model')})"
+            if cmp["hpsearch_point"]
+            else "never reached it"
+        )
+    )
     if cmp["ratio"] is not None:
-        lines.append(f"ratio:   {_fmt(cmp['ratio'], 2)}x (against the anchor's whole wall time: "
-                     f"{_fmt(cmp['ratio_to_anchor_wall'], 2)}x); goal {'>' if cmp['strict'] else '>='} "
-                     f"{cmp['goal_ratio']:g}x: {'met' if cmp['goal_met'] else 'NOT met'}")
+        lines.append(
+            f"ratio:   {_fmt(cmp['ratio'], 2)}x (against the anchor's whole wall time: "
+            f"{_fmt(cmp['ratio_to_anchor_wall'], 2)}x); goal {'>' if cmp['strict'] else '>='} "
+            f"{cmp['goal_ratio']:g}x: {'met' if cmp['goal_met'] else 'NOT met'}"
+        )
     else:
         lines.append("ratio:   none: hpsearch never reached it; goal: NOT met")
     return "\n".join(lines)
@@ -278,12 +375,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     parser.add_argument("--study", help="hpsearch's study file (default: the benchmark's)")
     parser.add_argument("--keep", metavar="DIR", help="keep the runs here (default: a temp dir)")
-    parser.add_argument("--anchor-backend", default="tensorflow", choices=["tensorflow", "jax"],
-                        help="the anchor's Keras backend (default: tensorflow, as its users run it)")
-    parser.add_argument("--concurrently", action="store_true",
-                        help="run both sides at once (they share the machine: say so when quoting)")
-    parser.add_argument("--skip-speed", action="store_true",
-                        help="do not measure the machine's speed (tests)")
+    parser.add_argument(
+        "--anchor-backend",
+        default="tensorflow",
+        choices=["tensorflow", "jax"],
+        help="the anchor's Keras backend (default: tensorflow, as its users run it)",
+    )
+    parser.add_argument(
+        "--concurrently",
+        action="store_true",
+        help="run both sides at once (they share the machine: say so when quoting)",
+    )
+    parser.add_argument(
+        "--skip-speed", action="store_true", help="do not measure the machine's speed (tests)"
+    )
     args = parser.parse_args(argv)
     sys.path.insert(0, str(HERE))
     from machine import machine_info
@@ -311,11 +416,19 @@ def main(argv: list[str] | None = None) -> int:
         else:
             anchor = run_anchor(kind, used, work, args.quick, args.anchor_backend)
             hp = run_hpsearch(used, work)
-    result = {"benchmark": args.benchmark, "quick": args.quick, "machine": info,
-              "anchor_backend": args.anchor_backend, "concurrently": args.concurrently,
-              "study": str(study.relative_to(ROOT) if study.is_relative_to(ROOT) else study),
-              "metric": metric, "direction": direction, "anchor": anchor, "hpsearch": hp,
-              "comparison": compare(anchor, hp, direction, strict, goal)}
+    result = {
+        "benchmark": args.benchmark,
+        "quick": args.quick,
+        "machine": info,
+        "anchor_backend": args.anchor_backend,
+        "concurrently": args.concurrently,
+        "study": str(study.relative_to(ROOT) if study.is_relative_to(ROOT) else study),
+        "metric": metric,
+        "direction": direction,
+        "anchor": anchor,
+        "hpsearch": hp,
+        "comparison": compare(anchor, hp, direction, strict, goal),
+    }
     print(report(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2, default=str) + "\n")

@@ -7,6 +7,7 @@ per feature (hpsearch.encoding). Prints validation and test RMSE, epochs and sec
 
     python benchmarks/encoding.py [--seeds 3] [--json PATH]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,12 @@ sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
 from machine import header_lines, machine_info  # noqa: E402
 
-ENCODINGS = [("standard", 0), ("piecewise_linear", 16), ("piecewise_linear", 32),
-             ("piecewise_linear", 64)]
+ENCODINGS = [
+    ("standard", 0),
+    ("piecewise_linear", 16),
+    ("piecewise_linear", 32),
+    ("piecewise_linear", 64),
+]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,36 +52,61 @@ def main(argv: list[str] | None = None) -> int:
     data = load_dataset(study)
     info = machine_info(measure_speed=True)
     print("\n".join(header_lines(info)))
-    print(f"data: {len(data.x_train)} train / {len(data.x_val)} val / {len(data.x_test)} test "
-          f"(studies/california.toml's split)\n")
+    print(
+        f"data: {len(data.x_train)} train / {len(data.x_val)} val / {len(data.x_test)} test "
+        f"(studies/california.toml's split)\n"
+    )
     rows = []
     for encoding, bins in ENCODINGS:
         # the engines' own preprocessing, fitted on the training split
-        steps = _fitted_preprocessing(dataclasses.replace(study, encoding=encoding, bins=bins or 32),
-                                      data.x_train)
-        x_train, x_val, x_test = (_transform(steps, x) for x in (data.x_train, data.x_val, data.x_test))
+        steps = _fitted_preprocessing(
+            dataclasses.replace(study, encoding=encoding, bins=bins or 32), data.x_train
+        )
+        x_train, x_val, x_test = (
+            _transform(steps, x) for x in (data.x_train, data.x_val, data.x_test)
+        )
         for seed in range(args.seeds):
             keras.utils.set_random_seed(seed)
             model = build_model(3, 256, "relu", "adam", 1e-3, n_features=x_train.shape[1])
             stop = keras.callbacks.EarlyStopping(patience=15, restore_best_weights=True)
             start = time.perf_counter()
-            history = model.fit(x_train, data.y_train, validation_data=(x_val, data.y_val),
-                                epochs=300, batch_size=256, verbose=0, callbacks=[stop])
+            history = model.fit(
+                x_train,
+                data.y_train,
+                validation_data=(x_val, data.y_val),
+                epochs=300,
+                batch_size=256,
+                verbose=0,
+                callbacks=[stop],
+            )
             seconds = time.perf_counter() - start
             predicted = model.predict(x_test, verbose=0).ravel()
-            rows.append({"encoding": encoding, "bins": bins, "seed": seed, "width": x_train.shape[1],
-                         "val_rmse": min(history.history["val_root_mean_squared_error"]),
-                         "test_rmse": float(np.sqrt(np.mean((predicted - data.y_test) ** 2))),
-                         "epochs": len(history.history["loss"]), "seconds": seconds})
+            rows.append(
+                {
+                    "encoding": encoding,
+                    "bins": bins,
+                    "seed": seed,
+                    "width": x_train.shape[1],
+                    "val_rmse": min(history.history["val_root_mean_squared_error"]),
+                    "test_rmse": float(np.sqrt(np.mean((predicted - data.y_test) ** 2))),
+                    "epochs": len(history.history["loss"]),
+                    "seconds": seconds,
+                }
+            )
             r = rows[-1]
-            print(f"{encoding:17s} bins {bins or '-':>3}  seed {seed}  width {r['width']:4d}  "
-                  f"val {r['val_rmse']:.4f}  test {r['test_rmse']:.4f}  {r['epochs']:3d} epochs  "
-                  f"{seconds:5.1f} s", flush=True)
+            print(
+                f"{encoding:17s} bins {bins or '-':>3}  seed {seed}  width {r['width']:4d}  "
+                f"val {r['val_rmse']:.4f}  test {r['test_rmse']:.4f}  {r['epochs']:3d} epochs  "
+                f"{seconds:5.1f} s",
+                flush=True,
+            )
     print("\nmean test RMSE over seeds:")
     for encoding, bins in ENCODINGS:
         mine = [r["test_rmse"] for r in rows if (r["encoding"], r["bins"]) == (encoding, bins)]
-        print(f"  {encoding:17s} bins {bins or '-':>3}: {statistics.mean(mine):.4f} "
-              f"(min {min(mine):.4f}, max {max(mine):.4f})")
+        print(
+            f"  {encoding:17s} bins {bins or '-':>3}: {statistics.mean(mine):.4f} "
+            f"(min {min(mine):.4f}, max {max(mine):.4f})"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": info, "rows": rows}, indent=2) + "\n")
     return 0

@@ -10,6 +10,7 @@ matter, and so that a caller on the TensorFlow backend can measure it too.
     python benchmarks/machine.py            # prints the header lines
     python benchmarks/machine.py --json     # the same figures as JSON
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,14 +53,20 @@ def _speed_in_process(n_images: int = 55_000, batch: int = 256) -> float:
     import keras
 
     if keras.backend.backend() != "jax":
-        raise RuntimeError(f"the speed is measured on the JAX backend, this process uses "
-                           f"{keras.backend.backend()!r}; call epoch_seconds() instead")
+        raise RuntimeError(
+            f"the speed is measured on the JAX backend, this process uses "
+            f"{keras.backend.backend()!r}; call epoch_seconds() instead"
+        )
     x, y = _fashion_images(n_images)
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input(shape=(784,)),
-                              keras.layers.Dense(300, activation="relu"),
-                              keras.layers.Dense(100, activation="relu"),
-                              keras.layers.Dense(10, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(784,)),
+            keras.layers.Dense(300, activation="relu"),
+            keras.layers.Dense(100, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, epochs=1, batch_size=batch, verbose=0)  # warm-up: compilation
     start = time.perf_counter()
@@ -73,8 +80,11 @@ def _fashion_images(n: int):
     from hpsearch.config import parse_study
     from hpsearch.data import load_dataset
 
-    study = parse_study('[study]\nname = "speed"\ndataset = "fashion_mnist"\n'
-                        'engines = ["sklearn"]\n[space]\nn_hidden = 1\n', "<machine speed>")
+    study = parse_study(
+        '[study]\nname = "speed"\ndataset = "fashion_mnist"\n'
+        'engines = ["sklearn"]\n[space]\nn_hidden = 1\n',
+        "<machine speed>",
+    )
     data = load_dataset(study)
     return data.x_train[:n], data.y_train[:n]
 
@@ -82,8 +92,14 @@ def _fashion_images(n: int):
 def epoch_seconds(timeout: float = 600) -> float:
     """The machine's speed (see the module docstring), measured in a fresh JAX subprocess."""
     env = dict(os.environ, KERAS_BACKEND="jax")
-    out = subprocess.run([sys.executable, __file__, "--speed-only"], env=env, cwd=ROOT,
-                         capture_output=True, text=True, timeout=timeout)
+    out = subprocess.run(
+        [sys.executable, __file__, "--speed-only"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"measuring the machine's speed failed: {out.stderr.strip()[-500:]}")
     return float(out.stdout.strip().splitlines()[-1])
@@ -106,12 +122,16 @@ def machine_info(measure_speed: bool = True) -> dict[str, Any]:
 
 def header_lines(info: dict[str, Any]) -> list[str]:
     """The header every benchmark prints: date, command, machine, speed."""
-    lines = [f"date:    {info['date']}",
-             f"command: {info['command']}",
-             f"machine: {info['cpu_count']} CPUs, {info['cpu_model']}, Python {info['python']}"]
+    lines = [
+        f"date:    {info['date']}",
+        f"command: {info['command']}",
+        f"machine: {info['cpu_count']} CPUs, {info['cpu_model']}, Python {info['python']}",
+    ]
     if "seconds_per_epoch" in info:
-        lines.append(f"speed:   {info['seconds_per_epoch']:.2f} s per epoch ({info['speed_model']}; "
-                     f"one warm-up epoch, then one timed)")
+        lines.append(
+            f"speed:   {info['seconds_per_epoch']:.2f} s per epoch ({info['speed_model']}; "
+            f"one warm-up epoch, then one timed)"
+        )
     return lines
 
 

@@ -25,6 +25,7 @@ engine's time before it builds the trial's model (its search, storage and seedin
     python benchmarks/overhead.py [--quick] [--json PATH] [--engines sklearn optuna] [--profile]
                                   [--gc-freeze] [--train N --val N --epochs N --batch N --repeats N]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,8 +55,13 @@ from machine import header_lines, machine_info  # noqa: E402
 
 GOAL = 1.05  # engine / bare, per engine
 # The single point every engine trains (a typical Fashion trial).
-FIXED = {"n_hidden": 2, "n_neurons": 256, "activation": "relu", "optimizer": "adam",
-         "learning_rate": 1e-3}
+FIXED = {
+    "n_hidden": 2,
+    "n_neurons": 256,
+    "activation": "relu",
+    "optimizer": "adam",
+    "learning_rate": 1e-3,
+}
 FULL = {"train": 20_000, "val": 5_000, "epochs": 10, "batch": 128, "repeats": 5}
 QUICK = {"train": 5_000, "val": 2_000, "epochs": 3, "batch": 128, "repeats": 3}
 
@@ -83,9 +89,11 @@ class JitClock:
     """JAX's own compile events (jax.monitoring), summed between `reset` and `read`: each new
     model traces and compiles its train / test / predict steps, a cost bare and engine share."""
 
-    EVENTS = ("/jax/core/compile/jaxpr_trace_duration",
-              "/jax/core/compile/jaxpr_to_mlir_module_duration",
-              "/jax/core/compile/backend_compile_duration")
+    EVENTS = (
+        "/jax/core/compile/jaxpr_trace_duration",
+        "/jax/core/compile/jaxpr_to_mlir_module_duration",
+        "/jax/core/compile/backend_compile_duration",
+    )
 
     _clock: "JitClock | None" = None
 
@@ -127,12 +135,12 @@ name = "overhead"
 dataset = "fashion_mnist"
 engines = ["sklearn"]
 seed = 42
-max_train_samples = {settings['train']}
-max_eval_samples = {settings['val']}
+max_train_samples = {settings["train"]}
+max_eval_samples = {settings["val"]}
 
 [train]
-epochs = {settings['epochs']}
-batch_size = {settings['batch']}
+epochs = {settings["epochs"]}
+batch_size = {settings["batch"]}
 
 [space]
 {space}
@@ -170,8 +178,14 @@ def bare_fit(study: Any, data: Any, validate: bool) -> Timed:
     start = time.perf_counter()
     model = build_model(**FIXED, n_features=data.n_features, n_classes=data.n_outputs)
     extra = {"validation_data": (data.x_val, data.y_val)} if validate else {}
-    history = model.fit(data.x_train, data.y_train, epochs=study.epochs,
-                        batch_size=study.batch_size, verbose=0, **extra)
+    history = model.fit(
+        data.x_train,
+        data.y_train,
+        epochs=study.epochs,
+        batch_size=study.batch_size,
+        verbose=0,
+        **extra,
+    )
     if not validate:  # what scikit-learn's scorer does after the fit
         predicted = np.argmax(model.predict(data.x_val, batch_size=study.batch_size, verbose=0), 1)
         float(np.mean(predicted == data.y_val))
@@ -219,8 +233,9 @@ def engine_trial(name: str, study: Any, data: Any, workroot: Path) -> Timed:
         except TrialReported:
             pass
     if not reported or not built:
-        raise RuntimeError(f"{name}: the engine returned without building a model and "
-                           f"reporting a trial")
+        raise RuntimeError(
+            f"{name}: the engine returned without building a model and reporting a trial"
+        )
     at, record = reported[0]
     if record.status != "ok":
         raise RuntimeError(f"{name}: the trial {record.status}: {record.error}")
@@ -237,6 +252,7 @@ def timed(fn: Callable[[], Timed], clock: JitClock) -> Timed:
 
 def summary(name: str, bare: list[Timed], eng: list[Timed]) -> dict[str, Any]:
     """Medians per side and their ratios, for one engine."""
+
     def med(runs: list[Timed], what: Callable[[Timed], float]) -> float:
         return round(statistics.median(what(t) for t in runs), 3)
 
@@ -244,14 +260,21 @@ def summary(name: str, bare: list[Timed], eng: list[Timed]) -> dict[str, Any]:
     net, net_e = med(bare, lambda t: t.without_jit), med(eng, lambda t: t.without_jit)
     ratio = net_e / net if math.isfinite(net) else wall_e / wall
     return {
-        "bare": "fit + validation each epoch" if validates_each_epoch(name) else
-                "fit, then predict validation",
-        "runs": {side: [dataclasses.asdict(t) for t in runs]
-                 for side, runs in (("bare", bare), ("engine", eng))},
-        "bare_seconds": wall, "engine_seconds": wall_e, "extra_seconds": round(wall_e - wall, 3),
+        "bare": "fit + validation each epoch"
+        if validates_each_epoch(name)
+        else "fit, then predict validation",
+        "runs": {
+            side: [dataclasses.asdict(t) for t in runs]
+            for side, runs in (("bare", bare), ("engine", eng))
+        },
+        "bare_seconds": wall,
+        "engine_seconds": wall_e,
+        "extra_seconds": round(wall_e - wall, 3),
         "ratio_wall": round(wall_e / wall, 3),
-        "bare_seconds_without_jit": net, "engine_seconds_without_jit": net_e,
-        "ratio": round(ratio, 3), "meets_goal": ratio <= GOAL,
+        "bare_seconds_without_jit": net,
+        "engine_seconds_without_jit": net_e,
+        "ratio": round(ratio, 3),
+        "meets_goal": ratio <= GOAL,
         "engine_setup_seconds": med(eng, lambda t: t.setup_seconds),
         "compiles_bare": sorted({t.compiles for t in bare}),
         "compiles_engine": sorted({t.compiles for t in eng}),
@@ -260,13 +283,25 @@ def summary(name: str, bare: list[Timed], eng: list[Timed]) -> dict[str, Any]:
     }
 
 
-def measure(names: list[str], study: Any, data: Any, repeats: int, workroot: Path,
-            log: Callable[[str], None], freeze: bool = False) -> dict[str, dict[str, Any]]:
+def measure(
+    names: list[str],
+    study: Any,
+    data: Any,
+    repeats: int,
+    workroot: Path,
+    log: Callable[[str], None],
+    freeze: bool = False,
+) -> dict[str, dict[str, Any]]:
     """Warm up every side, then `repeats` interleaved (bare, engine) pairs per engine; with
     `freeze`, gc.freeze() after the warm-up (what is alive then is never scanned again)."""
     clock = JitClock.get()
-    sides = {n: {"bare": lambda n=n: bare_fit(study, data, validates_each_epoch(n)),
-                 "engine": lambda n=n: engine_trial(n, study, data, workroot)} for n in names}
+    sides = {
+        n: {
+            "bare": lambda n=n: bare_fit(study, data, validates_each_epoch(n)),
+            "engine": lambda n=n: engine_trial(n, study, data, workroot),
+        }
+        for n in names
+    }
     short = dataclasses.replace(study, epochs=1)
     for n in names:  # imports, backend start-up, first compilations: on neither side's clock
         bare_fit(short, data, validates_each_epoch(n))
@@ -280,8 +315,10 @@ def measure(names: list[str], study: Any, data: Any, repeats: int, workroot: Pat
             for side in ("bare", "engine") if rep % 2 == 0 else ("engine", "bare"):
                 result = timed(sides[n][side], clock)
                 runs[n][side].append(result)
-                log(f"  repeat {rep + 1}/{repeats} {n:12} {side:6} {result.seconds:6.2f} s, JIT "
-                    f"{result.jit_seconds:5.2f} s ({result.compiles} compiles), {result.epochs} epochs")
+                log(
+                    f"  repeat {rep + 1}/{repeats} {n:12} {side:6} {result.seconds:6.2f} s, JIT "
+                    f"{result.jit_seconds:5.2f} s ({result.compiles} compiles), {result.epochs} epochs"
+                )
     return {n: summary(n, r["bare"], r["engine"]) for n, r in runs.items()}
 
 
@@ -298,29 +335,36 @@ def profile(name: str, study: Any, data: Any, workroot: Path, top: int = 20) -> 
     return text.getvalue()
 
 
-def report(settings: dict[str, int], results: dict[str, dict[str, Any]], backend: str,
-           freeze: bool = False) -> list[str]:
+def report(
+    settings: dict[str, int], results: dict[str, dict[str, Any]], backend: str, freeze: bool = False
+) -> list[str]:
     model = f"784-{'-'.join([str(FIXED['n_neurons'])] * FIXED['n_hidden'])}-10"
-    lines = [f"data:    fashion_mnist, {settings['train']:,} train / {settings['val']:,} validation "
-             f"images; model {model} {FIXED['activation']} {FIXED['optimizer']} "
-             f"lr {FIXED['learning_rate']:g}; {settings['epochs']} epochs, batch {settings['batch']}; "
-             f"early stopping off; Keras backend {backend}",
-             f"timing:  median of {settings['repeats']} runs per side, bare and engine interleaved, "
-             f"after a warm-up run of each" + ("; gc.freeze() after the warm-up" if freeze else ""),
-             "",
-             f"{'':12} {'--- wall time (s) ---':^29}  {'--- without JIT (s) ---':^24}",
-             f"{'engine':12} {'bare':>7} {'engine':>7} {'extra':>6} {'ratio':>6}  {'bare':>7} "
-             f"{'engine':>7} {'ratio':>7}  {'goal':>12}  {'set-up s':>8}  {'compiles':>8}  "
-             f"{'epochs':>6}  bare side"]
+    lines = [
+        f"data:    fashion_mnist, {settings['train']:,} train / {settings['val']:,} validation "
+        f"images; model {model} {FIXED['activation']} {FIXED['optimizer']} "
+        f"lr {FIXED['learning_rate']:g}; {settings['epochs']} epochs, batch {settings['batch']}; "
+        f"early stopping off; Keras backend {backend}",
+        f"timing:  median of {settings['repeats']} runs per side, bare and engine interleaved, "
+        f"after a warm-up run of each" + ("; gc.freeze() after the warm-up" if freeze else ""),
+        "",
+        f"{'':12} {'--- wall time (s) ---':^29}  {'--- without JIT (s) ---':^24}",
+        f"{'engine':12} {'bare':>7} {'engine':>7} {'extra':>6} {'ratio':>6}  {'bare':>7} "
+        f"{'engine':>7} {'ratio':>7}  {'goal':>12}  {'set-up s':>8}  {'compiles':>8}  "
+        f"{'epochs':>6}  bare side",
+    ]
     for name, r in results.items():
         verdict = f"<= {GOAL:.2f} " + ("ok" if r["meets_goal"] else "MISSED")
-        compiles = f"{','.join(map(str, r['compiles_bare']))}/{','.join(map(str, r['compiles_engine']))}"
+        compiles = (
+            f"{','.join(map(str, r['compiles_bare']))}/{','.join(map(str, r['compiles_engine']))}"
+        )
         epochs = f"{','.join(map(str, r['epochs_bare']))}/{','.join(map(str, r['epochs_engine']))}"
-        lines.append(f"{name:12} {r['bare_seconds']:7.2f} {r['engine_seconds']:7.2f} "
-                     f"{r['extra_seconds']:+6.2f} {r['ratio_wall']:6.3f}  "
-                     f"{r['bare_seconds_without_jit']:7.2f} {r['engine_seconds_without_jit']:7.2f} "
-                     f"{r['ratio']:7.3f}  {verdict:>12}  {r['engine_setup_seconds']:8.2f}  "
-                     f"{compiles:>8}  {epochs:>6}  {r['bare']}")
+        lines.append(
+            f"{name:12} {r['bare_seconds']:7.2f} {r['engine_seconds']:7.2f} "
+            f"{r['extra_seconds']:+6.2f} {r['ratio_wall']:6.3f}  "
+            f"{r['bare_seconds_without_jit']:7.2f} {r['engine_seconds_without_jit']:7.2f} "
+            f"{r['ratio']:7.3f}  {verdict:>12}  {r['engine_setup_seconds']:8.2f}  "
+            f"{compiles:>8}  {epochs:>6}  {r['bare']}"
+        )
     lines += [
         "",
         "engine: engine.run() from its call until it reports the trial (ctx.on_trial): set-up of "
@@ -345,16 +389,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from hpsearch import engines
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help=f"smoke run: {QUICK} (default {FULL})")
-    parser.add_argument("--engines", nargs="+", choices=engines.names(), default=list(engines.names()))
+    parser.add_argument("--quick", action="store_true", help=f"smoke run: {QUICK} (default {FULL})")
+    parser.add_argument(
+        "--engines", nargs="+", choices=engines.names(), default=list(engines.names())
+    )
     for key in FULL:
         parser.add_argument(f"--{key}", type=int, help=f"override the {key} setting")
-    parser.add_argument("--profile", action="store_true",
-                        help="after timing, print a cProfile of one trial of each engine above the goal")
-    parser.add_argument("--gc-freeze", action="store_true",
-                        help="gc.freeze() after the warm-up: full collections (Keras's "
-                        "clear_session runs one per trial) then skip the objects of the imports")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="after timing, print a cProfile of one trial of each engine above the goal",
+    )
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="gc.freeze() after the warm-up: full collections (Keras's "
+        "clear_session runs one per trial) then skip the objects of the imports",
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args(argv)
     settings = dict(QUICK if args.quick else FULL)
@@ -366,13 +417,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from hpsearch.data import load_dataset
 
     info = machine_info()
-    print("\n".join(["overhead of one trial: each engine vs a bare model.fit", *header_lines(info)]),
-          flush=True)
+    print(
+        "\n".join(["overhead of one trial: each engine vs a bare model.fit", *header_lines(info)]),
+        flush=True,
+    )
     study = parse_study(study_text(settings), "<overhead benchmark>")
     data = dataclasses.replace(load_dataset(study), x_test=None, y_test=None)  # as engines get it
     with tempfile.TemporaryDirectory(prefix="hpsearch-overhead-") as tmp:
-        results = measure(args.engines, study, data, settings["repeats"], Path(tmp),
-                          lambda line: print(line, flush=True), args.gc_freeze)
+        results = measure(
+            args.engines,
+            study,
+            data,
+            settings["repeats"],
+            Path(tmp),
+            lambda line: print(line, flush=True),
+            args.gc_freeze,
+        )
         lines = report(settings, results, keras.backend.backend(), args.gc_freeze)
         print("\n" + "\n".join(lines))
         profiles = {}
@@ -380,9 +440,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if not results[name]["meets_goal"]:
                 profiles[name] = profile(name, study, data, Path(tmp))
                 print(f"\ncProfile of one {name} trial (own time):\n{profiles[name]}")
-    out = {"benchmark": "overhead", "machine": info, "settings": settings,
-           "fixed_params": FIXED, "backend": keras.backend.backend(), "goal_ratio": GOAL,
-           "gc_freeze": args.gc_freeze, "engines": results, "profiles": profiles}
+    out = {
+        "benchmark": "overhead",
+        "machine": info,
+        "settings": settings,
+        "fixed_params": FIXED,
+        "backend": keras.backend.backend(),
+        "goal_ratio": GOAL,
+        "gc_freeze": args.gc_freeze,
+        "engines": results,
+        "profiles": profiles,
+    }
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
     return out

@@ -28,6 +28,7 @@ Figures per engine and worker count, from the run's own tables:
 A reader predicts N workers as speedup ~ N x efficiency, while there are at least N fits to
 run at a time; the measured speedup is search seconds (1 worker) / search seconds (2 workers).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -85,9 +86,15 @@ patience = 0
 
 def pinned_env() -> dict[str, str]:
     """One thread per process, set before anything imports a numeric library."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3",
-           "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false", "TF_NUM_INTRAOP_THREADS": "1",
-           "TF_NUM_INTEROP_THREADS": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "KERAS_BACKEND": "jax",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false",
+        "TF_NUM_INTRAOP_THREADS": "1",
+        "TF_NUM_INTEROP_THREADS": "1",
+    }
     env.update({v: "1" for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
     return env
 
@@ -104,9 +111,20 @@ PIN = True  # give each training process a CPU of its own (--no-pin: share them 
 def spawn(args: list[str], cwd: Path, log: Path, cpu: int | None = None) -> subprocess.Popen:
     """A process of the benchmark; a training one (`cpu` given) on that CPU alone."""
     cpus = sorted(os.sched_getaffinity(0))
-    pin = (lambda: os.sched_setaffinity(0, {cpus[cpu % len(cpus)]})) if cpu is not None and PIN else None
-    return subprocess.Popen(args, cwd=cwd, env=pinned_env(), stdout=subprocess.PIPE,
-                            stderr=log.open("w"), text=True, preexec_fn=pin)
+    pin = (
+        (lambda: os.sched_setaffinity(0, {cpus[cpu % len(cpus)]}))
+        if cpu is not None and PIN
+        else None
+    )
+    return subprocess.Popen(
+        args,
+        cwd=cwd,
+        env=pinned_env(),
+        stdout=subprocess.PIPE,
+        stderr=log.open("w"),
+        text=True,
+        preexec_fn=pin,
+    )
 
 
 def hpsearch(*args: str) -> list[str]:
@@ -117,13 +135,41 @@ def dask_cluster(workers: int, cwd: Path) -> tuple[str, list[subprocess.Popen]]:
     """A scheduler and `workers` one-thread workers, started as a user would start them."""
     address = f"tcp://127.0.0.1:{free_port()}"
     port = address.rsplit(":", 1)[1]
-    scheduler = spawn([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host",
-                       "127.0.0.1", "--port", port, "--dashboard-address", "127.0.0.1:0"], cwd,
-                      cwd / "scheduler.log")
+    scheduler = spawn(
+        [
+            sys.executable,
+            "-m",
+            "distributed.cli.dask_scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            port,
+            "--dashboard-address",
+            "127.0.0.1:0",
+        ],
+        cwd,
+        cwd / "scheduler.log",
+    )
     procs = [scheduler] + [
-        spawn([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
-               "--no-nanny", "--no-dashboard", "--name", f"w{i}"], cwd, cwd / f"dask-w{i}.log", i)
-        for i in range(workers)]
+        spawn(
+            [
+                sys.executable,
+                "-m",
+                "distributed.cli.dask_worker",
+                address,
+                "--nthreads",
+                "1",
+                "--no-nanny",
+                "--no-dashboard",
+                "--name",
+                f"w{i}",
+            ],
+            cwd,
+            cwd / f"dask-w{i}.log",
+            i,
+        )
+        for i in range(workers)
+    ]
     from distributed import Client
 
     with Client(address, timeout=60) as client:  # wait until every worker has joined
@@ -137,22 +183,45 @@ def run_engine(engine: str, workers: int, study: Path, cwd: Path) -> Path:
     try:
         if engine == "sklearn":
             address, helpers = dask_cluster(workers, cwd)
-            run = spawn(hpsearch("run", str(study), "--quiet", "--scheduler", address), cwd,
-                        cwd / "run.log")
+            run = spawn(
+                hpsearch("run", str(study), "--quiet", "--scheduler", address), cwd, cwd / "run.log"
+            )
         elif engine == "keras_tuner":
             address = f"127.0.0.1:{free_port()}"
-            run = spawn(hpsearch("run", str(study), "--quiet", "--chief", address), cwd, cwd / "run.log")
-            helpers = [spawn(hpsearch("worker", str(study), "--chief", address, "--id", f"w{i}"),
-                             cwd, cwd / f"w{i}.log", i) for i in range(workers)]
+            run = spawn(
+                hpsearch("run", str(study), "--quiet", "--chief", address), cwd, cwd / "run.log"
+            )
+            helpers = [
+                spawn(
+                    hpsearch("worker", str(study), "--chief", address, "--id", f"w{i}"),
+                    cwd,
+                    cwd / f"w{i}.log",
+                    i,
+                )
+                for i in range(workers)
+            ]
         else:
             address = f"sqlite:///{cwd / 'optuna.db'}"
-            run = spawn(hpsearch("run", str(study), "--quiet", "--storage", address), cwd,
-                        cwd / "run.log", 0)  # the run trains too: worker 0
-            helpers = [spawn(hpsearch("worker", str(study), "--storage", address, "--id", f"w{i}"),
-                             cwd, cwd / f"w{i}.log", i) for i in range(1, workers)]
+            run = spawn(
+                hpsearch("run", str(study), "--quiet", "--storage", address),
+                cwd,
+                cwd / "run.log",
+                0,
+            )  # the run trains too: worker 0
+            helpers = [
+                spawn(
+                    hpsearch("worker", str(study), "--storage", address, "--id", f"w{i}"),
+                    cwd,
+                    cwd / f"w{i}.log",
+                    i,
+                )
+                for i in range(1, workers)
+            ]
         out, _ = run.communicate(timeout=3600)
         if run.returncode != 0:
-            raise RuntimeError(f"{engine} x{workers} failed: {(cwd / 'run.log').read_text()[-2000:]}")
+            raise RuntimeError(
+                f"{engine} x{workers} failed: {(cwd / 'run.log').read_text()[-2000:]}"
+            )
         return cwd / out.strip().splitlines()[-1]
     finally:
         for proc in helpers:
@@ -169,28 +238,38 @@ def figures(run_dir: Path, workers: int) -> dict[str, Any]:
     span = pd.to_datetime(trials["finished_at"]).max() - pd.to_datetime(trials["started_at"]).min()
     search_s = span.total_seconds()
     busy, fits = float(trials["fit_seconds"].sum()), int(trials["n_fits"].sum())
-    return {"workers": workers, "search_seconds": search_s,
-            "engine_seconds": round(float(summary["engine_seconds"]), 2),
-            "busy_seconds": round(busy, 2), "fits": fits, "trials": len(trials),
-            "failed": int((trials["status"] != "ok").sum()),
-            "efficiency": round(busy / (search_s * workers), 3),
-            "overhead_per_fit_s": round((search_s * workers - busy) / fits, 3),
-            "best_val_score": float(summary["best_val_score"])}
+    return {
+        "workers": workers,
+        "search_seconds": search_s,
+        "engine_seconds": round(float(summary["engine_seconds"]), 2),
+        "busy_seconds": round(busy, 2),
+        "fits": fits,
+        "trials": len(trials),
+        "failed": int((trials["status"] != "ok").sum()),
+        "efficiency": round(busy / (search_s * workers), 3),
+        "overhead_per_fit_s": round((search_s * workers - busy) / fits, 3),
+        "best_val_score": float(summary["best_val_score"]),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"smoke run: {QUICK} (default {FULL})")
     parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
-    parser.add_argument("--no-pin", action="store_true",
-                        help="let every process use every CPU (default: a CPU per training process)")
+    parser.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="let every process use every CPU (default: a CPU per training process)",
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args(argv)
     global PIN
     PIN = not args.no_pin
     settings = QUICK if args.quick else FULL
     info = machine_info()
-    title = "scale-out: 1 and 2 workers (1 thread each" + (", a CPU each)" if PIN else ", CPUs shared)")
+    title = "scale-out: 1 and 2 workers (1 thread each" + (
+        ", a CPU each)" if PIN else ", CPUs shared)"
+    )
     print("\n".join([f"{title} per engine", *header_lines(info)]), flush=True)
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="hpsearch-scale-out-") as tmp:
@@ -205,17 +284,29 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 row = figures(run_engine(engine, workers, study, cwd), workers)
                 row["wall_seconds"] = round(time.perf_counter() - started, 1)
                 results[engine][workers] = row
-                print(f"{engine:12s} x{workers}: search {row['search_seconds']:6.0f} s (engine "
-                      f"{row['engine_seconds']:.0f} s), busy "
-                      f"{row['busy_seconds']:7.1f} s over {row['fits']} fits, efficiency "
-                      f"{row['efficiency']:.2f}, overhead {row['overhead_per_fit_s']:.2f} s/fit "
-                      f"(wall with start-up {row['wall_seconds']:.0f} s)", flush=True)
+                print(
+                    f"{engine:12s} x{workers}: search {row['search_seconds']:6.0f} s (engine "
+                    f"{row['engine_seconds']:.0f} s), busy "
+                    f"{row['busy_seconds']:7.1f} s over {row['fits']} fits, efficiency "
+                    f"{row['efficiency']:.2f}, overhead {row['overhead_per_fit_s']:.2f} s/fit "
+                    f"(wall with start-up {row['wall_seconds']:.0f} s)",
+                    flush=True,
+                )
             one, two = results[engine][1], results[engine][2]
             results[engine]["speedup"] = round(one["search_seconds"] / two["search_seconds"], 2)
-            print(f"{engine:12s} speedup 2 vs 1 worker: {results[engine]['speedup']:.2f}x "
-                  f"(goal {GOAL}x)", flush=True)
-    out = {"benchmark": "scale_out", "machine": info, "settings": settings, "goal": GOAL, "pinned": PIN,
-           "engines": results}
+            print(
+                f"{engine:12s} speedup 2 vs 1 worker: {results[engine]['speedup']:.2f}x "
+                f"(goal {GOAL}x)",
+                flush=True,
+            )
+    out = {
+        "benchmark": "scale_out",
+        "machine": info,
+        "settings": settings,
+        "goal": GOAL,
+        "pinned": PIN,
+        "engines": results,
+    }
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
     return out

@@ -19,6 +19,7 @@ second; no process start-up); slowdown = loaded / baseline - 1, and the same for
 (printed with the server's) slows the study too, which a browser elsewhere would not.
 Goal: p99 under 200 ms and the study no more than 10% slower.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,6 +75,7 @@ patience = 0
 
 # --- arithmetic (tests/test_benchmarks_serve_load.py) ---------------------------------------
 
+
 def percentile(values: list[float], q: float) -> float:
     """The q-th percentile (0-100), linear between the two nearest ranks (numpy's default)."""
     if not values:
@@ -86,8 +88,11 @@ def percentile(values: list[float], q: float) -> float:
 def latency_row(seconds: list[float]) -> dict[str, float]:
     """Requests and p50/p90/p99/max in milliseconds."""
     ms = [s * 1000 for s in seconds]
-    return {"requests": len(ms), **{f"p{q}_ms": round(percentile(ms, q), 1) for q in (50, 90, 99)},
-            "max_ms": round(max(ms), 1) if ms else math.nan}
+    return {
+        "requests": len(ms),
+        **{f"p{q}_ms": round(percentile(ms, q), 1) for q in (50, 90, 99)},
+        "max_ms": round(max(ms), 1) if ms else math.nan,
+    }
 
 
 def slowdown(baseline: float, loaded: float) -> float:
@@ -101,6 +106,7 @@ def verdict(value: float, goal: float, under: bool = False) -> str:
 
 
 # --- the server and its studies --------------------------------------------------------------
+
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process so far (Linux /proc)."""
@@ -117,9 +123,23 @@ def start_server(results: Path) -> tuple[subprocess.Popen, int]:
         port = probe.getsockname()[1]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     with (results.parent / "serve.log").open("w") as log:  # the server's and studies' messages
-        proc = subprocess.Popen([sys.executable, "-m", "hpsearch", "serve", str(results), "--host",
-                                 "127.0.0.1", "--port", str(port)], cwd=results.parent, env=env,
-                                stdout=subprocess.DEVNULL, stderr=log)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "hpsearch",
+                "serve",
+                str(results),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            cwd=results.parent,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         try:
@@ -129,7 +149,9 @@ def start_server(results: Path) -> tuple[subprocess.Popen, int]:
             pass
         time.sleep(0.5)
     stop_server(proc)
-    raise RuntimeError(f"the server did not answer: {(results.parent / 'serve.log').read_text()[-2000:]}")
+    raise RuntimeError(
+        f"the server did not answer: {(results.parent / 'serve.log').read_text()[-2000:]}"
+    )
 
 
 def stop_server(proc: subprocess.Popen) -> None:
@@ -165,8 +187,14 @@ class Connection:
             await read.readexactly(int(self.LENGTH.search(head).group(1)))  # every answer has one
             self.used = time.monotonic()
             return int(head.split(b" ", 2)[1])
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                asyncio.TimeoutError, AttributeError, ValueError):
+        except (
+            OSError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            asyncio.TimeoutError,
+            AttributeError,
+            ValueError,
+        ):
             self.close()  # a refused, cut or timed-out request: an error, then a new connection
             return 0
 
@@ -176,11 +204,22 @@ class Connection:
             self.streams = None
 
 
-async def reader(i: int, port: int, run: str, args: argparse.Namespace, stop: asyncio.Event,
-                 out: list[tuple[str, float, int]]) -> None:
+async def reader(
+    i: int,
+    port: int,
+    run: str,
+    args: argparse.Namespace,
+    stop: asyncio.Event,
+    out: list[tuple[str, float, int]],
+) -> None:
     """One browser tab's worth of polling on one keep-alive connection."""
-    urls = {"page": f"/runs/{run}", "detail": f"/api/runs/{run}", "trials": f"/api/runs/{run}/trials",
-            "runs": "/api/runs", "histories": f"/api/runs/{run}/histories"}
+    urls = {
+        "page": f"/runs/{run}",
+        "detail": f"/api/runs/{run}",
+        "trials": f"/api/runs/{run}/trials",
+        "runs": "/api/runs",
+        "histories": f"/api/runs/{run}/histories",
+    }
     rng, conn = random.Random(i), Connection(port)  # the same phases every run
     end = time.monotonic() + args.seconds
     await _sleep(stop, rng.uniform(0, args.interval))
@@ -204,14 +243,23 @@ async def _sleep(stop: asyncio.Event, seconds: float) -> None:
         pass
 
 
-async def run_study(port: int, server: subprocess.Popen, name: str, settings: dict[str, Any],
-                    args: argparse.Namespace, load: bool) -> dict[str, Any]:
+async def run_study(
+    port: int,
+    server: subprocess.Popen,
+    name: str,
+    settings: dict[str, Any],
+    args: argparse.Namespace,
+    load: bool,
+) -> dict[str, Any]:
     """Submit the study, (with `load`) read it while it runs, wait until it ends."""
     import httpx
 
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as api:
-        sent = await api.post(f"/api/studies?filename={name}.toml", headers={
-            "Content-Type": "application/toml"}, content=STUDY.format(name=name, **settings).encode())
+        sent = await api.post(
+            f"/api/studies?filename={name}.toml",
+            headers={"Content-Type": "application/toml"},
+            content=STUDY.format(name=name, **settings).encode(),
+        )
         if sent.status_code != 201:
             raise RuntimeError(f"submitting {name}: {sent.status_code} {sent.text}")
         job_id, deadline = sent.json()["job"]["id"], time.monotonic() + args.timeout
@@ -228,13 +276,21 @@ async def run_study(port: int, server: subprocess.Popen, name: str, settings: di
         stop, out = asyncio.Event(), []
 
         async def readers() -> dict[str, Any]:
-            began, server0, client0 = dt.datetime.now(dt.timezone.utc), cpu_seconds(server.pid), \
-                time.process_time()
-            await asyncio.gather(*(reader(i, port, state["run"], args, stop, out)
-                                   for i in range(args.readers)))
-            return {"start": began.isoformat(), "end": dt.datetime.now(dt.timezone.utc).isoformat(),
-                    "server_cpu_s": round(cpu_seconds(server.pid) - server0, 1),
-                    "client_cpu_s": round(time.process_time() - client0, 1)}
+            began, server0, client0 = (
+                dt.datetime.now(dt.timezone.utc),
+                cpu_seconds(server.pid),
+                time.process_time(),
+            )
+            await asyncio.gather(
+                *(reader(i, port, state["run"], args, stop, out) for i in range(args.readers))
+            )
+            return {
+                "start": began.isoformat(),
+                "end": dt.datetime.now(dt.timezone.utc).isoformat(),
+                "server_cpu_s": round(cpu_seconds(server.pid) - server0, 1),
+                "client_cpu_s": round(time.process_time() - client0, 1),
+            }
+
         task = asyncio.create_task(readers()) if load and state["run"] else None
         while state["state"] not in ENDED:
             state = await job(2.0)  # one light poll, in both phases
@@ -242,13 +298,20 @@ async def run_study(port: int, server: subprocess.Popen, name: str, settings: di
         window = await task if task else None
     if state["state"] != "finished":
         raise RuntimeError(f"{name} ended {state['state']}: {state['message']}")
-    row = {"name": name, "run": state["run"], "load": load,
-           **study_figures(Path(args.results) / state["run"])}
+    row = {
+        "name": name,
+        "run": state["run"],
+        "load": load,
+        **study_figures(Path(args.results) / state["run"]),
+    }
     if window:
-        span = (min(_t(window["end"]), _t(row["search_end"])) -
-                max(_t(window["start"]), _t(row["search_start"]))).total_seconds()
-        row.update(readers=window, cover=round(max(0.0, span) / row["search_seconds"], 2),
-                   requests=out)
+        span = (
+            min(_t(window["end"]), _t(row["search_end"]))
+            - max(_t(window["start"]), _t(row["search_start"]))
+        ).total_seconds()
+        row.update(
+            readers=window, cover=round(max(0.0, span) / row["search_seconds"], 2), requests=out
+        )
     return row
 
 
@@ -261,30 +324,46 @@ def study_figures(run_dir: Path) -> dict[str, Any]:
     import pandas as pd
 
     trials = pd.read_csv(run_dir / "trials.csv")
-    start, end = pd.to_datetime(trials["started_at"]).min(), pd.to_datetime(trials["finished_at"]).max()
-    return {"search_seconds": (end - start).total_seconds(), "search_start": start.isoformat(),
-            "search_end": end.isoformat(), "trials": len(trials),
-            "engine_seconds": round(float(pd.read_csv(run_dir / "summary.csv")["engine_seconds"].iloc[0]), 1),
-            "busy_seconds": round(float(trials["fit_seconds"].sum()), 1),
-            "failed": int((trials["status"] != "ok").sum())}
+    start, end = (
+        pd.to_datetime(trials["started_at"]).min(),
+        pd.to_datetime(trials["finished_at"]).max(),
+    )
+    return {
+        "search_seconds": (end - start).total_seconds(),
+        "search_start": start.isoformat(),
+        "search_end": end.isoformat(),
+        "trials": len(trials),
+        "engine_seconds": round(
+            float(pd.read_csv(run_dir / "summary.csv")["engine_seconds"].iloc[0]), 1
+        ),
+        "busy_seconds": round(float(trials["fit_seconds"].sum()), 1),
+        "failed": int((trials["status"] != "ok").sum()),
+    }
 
 
 # --- the run -------------------------------------------------------------------------------
+
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"smoke run: {QUICK} (default {FULL})")
     parser.add_argument("--readers", type=int, help="concurrent readers, 1-200")
     parser.add_argument("--seconds", type=float, help="how long they read, at most 600")
-    parser.add_argument("--interval", type=float, default=1.0, help="seconds between a reader's loops")
-    parser.add_argument("--trials", type=int, help="the study's trials (to last a little past --seconds)")
+    parser.add_argument(
+        "--interval", type=float, default=1.0, help="seconds between a reader's loops"
+    )
+    parser.add_argument(
+        "--trials", type=int, help="the study's trials (to last a little past --seconds)"
+    )
     parser.add_argument("--repeat", action="store_true", help="baseline, loaded, baseline (drift)")
     parser.add_argument("--timeout", type=float, default=1800, help="give up on a study after this")
     parser.add_argument("--keep", metavar="DIR", help="work in DIR (new or empty) and keep it")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args(argv)
-    settings = {**(QUICK if args.quick else FULL),
-                **{k: getattr(args, k) for k in ("readers", "seconds", "trials") if getattr(args, k)}}
+    settings = {
+        **(QUICK if args.quick else FULL),
+        **{k: getattr(args, k) for k in ("readers", "seconds", "trials") if getattr(args, k)},
+    }
     args.readers, args.seconds = settings["readers"], settings["seconds"]
     # bounded: a load test of our own server on loopback, not a flood
     if not (1 <= args.readers <= 200 and 0 < args.seconds <= 600 and args.interval >= 0.1):
@@ -294,27 +373,41 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.keep and any(work.iterdir()):
         parser.error(f"--keep: expected a new or empty folder, found files in {work}")
     info = machine_info()
-    print("\n".join([f"serve load: {args.readers} readers polling a running study's page and API",
-                     *header_lines(info),
-                     f"study:   california_housing, optuna (tpe, no pruning), {settings['trials']} trials, "
-                     f"{settings['train']} train samples, {settings['epochs']} epochs, batch 64, seed 7",
-                     f"readers: {args.readers} on 127.0.0.1, one keep-alive connection each, a loop every "
-                     f"{args.interval:g} s for up to {args.seconds:g} s: run page, /api/runs/ID, "
-                     ".../trials; every 5th loop also /api/runs and .../histories",
-                     f"goal:    p99 under {GOAL_P99_MS:.0f} ms; the study at most {GOAL_SLOWDOWN:.0%} "
-                     "slower than with no readers (same run, same server)", ""]), flush=True)
+    print(
+        "\n".join(
+            [
+                f"serve load: {args.readers} readers polling a running study's page and API",
+                *header_lines(info),
+                f"study:   california_housing, optuna (tpe, no pruning), {settings['trials']} trials, "
+                f"{settings['train']} train samples, {settings['epochs']} epochs, batch 64, seed 7",
+                f"readers: {args.readers} on 127.0.0.1, one keep-alive connection each, a loop every "
+                f"{args.interval:g} s for up to {args.seconds:g} s: run page, /api/runs/ID, "
+                ".../trials; every 5th loop also /api/runs and .../histories",
+                f"goal:    p99 under {GOAL_P99_MS:.0f} ms; the study at most {GOAL_SLOWDOWN:.0%} "
+                "slower than with no readers (same run, same server)",
+                "",
+            ]
+        ),
+        flush=True,
+    )
     args.results = work / "results"
     args.results.mkdir()
     server, port = start_server(args.results)
     rows = []
     try:
         for i, phase in enumerate(["baseline", "loaded"] + ["baseline"] * args.repeat):
-            row = asyncio.run(run_study(port, server, f"serve_load_{i}_{phase}",
-                                        settings, args, phase == "loaded"))
+            row = asyncio.run(
+                run_study(
+                    port, server, f"serve_load_{i}_{phase}", settings, args, phase == "loaded"
+                )
+            )
             rows.append(row)
-            print(f"{phase:9s} search {row['search_seconds']:4.0f} s (engine {row['engine_seconds']:.0f} s, "
-                  f"busy {row['busy_seconds']:.1f} s, {row['trials']} trials, {row['failed']} failed)"
-                  + (f", readers covered {row['cover']:.0%} of it" if "cover" in row else ""), flush=True)
+            print(
+                f"{phase:9s} search {row['search_seconds']:4.0f} s (engine {row['engine_seconds']:.0f} s, "
+                f"busy {row['busy_seconds']:.1f} s, {row['trials']} trials, {row['failed']} failed)"
+                + (f", readers covered {row['cover']:.0%} of it" if "cover" in row else ""),
+                flush=True,
+            )
     finally:
         stop_server(server)
         if not args.keep:
@@ -322,8 +415,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return report(rows, settings, info, args)
 
 
-def report(rows: list[dict[str, Any]], settings: dict[str, Any], info: dict[str, Any],
-           args: argparse.Namespace) -> dict[str, Any]:
+def report(
+    rows: list[dict[str, Any]],
+    settings: dict[str, Any],
+    info: dict[str, Any],
+    args: argparse.Namespace,
+) -> dict[str, Any]:
     """Print the latency table, the slowdown and the verdicts; write the JSON."""
     loaded = next(r for r in rows if r["load"])
     if "readers" not in loaded:
@@ -339,28 +436,52 @@ def report(rows: list[dict[str, Any]], settings: dict[str, Any], info: dict[str,
     slow = round(slowdown(baseline, loaded["search_seconds"]), 4)  # as printed: 66 s / 60 s is met
     busy = slowdown(sum(r["busy_seconds"] for r in base) / len(base), loaded["busy_seconds"])
     p99 = table["all"]["p99_ms"]
-    print(f"\nrequests: {len(reqs)} in {seconds:.1f} s ({len(reqs) / seconds:.1f}/s), errors "
-          f"{table['all']['errors']}; CPU while reading: server {window['server_cpu_s']} s, "
-          f"this client {window['client_cpu_s']} s\n")
+    print(
+        f"\nrequests: {len(reqs)} in {seconds:.1f} s ({len(reqs) / seconds:.1f}/s), errors "
+        f"{table['all']['errors']}; CPU while reading: server {window['server_cpu_s']} s, "
+        f"this client {window['client_cpu_s']} s\n"
+    )
     print("endpoint   requests   p50 ms   p90 ms   p99 ms   max ms errors")
     for k, r in ((k, r) for k, r in table.items() if r["requests"]):
         cells = "".join(f" {r[c]:8.1f}" for c in ("p50_ms", "p90_ms", "p99_ms", "max_ms"))
         print(f"{k:10s} {r['requests']:8d}{cells} {r['errors']:6d}")
     first, last = base[0]["search_seconds"], base[-1]["search_seconds"]
-    drift = f"; baselines {first:.0f} and {last:.0f} s: drift {slowdown(first, last):+.1%}" \
-        if len(base) > 1 else ""
-    print(f"\nstudy:    loaded {loaded['search_seconds']:.0f} s against baseline {baseline:.0f} s "
-          f"(search times to the second; the fits alone {busy:+.1%}{drift})")
+    drift = (
+        f"; baselines {first:.0f} and {last:.0f} s: drift {slowdown(first, last):+.1%}"
+        if len(base) > 1
+        else ""
+    )
+    print(
+        f"\nstudy:    loaded {loaded['search_seconds']:.0f} s against baseline {baseline:.0f} s "
+        f"(search times to the second; the fits alone {busy:+.1%}{drift})"
+    )
     if loaded["cover"] < 0.9:
-        print(f"note:     the readers covered only {loaded['cover']:.0%} of the loaded search, so the "
-              "slowdown understates their cost: size --trials to last a little past --seconds")
-    verdicts = {"p99": verdict(p99, GOAL_P99_MS, under=True), "slowdown": verdict(slow, GOAL_SLOWDOWN)}
+        print(
+            f"note:     the readers covered only {loaded['cover']:.0%} of the loaded search, so the "
+            "slowdown understates their cost: size --trials to last a little past --seconds"
+        )
+    verdicts = {
+        "p99": verdict(p99, GOAL_P99_MS, under=True),
+        "slowdown": verdict(slow, GOAL_SLOWDOWN),
+    }
     print(f"p99:      {p99:.1f} ms; goal under {GOAL_P99_MS:.0f} ms: {verdicts['p99']}")
-    print(f"slowdown: {slow:+.1%}; goal at most {GOAL_SLOWDOWN:.0%}: {verdicts['slowdown']}", flush=True)
-    out = {"benchmark": "serve_load", "machine": info, "settings": {**settings, "interval": args.interval},
-           "goal": {"p99_ms": GOAL_P99_MS, "slowdown": GOAL_SLOWDOWN}, "latency": table,
-           "requests_per_s": round(len(reqs) / seconds, 1), "studies": rows, "baseline_seconds": baseline,
-           "slowdown": slow, "busy_slowdown": round(busy, 4), "verdicts": verdicts}
+    print(
+        f"slowdown: {slow:+.1%}; goal at most {GOAL_SLOWDOWN:.0%}: {verdicts['slowdown']}",
+        flush=True,
+    )
+    out = {
+        "benchmark": "serve_load",
+        "machine": info,
+        "settings": {**settings, "interval": args.interval},
+        "goal": {"p99_ms": GOAL_P99_MS, "slowdown": GOAL_SLOWDOWN},
+        "latency": table,
+        "requests_per_s": round(len(reqs) / seconds, 1),
+        "studies": rows,
+        "baseline_seconds": baseline,
+        "slowdown": slow,
+        "busy_slowdown": round(busy, 4),
+        "verdicts": verdicts,
+    }
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
     return out

@@ -8,6 +8,7 @@ mode and prints resident memory (RSS) as fits accumulate, and the growth per fit
 
     python benchmarks/trial_memory.py [--fits 40] [--neurons 256]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,13 +58,28 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         return child(args.child, args.fits, args.neurons)
-    print(f"{args.fits} fits of a 784-{args.neurons}-{args.neurons}-10 MLP, 1 epoch on 2,000 rows; "
-          f"backend {os.environ.get('KERAS_BACKEND', 'jax')}")
+    print(
+        f"{args.fits} fits of a 784-{args.neurons}-{args.neurons}-10 MLP, 1 epoch on 2,000 rows; "
+        f"backend {os.environ.get('KERAS_BACKEND', 'jax')}"
+    )
     print(f"{'mode':8} {'RSS@5 MB':>9} {'RSS@end MB':>11} {'growth/fit MB':>14}")
     for mode in ("release", "keep"):
-        out = subprocess.run([sys.executable, __file__, "--child", mode, "--fits", str(args.fits),
-                              "--neurons", str(args.neurons)], capture_output=True, text=True,
-                             check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                mode,
+                "--fits",
+                str(args.fits),
+                "--neurons",
+                str(args.neurons),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        )
         marks = json.loads(out.stdout.strip().splitlines()[-1])
         growth = (marks[-1] - marks[4]) / (len(marks) - 5)  # after warm-up (JIT caches)
         print(f"{mode:8} {marks[4]:9.1f} {marks[-1]:11.1f} {growth:14.2f}")

@@ -3,13 +3,21 @@
 `build_model`, `KerasClassifier` and `KerasRegressor` import Keras, so they load on
 first use: `python -m hpsearch --help` and `validate` stay fast.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["build_model", "KerasClassifier", "KerasRegressor", "load_best", "load_study",
-           "trial_model", "__version__"]
+__all__ = [
+    "build_model",
+    "KerasClassifier",
+    "KerasRegressor",
+    "load_best",
+    "load_study",
+    "trial_model",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -3,6 +3,7 @@ and what the pages show of them (scores in plotting order, best so far, each eng
 
 Read leniently: a run still training, or one that was killed, has only some of its files.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,10 +19,28 @@ from hpsearch.trials import HISTORY_COLUMNS, MINIMIZE, PRUNED, TEXT_COLUMNS
 
 TOP_CURVES = 3
 TRIAL_NUMERIC = ["val_score", "cv_mean", "cv_std", "epochs_run", "fit_seconds"]
-SUMMARY_NUMERIC = ["n_trials", "n_failed", "n_pruned", "best_val_score", "best_cv_std", "epochs_run_total",
-                   "fit_seconds_total", "engine_seconds"]
-PLOT_COLUMNS = ("order", "ok", "failed", "pruned", "score", "group", "higher", "best", "cum_fit",
-                "elapsed")
+SUMMARY_NUMERIC = [
+    "n_trials",
+    "n_failed",
+    "n_pruned",
+    "best_val_score",
+    "best_cv_std",
+    "epochs_run_total",
+    "fit_seconds_total",
+    "engine_seconds",
+]
+PLOT_COLUMNS = (
+    "order",
+    "ok",
+    "failed",
+    "pruned",
+    "score",
+    "group",
+    "higher",
+    "best",
+    "cum_fit",
+    "elapsed",
+)
 
 
 @dataclass
@@ -50,7 +69,9 @@ def _read_csv(path: Path, text_columns: Iterable[str]) -> pd.DataFrame:
 
 def _numeric(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
     for column in columns:
-        frame[column] = pd.to_numeric(frame[column], errors="coerce") if column in frame else math.nan
+        frame[column] = (
+            pd.to_numeric(frame[column], errors="coerce") if column in frame else math.nan
+        )
     return frame
 
 
@@ -58,7 +79,9 @@ def load_run(run_dir: str | Path) -> Run:
     """Read run.json and the CSVs of `run_dir`; trial and fit ids stay strings ("000")."""
     path = Path(run_dir)
     if not (path / "trials.csv").is_file() and not (path / "summary.csv").is_file():
-        raise InputError(f"{path}: expected a run directory with trials.csv or summary.csv, found neither")
+        raise InputError(
+            f"{path}: expected a run directory with trials.csv or summary.csv, found neither"
+        )
     try:
         info = json.loads((path / "run.json").read_text(encoding="utf-8"))
         info = info if isinstance(info, dict) else {}
@@ -68,8 +91,16 @@ def load_run(run_dir: str | Path) -> Run:
     trials = _numeric(trials, TRIAL_NUMERIC)
     if "status" not in trials:
         trials["status"] = trials["val_score"].notna().map({True: "ok", False: "failed"})
-    for column in ("engine", "trial", "status", "metric", "direction", "error", "started_at",
-                   "finished_at"):
+    for column in (
+        "engine",
+        "trial",
+        "status",
+        "metric",
+        "direction",
+        "error",
+        "started_at",
+        "finished_at",
+    ):
         trials[column] = trials[column].fillna("").astype(str) if column in trials else ""
     summary = read_summary(path)
     histories = _read_csv(path / "histories.csv", TEXT_COLUMNS)
@@ -99,7 +130,9 @@ def scored_trials(trials: pd.DataFrame) -> pd.DataFrame:
         sub = sub.copy()
         metrics = [m for m in sub["metric"] if m]
         directions = [d for d in sub["direction"] if d]
-        label, higher = score_view(metrics[0] if metrics else "", directions[0] if directions else "")
+        label, higher = score_view(
+            metrics[0] if metrics else "", directions[0] if directions else ""
+        )
         sub["order"] = range(1, len(sub) + 1)
         sub["ok"] = (sub["status"] == "ok") & sub["val_score"].notna()
         sub["pruned"] = sub["status"] == PRUNED
@@ -124,7 +157,9 @@ def top_trials(scored: pd.DataFrame, n: int = TOP_CURVES) -> dict[str, list[str]
     for engine, sub in scored.groupby("engine", sort=False):
         ok = sub[sub["ok"]]
         higher = bool(sub["higher"].iloc[0])
-        top[str(engine)] = list(ok.sort_values("score", ascending=not higher, kind="stable")["trial"][:n])
+        top[str(engine)] = list(
+            ok.sort_values("score", ascending=not higher, kind="stable")["trial"][:n]
+        )
     return top
 
 
@@ -136,20 +171,30 @@ def engine_summary(run: Run, scored: pd.DataFrame) -> pd.DataFrame:
         if engine in known:
             continue
         ok = sub[sub["ok"]]
-        best = ok.loc[ok["score"].idxmax() if sub["higher"].iloc[0] else ok["score"].idxmin()] \
-            if not ok.empty else None
-        row = {"engine": engine, "status": "ok" if best is not None else "failed",
-               "n_trials": len(sub), "n_failed": int(sub["failed"].sum()),
-               "n_pruned": int(sub["pruned"].sum()),
-               "metric": sub["metric"].iloc[0], "epochs_run_total": sub["epochs_run"].sum(),
-               "fit_seconds_total": round(float(sub["fit_seconds"].sum()), 2)}
+        best = (
+            ok.loc[ok["score"].idxmax() if sub["higher"].iloc[0] else ok["score"].idxmin()]
+            if not ok.empty
+            else None
+        )
+        row = {
+            "engine": engine,
+            "status": "ok" if best is not None else "failed",
+            "n_trials": len(sub),
+            "n_failed": int(sub["failed"].sum()),
+            "n_pruned": int(sub["pruned"].sum()),
+            "metric": sub["metric"].iloc[0],
+            "epochs_run_total": sub["epochs_run"].sum(),
+            "fit_seconds_total": round(float(sub["fit_seconds"].sum()), 2),
+        }
         if best is not None:
-            row.update(best_trial=best["trial"], best_val_score=best["val_score"],
-                       best_cv_std=best["cv_std"],
-                       **{c: best[c] for c in sub.columns if c.startswith("param_")})
+            row.update(
+                best_trial=best["trial"],
+                best_val_score=best["val_score"],
+                best_cv_std=best["cv_std"],
+                **{c: best[c] for c in sub.columns if c.startswith("param_")},
+            )
         rows.append(row)
     return pd.DataFrame(rows)
-
 
 
 def wall_time(info: dict[str, Any]) -> str:
@@ -157,7 +202,10 @@ def wall_time(info: dict[str, Any]) -> str:
     seconds = info.get("wall_seconds")
     if isinstance(seconds, (int, float)) and math.isfinite(seconds):
         sessions = 1 + len(info.get("resumed_at") or [])
-        return (f"{seconds:.1f} s" + (f" ({seconds / 60:.1f} min)" if seconds >= 120 else "")
-                + (f" in {sessions} sessions" if sessions > 1 else "")
-                + ("" if info.get("finished_at") else " so far (not finished)"))
+        return (
+            f"{seconds:.1f} s"
+            + (f" ({seconds / 60:.1f} min)" if seconds >= 120 else "")
+            + (f" in {sessions} sessions" if sessions > 1 else "")
+            + ("" if info.get("finished_at") else " so far (not finished)")
+        )
     return "not recorded (the run did not finish, or was interrupted)"

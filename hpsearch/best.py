@@ -6,6 +6,7 @@ regression) and `best/<engine>.keras` the bare Keras model in Keras's native for
 and `score`, usable inside the user's own pipelines. The .pkl files are pickles: load only
 runs you trust, as with any pickle.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,12 +43,15 @@ def choose_engine(run_dir: Path, engine: str | None = None) -> str:
     run_dir = Path(run_dir)
     saved = saved_engines(run_dir)
     if not saved:
-        raise InputError(f"{run_dir}: expected a finished run with saved models in {run_dir / BEST}, "
-                         f"found none")
+        raise InputError(
+            f"{run_dir}: expected a finished run with saved models in {run_dir / BEST}, found none"
+        )
     if engine is not None:
         if engine not in saved:
-            raise InputError(f"{run_dir}: expected --engine to be one of {', '.join(saved)} (the "
-                             f"engines with a saved model), got {engine!r}")
+            raise InputError(
+                f"{run_dir}: expected --engine to be one of {', '.join(saved)} (the "
+                f"engines with a saved model), got {engine!r}"
+            )
         return engine
     if len(saved) == 1:
         return saved[0]
@@ -55,8 +59,10 @@ def choose_engine(run_dir: Path, engine: str | None = None) -> str:
     rows = summary[summary["engine"].isin(saved) & summary["best_val_score"].notna()]
     metrics = {str(m).removeprefix("val_") for m in rows["metric"]} | set(rows["direction"])
     if len(rows) < 1 or len(metrics) != 2:
-        raise InputError(f"{run_dir}: the engines ({', '.join(saved)}) score on different metrics; "
-                         f"expected --engine to choose one")
+        raise InputError(
+            f"{run_dir}: the engines ({', '.join(saved)}) score on different metrics; "
+            f"expected --engine to choose one"
+        )
     lower = rows["direction"].iloc[0] == "minimize"
     best = rows.loc[rows["best_val_score"].idxmin() if lower else rows["best_val_score"].idxmax()]
     return str(best["engine"])
@@ -70,8 +76,10 @@ def load_best(run_dir: str | Path, engine: str | None = None) -> Any:
     try:
         return pickle.loads(path.read_bytes())
     except Exception as exc:  # a torn copy, or a pickle from other package versions
-        raise InputError(f"{path}: expected a pickled hpsearch model, but it does not load "
-                         f"({type(exc).__name__}: {exc})") from None
+        raise InputError(
+            f"{path}: expected a pickled hpsearch model, but it does not load "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def read_features(path: str | Path, n_features: int) -> np.ndarray:
@@ -84,24 +92,31 @@ def read_features(path: str | Path, n_features: int) -> np.ndarray:
             frame = pd.read_csv(path, header=None)
             first = pd.to_numeric(frame.iloc[0], errors="coerce") if len(frame) else None
             # A header row: names, or the column numbers 0..n-1 that pandas writes by default.
-            if first is not None and (first.isna().any() or first.tolist() == list(range(len(first)))):
+            if first is not None and (
+                first.isna().any() or first.tolist() == list(range(len(first)))
+            ):
                 frame = frame.iloc[1:]
             x = frame.apply(pd.to_numeric, errors="raise").to_numpy()
         else:
-            raise InputError(f"{path}: expected a .csv or .npy file, got {path.suffix or 'no suffix'!r}")
+            raise InputError(
+                f"{path}: expected a .csv or .npy file, got {path.suffix or 'no suffix'!r}"
+            )
     except InputError:
         raise
     except FileNotFoundError:
         raise InputError(f"{path}: expected an input file, found none") from None
     except Exception as exc:
-        raise InputError(f"{path}: expected a numeric table, got {type(exc).__name__}: "
-                         f"{' '.join(str(exc).split())[:200]}") from None
+        raise InputError(
+            f"{path}: expected a numeric table, got {type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:200]}"
+        ) from None
     x = np.asarray(x, dtype=np.float32)
     if x.ndim == 1 and n_features > 1:
         x = x.reshape(1, -1)
     if x.ndim != 2 or x.shape[1] != n_features or not len(x):
-        raise InputError(f"{path}: expected rows of {n_features} features, got an array of "
-                         f"shape {x.shape}")
+        raise InputError(
+            f"{path}: expected rows of {n_features} features, got an array of shape {x.shape}"
+        )
     if not np.isfinite(x).all():
         raise InputError(f"{path}: expected finite numbers, found NaN or inf")
     return x
@@ -109,8 +124,13 @@ def read_features(path: str | Path, n_features: int) -> np.ndarray:
 
 def predictions(model: Any, x: np.ndarray) -> pd.DataFrame:
     """A table of predictions: `prediction`, and each class's probability for classifiers."""
-    frame = pd.DataFrame({"prediction": model.predict(x).reshape(len(x), -1)[:, 0]
-                          if not hasattr(model, "classes_") else model.predict(x)})
+    frame = pd.DataFrame(
+        {
+            "prediction": model.predict(x).reshape(len(x), -1)[:, 0]
+            if not hasattr(model, "classes_")
+            else model.predict(x)
+        }
+    )
     if hasattr(model, "predict_proba") and hasattr(model, "classes_"):
         proba = model.predict_proba(x)
         for i, label in enumerate(model.classes_):

@@ -5,6 +5,7 @@ resumed `RandomizedSearchCV` finds every candidate x fold that already finished
 and trains only the rest. Entries are written atomically: a kill leaves either a
 whole entry or none.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -90,8 +91,10 @@ class FitStore:
         """Every finished entry (partial temporary folders are ignored)."""
         if not self.directory.is_dir():
             return []
-        return [json.loads(path.read_text(encoding="utf-8"))
-                for path in sorted(self.directory.glob(f"[!.]*/{RECORD}"))]
+        return [
+            json.loads(path.read_text(encoding="utf-8"))
+            for path in sorted(self.directory.glob(f"[!.]*/{RECORD}"))
+        ]
 
     def clean(self) -> None:
         """Remove temporary folders a killed run left behind (never finished entries)."""

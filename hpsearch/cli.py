@@ -1,4 +1,5 @@
 """Command line: `dispatch(argv)` parses, then calls plain functions; errors become one line."""
+
 from __future__ import annotations
 
 import argparse
@@ -56,15 +57,25 @@ def cluster_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     worker = getattr(args, "id", None)
     # Keras Tuner takes any tuner id containing "chief" for its chief; the id names files
     if worker is not None and ("chief" in worker or not re.fullmatch(r"[A-Za-z0-9_.-]+", worker)):
-        raise StudyError("--id", None, 'a worker name of letters, digits, "_", "-" or "." '
-                         'without "chief"', worker)
+        raise StudyError(
+            "--id",
+            None,
+            'a worker name of letters, digits, "_", "-" or "." without "chief"',
+            worker,
+        )
     return overrides
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     study = load_study(args.study, cluster_overrides(args))
-    return _run(study, args, engines=tuple(args.engine) if args.engine else None,
-                seed=args.seed, output_dir=args.output_dir, resume=args.resume)
+    return _run(
+        study,
+        args,
+        engines=tuple(args.engine) if args.engine else None,
+        seed=args.seed,
+        output_dir=args.output_dir,
+        resume=args.resume,
+    )
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -72,8 +83,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from hpsearch.runner import read_run, stored_study
 
     run_dir = Path(args.run_dir)
-    return _run(stored_study(run_dir, read_run(run_dir), cluster_overrides(args)), args,
-                resume=run_dir)
+    return _run(
+        stored_study(run_dir, read_run(run_dir), cluster_overrides(args)), args, resume=run_dir
+    )
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -86,8 +98,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
     study = load_study(args.study, overrides)
     _prepare_keras(args.verbose)
 
-    run_dir, trained = run_worker(study, engine, overrides[engine][key], worker_id,
-                                  args.output_dir, int(args.verbose), args.wait)
+    run_dir, trained = run_worker(
+        study,
+        engine,
+        overrides[engine][key],
+        worker_id,
+        args.output_dir,
+        int(args.verbose),
+        args.wait,
+    )
     print(f"worker {worker_id}: trained {trained} {engine} trials of {run_dir}", file=sys.stderr)
     print(run_dir)
     return 0
@@ -99,8 +118,13 @@ def _run(study: Any, args: argparse.Namespace, **options: Any) -> int:
     from hpsearch.progress import Display
     from hpsearch.runner import run_study
 
-    run_dir = run_study(study, verbose=int(args.verbose), display=Display(quiet=args.quiet),
-                        keep_state=args.keep_state, **options)
+    run_dir = run_study(
+        study,
+        verbose=int(args.verbose),
+        display=Display(quiet=args.quiet),
+        keep_state=args.keep_state,
+        **options,
+    )
     if not args.quiet:
         print(best_table(run_dir), file=sys.stderr)
     print(run_dir)
@@ -147,14 +171,31 @@ def best_table(run_dir: Path) -> str:
     import pandas as pd
 
     summary = pd.read_csv(Path(run_dir) / "summary.csv", dtype={"best_trial": str})
-    keep = [c for c in ("engine", "n_trials", "n_failed", "n_pruned", "metric", "direction",
-                        "best_val_score", "test_accuracy",
-                        "test_rmse", "test_r2", "engine_seconds") if c in summary.columns]
+    keep = [
+        c
+        for c in (
+            "engine",
+            "n_trials",
+            "n_failed",
+            "n_pruned",
+            "metric",
+            "direction",
+            "best_val_score",
+            "test_accuracy",
+            "test_rmse",
+            "test_r2",
+            "engine_seconds",
+        )
+        if c in summary.columns
+    ]
     keep += [c for c in summary.columns if c.startswith("param_")]
     table = summary[keep].rename(columns=lambda c: c.removeprefix("param_"))
     run_dir = Path(run_dir)
-    files = ", ".join(str(p.relative_to(run_dir)) for p in
-                      sorted([*run_dir.glob("*.*"), *run_dir.glob("best/[!.]*")]) if p.is_file())
+    files = ", ".join(
+        str(p.relative_to(run_dir))
+        for p in sorted([*run_dir.glob("*.*"), *run_dir.glob("best/[!.]*")])
+        if p.is_file()
+    )
     return f"\n{table.to_string(index=False, float_format=lambda v: f'{v:.4g}')}\n\nfiles in {run_dir}: {files}"
 
 
@@ -199,9 +240,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Serve RESULTS_DIR's runs, pages and API until Ctrl-C; queued studies run one at a time."""
     from hpsearch.serve.server import serve
 
-    return serve(Path(args.results_dir), host=args.host, port=args.port, token=args.token,
-                 data_dirs=[Path(d) for d in args.data_dir] if args.data_dir else None,
-                 allow_cluster=args.allow_cluster)
+    return serve(
+        Path(args.results_dir),
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        data_dirs=[Path(d) for d in args.data_dir] if args.data_dir else None,
+        allow_cluster=args.allow_cluster,
+    )
 
 
 def _writable_output(path: Path) -> None:
@@ -212,8 +258,9 @@ def _writable_output(path: Path) -> None:
     try:
         check_writable(path.parent, str(path))
     except StudyError:
-        raise InputError(f"{path}: expected --output in a writable directory, got one that is "
-                         f"not writable") from None
+        raise InputError(
+            f"{path}: expected --output in a writable directory, got one that is not writable"
+        ) from None
     if path.is_dir():
         raise InputError(f"{path}: expected --output to be a file, got a directory")
 
@@ -227,47 +274,84 @@ def _seed(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m hpsearch",
-                                     description="Hyperparameter search for Keras models.")
+    parser = argparse.ArgumentParser(
+        prog="python -m hpsearch", description="Hyperparameter search for Keras models."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a study file")
     run.add_argument("study", help="path to a study .toml file")
-    run.add_argument("--engine", action="append", choices=engines.names(),
-                     help="run only this engine (repeatable); default: the study's engines")
+    run.add_argument(
+        "--engine",
+        action="append",
+        choices=engines.names(),
+        help="run only this engine (repeatable); default: the study's engines",
+    )
     run.add_argument("--seed", type=_seed, help="override the study's seed")
-    run.add_argument("--output-dir", help="where run directories go (default: the study's, 'results')")
-    run.add_argument("--resume", metavar="RUN_DIR",
-                     help="finish an interrupted run: finished fits and trials are reused")
+    run.add_argument(
+        "--output-dir", help="where run directories go (default: the study's, 'results')"
+    )
+    run.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="finish an interrupted run: finished fits and trials are reused",
+    )
     resume = sub.add_parser("resume", help="finish an interrupted run from its directory alone")
     resume.add_argument("run_dir")
-    worker = sub.add_parser("worker", help="train trials of a running run: its Keras Tuner chief "
-                                           "or its Optuna storage (see README: Running on a cluster)")
+    worker = sub.add_parser(
+        "worker",
+        help="train trials of a running run: its Keras Tuner chief "
+        "or its Optuna storage (see README: Running on a cluster)",
+    )
     worker.add_argument("study", help="the run's study file")
-    worker.add_argument("--id", help="this worker's name (default: HOST-PID); Keras Tuner gives a "
-                                     "restarted worker of the same name its unfinished trial")
-    worker.add_argument("--output-dir", help="the run's output folder, shared with it (default: "
-                                             "the study's)")
-    worker.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
-                        help="how long to wait for the run to start (default: %(default)s)")
+    worker.add_argument(
+        "--id",
+        help="this worker's name (default: HOST-PID); Keras Tuner gives a "
+        "restarted worker of the same name its unfinished trial",
+    )
+    worker.add_argument(
+        "--output-dir", help="the run's output folder, shared with it (default: the study's)"
+    )
+    worker.add_argument(
+        "--wait",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for the run to start (default: %(default)s)",
+    )
     joins = worker.add_mutually_exclusive_group(required=True)
     for command in (run, resume, joins):
-        command.add_argument("--chief", metavar="HOST:PORT",
-                             help="keras_tuner: the chief's address (run: serve the oracle there)")
-        command.add_argument("--storage", metavar="URL",
-                             help="optuna: the storage shared with workers (sqlite:///FILE, "
-                                  "postgresql://..., journal:FILE)")
+        command.add_argument(
+            "--chief",
+            metavar="HOST:PORT",
+            help="keras_tuner: the chief's address (run: serve the oracle there)",
+        )
+        command.add_argument(
+            "--storage",
+            metavar="URL",
+            help="optuna: the storage shared with workers (sqlite:///FILE, "
+            "postgresql://..., journal:FILE)",
+        )
     for command in (run, resume):
-        command.add_argument("--scheduler", metavar="ADDRESS",
-                             help='sklearn: run fits on this Dask scheduler (backend = "dask")')
+        command.add_argument(
+            "--scheduler",
+            metavar="ADDRESS",
+            help='sklearn: run fits on this Dask scheduler (backend = "dask")',
+        )
     worker.add_argument("--verbose", action="store_true", help="show Keras's per-epoch output")
     worker.set_defaults(func=cmd_worker)
     for command in (run, resume):
         command.add_argument("--verbose", action="store_true", help="show Keras's per-epoch output")
-        command.add_argument("--quiet", action="store_true",
-                             help="no progress bars (they are off anyway when stderr is not a terminal)")
-        command.add_argument("--keep-state", action="store_true",
-                             help="keep the fit store (state/) of a finished run; by default only "
-                                  "an interrupted run keeps it, for resuming")
+        command.add_argument(
+            "--quiet",
+            action="store_true",
+            help="no progress bars (they are off anyway when stderr is not a terminal)",
+        )
+        command.add_argument(
+            "--keep-state",
+            action="store_true",
+            help="keep the fit store (state/) of a finished run; by default only "
+            "an interrupted run keeps it, for resuming",
+        )
     run.set_defaults(func=cmd_run)
     resume.set_defaults(func=cmd_resume)
     status = sub.add_parser("status", help="where runs stand: state, trials done, best so far")
@@ -285,27 +369,50 @@ def build_parser() -> argparse.ArgumentParser:
     val.set_defaults(func=cmd_validate)
     cmp_ = sub.add_parser("compare", help="put runs side by side")
     cmp_.add_argument("run_dir", nargs="+", help="run directories (results/<study>/<run-id>)")
-    cmp_.add_argument("--output", default="results/compare.csv",
-                      help="CSV to write (default: %(default)s); the HTML report goes beside it")
+    cmp_.add_argument(
+        "--output",
+        default="results/compare.csv",
+        help="CSV to write (default: %(default)s); the HTML report goes beside it",
+    )
     cmp_.set_defaults(func=cmd_compare)
     rep = sub.add_parser("report", help="regenerate report.html from a run's CSVs (no retraining)")
     rep.add_argument("run_dir", nargs="+")
     rep.set_defaults(func=cmd_report)
-    srv = sub.add_parser("serve", help="a web page and JSON API over a results folder: watch, "
-                                       "submit, stop, resume and compare runs")
-    srv.add_argument("results_dir", nargs="?", default="results",
-                     help="the results folder (default: %(default)s)")
-    srv.add_argument("--host", default="127.0.0.1",
-                     help="address to listen on (default: %(default)s; any other needs a token)")
+    srv = sub.add_parser(
+        "serve",
+        help="a web page and JSON API over a results folder: watch, "
+        "submit, stop, resume and compare runs",
+    )
+    srv.add_argument(
+        "results_dir",
+        nargs="?",
+        default="results",
+        help="the results folder (default: %(default)s)",
+    )
+    srv.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: %(default)s; any other needs a token)",
+    )
     srv.add_argument("--port", type=int, default=8765, help="default: %(default)s")
-    srv.add_argument("--token", help="required to submit, cancel, stop and resume (and to read, "
-                                     "off loopback); generated and printed once when needed")
-    srv.add_argument("--data-dir", action="append", metavar="FOLDER",
-                     help="a folder submitted studies may name as data_dir (repeatable; "
-                          "default: $HPSEARCH_DATA_DIR)")
-    srv.add_argument("--allow-cluster", action="store_true",
-                     help="let submitted studies use cluster settings (a Dask scheduler, a Keras "
-                          "Tuner chief, an Optuna storage): only for submitters you trust")
+    srv.add_argument(
+        "--token",
+        help="required to submit, cancel, stop and resume (and to read, "
+        "off loopback); generated and printed once when needed",
+    )
+    srv.add_argument(
+        "--data-dir",
+        action="append",
+        metavar="FOLDER",
+        help="a folder submitted studies may name as data_dir (repeatable; "
+        "default: $HPSEARCH_DATA_DIR)",
+    )
+    srv.add_argument(
+        "--allow-cluster",
+        action="store_true",
+        help="let submitted studies use cluster settings (a Dask scheduler, a Keras "
+        "Tuner chief, an Optuna storage): only for submitters you trust",
+    )
     srv.set_defaults(func=cmd_serve)
     return parser
 

@@ -1,4 +1,5 @@
 """Put the summaries of several runs side by side."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -3,6 +3,7 @@
 Every problem becomes one `StudyError` naming the file, the key (and its line when
 we can find it), what was expected and what was found.
 """
+
 from __future__ import annotations
 
 import re
@@ -112,8 +113,16 @@ class Study:
 
 
 SCHEMA: dict[str, dict[str, Any]] = {
-    "study": {"name": str, "dataset": str, "engines": list, "seed": int, "data_dir": str,
-              "output_dir": str, "max_train_samples": int, "max_eval_samples": int},
+    "study": {
+        "name": str,
+        "dataset": str,
+        "engines": list,
+        "seed": int,
+        "data_dir": str,
+        "output_dir": str,
+        "max_train_samples": int,
+        "max_eval_samples": int,
+    },
     "train": {"epochs": int, "batch_size": int, "encoding": str, "bins": int},
     "space": {k: object for k in SPACE_PARAMS},
 }
@@ -163,8 +172,10 @@ def _check_space(c: Checker, space: dict[str, Param], dataset: str) -> None:
     for v in _values(space["learning_rate"]):
         if not 0 < v < 10:  # 10 is already absurd; above it is surely a typo
             raise c.fail("space.learning_rate", "values in (0, 10)", v)
-    for name, low, high, expected in (("dropout", 0, 1, "values in [0, 1)"),
-                                      ("batch_size", 1, 1_000_000, "values in [1, 1,000,000]")):
+    for name, low, high, expected in (
+        ("dropout", 0, 1, "values in [0, 1)"),
+        ("batch_size", 1, 1_000_000, "values in [1, 1,000,000]"),
+    ):
         for v in _values(space[name]) if name in space else []:
             if not (low <= v < high if name == "dropout" else low <= v <= high):
                 raise c.fail(f"space.{name}", expected, v)
@@ -174,11 +185,17 @@ def _check_space(c: Checker, space: dict[str, Param], dataset: str) -> None:
         c.one_of("space.activation", v, ACTIVATIONS)
     _, n_in, n_out = DATASETS[dataset]
     hidden, neurons = max(_values(space["n_hidden"])), max(_values(space["n_neurons"]))
-    n_params = (n_in * neurons + max(hidden - 1, 0) * neurons * neurons + neurons * n_out
-                if hidden else n_in * n_out)
+    n_params = (
+        n_in * neurons + max(hidden - 1, 0) * neurons * neurons + neurons * n_out
+        if hidden
+        else n_in * n_out
+    )
     if n_params > MAX_PARAMETERS:
-        raise c.fail("space.n_neurons", f"a model under {MAX_PARAMETERS:,} parameters",
-                     Found(f"up to {n_params:,} parameters with n_hidden={hidden}, n_neurons={neurons}"))
+        raise c.fail(
+            "space.n_neurons",
+            f"a model under {MAX_PARAMETERS:,} parameters",
+            Found(f"up to {n_params:,} parameters with n_hidden={hidden}, n_neurons={neurons}"),
+        )
 
 
 def read_text(path: Path) -> str:
@@ -190,12 +207,14 @@ def read_text(path: Path) -> str:
     except FileNotFoundError:
         raise StudyError(source, None, "an existing study file", Found("no such file")) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise StudyError(source, None, "a readable UTF-8 file",
-                         Found(f"{exc.__class__.__name__}: {exc}")) from None
+        raise StudyError(
+            source, None, "a readable UTF-8 file", Found(f"{exc.__class__.__name__}: {exc}")
+        ) from None
 
 
-def parse_study(text: str, source: str = "<study>",
-                overrides: dict[str, dict[str, Any]] | None = None) -> Study:
+def parse_study(
+    text: str, source: str = "<study>", overrides: dict[str, dict[str, Any]] | None = None
+) -> Study:
     """Parse and validate a study from TOML text; raise StudyError on the first problem.
 
     `overrides` (engine -> settings) replace the file's engine settings and are checked as
@@ -207,8 +226,9 @@ def parse_study(text: str, source: str = "<study>",
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = re.search(r"at line (\d+)", str(exc))
-        raise StudyError(source, None, "valid TOML", Found(str(exc)),
-                         int(line.group(1)) if line else None) from None
+        raise StudyError(
+            source, None, "valid TOML", Found(str(exc)), int(line.group(1)) if line else None
+        ) from None
     registered = engines.names()
     c.table("", doc, {name: dict for name in (*SCHEMA, *registered)})
     sections = {name: c.table(name, doc.get(name, {}), SCHEMA[name]) for name in SCHEMA}
@@ -236,14 +256,20 @@ def parse_study(text: str, source: str = "<study>",
         c.one_of("train.encoding", tr["encoding"], ENCODINGS)
     if "bins" in tr:
         c.at_least("train.bins", tr["bins"], 2)
-    for key, top in (("train.epochs", 10_000), ("train.batch_size", 1_000_000), ("train.bins", 1024)):
+    for key, top in (
+        ("train.epochs", 10_000),
+        ("train.batch_size", 1_000_000),
+        ("train.bins", 1024),
+    ):
         value = tr.get(key.split(".")[1])
         if value is not None and value > top:
             raise c.fail(key, f"a value <= {top:,}", value)
 
-    space = {n: _parse_param(c, n, sections["space"].get(n, default))
-             for n, (_, default) in SPACE_PARAMS.items()
-             if n in sections["space"] or default is not None}
+    space = {
+        n: _parse_param(c, n, sections["space"].get(n, default))
+        for n, (_, default) in SPACE_PARAMS.items()
+        if n in sections["space"] or default is not None
+    }
     _check_space(c, space, dataset)
     # Each engine checks its own section (also for engines this study does not run: a typo
     # there is still a typo).
@@ -254,17 +280,29 @@ def parse_study(text: str, source: str = "<study>",
         settings[name] = engine.parse(c, raw, task)
 
     # The name becomes a directory: no separators, and no leading dot ('..' would escape).
-    name = st.get("name") or re.sub(r"[^A-Za-z0-9_.-]", "_", Path(source).stem).strip("._") or "study"
+    name = (
+        st.get("name") or re.sub(r"[^A-Za-z0-9_.-]", "_", Path(source).stem).strip("._") or "study"
+    )
     if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
         raise c.fail("study.name", "letters, digits, '_', '-' or '.' only", name)
     return Study(
-        name=name, dataset=dataset, source=source, text=text, engines=chosen,
-        seed=st.get("seed", 42), data_dir=st.get("data_dir"),
+        name=name,
+        dataset=dataset,
+        source=source,
+        text=text,
+        engines=chosen,
+        seed=st.get("seed", 42),
+        data_dir=st.get("data_dir"),
         output_dir=st.get("output_dir", "results"),
-        max_train_samples=st.get("max_train_samples"), max_eval_samples=st.get("max_eval_samples"),
-        epochs=tr.get("epochs", 10), batch_size=tr.get("batch_size", 32), space=space,
-        encoding=tr.get("encoding", ""), bins=tr.get("bins", 32),
-        settings=settings, overrides=overrides,
+        max_train_samples=st.get("max_train_samples"),
+        max_eval_samples=st.get("max_eval_samples"),
+        epochs=tr.get("epochs", 10),
+        batch_size=tr.get("batch_size", 32),
+        space=space,
+        encoding=tr.get("encoding", ""),
+        bins=tr.get("bins", 32),
+        settings=settings,
+        overrides=overrides,
     )
 
 

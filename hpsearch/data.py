@@ -24,6 +24,7 @@ Splits: Fashion-MNIST 55,000 / 5,000 / 10,000 (validation = the last 5,000 train
 images); California housing 60 / 20 / 20, shuffled by the study's seed. Subsets
 (`max_train_samples`, `max_eval_samples`) are sampled with the same seed.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -92,6 +93,7 @@ class Dataset:
 
 # --- where to look -------------------------------------------------------------------------
 
+
 def _pseudo_source(source: str | None) -> bool:
     """'<study>' and the like: text that did not come from a file."""
     return not source or (source.startswith("<") and source.endswith(">"))
@@ -116,8 +118,9 @@ def _sklearn_home() -> Path:
     return Path(os.environ.get("SCIKIT_LEARN_DATA", "~/scikit_learn_data")).expanduser()
 
 
-def data_dirs(study_dir: str | None, dataset: str | None = None,
-              source: str | None = None) -> list[Path]:
+def data_dirs(
+    study_dir: str | None, dataset: str | None = None, source: str | None = None
+) -> list[Path]:
     """The folders searched, in order.
 
     With `dataset=None`: the user-given base folders only, that is the study's
@@ -155,32 +158,40 @@ def data_dirs(study_dir: str | None, dataset: str | None = None,
 
 def _explicit_dir_error(study: Study, expected: str) -> DataError:
     resolved = resolve_data_dir(study.data_dir, study.source)
-    shown = str(resolved) if study.data_dir == str(resolved) else \
-        f"{study.data_dir!r} (resolved to {resolved})"
+    shown = (
+        str(resolved)
+        if study.data_dir == str(resolved)
+        else f"{study.data_dir!r} (resolved to {resolved})"
+    )
     state = "" if resolved.is_dir() else ", which does not exist"
     return DataError(
         f"{study.source}: study.data_dir {shown}{state}: {study.dataset} files not found; "
         f"expected {expected}; put them (or symlinks) there, or remove data_dir to search "
-        f"${ENV_DATA_DIR} and the default places")
+        f"${ENV_DATA_DIR} and the default places"
+    )
 
 
 def _one_line(exc: BaseException, limit: int = 200) -> str:
     text = " ".join(str(exc).split())
-    text = text if len(text) <= limit else text[:limit - 3] + "..."
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
     return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
 
 
 # --- Fashion-MNIST -------------------------------------------------------------------------
 
+
 def _read_idx(path: Path, magic: int) -> np.ndarray:
     """One gzip-compressed IDX file, header checked: labels as (n,), images as (n, 784)."""
     kind = "image" if magic == IDX_IMAGES else "label"
-    expected = (f"a gzip-compressed IDX {kind} file (magic {magic}"
-                + (f", {IMAGE_SIDE}x{IMAGE_SIDE} images)" if magic == IDX_IMAGES else ")"))
+    expected = f"a gzip-compressed IDX {kind} file (magic {magic}" + (
+        f", {IMAGE_SIDE}x{IMAGE_SIDE} images)" if magic == IDX_IMAGES else ")"
+    )
 
     def bad(got: str) -> DataError:
-        return DataError(f"{path}: expected {expected}, got {got}; replace it with an intact copy "
-                         f"(delete it if it is in a download cache)")
+        return DataError(
+            f"{path}: expected {expected}, got {got}; replace it with an intact copy "
+            f"(delete it if it is in a download cache)"
+        )
 
     try:
         with gzip.open(path, "rb") as f:
@@ -190,8 +201,9 @@ def _read_idx(path: Path, magic: int) -> np.ndarray:
     except (gzip.BadGzipFile, zlib.error) as exc:
         raise bad(f"unreadable gzip data ({_one_line(exc)})") from None
     except OSError as exc:
-        raise DataError(f"{path}: cannot read the file ({_one_line(exc)}); check its permissions") \
-            from None
+        raise DataError(
+            f"{path}: cannot read the file ({_one_line(exc)}); check its permissions"
+        ) from None
     header = 16 if magic == IDX_IMAGES else 8
     if len(raw) < header:
         raise bad(f"{len(raw)} bytes, shorter than the {header}-byte IDX header")
@@ -207,8 +219,10 @@ def _read_idx(path: Path, magic: int) -> np.ndarray:
     else:
         size = 1
     if len(raw) != header + n * size:
-        raise bad(f"{len(raw) - header:,} data bytes where the header announces {n:,} "
-                  f"{kind}s ({n * size:,} bytes)")
+        raise bad(
+            f"{len(raw) - header:,} data bytes where the header announces {n:,} "
+            f"{kind}s ({n * size:,} bytes)"
+        )
     if n == 0:
         raise bad(f"no {kind}s")
     data = np.frombuffer(raw, dtype=np.uint8, offset=header)
@@ -222,18 +236,23 @@ def _read_idx(path: Path, magic: int) -> np.ndarray:
 
 def _read_fashion_folder(folder: Path) -> tuple[np.ndarray, ...]:
     files = {k: folder / name for k, (name, _) in FASHION_FILES.items()}
-    arrays = {k: _read_idx(p, IDX_IMAGES if k.startswith("x") else IDX_LABELS)
-              for k, p in files.items()}
+    arrays = {
+        k: _read_idx(p, IDX_IMAGES if k.startswith("x") else IDX_LABELS) for k, p in files.items()
+    }
     for part in ("train", "test"):
         x, y = arrays[f"x_{part}"], arrays[f"y_{part}"]
         if len(x) != len(y):
-            raise DataError(f"{files[f'y_{part}']}: expected one label per image of "
-                            f"{files[f'x_{part}']}, got {len(y):,} labels for {len(x):,} images; "
-                            f"replace the files with intact copies")
+            raise DataError(
+                f"{files[f'y_{part}']}: expected one label per image of "
+                f"{files[f'x_{part}']}, got {len(y):,} labels for {len(x):,} images; "
+                f"replace the files with intact copies"
+            )
     if len(arrays["x_train"]) <= FASHION_VALIDATION:
-        raise DataError(f"{files['x_train']}: expected more than {FASHION_VALIDATION:,} training "
-                        f"images (the last {FASHION_VALIDATION:,} are the validation split), got "
-                        f"{len(arrays['x_train']):,}; replace it with the full file")
+        raise DataError(
+            f"{files['x_train']}: expected more than {FASHION_VALIDATION:,} training "
+            f"images (the last {FASHION_VALIDATION:,} are the validation split), got "
+            f"{len(arrays['x_train']):,}; replace it with the full file"
+        )
     return arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"]
 
 
@@ -255,8 +274,7 @@ def _fashion_raw(study: Study) -> tuple[tuple[np.ndarray, ...], str]:
         tried.append(f"{folder} ({len(present)} of 4 files)" if present else str(folder))
     if study.data_dir:
         base = resolve_data_dir(study.data_dir, study.source)
-        raise _explicit_dir_error(
-            study, f"{', '.join(names)} in {base / FASHION_SUBDIR} or {base}")
+        raise _explicit_dir_error(study, f"{', '.join(names)} in {base / FASHION_SUBDIR} or {base}")
     try:
         x_train, y_train, x_test, y_test = _download_fashion()
         x_train, x_test = (np.asarray(x).reshape(len(x), -1) for x in (x_train, x_test))
@@ -266,17 +284,21 @@ def _fashion_raw(study: Study) -> tuple[tuple[np.ndarray, ...], str]:
         raise DataError(
             f"fashion_mnist: no IDX files in {', '.join(tried) or 'no folder'} and the download "
             f"failed ({_one_line(exc)}); set study.data_dir or ${ENV_DATA_DIR} to a folder holding "
-            f"{FASHION_SUBDIR}/{names[0]} and the other three") from None
+            f"{FASHION_SUBDIR}/{names[0]} and the other three"
+        ) from None
     return (x_train, np.asarray(y_train), x_test, np.asarray(y_test)), "keras.datasets"
 
 
 # --- California housing --------------------------------------------------------------------
 
+
 def _check_california(x: np.ndarray, y: np.ndarray, where: str) -> None:
     if x.ndim != 2 or x.shape[1] != CAL_FEATURES or y.shape != (len(x),) or len(x) < 5:
-        raise DataError(f"{where}: expected California housing ({CAL_FEATURES} features, one "
-                        f"target per row), got arrays of shapes {x.shape} and {y.shape}; replace "
-                        f"it with an intact copy")
+        raise DataError(
+            f"{where}: expected California housing ({CAL_FEATURES} features, one "
+            f"target per row), got arrays of shapes {x.shape} and {y.shape}; replace "
+            f"it with an intact copy"
+        )
 
 
 def _read_california(folder: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -286,9 +308,11 @@ def _read_california(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         bunch = fetch_california_housing(data_home=str(folder), download_if_missing=False)
     except Exception as exc:  # joblib / zlib / pickle errors of a truncated or foreign file
-        raise DataError(f"{path}: expected scikit-learn's California housing cache file, but it "
-                        f"does not load ({_one_line(exc)}); replace it with an intact copy (or "
-                        f"delete it and let fetch_california_housing() download it again)") from None
+        raise DataError(
+            f"{path}: expected scikit-learn's California housing cache file, but it "
+            f"does not load ({_one_line(exc)}); replace it with an intact copy (or "
+            f"delete it and let fetch_california_housing() download it again)"
+        ) from None
     x, y = np.asarray(bunch.data), np.asarray(bunch.target)
     _check_california(x, y, str(path))
     return x, y
@@ -318,12 +342,14 @@ def _california_raw(study: Study) -> tuple[np.ndarray, np.ndarray, str]:
         raise DataError(
             f"california_housing: no {CAL_FILE} in {', '.join(tried)} and the download failed "
             f"({_one_line(exc)}); set study.data_dir or ${ENV_DATA_DIR} to a folder holding "
-            f"{CAL_SUBDIR}/{CAL_FILE}, or set SCIKIT_LEARN_DATA") from None
+            f"{CAL_SUBDIR}/{CAL_FILE}, or set SCIKIT_LEARN_DATA"
+        ) from None
     _check_california(x, y, "fetch_california_housing()")
     return x, y, str(_sklearn_home())
 
 
 # --- without loading ---------------------------------------------------------------------
+
 
 def locate_data(study: Study) -> str:
     """Where `load_dataset` will read the study's data from, without reading it (for
@@ -346,6 +372,7 @@ def locate_data(study: Study) -> str:
 
 
 # --- splits --------------------------------------------------------------------------------
+
 
 def _subset(x: np.ndarray, y: np.ndarray, n: int | None, rng: np.random.Generator):
     if n is None or n >= len(x):
@@ -372,10 +399,12 @@ def load_dataset(study: Study) -> Dataset:
         x, y = x.astype(np.float32), y.astype(np.float32)
         order = rng.permutation(len(x))  # 60 / 20 / 20, shuffled by the study's seed
         n_test = n_val = len(x) // 5
-        test, val, train = order[:n_test], order[n_test:n_test + n_val], order[n_test + n_val:]
+        test, val, train = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
         x_train, y_train, x_val, y_val = x[train], y[train], x[val], y[val]
         x_test, y_test = x[test], y[test]
     x_train, y_train = _subset(x_train, y_train, study.max_train_samples, rng)
     x_val, y_val = _subset(x_val, y_val, study.max_eval_samples, rng)
     x_test, y_test = _subset(x_test, y_test, study.max_eval_samples, rng)
-    return Dataset(study.dataset, study.task, x_train, y_train, x_val, y_val, x_test, y_test, origin)
+    return Dataset(
+        study.dataset, study.task, x_train, y_train, x_val, y_val, x_test, y_test, origin
+    )

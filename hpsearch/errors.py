@@ -1,4 +1,5 @@
 """One exception base, turned into a one-line error by the CLI."""
+
 from __future__ import annotations
 
 
@@ -17,8 +18,9 @@ class StudyError(HPSearchError):
 
     exit_code = 2
 
-    def __init__(self, source: str, key: str | None, expected: str, got: object,
-                 line: int | None = None) -> None:
+    def __init__(
+        self, source: str, key: str | None, expected: str, got: object, line: int | None = None
+    ) -> None:
         where = source if line is None else f"{source}:{line}"
         what = f"{where}: {key}: " if key else f"{where}: "
         shown = str(got) if isinstance(got, Found) else repr(got)

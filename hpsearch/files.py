@@ -1,4 +1,5 @@
 """Files written atomically (temporary file + rename), and the timestamps we put in them."""
+
 from __future__ import annotations
 
 import json

@@ -5,6 +5,7 @@ A heartbeat is a small JSON file whose counter a thread of the worker bumps ever
 seconds. The run judges a worker by when it last *saw the counter change* on its own clock,
 so the clocks of different machines never need to agree.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,17 @@ class Heartbeat:
 
     def beat(self, done: bool = False) -> None:
         self.beats += 1
-        write_json(self.path, {"worker": self.worker, "host": socket.gethostname(),
-                               "pid": os.getpid(), "beat": self.beats, "at": now(), "done": done})
+        write_json(
+            self.path,
+            {
+                "worker": self.worker,
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "beat": self.beats,
+                "at": now(),
+                "done": done,
+            },
+        )
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -83,16 +93,22 @@ class Liveness:
             seen, mark = self._seen.get(worker), _mark(beat)
             if seen is None or seen[0] != mark:
                 self._seen[worker] = (mark, clock)
-            elif (not beat.get("done") and clock - seen[1] > self.timeout
-                  and self._reported.get(worker) != mark):
+            elif (
+                not beat.get("done")
+                and clock - seen[1] > self.timeout
+                and self._reported.get(worker) != mark
+            ):
                 self._reported[worker] = mark
                 lost.append(worker)
         return lost
 
     def alive(self) -> list[str]:
         """Workers not done and not reported lost."""
-        return [w for w, b in self._read().items()
-                if not b.get("done") and self._reported.get(w) != _mark(b)]
+        return [
+            w
+            for w, b in self._read().items()
+            if not b.get("done") and self._reported.get(w) != _mark(b)
+        ]
 
 
 def _mark(beat: dict[str, Any]) -> tuple[Any, ...]:

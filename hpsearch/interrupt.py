@@ -5,6 +5,7 @@ weakref callback during Keras's `clear_session()` it is printed and dropped. So 
 handler also sets a flag, and the engines check it at safe points (each epoch, each
 fit, each trial): a stop request always ends the run, just possibly a moment later.
 """
+
 from __future__ import annotations
 
 import signal

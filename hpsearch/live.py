@@ -4,6 +4,7 @@ written atomically.
 Another process (a shell running `hpsearch status`, a dashboard) may read the run directory
 at any moment and sees whole files: the old version or the new one, never a torn one.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,9 +31,16 @@ class LiveRun:
     engine and trial (a resumed engine reports its finished trials again).
     """
 
-    def __init__(self, run_dir: Path, info: dict[str, Any], planned: dict[str, int | None],
-                 metrics: dict[str, tuple[str, str]], previous: list[TrialRecord] = (),
-                 previous_history: list[dict[str, Any]] = (), sessions: list[float] = ()) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        info: dict[str, Any],
+        planned: dict[str, int | None],
+        metrics: dict[str, tuple[str, str]],
+        previous: list[TrialRecord] = (),
+        previous_history: list[dict[str, Any]] = (),
+        sessions: list[float] = (),
+    ) -> None:
         """`previous`, `previous_history`: the trials a resumed run had finished and their
         history rows, kept until reported again (the tables never go backwards while a resumed
         engine replays its finished trials). `sessions`: the earlier sessions' seconds."""
@@ -49,8 +57,14 @@ class LiveRun:
             if row.get("engine") in self._history:
                 self._history[row["engine"]].setdefault(str(row["trial"]), []).append(row)
         self._engines: dict[str, dict[str, Any]] = {
-            name: {"state": "pending", "trials_planned": planned[name], "metric": metrics[name][0],
-                   "direction": metrics[name][1]} for name in planned}
+            name: {
+                "state": "pending",
+                "trials_planned": planned[name],
+                "metric": metrics[name][0],
+                "direction": metrics[name][1],
+            }
+            for name in planned
+        }
         self.state, self.message = "running", ""
 
     # --- what the runner and the engines call -----------------------------------------------
@@ -74,8 +88,13 @@ class LiveRun:
             self._write_trials()
             self._write_status()
 
-    def finish_engine(self, name: str, records: list[TrialRecord], state: str,
-                      history: list[dict[str, Any]] | None = None) -> None:
+    def finish_engine(
+        self,
+        name: str,
+        records: list[TrialRecord],
+        state: str,
+        history: list[dict[str, Any]] | None = None,
+    ) -> None:
         """The engine's final records (and history rows) replace what it reported live."""
         with self._lock:
             self._records[name] = {r.trial: r for r in records}
@@ -122,8 +141,12 @@ class LiveRun:
         write_csv(self.run_dir / "trials.csv", trials_dataframe(records))
 
     def _write_histories(self) -> None:
-        rows = [row for name in self._history
-                for trial in sorted(self._history[name], key=int) for row in self._history[name][trial]]
+        rows = [
+            row
+            for name in self._history
+            for trial in sorted(self._history[name], key=int)
+            for row in self._history[name][trial]
+        ]
         write_csv(self.run_dir / "histories.csv", pd.DataFrame(rows, columns=HISTORY_COLUMNS))
 
     def _write_status(self) -> None:
@@ -131,20 +154,34 @@ class LiveRun:
         for name, engine in self._engines.items():
             records = list(self._records[name].values())
             best = best_trial(records)
-            engines[name] = {**engine, "trials_done": len(records),
-                             "trials_failed": sum(r.failed for r in records),
-                             "trials_pruned": sum(r.status == PRUNED for r in records),
-                             "best_trial": best.trial if best else None,
-                             "best_score": best.val_score if best else None}
-        write_json(self.run_dir / "status.json", {
-            "state": self.state, "message": self.message, "study": self.info.get("study"),
-            "dataset": self.info.get("dataset"), "run_dir": str(self.run_dir),
-            "started_at": self.info.get("started_at"), "updated_at": now(),
-            # every session's time up to this update: a killed session counts up to its last
-            "wall_seconds": self.wall_seconds(),
-            "pid": os.getpid(), "pid_started": _started(os.getpid()), "host": socket.gethostname(),
-            "resume": f"python -m hpsearch resume {self.run_dir}", "engines": engines,
-            "engine_order": list(engines)})  # JSON objects have no order (ours are sorted)
+            engines[name] = {
+                **engine,
+                "trials_done": len(records),
+                "trials_failed": sum(r.failed for r in records),
+                "trials_pruned": sum(r.status == PRUNED for r in records),
+                "best_trial": best.trial if best else None,
+                "best_score": best.val_score if best else None,
+            }
+        write_json(
+            self.run_dir / "status.json",
+            {
+                "state": self.state,
+                "message": self.message,
+                "study": self.info.get("study"),
+                "dataset": self.info.get("dataset"),
+                "run_dir": str(self.run_dir),
+                "started_at": self.info.get("started_at"),
+                "updated_at": now(),
+                # every session's time up to this update: a killed session counts up to its last
+                "wall_seconds": self.wall_seconds(),
+                "pid": os.getpid(),
+                "pid_started": _started(os.getpid()),
+                "host": socket.gethostname(),
+                "resume": f"python -m hpsearch resume {self.run_dir}",
+                "engines": engines,
+                "engine_order": list(engines),
+            },
+        )  # JSON objects have no order (ours are sorted)
 
 
 def closed_sessions(run_dir: Path, info: dict[str, Any]) -> list[float]:
@@ -157,7 +194,7 @@ def closed_sessions(run_dir: Path, info: dict[str, Any]) -> list[float]:
     except (OSError, ValueError):
         status = {}
     starts = [info.get("started_at"), *(info.get("resumed_at") or [])]
-    kept = [float(s) for s in (info.get("session_seconds") or [])][:len(starts) - 1]
+    kept = [float(s) for s in (info.get("session_seconds") or [])][: len(starts) - 1]
     if isinstance(status.get("wall_seconds"), (int, float)):
         last = float(status["wall_seconds"]) - sum(kept)
     else:
@@ -178,9 +215,13 @@ def read_status(run_dir: Path) -> dict[str, Any]:
     try:
         status = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(status, dict) or status.get("state") not in STATES:
-            raise ValueError(f"state {status.get('state') if isinstance(status, dict) else status!r}")
+            raise ValueError(
+                f"state {status.get('state') if isinstance(status, dict) else status!r}"
+            )
     except FileNotFoundError:
-        raise InputError(f"{run_dir}: expected a run directory with status.json, found none") from None
+        raise InputError(
+            f"{run_dir}: expected a run directory with status.json, found none"
+        ) from None
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: expected hpsearch's status JSON, got {exc}") from None
     if status["state"] == "running" and not _alive(status):
@@ -207,7 +248,10 @@ def _alive(status: dict[str, Any]) -> bool:
         return True
     # The pid may since have been given to another process: its start time tells them apart.
     recorded = status.get("pid_started")
-    if _stat(pid, 0) in ("Z", "X"):  # exited, not yet reaped by its parent (an orphan's may never be)
+    if _stat(pid, 0) in (
+        "Z",
+        "X",
+    ):  # exited, not yet reaped by its parent (an orphan's may never be)
         return False
     return recorded is None or recorded == _started(pid)
 

@@ -1,4 +1,5 @@
 """The one model factory both engines call."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -48,7 +49,9 @@ def build_model(
     if not n_features:
         raise ValueError(f"build_model needs n_features (or scikeras's meta), got {n_features!r}")
     if optimizer not in OPTIMIZER_CLASSES:
-        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZER_CLASSES)}, got {optimizer!r}")
+        raise ValueError(
+            f"optimizer must be one of {', '.join(OPTIMIZER_CLASSES)}, got {optimizer!r}"
+        )
     model = keras.Sequential([keras.Input(shape=(n_features,))])
     if not 0 <= dropout < 1:
         raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
@@ -66,6 +69,9 @@ def build_model(
     else:
         model.add(keras.layers.Dense(n_outputs))
         loss, metrics = "mse", [keras.metrics.RootMeanSquaredError()]
-    model.compile(loss=loss, optimizer=OPTIMIZER_CLASSES[optimizer](learning_rate=learning_rate),
-                  metrics=metrics)
+    model.compile(
+        loss=loss,
+        optimizer=OPTIMIZER_CLASSES[optimizer](learning_rate=learning_rate),
+        metrics=metrics,
+    )
     return model

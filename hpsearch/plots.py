@@ -3,6 +3,7 @@
 Matplotlib is imported inside the functions (never pyplot: no global figure state, no
 backend switch). Each function returns None when there is nothing to draw.
 """
+
 from __future__ import annotations
 
 import functools
@@ -15,16 +16,32 @@ import pandas as pd
 from hpsearch import engines as registry
 
 # One color and line style per engine, in registry order (an engine keeps its look everywhere).
-ENGINE_PALETTE = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink",
-                  "tab:olive", "tab:cyan"]
+ENGINE_PALETTE = [
+    "tab:blue",
+    "tab:orange",
+    "tab:green",
+    "tab:purple",
+    "tab:brown",
+    "tab:pink",
+    "tab:olive",
+    "tab:cyan",
+]
 ENGINE_STYLES = ["-", "--", "-.", ":"]
 FAIL_COLOR = "tab:red"
 PRUNED_COLOR = "0.45"  # grey: stopped early by the search, not a failure
 EDGE = {"failed": 0.03, "pruned": 0.09}  # heights (axes fraction) of marks without a score
 RANK_COLORS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e"]  # not the engine colors
-STYLE = {"axes.grid": True, "grid.alpha": 0.3, "font.size": 10, "axes.titlesize": 11,
-         "legend.fontsize": 9, "axes.spines.top": False, "axes.spines.right": False,
-         "figure.dpi": 100, "savefig.dpi": 100}
+STYLE = {
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "legend.fontsize": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "figure.dpi": 100,
+    "savefig.dpi": 100,
+}
 
 
 def _styled(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -34,6 +51,7 @@ def _styled(func: Callable[..., Any]) -> Callable[..., Any]:
 
         with matplotlib.rc_context(STYLE):
             return func(*args, **kwargs)
+
     return wrapper
 
 
@@ -91,8 +109,15 @@ def _edge_marks(ax: Any, xs: Any, gid: str, **style: Any) -> None:
     """Marks near the bottom edge at their x position, for trials without a score."""
     xs = [float(x) for x in xs if pd.notna(x)]
     if xs:  # pruned marks a little above the failed ones: both may share an x
-        ax.scatter(xs, [EDGE[gid]] * len(xs), transform=ax.get_xaxis_transform(), zorder=5,
-                   clip_on=False, gid=gid, **style)
+        ax.scatter(
+            xs,
+            [EDGE[gid]] * len(xs),
+            transform=ax.get_xaxis_transform(),
+            zorder=5,
+            clip_on=False,
+            gid=gid,
+            **style,
+        )
         ax.update_datalim([(x, 0.0) for x in xs], updatey=False)  # mixed transforms skip this
         ax.autoscale_view()
 
@@ -105,8 +130,14 @@ def _failed_marks(ax: Any, xs: Any, label: str | None = "failed trial") -> None:
 def _pruned_marks(ax: Any, xs: pd.Series, scores: pd.Series) -> None:
     """Pruned trials (stopped early by the search): hollow grey circles at the score they
     stopped with, or on the bottom edge where they have none (never drawn as failures)."""
-    style = {"marker": "o", "facecolors": "none", "edgecolors": PRUNED_COLOR, "linewidths": 1.2,
-             "s": 30, "label": "pruned trial"}
+    style = {
+        "marker": "o",
+        "facecolors": "none",
+        "edgecolors": PRUNED_COLOR,
+        "linewidths": 1.2,
+        "s": 30,
+        "label": "pruned trial",
+    }
     xs, scores = pd.to_numeric(xs, errors="coerce"), pd.to_numeric(scores, errors="coerce")
     scored = xs.notna() & scores.notna()
     if scored.any():
@@ -172,9 +203,17 @@ def progress_by_trial(scored: pd.DataFrame, series: str = "engine") -> bytes | N
             color = engine_color(str(name))
             ok = sub[sub["ok"]]
             if not ok.empty:
-                ax.scatter(ok["order"], ok["score"], color=color, alpha=0.6, s=28, label=f"{name}: trial")
-                ax.plot(sub["order"], sub["best"], drawstyle="steps-post", color=color, lw=2,
-                        label=f"{name}: best so far")
+                ax.scatter(
+                    ok["order"], ok["score"], color=color, alpha=0.6, s=28, label=f"{name}: trial"
+                )
+                ax.plot(
+                    sub["order"],
+                    sub["best"],
+                    drawstyle="steps-post",
+                    color=color,
+                    lw=2,
+                    label=f"{name}: best so far",
+                )
             _failed_marks(ax, sub.loc[sub["failed"], "order"])
             _pruned_marks(ax, sub.loc[sub["pruned"], "order"], sub.loc[sub["pruned"], "val_score"])
         _failed_band(ax)
@@ -190,8 +229,11 @@ def progress_by_time(scored: pd.DataFrame) -> bytes | None:
     """Best so far against wall time (finished_at) and against cumulative fit seconds."""
     if scored.empty:
         return None
-    xs = [("elapsed", "wall time since the engine's first trial started")] \
-        if scored["elapsed"].notna().any() else []
+    xs = (
+        [("elapsed", "wall time since the engine's first trial started")]
+        if scored["elapsed"].notna().any()
+        else []
+    )
     xs.append(("cum_fit", "cumulative fit time"))
     groups = _groups(scored)
     fig, axes = _figure(len(groups), len(xs), 12 if len(xs) > 1 else 10, 3.6)
@@ -205,10 +247,22 @@ def progress_by_time(scored: pd.DataFrame) -> bytes | None:
                 color, x = engine_color(str(engine)), sub[key] / div
                 ok = sub["ok"]
                 if ok.any():
-                    ax.scatter(x[ok], sub.loc[ok, "score"], color=color, alpha=0.6, s=28,
-                               label=f"{engine}: trial")
-                    ax.plot(x, sub["best"], drawstyle="steps-post", color=color, lw=2,
-                            label=f"{engine}: best so far")
+                    ax.scatter(
+                        x[ok],
+                        sub.loc[ok, "score"],
+                        color=color,
+                        alpha=0.6,
+                        s=28,
+                        label=f"{engine}: trial",
+                    )
+                    ax.plot(
+                        x,
+                        sub["best"],
+                        drawstyle="steps-post",
+                        color=color,
+                        lw=2,
+                        label=f"{engine}: best so far",
+                    )
                 _failed_marks(ax, x[sub["failed"]])
                 _pruned_marks(ax, x[sub["pruned"]], sub.loc[sub["pruned"], "val_score"])
             _failed_band(ax)
@@ -246,8 +300,14 @@ def parameters(scored: pd.DataFrame, params: list[str]) -> bytes | None:
             if _is_numeric(rows[param]):
                 values = pd.to_numeric(rows[param], errors="coerce")
                 for engine, sub in ok.groupby("engine", sort=False):
-                    ax.scatter(values[sub.index], sub["score"], color=engine_color(str(engine)),
-                               alpha=0.7, s=30, label=str(engine))
+                    ax.scatter(
+                        values[sub.index],
+                        sub["score"],
+                        color=engine_color(str(engine)),
+                        alpha=0.7,
+                        s=30,
+                        label=str(engine),
+                    )
                 _failed_marks(ax, values[rows["failed"]].dropna())
                 _pruned_marks(ax, values[rows["pruned"]], rows.loc[rows["pruned"], "val_score"])
                 if ("learning_rate" in name or name == "lr") and (values.dropna() > 0).all():
@@ -258,15 +318,32 @@ def parameters(scored: pd.DataFrame, params: list[str]) -> bytes | None:
                 cats = sorted(rows[param].dropna().astype(str).unique())
                 pos = {c: k for k, c in enumerate(cats)}
                 boxes = [ok.loc[ok[param].astype(str) == c, "score"].dropna() for c in cats]
-                ax.boxplot([b.to_numpy() for b in boxes], positions=range(len(cats)), widths=0.5,
-                           showfliers=False, medianprops={"color": "0.3"},
-                           boxprops={"color": "0.6"}, whiskerprops={"color": "0.6"},
-                           capprops={"color": "0.6"})
+                ax.boxplot(
+                    [b.to_numpy() for b in boxes],
+                    positions=range(len(cats)),
+                    widths=0.5,
+                    showfliers=False,
+                    medianprops={"color": "0.3"},
+                    boxprops={"color": "0.6"},
+                    whiskerprops={"color": "0.6"},
+                    capprops={"color": "0.6"},
+                )
                 for e, (engine, sub) in enumerate(ok.groupby("engine", sort=False)):
                     offset = (engines.index(engine) - (len(engines) - 1) / 2) * 0.15
-                    x = sub[param].astype(str).map(pos) + offset + rng.uniform(-0.05, 0.05, len(sub))
-                    ax.scatter(x, sub["score"], color=engine_color(str(engine)), alpha=0.7, s=30,
-                               label=str(engine), zorder=3)
+                    x = (
+                        sub[param].astype(str).map(pos)
+                        + offset
+                        + rng.uniform(-0.05, 0.05, len(sub))
+                    )
+                    ax.scatter(
+                        x,
+                        sub["score"],
+                        color=engine_color(str(engine)),
+                        alpha=0.7,
+                        s=30,
+                        label=str(engine),
+                        zorder=3,
+                    )
                 _failed_marks(ax, rows.loc[rows["failed"], param].dropna().astype(str).map(pos))
                 pruned = rows[rows["pruned"] & rows[param].notna()]
                 _pruned_marks(ax, pruned[param].astype(str).map(pos), pruned["val_score"])
@@ -300,8 +377,9 @@ def _curve_names(names: set[str], hint: str) -> list[tuple[str, bool]]:
 
 
 @_styled
-def curves(histories: pd.DataFrame, top: dict[str, list[str]],
-           hints: dict[str, tuple[str, bool]]) -> bytes | None:
+def curves(
+    histories: pd.DataFrame, top: dict[str, list[str]], hints: dict[str, tuple[str, bool]]
+) -> bytes | None:
     """Learning curves of the best trials per engine, with their best and last epochs marked."""
     from matplotlib.lines import Line2D
 
@@ -317,8 +395,15 @@ def curves(histories: pd.DataFrame, top: dict[str, list[str]],
         for col in range(2):
             ax = axes[row, col]
             if col >= len(panels):
-                ax.text(0.5, 0.5, "no history recorded" if not panels else "no metric recorded",
-                        ha="center", va="center", transform=ax.transAxes, color="0.4")
+                ax.text(
+                    0.5,
+                    0.5,
+                    "no history recorded" if not panels else "no metric recorded",
+                    ha="center",
+                    va="center",
+                    transform=ax.transAxes,
+                    color="0.4",
+                )
                 ax.set_axis_off()
                 continue
             name, is_val = panels[col]
@@ -333,15 +418,38 @@ def curves(histories: pd.DataFrame, top: dict[str, list[str]],
                         continue
                     refit = fit == "refit"
                     has_refit |= refit
-                    ax.plot(curve["epoch"], curve["value"], color=color, lw=1.6, alpha=0.85,
-                            ls="--" if refit else "-", label=label)
+                    ax.plot(
+                        curve["epoch"],
+                        curve["value"],
+                        color=color,
+                        lw=1.6,
+                        alpha=0.85,
+                        ls="--" if refit else "-",
+                        label=label,
+                    )
                     label = None
                     best = curve.loc[curve["value"].idxmin() if lower else curve["value"].idxmax()]
                     last = curve.iloc[-1]
-                    ax.plot(best["epoch"], best["value"], marker="*", ms=12, color=color, mec="k",
-                            mew=0.5, ls="none")
-                    ax.plot(last["epoch"], last["value"], marker="x", ms=6, color="k", mew=1.5,
-                            ls="none", zorder=4)
+                    ax.plot(
+                        best["epoch"],
+                        best["value"],
+                        marker="*",
+                        ms=12,
+                        color=color,
+                        mec="k",
+                        mew=0.5,
+                        ls="none",
+                    )
+                    ax.plot(
+                        last["epoch"],
+                        last["value"],
+                        marker="x",
+                        ms=6,
+                        color="k",
+                        mew=1.5,
+                        ls="none",
+                        zorder=4,
+                    )
             what = "validation" if is_val else "training (no validation data)"
             ax.set_title(f"{engine}: {name}, {what}")
             ax.set_xlabel("epoch")
@@ -353,18 +461,35 @@ def curves(histories: pd.DataFrame, top: dict[str, list[str]],
             keys.append(("", "-", "CV fold fit"))
         if has_refit:
             keys.append(("", "--", "refit on all data"))
-        handles += [Line2D([], [], color="k" if m == "x" else "0.4", marker=m, mew=1.5 if m == "x" else 1,
-                           ls=ls if not m else "none", ms=6 if m == "x" else 10) for m, ls, _ in keys]
+        handles += [
+            Line2D(
+                [],
+                [],
+                color="k" if m == "x" else "0.4",
+                marker=m,
+                mew=1.5 if m == "x" else 1,
+                ls=ls if not m else "none",
+                ms=6 if m == "x" else 10,
+            )
+            for m, ls, _ in keys
+        ]
         labels += [k[2] for k in keys]
         axes[row, 1].legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return _png(fig)
 
 
 @_styled
-def bars(frame: pd.DataFrame, label: str, columns: list[str], colors: list[str],
-         titles: dict[str, str] | None = None) -> bytes | None:
+def bars(
+    frame: pd.DataFrame,
+    label: str,
+    columns: list[str],
+    colors: list[str],
+    titles: dict[str, str] | None = None,
+) -> bytes | None:
     """Horizontal bars, one panel per column, one bar per row of `frame`."""
-    columns = [c for c in columns if c in frame and pd.to_numeric(frame[c], errors="coerce").notna().any()]
+    columns = [
+        c for c in columns if c in frame and pd.to_numeric(frame[c], errors="coerce").notna().any()
+    ]
     if frame.empty or not columns:
         return None
     fig, axes = _figure(1, len(columns), min(14, 4 + 3.2 * len(columns)), 0.45 * len(frame) + 0.8)
@@ -374,8 +499,14 @@ def bars(frame: pd.DataFrame, label: str, columns: list[str], colors: list[str],
         values = pd.to_numeric(frame[column], errors="coerce")
         ax.barh(ys, values.fillna(0), color=colors, height=0.6)
         for y, v in zip(ys, values):
-            ax.annotate("n/a" if pd.isna(v) else f"{v:.4g}", (0 if pd.isna(v) else v, y),
-                        xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+            ax.annotate(
+                "n/a" if pd.isna(v) else f"{v:.4g}",
+                (0 if pd.isna(v) else v, y),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8,
+            )
         ax.set_yticks(ys, frame[label] if i == 0 else [""] * len(ys))
         ax.set_title((titles or {}).get(column, column))
         ax.margins(x=0.18)
@@ -397,8 +528,15 @@ def compare_progress(scored: pd.DataFrame) -> bytes | None:
         for name, sub in rows.groupby("series", sort=False):
             sub = sub[sub["cum_fit"].notna() & sub["best"].notna()]
             color = f"C{series.index(name) % 10}"
-            ax.plot(sub["cum_fit"] / div, sub["best"], drawstyle="steps-post", lw=2, color=color,
-                    ls=engine_style(str(sub["engine"].iloc[0])) if len(sub) else "-", label=str(name))
+            ax.plot(
+                sub["cum_fit"] / div,
+                sub["best"],
+                drawstyle="steps-post",
+                lw=2,
+                color=color,
+                ls=engine_style(str(sub["engine"].iloc[0])) if len(sub) else "-",
+                label=str(name),
+            )
             ok = sub[sub["ok"]]
             ax.scatter(ok["cum_fit"] / div, ok["best"], color=color, s=12)
         ax.set_xlabel(f"cumulative fit time ({unit})")

@@ -3,6 +3,7 @@
 Polling (rather than callbacks) keeps engines unaware of the display: they report trials
 to the run (`on_trial`), and the bar reads the run's count and best score twice a second.
 """
+
 from __future__ import annotations
 
 import sys
@@ -27,13 +28,26 @@ class Display:
             yield
             return
         from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
-        bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                       TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                       TextColumn("{task.fields[best]}"), console=Console(stderr=True),
-                       transient=False)
+        bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[best]}"),
+            console=Console(stderr=True),
+            transient=False,
+        )
         task = bar.add_task(name, total=total, best="")
         stop = threading.Event()
 

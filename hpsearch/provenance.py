@@ -3,6 +3,7 @@
 A resume reuses finished fits, so it is refused when any of these changed: weights from
 other code or another Keras would be mixed silently into one study.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -11,11 +12,29 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
-PACKAGES = ("hpsearch", "keras", "tensorflow", "jax", "torch", "scikeras", "scikit-learn",
-            "keras-tuner", "pandas", "numpy")
+PACKAGES = (
+    "hpsearch",
+    "keras",
+    "tensorflow",
+    "jax",
+    "torch",
+    "scikeras",
+    "scikit-learn",
+    "keras-tuner",
+    "pandas",
+    "numpy",
+)
 # Must match for a resume (tensorflow / jax only when they are the backend, see below).
-RESUME_CHECKED = ("hpsearch", "keras", "keras_backend", "backend_version", "scikeras",
-                  "scikit-learn", "keras-tuner", "model_code")
+RESUME_CHECKED = (
+    "hpsearch",
+    "keras",
+    "keras_backend",
+    "backend_version",
+    "scikeras",
+    "scikit-learn",
+    "keras-tuner",
+    "model_code",
+)
 # The code a trained fit depends on: the model, the wrappers, the search space, the engines
 # (seeding, fit keys, callbacks). An edit there, even without a new version, refuses a resume.
 MODEL_CODE = ("model.py", "wrappers.py", "space.py", "checkpoint.py", "encoding.py", "engines/*.py")

@@ -1,4 +1,5 @@
 """Run directories: where a run's files go, created so that two runs never share one."""
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,12 @@ def check_writable(output_dir: Path, source: str) -> None:
     while not probe.exists():
         probe = probe.parent
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK) or not _can_create(probe):
-        raise StudyError(source, "study.output_dir", "a writable directory",
-                         Found(f"{output_dir}, which is not writable"))
+        raise StudyError(
+            source,
+            "study.output_dir",
+            "a writable directory",
+            Found(f"{output_dir}, which is not writable"),
+        )
 
 
 def _can_create(folder: Path) -> bool:

@@ -2,6 +2,7 @@
 
 Used by config.py for the core sections and by each engine for its own section.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -10,8 +11,14 @@ from typing import Any
 
 from hpsearch.errors import Found, StudyError
 
-TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", list: "a list",
-              bool: "true or false", dict: "a table"}
+TYPE_NAMES = {
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    bool: "true or false",
+    dict: "a table",
+}
 
 
 def type_name(t: Any) -> str:
@@ -63,7 +70,9 @@ class Checker:
             full = f"{key}.{name}" if key else name
             if name not in allowed:
                 close = difflib.get_close_matches(name, allowed, n=1)
-                hint = f"one of {', '.join(allowed)}" + (f" (did you mean {close[0]!r}?)" if close else "")
+                hint = f"one of {', '.join(allowed)}" + (
+                    f" (did you mean {close[0]!r}?)" if close else ""
+                )
                 raise self.fail(full, hint, Found(f"an unknown key {name!r}"))
             if allowed[name] is not object and not is_type(item, allowed[name]):
                 raise self.fail(full, type_name(allowed[name]), item)

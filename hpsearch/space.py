@@ -3,6 +3,7 @@
 One space, two engines: sklearn wants lists and scipy distributions under the
 pipeline's parameter prefix; Keras Tuner wants `hp.*` calls.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -24,7 +25,11 @@ def to_sklearn(param: Param) -> Any:
     if param.low == param.high:  # scipy's laws have no zero-width form
         return [param.low]
     if isinstance(param, IntRange):
-        return _LogInt(param.low, param.high) if param.log else stats.randint(param.low, param.high + 1)
+        return (
+            _LogInt(param.low, param.high)
+            if param.log
+            else stats.randint(param.low, param.high + 1)
+        )
     if param.log:
         return stats.loguniform(param.low, param.high)
     return stats.uniform(param.low, param.high - param.low)
@@ -44,7 +49,9 @@ class _LogInt:
         return f"log_int({self.low}, {self.high})"
 
 
-def unique_samples(distributions: dict[str, Any], n: int, random_state: Any) -> list[dict[str, Any]]:
+def unique_samples(
+    distributions: dict[str, Any], n: int, random_state: Any
+) -> list[dict[str, Any]]:
     """The first `n` distinct draws of sklearn's ParameterSampler (fewer if the space is smaller)."""
     seen: dict[str, dict[str, Any]] = {}
     with warnings.catch_warnings():  # a grid smaller than n * 50 is sampled whole: expected
@@ -56,10 +63,12 @@ def unique_samples(distributions: dict[str, Any], n: int, random_state: Any) -> 
     return list(seen.values())
 
 
-def sklearn_distributions(space: dict[str, Param], prefix: str = "",
-                          training_prefix: str | None = None) -> dict[str, Any]:
+def sklearn_distributions(
+    space: dict[str, Param], prefix: str = "", training_prefix: str | None = None
+) -> dict[str, Any]:
     """`param_distributions` for `RandomizedSearchCV`, keys prefixed (e.g. 'model__');
     training parameters (batch_size) take `training_prefix` when given (the wrapper's own)."""
+
     def key(name: str) -> str:
         own = training_prefix is not None and name in TRAINING_PARAMS
         return (training_prefix if own else prefix) + name
@@ -78,9 +87,11 @@ def from_hp(hp: Any, space: dict[str, Param]) -> dict[str, Any]:
         elif param.low == param.high:
             values[name] = hp.Fixed(name, param.low)
         elif isinstance(param, IntRange):
-            values[name] = hp.Int(name, param.low, param.high,
-                                  sampling="log" if param.log else "linear")
+            values[name] = hp.Int(
+                name, param.low, param.high, sampling="log" if param.log else "linear"
+            )
         else:
-            values[name] = hp.Float(name, param.low, param.high,
-                                    sampling="log" if param.log else "linear")
+            values[name] = hp.Float(
+                name, param.low, param.high, sampling="log" if param.log else "linear"
+            )
     return values

@@ -3,6 +3,7 @@
 Templates live in hpsearch/templates, styles and scripts in hpsearch/static. The static
 report inlines its stylesheet (one self-contained file); the server links to it.
 """
+
 from __future__ import annotations
 
 import functools
@@ -34,12 +35,18 @@ def environment() -> Any:
     import jinja2
     import markupsafe
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-                             autoescape=jinja2.select_autoescape(["html"]),
-                             trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=jinja2.select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
     env.filters["fmt"] = fmt
     # Markup: the stylesheet is ours, and escaping its quotes would break it inside <style>
-    env.globals["inline_css"] = lambda: markupsafe.Markup((STATIC / "hpsearch.css").read_text(encoding="utf-8"))
+    env.globals["inline_css"] = lambda: markupsafe.Markup(
+        (STATIC / "hpsearch.css").read_text(encoding="utf-8")
+    )
     return env
 
 

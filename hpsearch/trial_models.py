@@ -10,6 +10,7 @@ benchmark does.
     model = trial_model("results/fashion/<run-id>", "keras_tuner", "007")
     model.predict(x)
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,8 +34,10 @@ class NoTrialState(HPSearchError):
 
 def typed(record: TrialRecord) -> TrialRecord:
     """The record with its parameters in their space types (a CSV column may read 64 as 64.0)."""
-    params = {k: int(v) if SPACE_PARAMS.get(k, (None,))[0] is int and float(v).is_integer() else v
-              for k, v in record.params.items()}
+    params = {
+        k: int(v) if SPACE_PARAMS.get(k, (None,))[0] is int and float(v).is_integer() else v
+        for k, v in record.params.items()
+    }
     return dataclasses.replace(record, params=params)
 
 
@@ -51,15 +54,19 @@ def trial_model(run_dir: str | Path, engine: str, trial: str, data: Dataset | No
     info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     workdir = run_dir / "state" / engine
     if not workdir.is_dir():
-        raise NoTrialState(f"{workdir}: no state kept for {engine}; run the study with "
-                           f"--keep-state to keep each trial's model")
+        raise NoTrialState(
+            f"{workdir}: no state kept for {engine}; run the study with "
+            f"--keep-state to keep each trial's model"
+        )
     records = [r for r in read_trials(run_dir / "trials.csv") if r.engine == engine]
     record = next((r for r in records if int(r.trial) == int(trial)), None)
     if record is None:
-        raise NoTrialState(f"{run_dir / 'trials.csv'}: no trial {trial!r} of {engine} "
-                           f"(it has {len(records)})")
+        raise NoTrialState(
+            f"{run_dir / 'trials.csv'}: no trial {trial!r} of {engine} (it has {len(records)})"
+        )
     if not record.ok:
         return None
     study = stored_study(run_dir, info)
-    return registry.get(engine).trial_model(study, workdir, typed(record),
-                                            data if data is not None else load_dataset(study))
+    return registry.get(engine).trial_model(
+        study, workdir, typed(record), data if data is not None else load_dataset(study)
+    )

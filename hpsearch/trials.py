@@ -1,4 +1,5 @@
 """Read-only trial records, the one shape every engine reports in."""
+
 from __future__ import annotations
 
 import math
@@ -13,12 +14,38 @@ from hpsearch.config import SPACE_PARAMS
 from hpsearch.engines.base import MAXIMIZE, MINIMIZE
 
 HISTORY_COLUMNS = ["engine", "trial", "fit", "epoch", "metric", "value"]
-COLUMNS = ["engine", "trial", "status", *[f"param_{p}" for p in SPACE_PARAMS], "metric",
-           "direction", "val_score", "cv_mean", "cv_std", "n_fits", "epochs_run", "fit_seconds",
-           "started_at", "finished_at", "error", "rungs"]  # new columns go last: positions stay
+COLUMNS = [
+    "engine",
+    "trial",
+    "status",
+    *[f"param_{p}" for p in SPACE_PARAMS],
+    "metric",
+    "direction",
+    "val_score",
+    "cv_mean",
+    "cv_std",
+    "n_fits",
+    "epochs_run",
+    "fit_seconds",
+    "started_at",
+    "finished_at",
+    "error",
+    "rungs",
+]  # new columns go last: positions stay
 # Read these as text: "007" is a trial id, not the number 7.
-TEXT_COLUMNS = ["engine", "trial", "status", "metric", "direction", "error", "started_at",
-                "finished_at", "best_trial", "fit", "rungs"]
+TEXT_COLUMNS = [
+    "engine",
+    "trial",
+    "status",
+    "metric",
+    "direction",
+    "error",
+    "started_at",
+    "finished_at",
+    "best_trial",
+    "fit",
+    "rungs",
+]
 
 
 PRUNED = "pruned"  # the status of a trial the search stopped early (not a failure)
@@ -84,12 +111,19 @@ def read_trials(path: Path) -> list[TrialRecord]:
     """The records of a trials.csv (a resumed run starts from what its tables already hold)."""
     if not Path(path).is_file():
         return []
-    frame = pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS}, keep_default_na=False,
-                        na_values={c: [""] for c in COLUMNS if c not in TEXT_COLUMNS})
+    frame = pd.read_csv(
+        path,
+        dtype={c: str for c in TEXT_COLUMNS},
+        keep_default_na=False,
+        na_values={c: [""] for c in COLUMNS if c not in TEXT_COLUMNS},
+    )
     records = []
     for row in frame.to_dict("records"):
-        params = {k.removeprefix("param_"): v.item() if hasattr(v, "item") else v
-                  for k, v in row.items() if k.startswith("param_") and v == v}
+        params = {
+            k.removeprefix("param_"): v.item() if hasattr(v, "item") else v
+            for k, v in row.items()
+            if k.startswith("param_") and v == v
+        }
         values = {k: row[k] for k in (f.name for f in fields(TrialRecord)) if k in row}
         values["n_fits"] = int(values.get("n_fits", 1))
         records.append(TrialRecord(params=params, **values))
@@ -116,6 +150,8 @@ def best_trial(records: Iterable[TrialRecord]) -> TrialRecord | None:
     """The best successful trial by each record's direction (first of equals), or None."""
     best = None
     for record in records:
-        if record.ok and (best is None or better(record.val_score, best.val_score, record.direction)):
+        if record.ok and (
+            best is None or better(record.val_score, best.val_score, record.direction)
+        ):
             best = record
     return best

@@ -6,6 +6,7 @@ the worker writes where the run reads (trial checkpoints, weights, heartbeats), 
 see the run directory: the same output folder, on a shared filesystem across machines.
 Everything a worker needs is checked before it trains, and each failure is one line.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,9 @@ def default_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}".replace("chief", "chf")
 
 
-def find_run(study: Study, engine: str, address: str, output_dir: str | None = None,
-             wait: float = 0.0) -> tuple[Path, dict]:
+def find_run(
+    study: Study, engine: str, address: str, output_dir: str | None = None, wait: float = 0.0
+) -> tuple[Path, dict]:
     """The newest unfinished, running run of `study` whose `engine` is coordinated at
     `address`, under the (shared) output folder; waiting up to `wait` seconds for it to
     start (workers are often started together with the run)."""
@@ -73,10 +75,14 @@ def _find_run(study: Study, engine: str, address: str, output_dir: str | None) -
         return path.parent, info
     from hpsearch.engines.optuna_shared import masked
 
-    raise WorkerError(masked(f"{study.source}: no running run of study {study.name!r} with {flag} "
-                             f"{address} under {root}: start `python -m hpsearch run {study.source} "
-                             f"{flag} {address}` first; a worker must see the run's output folder "
-                             f"(a shared filesystem across machines)"))
+    raise WorkerError(
+        masked(
+            f"{study.source}: no running run of study {study.name!r} with {flag} "
+            f"{address} under {root}: start `python -m hpsearch run {study.source} "
+            f"{flag} {address}` first; a worker must see the run's output folder "
+            f"(a shared filesystem across machines)"
+        )
+    )
 
 
 def same_coordinator(engine: str, run_address: str, worker_address: str) -> bool:
@@ -91,13 +97,17 @@ def check_same_study(study: Study, ran: Study, run_dir: Path, engine: str) -> No
     """The worker's study file must describe the run's search (its coordinates may differ)."""
     for key in RESUME_KEYS:
         if key != "engines" and getattr(study, key) != getattr(ran, key):
-            raise WorkerError(f"{study.source}: cannot join {run_dir}: {key} differs from the run's "
-                              f"(run: {getattr(ran, key)!r}, worker: {getattr(study, key)!r})")
+            raise WorkerError(
+                f"{study.source}: cannot join {run_dir}: {key} differs from the run's "
+                f"(run: {getattr(ran, key)!r}, worker: {getattr(study, key)!r})"
+            )
     spec = registry.get(engine)
     ours, theirs = (_comparable(spec, s.settings[engine]) for s in (study, ran))
     if ours != theirs:
-        raise WorkerError(f"{study.source}: cannot join {run_dir}: [{engine}] differs from the run's "
-                          f"(run: {ran.settings[engine]!r}, worker: {study.settings[engine]!r})")
+        raise WorkerError(
+            f"{study.source}: cannot join {run_dir}: [{engine}] differs from the run's "
+            f"(run: {ran.settings[engine]!r}, worker: {study.settings[engine]!r})"
+        )
 
 
 def _comparable(spec: Any, settings: Any) -> Any:
@@ -108,9 +118,15 @@ def _comparable(spec: Any, settings: Any) -> Any:
     return dataclasses.replace(spec.resume_view(settings), **{ADDRESSES[spec.name][0]: None})
 
 
-def run_worker(study: Study, engine: str, address: str, worker_id: str | None = None,
-               output_dir: str | None = None, verbose: int = 0,
-               wait: float = 60.0) -> tuple[Path, int]:
+def run_worker(
+    study: Study,
+    engine: str,
+    address: str,
+    worker_id: str | None = None,
+    output_dir: str | None = None,
+    verbose: int = 0,
+    wait: float = 60.0,
+) -> tuple[Path, int]:
     """Join the run of `study` coordinated at `address` and train trials until it has none
     left; return the run directory and how many trials this worker trained."""
     from hpsearch.provenance import changed_provenance
@@ -121,25 +137,40 @@ def run_worker(study: Study, engine: str, address: str, worker_id: str | None = 
     ran = stored_study(run_dir, info, {engine: {ADDRESSES[engine][0]: address}})
     check_same_study(study, ran, run_dir, engine)
     for what, then, current in changed_provenance(info.get("versions", {})):
-        raise WorkerError(f"{run_dir}: cannot join: {what} differs from the run's (run: {then}, "
-                          f"worker: {current}); install the same versions on every worker")
+        raise WorkerError(
+            f"{run_dir}: cannot join: {what} differs from the run's (run: {then}, "
+            f"worker: {current}); install the same versions on every worker"
+        )
     data = load_dataset(ran)
     if data.fingerprint() != info["data_fingerprint"]:
-        raise WorkerError(f"{run_dir}: cannot join: this worker's data differ from the run's "
-                          f"(fingerprint {data.fingerprint()}, run has {info['data_fingerprint']}); "
-                          f"give every worker the same data files")
+        raise WorkerError(
+            f"{run_dir}: cannot join: this worker's data differ from the run's "
+            f"(fingerprint {data.fingerprint()}, run has {info['data_fingerprint']}); "
+            f"give every worker the same data files"
+        )
     wait_for_engine(run_dir, engine)
     workdir = run_dir / "state" / engine
-    ctx = EngineContext(engine, ran, _without_test(data), workdir, lambda record: None,
-                        f"{now()}-{worker_id}", verbose, worker=worker_id)
+    ctx = EngineContext(
+        engine,
+        ran,
+        _without_test(data),
+        workdir,
+        lambda record: None,
+        f"{now()}-{worker_id}",
+        verbose,
+        worker=worker_id,
+    )
     timeout = ran.settings[engine].worker_timeout
-    beat = Heartbeat(workdir / "workers" / f"{_file_name(worker_id)}.json", worker_id,
-                     interval_for(timeout))
+    beat = Heartbeat(
+        workdir / "workers" / f"{_file_name(worker_id)}.json", worker_id, interval_for(timeout)
+    )
     try:
         beat.start()
     except OSError as exc:
-        raise WorkerError(f"{workdir}: cannot join: the run's folder is not writable here "
-                          f"({type(exc).__name__}: {exc}); a worker must share it") from None
+        raise WorkerError(
+            f"{workdir}: cannot join: the run's folder is not writable here "
+            f"({type(exc).__name__}: {exc}); a worker must share it"
+        ) from None
     done = False
     try:
         trained = registry.get(engine).work(ctx)

@@ -6,6 +6,7 @@ type (`is_classifier` was False, an integer `cv` used KFold, not StratifiedKFold
 also words a feature-count mismatch its own way and fails on `y=None` with an
 AttributeError. These subclasses fix that; the fitting itself is scikeras's.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -55,8 +56,9 @@ def _shape(a: Any) -> tuple[int, ...]:
 class _SklearnChecks:
     """What both wrappers add to scikeras's input validation: sklearn's conventions."""
 
-    def _validate_data(self, X: Any = None, y: Any = None, reset: bool = False,
-                       y_numeric: bool = False) -> tuple[Any, Any]:
+    def _validate_data(
+        self, X: Any = None, y: Any = None, reset: bool = False, y_numeric: bool = False
+    ) -> tuple[Any, Any]:
         if X is not None and sparse.issparse(X):
             # Keras on JAX densifies sparse batches slowly, and scikeras casts sparse X
             # to float32 so a later float64 dense X is refused: densify once, here
@@ -71,8 +73,10 @@ class _SklearnChecks:
         """sklearn's own wording (its checks match it), before scikeras's shape check."""
         shape = _shape(X)
         if len(shape) >= 2 and shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {shape[1]} features, but {type(self).__name__} is "
-                             f"expecting {self.n_features_in_} features as input.")
+            raise ValueError(
+                f"X has {shape[1]} features, but {type(self).__name__} is "
+                f"expecting {self.n_features_in_} features as input."
+            )
 
     @staticmethod
     def _column_to_1d(y: Any) -> Any:
@@ -86,8 +90,9 @@ class _SklearnChecks:
         # fit, partial_fit and warm starts all pass here; scikeras would fail later
         # with "'NoneType' object has no attribute 'dtype'"
         if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, "
-                             "but the target y is None.")
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
         super()._fit(X, y, *args, **kwargs)
 
 

@@ -1,4 +1,5 @@
 """Shared test set-up: the offline data directory and a small study writer."""
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,9 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("HPSEARCH_DATA_DIR", str(ROOT.parent / "shared" / "data"))
 DATA_DIR = Path(os.environ["HPSEARCH_DATA_DIR"])
-HAVE_DATA = (DATA_DIR / "fashion-mnist" / "train-images-idx3-ubyte.gz").is_file() and \
-    (DATA_DIR / "scikit_learn_data" / "cal_housing_py3.pkz").is_file()
+HAVE_DATA = (DATA_DIR / "fashion-mnist" / "train-images-idx3-ubyte.gz").is_file() and (
+    DATA_DIR / "scikit_learn_data" / "cal_housing_py3.pkz"
+).is_file()
 
 
 def pytest_collection_modifyitems(config, items):
@@ -90,8 +92,14 @@ objective = "val_root_mean_squared_error"
 }
 
 
-def write_study(tmp_path: Path, dataset: str, engines: list[str], n: int = 2,
-                name: str = "small", replace: dict[str, str] | None = None) -> Path:
+def write_study(
+    tmp_path: Path,
+    dataset: str,
+    engines: list[str],
+    n: int = 2,
+    name: str = "small",
+    replace: dict[str, str] | None = None,
+) -> Path:
     """A small real study (subset, 2-3 epochs) in tmp_path, with text substitutions."""
     text = SMALL[dataset].format(name=name, engines=str(engines).replace("'", '"'), n=n)
     for old, new in (replace or {}).items():
@@ -103,6 +111,12 @@ def write_study(tmp_path: Path, dataset: str, engines: list[str], n: int = 2,
 
 
 def run_cli(*args: str, cwd: Path, timeout: float = 600, **popen) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hpsearch", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                          **popen)
+    return subprocess.run(
+        [sys.executable, "-m", "hpsearch", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        **popen,
+    )

@@ -1,4 +1,5 @@
 """benchmarks/anchors.py: the curves, the ratio, quick studies, and one quick run end to end."""
+
 from __future__ import annotations
 
 import json
@@ -22,16 +23,36 @@ MAX, MIN = anchors.MAXIMIZE, anchors.MINIMIZE
 
 
 def trial(group, name, elapsed, val, direction=MAX):
-    return {"group": group, "trial": name, "elapsed": elapsed, "val_score": val, "direction": direction}
+    return {
+        "group": group,
+        "trial": name,
+        "elapsed": elapsed,
+        "val_score": val,
+        "direction": direction,
+    }
 
 
 def test_new_bests_improve_per_engine_in_finishing_order():
-    trials = [trial("a", "2", 30, 0.80), trial("a", "0", 10, 0.70), trial("a", "1", 20, 0.60),
-              trial("b", "0", 15, 0.50), trial("a", "3", 40, math.nan), trial("b", "1", 25, 0.50),
-              trial("b", "2", 35, 0.55), trial("c", "0", 5, 2.0, MIN), trial("c", "1", 6, 1.0, MIN)]
+    trials = [
+        trial("a", "2", 30, 0.80),
+        trial("a", "0", 10, 0.70),
+        trial("a", "1", 20, 0.60),
+        trial("b", "0", 15, 0.50),
+        trial("a", "3", 40, math.nan),
+        trial("b", "1", 25, 0.50),
+        trial("b", "2", 35, 0.55),
+        trial("c", "0", 5, 2.0, MIN),
+        trial("c", "1", 6, 1.0, MIN),
+    ]
     events = anchors.new_bests(trials)
     assert [(e["group"], e["trial"]) for e in events] == [
-        ("c", "0"), ("c", "1"), ("a", "0"), ("b", "0"), ("a", "2"), ("b", "2")]
+        ("c", "0"),
+        ("c", "1"),
+        ("a", "0"),
+        ("b", "0"),
+        ("a", "2"),
+        ("b", "2"),
+    ]
     for group in "abc":
         mine = [e for e in events if e["group"] == group]
         assert [e["elapsed"] for e in mine] == sorted(e["elapsed"] for e in mine)
@@ -53,8 +74,10 @@ def test_scoring_the_new_bests_never_moves_their_times():
 
 
 def side(points, final, wall, finals=()):
-    events = [{"group": "g", "trial": str(i), "elapsed": t, "test_score": s}
-              for i, (t, s) in enumerate(points)]
+    events = [
+        {"group": "g", "trial": str(i), "elapsed": t, "test_score": s}
+        for i, (t, s) in enumerate(points)
+    ]
     return {"events": events, "finals": list(finals), "final_test": final, "wall_seconds": wall}
 
 
@@ -68,8 +91,12 @@ def test_ratio_is_anchor_time_to_its_final_score_over_hpsearch_time_to_reach_it(
     assert not cmp["goal_met"]
     # Strictly lower RMSE: a tie does not count; a final model counts like a new best.
     anchor = side([(90, 0.60), (120, 0.58)], 0.58, 150)
-    hp = side([(10, 0.58), (30, 0.59)], 0.55, 50,
-              finals=[{"group": "g", "elapsed": 35, "test_score": 0.55}])
+    hp = side(
+        [(10, 0.58), (30, 0.59)],
+        0.55,
+        50,
+        finals=[{"group": "g", "elapsed": 35, "test_score": 0.55}],
+    )
     cmp = anchors.compare(anchor, hp, MIN, strict=True, goal=3.0)
     assert cmp["hpsearch_seconds"] == 35 and cmp["ratio"] == pytest.approx(120 / 35)
     assert cmp["goal_met"]
@@ -106,13 +133,32 @@ def test_quick_study_never_grows_a_study(tmp_path):
 def test_quick_california_end_to_end(tmp_path):
     """One quick run: both sides' figures, hpsearch's times as its tables have them, and each
     new best's test score from that trial's own model."""
-    study = write_study(tmp_path, "california_housing", ["sklearn", "keras_tuner"], n=2,
-                        replace={'cv = "validation"': "cv = 2"})
+    study = write_study(
+        tmp_path,
+        "california_housing",
+        ["sklearn", "keras_tuner"],
+        n=2,
+        replace={'cv = "validation"': "cv = 2"},
+    )
     out = tmp_path / "result.json"
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "anchors.py"), "california",
-                           "--quick", "--skip-speed", "--study", str(study), "--keep",
-                           str(tmp_path / "work"), "--json", str(out)],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "anchors.py"),
+            "california",
+            "--quick",
+            "--skip-speed",
+            "--study",
+            str(study),
+            "--keep",
+            str(tmp_path / "work"),
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "ratio:" in done.stdout and "best-so-far curves" in done.stdout
     result = json.loads(out.read_text())
@@ -126,8 +172,10 @@ def test_quick_california_end_to_end(tmp_path):
     run_dir = tmp_path / "work" / "runs" / next((tmp_path / "work" / "runs").iterdir()).name
     run_dir = next(run_dir.iterdir())
     start = datetime.fromisoformat(json.loads((run_dir / "run.json").read_text())["started_at"])
-    finished = {(r.engine, r.trial): (datetime.fromisoformat(r.finished_at) - start).total_seconds()
-                for r in read_trials(run_dir / "trials.csv")}
+    finished = {
+        (r.engine, r.trial): (datetime.fromisoformat(r.finished_at) - start).total_seconds()
+        for r in read_trials(run_dir / "trials.csv")
+    }
     for e in hp["events"]:
         assert e["elapsed"] == finished[(e["group"], e["trial"])]
     # Each engine's last new best is its best trial: the final model the run saved is that

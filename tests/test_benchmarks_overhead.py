@@ -1,5 +1,6 @@
 """The benchmarks' quick paths, made smaller still: overhead.py and parallel.py run, train
 what they claim on both sides, and write the figures they print."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -16,7 +17,9 @@ TINY = ["--quick", "--train", "300", "--val", "100", "--epochs", "2", "--repeats
 
 
 def load(name: str):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "benchmarks" / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(
+        f"bench_{name}", ROOT / "benchmarks" / f"{name}.py"
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
@@ -33,8 +36,9 @@ def machine() -> dict:
     return info
 
 
-def test_overhead_every_engine_trains_the_bare_fit(tmp_path: Path, capsys, monkeypatch,
-                                                  machine: dict) -> None:
+def test_overhead_every_engine_trains_the_bare_fit(
+    tmp_path: Path, capsys, monkeypatch, machine: dict
+) -> None:
     from hpsearch import engines
 
     overhead = load("overhead")
@@ -62,13 +66,32 @@ def test_overhead_every_engine_trains_the_bare_fit(tmp_path: Path, capsys, monke
         assert any(line.startswith(name) and verdict in line for line in printed.splitlines())
 
 
-def test_parallel_same_work_in_each_configuration(tmp_path: Path, capsys, monkeypatch,
-                                                  machine: dict) -> None:
+def test_parallel_same_work_in_each_configuration(
+    tmp_path: Path, capsys, monkeypatch, machine: dict
+) -> None:
     parallel = load("parallel")
     monkeypatch.setattr(parallel, "machine_info", lambda: machine)
     out = tmp_path / "parallel.json"
-    parallel.main(["--quick", "--backends", "jax", "--configs", "2x1", "1x2", "--trials", "2",
-                   "--train", "500", "--val", "200", "--epochs", "1", "--json", str(out)])
+    parallel.main(
+        [
+            "--quick",
+            "--backends",
+            "jax",
+            "--configs",
+            "2x1",
+            "1x2",
+            "--trials",
+            "2",
+            "--train",
+            "500",
+            "--val",
+            "200",
+            "--epochs",
+            "1",
+            "--json",
+            str(out),
+        ]
+    )
     printed = capsys.readouterr().out
     saved = json.loads(out.read_text())
     assert saved["machine"] == machine and "machine: " in printed

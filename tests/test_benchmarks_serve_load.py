@@ -1,5 +1,6 @@
 """serve_load.py's arithmetic: percentiles, the slowdown, the verdicts and the report built
 from them (the benchmark itself starts a server and trains two studies: minutes)."""
+
 from __future__ import annotations
 
 import argparse
@@ -49,11 +50,22 @@ def test_slowdown_and_verdicts(serve_load) -> None:
 
 
 def test_study_figures_from_a_runs_tables(serve_load, tmp_path: Path) -> None:
-    pd.DataFrame({"status": ["ok", "ok", "failed"], "fit_seconds": [4.0, 6.0, 5.0],
-                  "started_at": ["2026-11-27T12:00:00+00:00", "2026-11-27T12:00:04+00:00",
-                                 "2026-11-27T12:00:10+00:00"],
-                  "finished_at": ["2026-11-27T12:00:04+00:00", "2026-11-27T12:00:10+00:00",
-                                  "2026-11-27T12:00:15+00:00"]}).to_csv(tmp_path / "trials.csv")
+    pd.DataFrame(
+        {
+            "status": ["ok", "ok", "failed"],
+            "fit_seconds": [4.0, 6.0, 5.0],
+            "started_at": [
+                "2026-11-27T12:00:00+00:00",
+                "2026-11-27T12:00:04+00:00",
+                "2026-11-27T12:00:10+00:00",
+            ],
+            "finished_at": [
+                "2026-11-27T12:00:04+00:00",
+                "2026-11-27T12:00:10+00:00",
+                "2026-11-27T12:00:15+00:00",
+            ],
+        }
+    ).to_csv(tmp_path / "trials.csv")
     pd.DataFrame({"engine_seconds": [17.26]}).to_csv(tmp_path / "summary.csv")
     row = serve_load.study_figures(tmp_path)
     assert row["search_seconds"] == 15.0 and row["engine_seconds"] == 17.3
@@ -62,19 +74,38 @@ def test_study_figures_from_a_runs_tables(serve_load, tmp_path: Path) -> None:
 
 def test_report_against_the_mean_of_the_baselines(serve_load, capsys) -> None:
     def study(seconds: float, load: bool) -> dict:
-        return {"search_seconds": seconds, "busy_seconds": seconds - 5, "load": load,
-                "cover": 1.0, **({"readers": {"start": "2026-11-27T12:00:00+00:00",
-                                               "end": "2026-11-27T12:00:10+00:00",
-                                               "server_cpu_s": 1.0, "client_cpu_s": 0.5}} if load else {})}
+        return {
+            "search_seconds": seconds,
+            "busy_seconds": seconds - 5,
+            "load": load,
+            "cover": 1.0,
+            **(
+                {
+                    "readers": {
+                        "start": "2026-11-27T12:00:00+00:00",
+                        "end": "2026-11-27T12:00:10+00:00",
+                        "server_cpu_s": 1.0,
+                        "client_cpu_s": 0.5,
+                    }
+                }
+                if load
+                else {}
+            ),
+        }
+
     loaded = study(66.0, True)
     # 100 requests of 10-109 ms (one refused) and two slow pages
-    loaded["requests"] = [("detail", (10 + i) / 1000, 0 if i == 0 else 200) for i in range(100)] \
-        + [("page", 0.5, 200), ("page", 0.3, 200)]
+    loaded["requests"] = [("detail", (10 + i) / 1000, 0 if i == 0 else 200) for i in range(100)] + [
+        ("page", 0.5, 200),
+        ("page", 0.3, 200),
+    ]
     args = argparse.Namespace(interval=1.0, json=None)
     out = serve_load.report([study(58.0, False), loaded, study(62.0, False)], {}, {}, args)
     assert out["baseline_seconds"] == 60.0 and out["slowdown"] == pytest.approx(0.10)
-    assert out["verdicts"] == {"slowdown": "met",
-                               "p99": serve_load.verdict(out["latency"]["all"]["p99_ms"], 200, True)}
+    assert out["verdicts"] == {
+        "slowdown": "met",
+        "p99": serve_load.verdict(out["latency"]["all"]["p99_ms"], 200, True),
+    }
     assert out["latency"]["all"]["requests"] == 102 and out["latency"]["all"]["errors"] == 1
     assert out["latency"]["detail"]["errors"] == 1 and out["latency"]["page"]["errors"] == 0
     assert out["latency"]["page"]["max_ms"] == 500.0 and out["requests_per_s"] == 10.2

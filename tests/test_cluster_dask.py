@@ -3,6 +3,7 @@ scheduler and two worker processes, one killed mid-study; X and y saved once in 
 store and sent to each task as their path (random search and halving); fits on the workers exactly as loky trains them; a LocalCluster
 without a scheduler; one-line refusals (no scheduler, a store folder not shared, another
 Keras backend, other model code, no dask)."""
+
 from __future__ import annotations
 
 import json
@@ -42,17 +43,36 @@ class Cluster:
     def __init__(self, folder: Path, n_workers: int) -> None:
         self.folder, self.procs = folder, []
         info = folder / "scheduler.json"
-        self.scheduler = self.start("scheduler", "distributed.cli.dask_scheduler", "--host",
-                                    "127.0.0.1", "--port", "0", "--no-dashboard",
-                                    "--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(info))
+        self.scheduler = self.start(
+            "scheduler",
+            "distributed.cli.dask_scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--no-dashboard",
+            "--dashboard-address",
+            "127.0.0.1:0",
+            "--scheduler-file",
+            str(info),
+        )
         deadline = time.time() + 60
         while not info.is_file() and time.time() < deadline:
             assert self.scheduler.poll() is None, (folder / "scheduler.log").read_text()
             time.sleep(0.1)
         self.address = json.loads(info.read_text())["address"]
-        self.workers = [self.start(f"worker{i}", "distributed.cli.dask_worker", self.address,
-                                   "--nthreads", "1", "--no-nanny", "--no-dashboard")
-                        for i in range(n_workers)]
+        self.workers = [
+            self.start(
+                f"worker{i}",
+                "distributed.cli.dask_worker",
+                self.address,
+                "--nthreads",
+                "1",
+                "--no-nanny",
+                "--no-dashboard",
+            )
+            for i in range(n_workers)
+        ]
         from distributed import Client
 
         with Client(self.address, set_as_default=False) as client:
@@ -60,8 +80,13 @@ class Cluster:
 
     def start(self, name: str, module: str, *args: str) -> subprocess.Popen:
         with open(self.folder / f"{name}.log", "wb") as log:  # the child keeps its own handle
-            proc = subprocess.Popen([sys.executable, "-m", module, *args], env=ENV, stdout=log,
-                                    stderr=subprocess.STDOUT, cwd=self.folder)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", module, *args],
+                env=ENV,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.folder,
+            )
         self.procs.append(proc)
         return proc
 
@@ -88,15 +113,38 @@ def test_a_study_on_a_dask_cluster_survives_a_lost_worker(cluster, tmp_path):
     first trial is in; Dask gives its fit to the other and the study ends as usual: every
     trial once and ok, fold fits trained by both workers (after the loss, by the one left:
     not by the run's process, as joblib would with one slot), the refit by the run's process."""
-    study = write_study(tmp_path, "california_housing", ["sklearn"], n=3, replace={
-        "max_train_samples = 2000": "max_train_samples = 300",
-        "max_eval_samples = 500": "max_eval_samples = 200", "epochs = 3": "epochs = 2",
-        'cv = "validation"\npatience = 1': "cv = 2"})
+    study = write_study(
+        tmp_path,
+        "california_housing",
+        ["sklearn"],
+        n=3,
+        replace={
+            "max_train_samples = 2000": "max_train_samples = 300",
+            "max_eval_samples = 500": "max_eval_samples = 200",
+            "epochs = 3": "epochs = 2",
+            'cv = "validation"\npatience = 1': "cv = 2",
+        },
+    )
     out = tmp_path / "out"
-    run = subprocess.Popen([sys.executable, "-m", "hpsearch", "run", str(study), "--scheduler",
-                            cluster.address, "--output-dir", str(out), "--keep-state"],
-                           cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True)
+    run = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hpsearch",
+            "run",
+            str(study),
+            "--scheduler",
+            cluster.address,
+            "--output-dir",
+            str(out),
+            "--keep-state",
+        ],
+        cwd=tmp_path,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.time() + 180
         while not (dirs := list(out.glob("*/*/run.json"))) or _rows(dirs[0].parent, "sklearn") < 1:
@@ -136,8 +184,12 @@ def spy(monkeypatch) -> list[tuple[int, int]]:
         batch, tasks = await original(self, func)
         for _, args, kwargs in tasks:
             values = [*args, *kwargs.values()]
-            counts.append((sum(isinstance(a, dask_backend.SharedArray) for a in values),
-                           sum(isinstance(a, Future) for a in values)))
+            counts.append(
+                (
+                    sum(isinstance(a, dask_backend.SharedArray) for a in values),
+                    sum(isinstance(a, Future) for a in values),
+                )
+            )
         return batch, tasks
 
     monkeypatch.setattr(DaskDistributedBackend, "_to_func_args", counting)
@@ -146,8 +198,11 @@ def spy(monkeypatch) -> list[tuple[int, int]]:
 
 def dask_study(settings: str, search: str = "") -> Any:
     text = study_text("california_housing", ("sklearn",), SPACE)
-    return parse_study(text.replace('cv = "validation"', f'cv = "validation"\n{settings}')
-                       .replace("n_iter = 2", search or "n_iter = 2"))
+    return parse_study(
+        text.replace('cv = "validation"', f'cv = "validation"\n{settings}').replace(
+            "n_iter = 2", search or "n_iter = 2"
+        )
+    )
 
 
 def scores(result: Any) -> list[tuple[str, str, float]]:
@@ -178,8 +233,10 @@ def test_without_a_scheduler_a_local_cluster_is_started_and_closed():
 
 def test_halving_runs_on_the_cluster(cluster, spy, tmp_path):
     """Successive halving's rungs go to the cluster too, X and y by path."""
-    study = dask_study(f'backend = "dask"\nscheduler = "{cluster.address}"',
-                       'search = "halving"\nn_candidates = 2\nfactor = 2')
+    study = dask_study(
+        f'backend = "dask"\nscheduler = "{cluster.address}"',
+        'search = "halving"\nn_candidates = 2\nfactor = 2',
+    )
     result, _ = run_engine("sklearn", study, synthetic("california_housing"), tmp_path)
     assert sorted(r.status for r in result.records) == ["ok", "pruned"]
     assert spy == [(2, 0)] * 3  # rung 0: two candidates, rung 1: one
@@ -227,6 +284,7 @@ def refusal(cluster: Cluster, tmp_path: Path) -> str:
 def test_a_store_folder_the_workers_do_not_share_is_refused(cluster, tmp_path, monkeypatch):
     """Workers that see another probe file at the store's path (their own folder there, not
     the client's) are refused, in one line naming the worker."""
+
     def elsewhere(store: Path) -> tuple[Path, str]:
         path, token = original(store)
         path.write_text("a worker's own folder")
@@ -248,7 +306,9 @@ def test_workers_on_another_backend_or_code_are_refused(cluster, tmp_path, monke
         from distributed import Client
 
         with Client(cluster.address, set_as_default=False) as client:  # (whatever ran before)
-            assert set(client.run(lambda: __import__("keras").backend.backend()).values()) == {"jax"}
+            assert set(client.run(lambda: __import__("keras").backend.backend()).values()) == {
+                "jax"
+            }
         monkeypatch.setattr(dask_backend, "run_backend", lambda: "tensorflow")
         expected = "expected Keras on the tensorflow backend, found jax"
     else:  # the scheduler unpickles every task: it is checked first, then the workers
@@ -274,16 +334,23 @@ def test_a_lost_cluster_stops_the_run_with_one_line_to_resume_it(cluster, tmp_pa
     settings = SklearnSettings(backend="dask", scheduler=cluster.address)
     with pytest.raises(EnvironmentFailure) as caught:
         with dask_backend.parallel(settings, tmp_path / "fits", np.zeros(3), np.zeros(3)):
-            raise FutureCancelledError("batch-1", reason="scheduler-connection-lost.\nClient lost"
-                                       " the connection to the scheduler.")
-    assert str(caught.value) == ("the Dask cluster lost fits of this run (FutureCancelledError: "
-                                 "batch-1 cancelled for reason: scheduler-connection-lost.)")
+            raise FutureCancelledError(
+                "batch-1",
+                reason="scheduler-connection-lost.\nClient lost the connection to the scheduler.",
+            )
+    assert str(caught.value) == (
+        "the Dask cluster lost fits of this run (FutureCancelledError: "
+        "batch-1 cancelled for reason: scheduler-connection-lost.)"
+    )
 
 
 def test_without_dask_one_line_says_how_to_install_it(tmp_path, monkeypatch):
     monkeypatch.setattr(dask_backend, "DaskDistributedBackend", object)
-    with pytest.raises(ClusterError, match=r'^the Dask backend needs dask.distributed: pip '
-                       r'install "hpsearch\[dask\]"$'):
+    with pytest.raises(
+        ClusterError,
+        match=r"^the Dask backend needs dask.distributed: pip "
+        r'install "hpsearch\[dask\]"$',
+    ):
         with dask_backend.parallel(SklearnSettings(backend="dask"), tmp_path, [], []):
             pass
 
@@ -292,14 +359,38 @@ def test_an_unreachable_scheduler_is_one_line(tmp_path):
     with socket.socket() as s:  # a free port: nothing listens there
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    study = write_study(tmp_path, "california_housing", ["sklearn"], replace={
-        "max_train_samples = 2000": "max_train_samples = 200"})
-    proc = subprocess.run([sys.executable, "-m", "hpsearch", "run", str(study), "--scheduler",
-                           f"127.0.0.1:{port}", "--output-dir", str(tmp_path / "out")],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                          env={**ENV, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"})
+    study = write_study(
+        tmp_path,
+        "california_housing",
+        ["sklearn"],
+        replace={"max_train_samples = 2000": "max_train_samples = 200"},
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hpsearch",
+            "run",
+            str(study),
+            "--scheduler",
+            f"127.0.0.1:{port}",
+            "--output-dir",
+            str(tmp_path / "out"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**ENV, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"},
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
-    assert errors == proc.stderr.splitlines()[-1:] == [f"hpsearch: error: cannot reach the Dask scheduler at tcp://127.0.0.1:{port}: "
-                      f"expected a running `dask scheduler` there, found no answer within 2s "
-                      f"(Timed out trying to connect to tcp://127.0.0.1:{port} after 2 s)"]
+    assert (
+        errors
+        == proc.stderr.splitlines()[-1:]
+        == [
+            f"hpsearch: error: cannot reach the Dask scheduler at tcp://127.0.0.1:{port}: "
+            f"expected a running `dask scheduler` there, found no answer within 2s "
+            f"(Timed out trying to connect to tcp://127.0.0.1:{port} after 2 s)"
+        ]
+    )

@@ -4,6 +4,7 @@ Real processes: every trial is trained once and recorded once, the study has exa
 n_trials, and a worker killed mid-trial has its trial failed by its stopped heartbeat and
 trained again by another process.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,10 +19,12 @@ from test_cluster_tuner import finish, kill_in_trial, start_all
 
 pytestmark = pytest.mark.data
 
-TINY = {"max_train_samples = 2000": "max_train_samples = 300",
-        "max_eval_samples = 500": "max_eval_samples = 100",
-        "epochs = 3": "epochs = 20",
-        "[keras_tuner]": "[optuna]\nn_trials = 6\npruner = \"none\"\nworker_timeout = 4.0\n\n[keras_tuner]"}
+TINY = {
+    "max_train_samples = 2000": "max_train_samples = 300",
+    "max_eval_samples = 500": "max_eval_samples = 100",
+    "epochs = 3": "epochs = 20",
+    "[keras_tuner]": '[optuna]\nn_trials = 6\npruner = "none"\nworker_timeout = 4.0\n\n[keras_tuner]',
+}
 
 
 def running_by(db: Path) -> dict[str, int]:
@@ -30,7 +33,8 @@ def running_by(db: Path) -> dict[str, int]:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
             rows = con.execute(
                 "SELECT a.value_json, t.number FROM trials t JOIN trial_user_attributes a "
-                "ON a.trial_id = t.trial_id WHERE t.state = 'RUNNING' AND a.key = 'worker'").fetchall()
+                "ON a.trial_id = t.trial_id WHERE t.state = 'RUNNING' AND a.key = 'worker'"
+            ).fetchall()
     except sqlite3.Error:
         return {}
     return {json.loads(worker): number for worker, number in rows}
@@ -50,12 +54,20 @@ def test_run_and_two_workers_share_sqlite_one_killed_mid_trial(tmp_path: Path) -
     assert f"{killed:03d}" not in set(trials["trial"])
     with sqlite3.connect(db) as con:
         states = dict(con.execute("SELECT number, state FROM trials").fetchall())
-        workers_of = {n: json.loads(v) for n, v in con.execute(
-            "SELECT t.number, a.value_json FROM trials t JOIN trial_user_attributes a ON "
-            "a.trial_id = t.trial_id WHERE a.key = 'worker'").fetchall()}
-        retries = {n: json.loads(v) for n, v in con.execute(
-            "SELECT t.number, a.value_json FROM trials t JOIN trial_system_attributes a ON "
-            "a.trial_id = t.trial_id WHERE a.key = 'failed_trial'").fetchall()}
+        workers_of = {
+            n: json.loads(v)
+            for n, v in con.execute(
+                "SELECT t.number, a.value_json FROM trials t JOIN trial_user_attributes a ON "
+                "a.trial_id = t.trial_id WHERE a.key = 'worker'"
+            ).fetchall()
+        }
+        retries = {
+            n: json.loads(v)
+            for n, v in con.execute(
+                "SELECT t.number, a.value_json FROM trials t JOIN trial_system_attributes a ON "
+                "a.trial_id = t.trial_id WHERE a.key = 'failed_trial'"
+            ).fetchall()
+        }
     assert states[killed] == "FAIL"
     # Optuna's retry of a stale trial: a new trial marked with the one it retries.
     retried = [n for n, original in retries.items() if original == killed]
@@ -70,7 +82,9 @@ def test_run_and_two_workers_share_sqlite_one_killed_mid_trial(tmp_path: Path) -
 
 def test_worker_with_an_unusable_storage_says_so(tmp_path: Path) -> None:
     study = write_study(tmp_path, "california_housing", ["optuna"], replace=TINY)
-    done = run_cli("run", str(study), "--storage", "nosuchdb://bob:s3cret@x/y", "--quiet", cwd=tmp_path)
+    done = run_cli(
+        "run", str(study), "--storage", "nosuchdb://bob:s3cret@x/y", "--quiet", cwd=tmp_path
+    )
     assert done.returncode == 2, done.stderr
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("hpsearch: error: optuna.storage: cannot open nosuchdb://bob:***@x/y: ")
@@ -91,8 +105,11 @@ def test_a_trial_past_the_studys_places_steps_aside() -> None:
     for outcome in ("ok", "pruned"):
         trial = ostudy.ask()
         trial.set_user_attr(OUTCOME, outcome)
-        ostudy.tell(trial, 1.0 if outcome == "ok" else None,
-                    state=None if outcome == "ok" else optuna.trial.TrialState.PRUNED)
+        ostudy.tell(
+            trial,
+            1.0 if outcome == "ok" else None,
+            state=None if outcome == "ok" else optuna.trial.TrialState.PRUNED,
+        )
     lost = ostudy.ask()
     ostudy.tell(lost, state=optuna.trial.TrialState.FAIL)  # no outcome: frees its place
     running = ostudy.ask()  # number 3, holds a place
@@ -106,7 +123,9 @@ def test_a_trial_past_the_studys_places_steps_aside() -> None:
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
-def test_shared_storages_open_with_heartbeats_where_optuna_has_them(tmp_path: Path, kind: str) -> None:
+def test_shared_storages_open_with_heartbeats_where_optuna_has_them(
+    tmp_path: Path, kind: str
+) -> None:
     """A database URL opens with heartbeats and the retry of stale trials; journal:FILE opens
     Optuna's journal file (no heartbeats there); both hold a study two handles share."""
     import optuna
@@ -122,11 +141,15 @@ def test_shared_storages_open_with_heartbeats_where_optuna_has_them(tmp_path: Pa
         assert storage.get_heartbeat_stale_trial_callback() is not None
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     optuna.create_study(study_name="s/r", storage=storage).optimize(lambda t: 1.0, n_trials=2)
-    again = optuna.load_study(study_name="s/r", storage=make_storage(optuna, url, 8.0, create=False))
+    again = optuna.load_study(
+        study_name="s/r", storage=make_storage(optuna, url, 8.0, create=False)
+    )
     assert len(again.trials) == 2
 
 
-def test_on_a_journal_a_dead_workers_trial_and_an_earlier_sessions_are_failed(tmp_path: Path) -> None:
+def test_on_a_journal_a_dead_workers_trial_and_an_earlier_sessions_are_failed(
+    tmp_path: Path,
+) -> None:
     """No Optuna heartbeats there: a running trial of a worker judged dead, or of this very
     process in an earlier session (a killed run, now resumed), is failed; others run on."""
     from types import SimpleNamespace

@@ -3,6 +3,7 @@
 Real processes on loopback: a chief and two workers finish a study with every trial once,
 and a worker killed mid-trial has its trial retried by the other worker.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,10 +23,12 @@ from conftest import ROOT, run_cli, write_study
 
 pytestmark = pytest.mark.data
 
-TINY = {"max_train_samples = 2000": "max_train_samples = 300",
-        "max_eval_samples = 500": "max_eval_samples = 100",
-        "epochs = 3": "epochs = 20",
-        'algorithm = "bayesian"': 'algorithm = "random"\nworker_timeout = 3.0'}
+TINY = {
+    "max_train_samples = 2000": "max_train_samples = 300",
+    "max_eval_samples = 500": "max_eval_samples = 100",
+    "epochs = 3": "epochs = 20",
+    'algorithm = "bayesian"': 'algorithm = "random"\nworker_timeout = 3.0',
+}
 
 
 def free_port() -> int:
@@ -35,22 +38,42 @@ def free_port() -> int:
 
 
 def start(*args: str, cwd: Path, log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "hpsearch", *args], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=log.open("w"), text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return subprocess.Popen(
+        [sys.executable, "-m", "hpsearch", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=log.open("w"),
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
 
 
-def start_all(study: Path, flag: str, address: str, tmp_path: Path) -> tuple[subprocess.Popen, dict]:
+def start_all(
+    study: Path, flag: str, address: str, tmp_path: Path
+) -> tuple[subprocess.Popen, dict]:
     """The run (coordinating at `address`) and workers w1 and w2, logging to tmp_path."""
-    run = start("run", str(study), flag, address, "--keep-state", cwd=tmp_path,
-                log=tmp_path / "run.log")
-    workers = {name: start("worker", str(study), flag, address, "--id", name, cwd=tmp_path,
-                           log=tmp_path / f"{name}.log") for name in ("w1", "w2")}
+    run = start(
+        "run", str(study), flag, address, "--keep-state", cwd=tmp_path, log=tmp_path / "run.log"
+    )
+    workers = {
+        name: start(
+            "worker",
+            str(study),
+            flag,
+            address,
+            "--id",
+            name,
+            cwd=tmp_path,
+            log=tmp_path / f"{name}.log",
+        )
+        for name in ("w1", "w2")
+    }
     return run, workers
 
 
-def kill_in_trial(run: subprocess.Popen, worker: subprocess.Popen, training: Callable[[], Any],
-                  tmp_path: Path) -> Any:
+def kill_in_trial(
+    run: subprocess.Popen, worker: subprocess.Popen, training: Callable[[], Any], tmp_path: Path
+) -> Any:
     """SIGKILL `worker` as soon as `training()` names the trial it trains; that trial."""
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and run.poll() is None:  # the run may end first
@@ -123,8 +146,10 @@ def test_chief_on_a_port_in_use_says_so(tmp_path: Path) -> None:
         done = run_cli("run", str(study), "--chief", f"127.0.0.1:{port}", "--quiet", cwd=tmp_path)
     assert done.returncode == 2, done.stderr
     last = done.stderr.strip().splitlines()[-1]
-    assert last == (f"hpsearch: error: keras_tuner.chief: cannot listen on 127.0.0.1:{port}: "
-                    f"expected a free port on an address of this machine")
+    assert last == (
+        f"hpsearch: error: keras_tuner.chief: cannot listen on 127.0.0.1:{port}: "
+        f"expected a free port on an address of this machine"
+    )
     assert "Traceback" not in done.stderr
 
 

@@ -2,6 +2,7 @@
 
 Fast: nothing here trains a model or loads a dataset.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -97,8 +98,9 @@ def expect_error(text: str, source: str = SRC) -> StudyError:
     return info.value
 
 
-def check_message(err: StudyError, key: str | None, line: int | None,
-                  expected: str, got: str, source: str = SRC) -> None:
+def check_message(
+    err: StudyError, key: str | None, line: int | None, expected: str, got: str, source: str = SRC
+) -> None:
     """The one-line `FILE[:LINE]: KEY: expected ..., got ...` contract, checked exactly."""
     msg = str(err)
     where = source if line is None else f"{source}:{line}"
@@ -108,7 +110,7 @@ def check_message(err: StudyError, key: str | None, line: int | None,
     assert msg.startswith(prefix + "expected "), msg
     head = f"{prefix}expected {err.expected}, got "
     assert msg.startswith(head), msg
-    shown = msg[len(head):]
+    shown = msg[len(head) :]
     assert expected in err.expected, msg
     assert got in shown, msg
     assert "\n" not in msg
@@ -142,10 +144,23 @@ def test_full_study_parses_into_the_right_objects():
         r = s.space[name]
         assert type(r) is IntRange and type(r.low) is int and type(r.high) is int
 
-    assert s.sklearn == SklearnSettings(n_iter=4, cv="validation", scoring="f1_macro", n_jobs=-1,
-                                        random_state=3, patience=2, validation_fraction=0.25)
-    assert s.keras_tuner == TunerSettings(algorithm="hyperband", max_trials=6, max_epochs=9,
-                                          factor=4, objective="val_loss", patience=1)
+    assert s.sklearn == SklearnSettings(
+        n_iter=4,
+        cv="validation",
+        scoring="f1_macro",
+        n_jobs=-1,
+        random_state=3,
+        patience=2,
+        validation_fraction=0.25,
+    )
+    assert s.keras_tuner == TunerSettings(
+        algorithm="hyperband",
+        max_trials=6,
+        max_epochs=9,
+        factor=4,
+        objective="val_loss",
+        patience=1,
+    )
     assert s.task == "classification"
     assert SK.scoring(s) == "f1_macro"  # explicit settings win over the task defaults
     assert SK.metric(s) == ("f1_macro", "maximize")
@@ -160,8 +175,13 @@ def test_minimal_study_gets_every_default():
     assert s.seed == 42 and s.data_dir is None and s.output_dir == "results"
     assert s.max_train_samples is None and s.max_eval_samples is None
     assert s.epochs == 10 and s.batch_size == 32
-    assert s.space == {"n_hidden": Fixed(2), "n_neurons": Fixed(100), "activation": Fixed("relu"),
-                       "optimizer": Fixed("adam"), "learning_rate": Fixed(1e-3)}
+    assert s.space == {
+        "n_hidden": Fixed(2),
+        "n_neurons": Fixed(100),
+        "activation": Fixed("relu"),
+        "optimizer": Fixed("adam"),
+        "learning_rate": Fixed(1e-3),
+    }
     # dropout and batch_size are in a study's space only when it names them
     assert s.sklearn == SklearnSettings()
     assert s.sklearn.cv == 3 and s.sklearn.n_iter == 10 and s.sklearn.random_state is None
@@ -169,19 +189,29 @@ def test_minimal_study_gets_every_default():
     assert s.keras_tuner.algorithm == "random" and s.keras_tuner.max_trials == 10
 
 
-@pytest.mark.parametrize("dataset, task, scoring, objective", [
-    ("fashion_mnist", "classification", "accuracy", "val_accuracy"),
-    ("california_housing", "regression", "neg_root_mean_squared_error",
-     "val_root_mean_squared_error"),
-])
+@pytest.mark.parametrize(
+    "dataset, task, scoring, objective",
+    [
+        ("fashion_mnist", "classification", "accuracy", "val_accuracy"),
+        (
+            "california_housing",
+            "regression",
+            "neg_root_mean_squared_error",
+            "val_root_mean_squared_error",
+        ),
+    ],
+)
 def test_task_scoring_objective_per_dataset(dataset, task, scoring, objective):
     s = parse_study(f'[study]\nname = "d"\ndataset = "{dataset}"\n', SRC)
     assert (s.task, SK.scoring(s), KT.objective(s)) == (task, scoring, objective)
 
 
 def test_regression_objective_and_integer_cv():
-    s = parse_study(HEAD_CAL + 'name = "r"\n[sklearn]\ncv = 5\n'
-                    '[keras_tuner]\nobjective = "val_root_mean_squared_error"\n', SRC)
+    s = parse_study(
+        HEAD_CAL + 'name = "r"\n[sklearn]\ncv = 5\n'
+        '[keras_tuner]\nobjective = "val_root_mean_squared_error"\n',
+        SRC,
+    )
     assert s.sklearn.cv == 5
     assert KT.metric(s) == ("val_root_mean_squared_error", "minimize")
     # sklearn's neg_ scorer is reported as the positive error, lower is better
@@ -189,8 +219,11 @@ def test_regression_objective_and_integer_cv():
 
 
 def test_numbers_are_typed_by_parameter():
-    s = parse_study(HEAD + 'name = "n"\n[space]\nn_hidden = [0, 1, 4]\nn_neurons = 64\n'
-                    'learning_rate = [0.01, 1]\n', SRC)
+    s = parse_study(
+        HEAD + 'name = "n"\n[space]\nn_hidden = [0, 1, 4]\nn_neurons = 64\n'
+        "learning_rate = [0.01, 1]\n",
+        SRC,
+    )
     assert s.space["n_hidden"] == Choice((0, 1, 4))
     assert s.space["n_neurons"] == Fixed(64) and type(s.space["n_neurons"].value) is int
     assert s.space["learning_rate"] == Choice((0.01, 1.0))
@@ -222,226 +255,766 @@ BAD = [
     ("blank", "  \n\n\t\n", None, None, "a [study] table", "an empty file"),
     ("invalid-toml", HEAD + "[train]\nepochs = \n", None, 4, "valid TOML", "line 4"),
     ("invalid-toml-header", HEAD + "[train\n", None, 3, "valid TOML", "line 3"),
-    ("unknown-table", HEAD + "[sklern]\nn_iter = 3\n", "sklern", 3,
-     "(did you mean 'sklearn'?)", "an unknown key 'sklern'"),
-    ("table-not-table", 'train = 5\n' + HEAD, "train", 1, "a table", "5"),
-    ("unknown-space-key", HEAD + "[space]\nn_hidden = 1\nn_neuron = 30\n", "space.n_neuron", 5,
-     "(did you mean 'n_neurons'?)", "an unknown key 'n_neuron'"),
-    ("unknown-study-key", HEAD + 'engine = ["sklearn"]\n', "study.engine", 3,
-     "(did you mean 'engines'?)", "an unknown key 'engine'"),
-    ("unknown-train-key", HEAD + "[train]\nepoch = 3\n", "train.epoch", 4,
-     "(did you mean 'epochs'?)", "an unknown key 'epoch'"),
-    ("unknown-tuner-key", HEAD + "[keras_tuner]\nmax_trial = 3\n", "keras_tuner.max_trial", 4,
-     "(did you mean 'max_trials'?)", "an unknown key 'max_trial'"),
-    ("unknown-range-key", HEAD + "[space]\nn_neurons = {low = 1, hi = 5}\n", "space.n_neurons.hi",
-     None, "one of low, high, log", "an unknown key 'hi'"),
+    (
+        "unknown-table",
+        HEAD + "[sklern]\nn_iter = 3\n",
+        "sklern",
+        3,
+        "(did you mean 'sklearn'?)",
+        "an unknown key 'sklern'",
+    ),
+    ("table-not-table", "train = 5\n" + HEAD, "train", 1, "a table", "5"),
+    (
+        "unknown-space-key",
+        HEAD + "[space]\nn_hidden = 1\nn_neuron = 30\n",
+        "space.n_neuron",
+        5,
+        "(did you mean 'n_neurons'?)",
+        "an unknown key 'n_neuron'",
+    ),
+    (
+        "unknown-study-key",
+        HEAD + 'engine = ["sklearn"]\n',
+        "study.engine",
+        3,
+        "(did you mean 'engines'?)",
+        "an unknown key 'engine'",
+    ),
+    (
+        "unknown-train-key",
+        HEAD + "[train]\nepoch = 3\n",
+        "train.epoch",
+        4,
+        "(did you mean 'epochs'?)",
+        "an unknown key 'epoch'",
+    ),
+    (
+        "unknown-tuner-key",
+        HEAD + "[keras_tuner]\nmax_trial = 3\n",
+        "keras_tuner.max_trial",
+        4,
+        "(did you mean 'max_trials'?)",
+        "an unknown key 'max_trial'",
+    ),
+    (
+        "unknown-range-key",
+        HEAD + "[space]\nn_neurons = {low = 1, hi = 5}\n",
+        "space.n_neurons.hi",
+        None,
+        "one of low, high, log",
+        "an unknown key 'hi'",
+    ),
     # wrong types
     ("epochs-string", HEAD + '[train]\nepochs = "ten"\n', "train.epochs", 4, "an integer", "'ten'"),
-    ("batch-size-float", HEAD + "[train]\nbatch_size = 3.5\n", "train.batch_size", 4,
-     "an integer", "3.5"),
+    (
+        "batch-size-float",
+        HEAD + "[train]\nbatch_size = 3.5\n",
+        "train.batch_size",
+        4,
+        "an integer",
+        "3.5",
+    ),
     ("epochs-bool", HEAD + "[train]\nepochs = true\n", "train.epochs", 4, "an integer", "True"),
     ("seed-bool", HEAD + "seed = false\n", "study.seed", 3, "an integer", "False"),
     ("n-iter-bool", HEAD + "[sklearn]\nn_iter = true\n", "sklearn.n_iter", 4, "an integer", "True"),
-    ("cv-bool", HEAD + "[sklearn]\ncv = true\n", "sklearn.cv", 4,
-     "an integer or a string", "True"),
+    ("cv-bool", HEAD + "[sklearn]\ncv = true\n", "sklearn.cv", 4, "an integer or a string", "True"),
     ("cv-float", HEAD + "[sklearn]\ncv = 3.0\n", "sklearn.cv", 4, "an integer or a string", "3.0"),
-    ("fraction-string", HEAD + '[sklearn]\nvalidation_fraction = "0.1"\n',
-     "sklearn.validation_fraction", 4, "a number", "'0.1'"),
-    ("n-neurons-bool", HEAD + "[space]\nn_neurons = true\n", "space.n_neurons", 4,
-     "an integer, a list of choices, or a {low, high} range", "True"),
-    ("n-neurons-float", HEAD + "[space]\nn_neurons = 64.0\n", "space.n_neurons", 4,
-     "an integer, a list of choices", "64.0"),
-    ("lr-string", HEAD + '[space]\nlearning_rate = "fast"\n', "space.learning_rate", 4,
-     "a number, a list of choices", "'fast'"),
-    ("activation-int", HEAD + "[space]\nactivation = 3\n", "space.activation", 4,
-     "a string, a list of choices", "3"),
-    ("choice-mixed", HEAD + '[space]\nn_hidden = [1, "2"]\n', "space.n_hidden", 4,
-     "a list of an integer values", "[1, '2']"),
-    ("choice-bool", HEAD + "[space]\nn_hidden = [1, true]\n", "space.n_hidden", 4,
-     "a list of an integer values", "[1, True]"),
-    ("range-float-bound", HEAD + "[space]\nn_neurons = {low = 1.5, high = 10}\n",
-     "space.n_neurons.low", None, "an integer", "1.5"),
-    ("range-log-string", HEAD + '[space]\nn_neurons = {low = 1, high = 10, log = "yes"}\n',
-     "space.n_neurons.log", None, "true or false", "'yes'"),
-    ("range-missing-high", HEAD + "[space]\nn_neurons = {low = 1}\n", "space.n_neurons", 4,
-     "a range with both 'low' and 'high'", "{'low': 1}"),
+    (
+        "fraction-string",
+        HEAD + '[sklearn]\nvalidation_fraction = "0.1"\n',
+        "sklearn.validation_fraction",
+        4,
+        "a number",
+        "'0.1'",
+    ),
+    (
+        "n-neurons-bool",
+        HEAD + "[space]\nn_neurons = true\n",
+        "space.n_neurons",
+        4,
+        "an integer, a list of choices, or a {low, high} range",
+        "True",
+    ),
+    (
+        "n-neurons-float",
+        HEAD + "[space]\nn_neurons = 64.0\n",
+        "space.n_neurons",
+        4,
+        "an integer, a list of choices",
+        "64.0",
+    ),
+    (
+        "lr-string",
+        HEAD + '[space]\nlearning_rate = "fast"\n',
+        "space.learning_rate",
+        4,
+        "a number, a list of choices",
+        "'fast'",
+    ),
+    (
+        "activation-int",
+        HEAD + "[space]\nactivation = 3\n",
+        "space.activation",
+        4,
+        "a string, a list of choices",
+        "3",
+    ),
+    (
+        "choice-mixed",
+        HEAD + '[space]\nn_hidden = [1, "2"]\n',
+        "space.n_hidden",
+        4,
+        "a list of an integer values",
+        "[1, '2']",
+    ),
+    (
+        "choice-bool",
+        HEAD + "[space]\nn_hidden = [1, true]\n",
+        "space.n_hidden",
+        4,
+        "a list of an integer values",
+        "[1, True]",
+    ),
+    (
+        "range-float-bound",
+        HEAD + "[space]\nn_neurons = {low = 1.5, high = 10}\n",
+        "space.n_neurons.low",
+        None,
+        "an integer",
+        "1.5",
+    ),
+    (
+        "range-log-string",
+        HEAD + '[space]\nn_neurons = {low = 1, high = 10, log = "yes"}\n',
+        "space.n_neurons.log",
+        None,
+        "true or false",
+        "'yes'",
+    ),
+    (
+        "range-missing-high",
+        HEAD + "[space]\nn_neurons = {low = 1}\n",
+        "space.n_neurons",
+        4,
+        "a range with both 'low' and 'high'",
+        "{'low': 1}",
+    ),
     ("engines-string", HEAD + 'engines = "sklearn"\n', "study.engines", 3, "a list", "'sklearn'"),
     # ranges
-    ("int-low-gt-high", HEAD + "[space]\nn_neurons = {low = 200, high = 10}\n", "space.n_neurons",
-     4, "low <= high", "low = 200, high = 10"),
-    ("float-low-gt-high", HEAD + "[space]\nlearning_rate = {low = 0.1, high = 0.001}\n",
-     "space.learning_rate", 4, "low <= high", "low = 0.1, high = 0.001"),
-    ("log-low-zero", HEAD + "[space]\nlearning_rate = {low = 0.0, high = 0.1, log = true}\n",
-     "space.learning_rate", 4, "low > 0 for a log-scale range", "low = 0.0"),
-    ("log-low-negative", HEAD + "[space]\nlearning_rate = {low = -1e-3, high = 0.1, log = true}\n",
-     "space.learning_rate", 4, "low > 0 for a log-scale range", "low = -0.001"),
-    ("int-log-low-zero", HEAD + "[space]\nn_hidden = {low = 0, high = 3, log = true}\n",
-     "space.n_hidden", 4, "low > 0 for a log-scale range", "low = 0"),
+    (
+        "int-low-gt-high",
+        HEAD + "[space]\nn_neurons = {low = 200, high = 10}\n",
+        "space.n_neurons",
+        4,
+        "low <= high",
+        "low = 200, high = 10",
+    ),
+    (
+        "float-low-gt-high",
+        HEAD + "[space]\nlearning_rate = {low = 0.1, high = 0.001}\n",
+        "space.learning_rate",
+        4,
+        "low <= high",
+        "low = 0.1, high = 0.001",
+    ),
+    (
+        "log-low-zero",
+        HEAD + "[space]\nlearning_rate = {low = 0.0, high = 0.1, log = true}\n",
+        "space.learning_rate",
+        4,
+        "low > 0 for a log-scale range",
+        "low = 0.0",
+    ),
+    (
+        "log-low-negative",
+        HEAD + "[space]\nlearning_rate = {low = -1e-3, high = 0.1, log = true}\n",
+        "space.learning_rate",
+        4,
+        "low > 0 for a log-scale range",
+        "low = -0.001",
+    ),
+    (
+        "int-log-low-zero",
+        HEAD + "[space]\nn_hidden = {low = 0, high = 3, log = true}\n",
+        "space.n_hidden",
+        4,
+        "low > 0 for a log-scale range",
+        "low = 0",
+    ),
     # non-positive numbers
-    ("lr-zero", HEAD + "[space]\nlearning_rate = 0\n", "space.learning_rate", 4,
-     "values in (0, 10)", "0.0"),
-    ("lr-negative", HEAD + "[space]\nlearning_rate = -0.01\n", "space.learning_rate", 4,
-     "values in (0, 10)", "-0.01"),
-    ("lr-absurd", HEAD + "[space]\nlearning_rate = 10\n", "space.learning_rate", 4,
-     "values in (0, 10)", "10.0"),
-    ("lr-nan", HEAD + "[space]\nlearning_rate = nan\n", "space.learning_rate", 4,
-     "values in (0, 10)", "nan"),
-    ("lr-choice-negative", HEAD + "[space]\nlearning_rate = [0.01, -1]\n", "space.learning_rate",
-     4, "values in (0, 10)", "-1.0"),
-    ("lr-range-negative", HEAD + "[space]\nlearning_rate = {low = -0.5, high = 0.1}\n",
-     "space.learning_rate", 4, "values in (0, 10)", "-0.5"),
+    (
+        "lr-zero",
+        HEAD + "[space]\nlearning_rate = 0\n",
+        "space.learning_rate",
+        4,
+        "values in (0, 10)",
+        "0.0",
+    ),
+    (
+        "lr-negative",
+        HEAD + "[space]\nlearning_rate = -0.01\n",
+        "space.learning_rate",
+        4,
+        "values in (0, 10)",
+        "-0.01",
+    ),
+    (
+        "lr-absurd",
+        HEAD + "[space]\nlearning_rate = 10\n",
+        "space.learning_rate",
+        4,
+        "values in (0, 10)",
+        "10.0",
+    ),
+    (
+        "lr-nan",
+        HEAD + "[space]\nlearning_rate = nan\n",
+        "space.learning_rate",
+        4,
+        "values in (0, 10)",
+        "nan",
+    ),
+    (
+        "lr-choice-negative",
+        HEAD + "[space]\nlearning_rate = [0.01, -1]\n",
+        "space.learning_rate",
+        4,
+        "values in (0, 10)",
+        "-1.0",
+    ),
+    (
+        "lr-range-negative",
+        HEAD + "[space]\nlearning_rate = {low = -0.5, high = 0.1}\n",
+        "space.learning_rate",
+        4,
+        "values in (0, 10)",
+        "-0.5",
+    ),
     ("epochs-zero", HEAD + "[train]\nepochs = 0\n", "train.epochs", 4, "a value >= 1", "0"),
     ("epochs-negative", HEAD + "[train]\nepochs = -5\n", "train.epochs", 4, "a value >= 1", "-5"),
-    ("epochs-absurd", HEAD + "[train]\nepochs = 10001\n", "train.epochs", 4,
-     "a value <= 10,000", "10001"),
+    (
+        "epochs-absurd",
+        HEAD + "[train]\nepochs = 10001\n",
+        "train.epochs",
+        4,
+        "a value <= 10,000",
+        "10001",
+    ),
     ("batch-zero", HEAD + "[train]\nbatch_size = 0\n", "train.batch_size", 4, "a value >= 1", "0"),
-    ("batch-negative", HEAD + "[train]\nbatch_size = -32\n", "train.batch_size", 4,
-     "a value >= 1", "-32"),
+    (
+        "batch-negative",
+        HEAD + "[train]\nbatch_size = -32\n",
+        "train.batch_size",
+        4,
+        "a value >= 1",
+        "-32",
+    ),
     ("cv-one", HEAD + "[sklearn]\ncv = 1\n", "sklearn.cv", 4, "a value >= 2", "1"),
     ("cv-zero", HEAD + "[sklearn]\ncv = 0\n", "sklearn.cv", 4, "a value >= 2", "0"),
     ("cv-negative", HEAD + "[sklearn]\ncv = -3\n", "sklearn.cv", 4, "a value >= 2", "-3"),
     ("n-iter-zero", HEAD + "[sklearn]\nn_iter = 0\n", "sklearn.n_iter", 4, "a value >= 1", "0"),
-    ("n-iter-negative", HEAD + "[sklearn]\nn_iter = -2\n", "sklearn.n_iter", 4,
-     "a value >= 1", "-2"),
-    ("n-jobs-zero", HEAD + "[sklearn]\nn_jobs = 0\n", "sklearn.n_jobs", 4,
-     "a positive number of workers or -1", "0"),
-    ("n-jobs-minus-two", HEAD + "[sklearn]\nn_jobs = -2\n", "sklearn.n_jobs", 4,
-     "a value >= -1", "-2"),
-    ("fraction-one", HEAD + "[sklearn]\nvalidation_fraction = 1\n", "sklearn.validation_fraction",
-     4, "a fraction in (0, 1)", "1"),
-    ("fraction-zero", HEAD + "[sklearn]\nvalidation_fraction = 0.0\n",
-     "sklearn.validation_fraction", 4, "a fraction in (0, 1)", "0.0"),
-    ("sk-patience-negative", HEAD + "[sklearn]\npatience = -1\n", "sklearn.patience", 4,
-     "a value >= 0", "-1"),
-    ("max-trials-zero", HEAD + "[keras_tuner]\nmax_trials = 0\n", "keras_tuner.max_trials", 4,
-     "a value >= 1", "0"),
-    ("max-trials-negative", HEAD + "[keras_tuner]\nmax_trials = -4\n", "keras_tuner.max_trials", 4,
-     "a value >= 1", "-4"),
-    ("max-epochs-zero", HEAD + "[keras_tuner]\nmax_epochs = 0\n", "keras_tuner.max_epochs", 4,
-     "a value >= 1", "0"),
-    ("factor-one", HEAD + "[keras_tuner]\nfactor = 1\n", "keras_tuner.factor", 4,
-     "a value >= 2", "1"),
+    (
+        "n-iter-negative",
+        HEAD + "[sklearn]\nn_iter = -2\n",
+        "sklearn.n_iter",
+        4,
+        "a value >= 1",
+        "-2",
+    ),
+    (
+        "n-jobs-zero",
+        HEAD + "[sklearn]\nn_jobs = 0\n",
+        "sklearn.n_jobs",
+        4,
+        "a positive number of workers or -1",
+        "0",
+    ),
+    (
+        "n-jobs-minus-two",
+        HEAD + "[sklearn]\nn_jobs = -2\n",
+        "sklearn.n_jobs",
+        4,
+        "a value >= -1",
+        "-2",
+    ),
+    (
+        "fraction-one",
+        HEAD + "[sklearn]\nvalidation_fraction = 1\n",
+        "sklearn.validation_fraction",
+        4,
+        "a fraction in (0, 1)",
+        "1",
+    ),
+    (
+        "fraction-zero",
+        HEAD + "[sklearn]\nvalidation_fraction = 0.0\n",
+        "sklearn.validation_fraction",
+        4,
+        "a fraction in (0, 1)",
+        "0.0",
+    ),
+    (
+        "sk-patience-negative",
+        HEAD + "[sklearn]\npatience = -1\n",
+        "sklearn.patience",
+        4,
+        "a value >= 0",
+        "-1",
+    ),
+    (
+        "max-trials-zero",
+        HEAD + "[keras_tuner]\nmax_trials = 0\n",
+        "keras_tuner.max_trials",
+        4,
+        "a value >= 1",
+        "0",
+    ),
+    (
+        "max-trials-negative",
+        HEAD + "[keras_tuner]\nmax_trials = -4\n",
+        "keras_tuner.max_trials",
+        4,
+        "a value >= 1",
+        "-4",
+    ),
+    (
+        "max-epochs-zero",
+        HEAD + "[keras_tuner]\nmax_epochs = 0\n",
+        "keras_tuner.max_epochs",
+        4,
+        "a value >= 1",
+        "0",
+    ),
+    (
+        "factor-one",
+        HEAD + "[keras_tuner]\nfactor = 1\n",
+        "keras_tuner.factor",
+        4,
+        "a value >= 2",
+        "1",
+    ),
     ("seed-negative", HEAD + "seed = -1\n", "study.seed", 3, "an integer in [0, 4294967295]", "-1"),
-    ("seed-too-big", HEAD + "seed = 4294967296\n", "study.seed", 3, "an integer in [0,",
-     "4294967296"),
-    ("random-state-negative", HEAD + "[sklearn]\nrandom_state = -5\n", "sklearn.random_state", 4,
-     "an integer in [0,", "-5"),
-    ("scoring-wrong-task", HEAD_CAL + '[sklearn]\nscoring = "accuracy"\n', "sklearn.scoring", 4,
-     "one of neg_root_mean_squared_error", "'accuracy'"),
-    ("max-train-tiny", HEAD + "max_train_samples = 5\n", "study.max_train_samples", 3,
-     "a value >= 10", "5"),
-    ("max-eval-zero", HEAD + "max_eval_samples = 0\n", "study.max_eval_samples", 3,
-     "a value >= 10", "0"),
+    (
+        "seed-too-big",
+        HEAD + "seed = 4294967296\n",
+        "study.seed",
+        3,
+        "an integer in [0,",
+        "4294967296",
+    ),
+    (
+        "random-state-negative",
+        HEAD + "[sklearn]\nrandom_state = -5\n",
+        "sklearn.random_state",
+        4,
+        "an integer in [0,",
+        "-5",
+    ),
+    (
+        "scoring-wrong-task",
+        HEAD_CAL + '[sklearn]\nscoring = "accuracy"\n',
+        "sklearn.scoring",
+        4,
+        "one of neg_root_mean_squared_error",
+        "'accuracy'",
+    ),
+    (
+        "max-train-tiny",
+        HEAD + "max_train_samples = 5\n",
+        "study.max_train_samples",
+        3,
+        "a value >= 10",
+        "5",
+    ),
+    (
+        "max-eval-zero",
+        HEAD + "max_eval_samples = 0\n",
+        "study.max_eval_samples",
+        3,
+        "a value >= 10",
+        "0",
+    ),
     # unknown names
-    ("unknown-dataset", '[study]\nname = "x"\ndataset = "fashion-mnist"\n', "study.dataset", 3,
-     "(did you mean 'fashion_mnist'?)", "'fashion-mnist'"),
-    ("unknown-dataset-far", '[study]\ndataset = "imagenet"\n', "study.dataset", 2,
-     "one of fashion_mnist, california_housing", "'imagenet'"),
-    ("unknown-engine", HEAD + 'engines = ["sklearn", "keras-tuner"]\n', "study.engines", 3,
-     "(did you mean 'keras_tuner'?)", "'keras-tuner'"),
-    ("unknown-optimizer", HEAD + '[space]\noptimizer = "adma"\n', "space.optimizer", 4,
-     "(did you mean 'adam'?)", "'adma'"),
-    ("unknown-optimizer-choice", HEAD + '[space]\noptimizer = ["sgd", "rmsprob"]\n',
-     "space.optimizer", 4, "(did you mean 'rmsprop'?)", "'rmsprob'"),
-    ("unknown-activation", HEAD + '[space]\nactivation = "rellu"\n', "space.activation", 4,
-     "(did you mean 'relu'?)", "'rellu'"),
-    ("unknown-algorithm", HEAD + '[keras_tuner]\nalgorithm = "grid"\n', "keras_tuner.algorithm", 4,
-     "one of random, hyperband, bayesian", "'grid'"),
-    ("unknown-algorithm-typo", HEAD + '[keras_tuner]\nalgorithm = "hyperbnd"\n',
-     "keras_tuner.algorithm", 4, "(did you mean 'hyperband'?)", "'hyperbnd'"),
-    ("unknown-objective", HEAD + '[keras_tuner]\nobjective = "val_acc"\n', "keras_tuner.objective",
-     4, "(did you mean 'val_accuracy'?)", "'val_acc'"),
-    ("objective-wrong-task", HEAD_CAL + '[keras_tuner]\nobjective = "val_accuracy"\n',
-     "keras_tuner.objective", 4, "one of val_root_mean_squared_error, val_loss", "'val_accuracy'"),
-    ("unknown-scoring", HEAD + '[sklearn]\nscoring = "accuracyy"\n', "sklearn.scoring", 4,
-     "(did you mean 'accuracy'?)", "'accuracyy'"),
+    (
+        "unknown-dataset",
+        '[study]\nname = "x"\ndataset = "fashion-mnist"\n',
+        "study.dataset",
+        3,
+        "(did you mean 'fashion_mnist'?)",
+        "'fashion-mnist'",
+    ),
+    (
+        "unknown-dataset-far",
+        '[study]\ndataset = "imagenet"\n',
+        "study.dataset",
+        2,
+        "one of fashion_mnist, california_housing",
+        "'imagenet'",
+    ),
+    (
+        "unknown-engine",
+        HEAD + 'engines = ["sklearn", "keras-tuner"]\n',
+        "study.engines",
+        3,
+        "(did you mean 'keras_tuner'?)",
+        "'keras-tuner'",
+    ),
+    (
+        "unknown-optimizer",
+        HEAD + '[space]\noptimizer = "adma"\n',
+        "space.optimizer",
+        4,
+        "(did you mean 'adam'?)",
+        "'adma'",
+    ),
+    (
+        "unknown-optimizer-choice",
+        HEAD + '[space]\noptimizer = ["sgd", "rmsprob"]\n',
+        "space.optimizer",
+        4,
+        "(did you mean 'rmsprop'?)",
+        "'rmsprob'",
+    ),
+    (
+        "unknown-activation",
+        HEAD + '[space]\nactivation = "rellu"\n',
+        "space.activation",
+        4,
+        "(did you mean 'relu'?)",
+        "'rellu'",
+    ),
+    (
+        "unknown-algorithm",
+        HEAD + '[keras_tuner]\nalgorithm = "grid"\n',
+        "keras_tuner.algorithm",
+        4,
+        "one of random, hyperband, bayesian",
+        "'grid'",
+    ),
+    (
+        "unknown-algorithm-typo",
+        HEAD + '[keras_tuner]\nalgorithm = "hyperbnd"\n',
+        "keras_tuner.algorithm",
+        4,
+        "(did you mean 'hyperband'?)",
+        "'hyperbnd'",
+    ),
+    (
+        "unknown-objective",
+        HEAD + '[keras_tuner]\nobjective = "val_acc"\n',
+        "keras_tuner.objective",
+        4,
+        "(did you mean 'val_accuracy'?)",
+        "'val_acc'",
+    ),
+    (
+        "objective-wrong-task",
+        HEAD_CAL + '[keras_tuner]\nobjective = "val_accuracy"\n',
+        "keras_tuner.objective",
+        4,
+        "one of val_root_mean_squared_error, val_loss",
+        "'val_accuracy'",
+    ),
+    (
+        "unknown-scoring",
+        HEAD + '[sklearn]\nscoring = "accuracyy"\n',
+        "sklearn.scoring",
+        4,
+        "(did you mean 'accuracy'?)",
+        "'accuracyy'",
+    ),
     # choices and sizes
-    ("empty-choice", HEAD + "[space]\nn_neurons = []\n", "space.n_neurons", 4,
-     "a non-empty list of choices", "[]"),
-    ("empty-choice-str", HEAD + "[space]\nactivation = []\n", "space.activation", 4,
-     "a non-empty list of choices", "[]"),
-    ("n-neurons-absurd", HEAD + "[space]\nn_neurons = 1000000000\n", "space.n_neurons", 4,
-     "values in [1, 16384]", "1000000000"),
-    ("n-neurons-zero", HEAD + "[space]\nn_neurons = 0\n", "space.n_neurons", 4,
-     "values in [1, 16384]", "0"),
-    ("n-neurons-range-absurd", HEAD + "[space]\nn_neurons = {low = 10, high = 100000}\n",
-     "space.n_neurons", 4, "values in [1, 16384]", "100000"),
-    ("n-hidden-absurd", HEAD + "[space]\nn_hidden = 1000\n", "space.n_hidden", 4,
-     "values in [0, 64]", "1000"),
-    ("n-hidden-negative", HEAD + "[space]\nn_hidden = [-1, 2]\n", "space.n_hidden", 4,
-     "values in [0, 64]", "-1"),
-    ("parameter-cap", HEAD + "[space]\nn_hidden = 10\nn_neurons = 5000\n", "space.n_neurons", 5,
-     f"a model under {MAX_PARAMETERS:,} parameters", "n_hidden=10, n_neurons=5000"),
-    ("parameter-cap-ranges",
-     HEAD + "[space]\nn_neurons = [100, 4000]\nn_hidden = {low = 1, high = 20}\n",
-     "space.n_neurons", 4, "a model under 200,000,000 parameters",
-     "n_hidden=20, n_neurons=4000"),
-    ("parameter-cap-regression", HEAD_CAL + "[space]\nn_hidden = 64\nn_neurons = 16384\n",
-     "space.n_neurons", 5, "a model under 200,000,000 parameters",
-     "n_hidden=64, n_neurons=16384"),
-    ("encoding-typo", HEAD + '[train]\nencoding = "piecewise"\n', "train.encoding", 4,
-     "one of standard, piecewise_linear, none", "'piecewise'"),
+    (
+        "empty-choice",
+        HEAD + "[space]\nn_neurons = []\n",
+        "space.n_neurons",
+        4,
+        "a non-empty list of choices",
+        "[]",
+    ),
+    (
+        "empty-choice-str",
+        HEAD + "[space]\nactivation = []\n",
+        "space.activation",
+        4,
+        "a non-empty list of choices",
+        "[]",
+    ),
+    (
+        "n-neurons-absurd",
+        HEAD + "[space]\nn_neurons = 1000000000\n",
+        "space.n_neurons",
+        4,
+        "values in [1, 16384]",
+        "1000000000",
+    ),
+    (
+        "n-neurons-zero",
+        HEAD + "[space]\nn_neurons = 0\n",
+        "space.n_neurons",
+        4,
+        "values in [1, 16384]",
+        "0",
+    ),
+    (
+        "n-neurons-range-absurd",
+        HEAD + "[space]\nn_neurons = {low = 10, high = 100000}\n",
+        "space.n_neurons",
+        4,
+        "values in [1, 16384]",
+        "100000",
+    ),
+    (
+        "n-hidden-absurd",
+        HEAD + "[space]\nn_hidden = 1000\n",
+        "space.n_hidden",
+        4,
+        "values in [0, 64]",
+        "1000",
+    ),
+    (
+        "n-hidden-negative",
+        HEAD + "[space]\nn_hidden = [-1, 2]\n",
+        "space.n_hidden",
+        4,
+        "values in [0, 64]",
+        "-1",
+    ),
+    (
+        "parameter-cap",
+        HEAD + "[space]\nn_hidden = 10\nn_neurons = 5000\n",
+        "space.n_neurons",
+        5,
+        f"a model under {MAX_PARAMETERS:,} parameters",
+        "n_hidden=10, n_neurons=5000",
+    ),
+    (
+        "parameter-cap-ranges",
+        HEAD + "[space]\nn_neurons = [100, 4000]\nn_hidden = {low = 1, high = 20}\n",
+        "space.n_neurons",
+        4,
+        "a model under 200,000,000 parameters",
+        "n_hidden=20, n_neurons=4000",
+    ),
+    (
+        "parameter-cap-regression",
+        HEAD_CAL + "[space]\nn_hidden = 64\nn_neurons = 16384\n",
+        "space.n_neurons",
+        5,
+        "a model under 200,000,000 parameters",
+        "n_hidden=64, n_neurons=16384",
+    ),
+    (
+        "encoding-typo",
+        HEAD + '[train]\nencoding = "piecewise"\n',
+        "train.encoding",
+        4,
+        "one of standard, piecewise_linear, none",
+        "'piecewise'",
+    ),
     ("bins-one", HEAD + "[train]\nbins = 1\n", "train.bins", 4, ">= 2", "1"),
     ("bins-huge", HEAD + "[train]\nbins = 5000\n", "train.bins", 4, "<= 1,024", "5000"),
-    ("dropout-one", HEAD + "[space]\ndropout = [0.2, 1.0]\n", "space.dropout", 4,
-     "values in [0, 1)", "1.0"),
-    ("dropout-negative", HEAD + "[space]\ndropout = {low = -0.1, high = 0.5}\n", "space.dropout",
-     4, "values in [0, 1)", "-0.1"),
-    ("space-batch-size-zero", HEAD + "[space]\nbatch_size = [0, 32]\n", "space.batch_size", 4,
-     "values in [1, 1,000,000]", "0"),
-    ("space-batch-size-float", HEAD + "[space]\nbatch_size = 32.5\n", "space.batch_size", 4,
-     "integer, a list of choices, or a {low, high} range", "32.5"),
+    (
+        "dropout-one",
+        HEAD + "[space]\ndropout = [0.2, 1.0]\n",
+        "space.dropout",
+        4,
+        "values in [0, 1)",
+        "1.0",
+    ),
+    (
+        "dropout-negative",
+        HEAD + "[space]\ndropout = {low = -0.1, high = 0.5}\n",
+        "space.dropout",
+        4,
+        "values in [0, 1)",
+        "-0.1",
+    ),
+    (
+        "space-batch-size-zero",
+        HEAD + "[space]\nbatch_size = [0, 32]\n",
+        "space.batch_size",
+        4,
+        "values in [1, 1,000,000]",
+        "0",
+    ),
+    (
+        "space-batch-size-float",
+        HEAD + "[space]\nbatch_size = 32.5\n",
+        "space.batch_size",
+        4,
+        "integer, a list of choices, or a {low, high} range",
+        "32.5",
+    ),
     # missing / duplicated / misplaced
-    ("missing-dataset", '[study]\nname = "x"\n', "study.dataset", None,
-     "one of fashion_mnist, california_housing", "nothing"),
-    ("missing-study-table", "[train]\nepochs = 3\n", "study.dataset", None,
-     "one of fashion_mnist", "nothing"),
-    ("duplicate-engines", HEAD + 'engines = ["sklearn", "keras_tuner", "sklearn"]\n',
-     "study.engines", 3, "each engine at most once", "['sklearn', 'keras_tuner', 'sklearn']"),
-    ("no-engines", HEAD + "engines = []\n", "study.engines", 3,
-     "a non-empty list of sklearn, keras_tuner", "[]"),
-    ("range-for-string", HEAD + '[space]\nactivation = {low = "relu", high = "tanh"}\n',
-     "space.activation", 4, "a value or a list of choices (ranges are numeric only)",
-     "{'low': 'relu', 'high': 'tanh'}"),
-    ("cv-string-typo", HEAD + '[sklearn]\ncv = "valid"\n', "sklearn.cv", 4,
-     "one of validation (did you mean 'validation'?)", "'valid'"),
-    ("cv-string-number", HEAD + '[sklearn]\ncv = "5"\n', "sklearn.cv", 4,
-     "one of validation", "'5'"),
-    ("bad-name", HEAD + 'name = "my study"\n', "study.name", 3,
-     "letters, digits, '_', '-' or '.' only", "'my study'"),
+    (
+        "missing-dataset",
+        '[study]\nname = "x"\n',
+        "study.dataset",
+        None,
+        "one of fashion_mnist, california_housing",
+        "nothing",
+    ),
+    (
+        "missing-study-table",
+        "[train]\nepochs = 3\n",
+        "study.dataset",
+        None,
+        "one of fashion_mnist",
+        "nothing",
+    ),
+    (
+        "duplicate-engines",
+        HEAD + 'engines = ["sklearn", "keras_tuner", "sklearn"]\n',
+        "study.engines",
+        3,
+        "each engine at most once",
+        "['sklearn', 'keras_tuner', 'sklearn']",
+    ),
+    (
+        "no-engines",
+        HEAD + "engines = []\n",
+        "study.engines",
+        3,
+        "a non-empty list of sklearn, keras_tuner",
+        "[]",
+    ),
+    (
+        "range-for-string",
+        HEAD + '[space]\nactivation = {low = "relu", high = "tanh"}\n',
+        "space.activation",
+        4,
+        "a value or a list of choices (ranges are numeric only)",
+        "{'low': 'relu', 'high': 'tanh'}",
+    ),
+    (
+        "cv-string-typo",
+        HEAD + '[sklearn]\ncv = "valid"\n',
+        "sklearn.cv",
+        4,
+        "one of validation (did you mean 'validation'?)",
+        "'valid'",
+    ),
+    (
+        "cv-string-number",
+        HEAD + '[sklearn]\ncv = "5"\n',
+        "sklearn.cv",
+        4,
+        "one of validation",
+        "'5'",
+    ),
+    (
+        "bad-name",
+        HEAD + 'name = "my study"\n',
+        "study.name",
+        3,
+        "letters, digits, '_', '-' or '.' only",
+        "'my study'",
+    ),
     # successive halving ([sklearn] search = "halving") and which settings belong to which search
-    ("search-typo", HEAD + '[sklearn]\nsearch = "halvng"\n', "sklearn.search", 4,
-     "one of random, halving (did you mean 'halving'?)", "'halvng'"),
-    ("halving-setting-with-random", HEAD + "[sklearn]\nn_candidates = 6\n", "sklearn.n_candidates", 4,
-     'search = "halving" (n_candidates is a setting of that search only)', 'search = "random"'),
-    ("n-iter-with-halving", HEAD + '[sklearn]\nsearch = "halving"\nn_iter = 6\n', "sklearn.n_iter", 5,
-     'search = "random" (n_iter is a setting of that search only)', 'search = "halving"'),
-    ("n-candidates-one", HEAD + '[sklearn]\nsearch = "halving"\nn_candidates = 1\n',
-     "sklearn.n_candidates", 5, "a value >= 2", "1"),
-    ("n-candidates-word", HEAD + '[sklearn]\nsearch = "halving"\nn_candidates = "all"\n',
-     "sklearn.n_candidates", 5, "one of exhaust", "'all'"),
-    ("n-candidates-float", HEAD + '[sklearn]\nsearch = "halving"\nn_candidates = 6.0\n',
-     "sklearn.n_candidates", 5, "an integer or a string", "6.0"),
-    ("exhaust-one-candidate", HEAD + '[train]\nepochs = 5\n[sklearn]\nsearch = "halving"\n'
-     "min_resources = 3\n", "sklearn.n_candidates", None,
-     'an integer >= 2 ("exhaust" draws [train] epochs // min_resources candidates: 5 // 3)',
-     '"exhaust"'),
-    ("min-resources-zero", HEAD + '[sklearn]\nsearch = "halving"\nmin_resources = 0\n',
-     "sklearn.min_resources", 5, "a value >= 1", "0"),
-    ("min-resources-over-epochs", HEAD + '[train]\nepochs = 4\n[sklearn]\nsearch = "halving"\n'
-     "n_candidates = 4\nmin_resources = 5\n", "sklearn.min_resources", 8,
-     "at most [train] epochs (4)", "5"),
-    ("min-resources-over-default-epochs", HEAD + '[sklearn]\nsearch = "halving"\nmin_resources = 11\n',
-     "sklearn.min_resources", 5, "at most [train] epochs (10)", "11"),
-    ("halving-factor-one", HEAD + '[sklearn]\nsearch = "halving"\nfactor = 1\n', "sklearn.factor", 5,
-     "a number > 1", "1"),
-    ("halving-factor-string", HEAD + '[sklearn]\nsearch = "halving"\nfactor = "3"\n', "sklearn.factor", 5,
-     "a number", "'3'"),
+    (
+        "search-typo",
+        HEAD + '[sklearn]\nsearch = "halvng"\n',
+        "sklearn.search",
+        4,
+        "one of random, halving (did you mean 'halving'?)",
+        "'halvng'",
+    ),
+    (
+        "halving-setting-with-random",
+        HEAD + "[sklearn]\nn_candidates = 6\n",
+        "sklearn.n_candidates",
+        4,
+        'search = "halving" (n_candidates is a setting of that search only)',
+        'search = "random"',
+    ),
+    (
+        "n-iter-with-halving",
+        HEAD + '[sklearn]\nsearch = "halving"\nn_iter = 6\n',
+        "sklearn.n_iter",
+        5,
+        'search = "random" (n_iter is a setting of that search only)',
+        'search = "halving"',
+    ),
+    (
+        "n-candidates-one",
+        HEAD + '[sklearn]\nsearch = "halving"\nn_candidates = 1\n',
+        "sklearn.n_candidates",
+        5,
+        "a value >= 2",
+        "1",
+    ),
+    (
+        "n-candidates-word",
+        HEAD + '[sklearn]\nsearch = "halving"\nn_candidates = "all"\n',
+        "sklearn.n_candidates",
+        5,
+        "one of exhaust",
+        "'all'",
+    ),
+    (
+        "n-candidates-float",
+        HEAD + '[sklearn]\nsearch = "halving"\nn_candidates = 6.0\n',
+        "sklearn.n_candidates",
+        5,
+        "an integer or a string",
+        "6.0",
+    ),
+    (
+        "exhaust-one-candidate",
+        HEAD + '[train]\nepochs = 5\n[sklearn]\nsearch = "halving"\nmin_resources = 3\n',
+        "sklearn.n_candidates",
+        None,
+        'an integer >= 2 ("exhaust" draws [train] epochs // min_resources candidates: 5 // 3)',
+        '"exhaust"',
+    ),
+    (
+        "min-resources-zero",
+        HEAD + '[sklearn]\nsearch = "halving"\nmin_resources = 0\n',
+        "sklearn.min_resources",
+        5,
+        "a value >= 1",
+        "0",
+    ),
+    (
+        "min-resources-over-epochs",
+        HEAD + '[train]\nepochs = 4\n[sklearn]\nsearch = "halving"\n'
+        "n_candidates = 4\nmin_resources = 5\n",
+        "sklearn.min_resources",
+        8,
+        "at most [train] epochs (4)",
+        "5",
+    ),
+    (
+        "min-resources-over-default-epochs",
+        HEAD + '[sklearn]\nsearch = "halving"\nmin_resources = 11\n',
+        "sklearn.min_resources",
+        5,
+        "at most [train] epochs (10)",
+        "11",
+    ),
+    (
+        "halving-factor-one",
+        HEAD + '[sklearn]\nsearch = "halving"\nfactor = 1\n',
+        "sklearn.factor",
+        5,
+        "a number > 1",
+        "1",
+    ),
+    (
+        "halving-factor-string",
+        HEAD + '[sklearn]\nsearch = "halving"\nfactor = "3"\n',
+        "sklearn.factor",
+        5,
+        "a number",
+        "'3'",
+    ),
 ]
 
 
-@pytest.mark.parametrize("text, key, line, expected, got",
-                         [case[1:] for case in BAD], ids=[case[0] for case in BAD])
+@pytest.mark.parametrize(
+    "text, key, line, expected, got", [case[1:] for case in BAD], ids=[case[0] for case in BAD]
+)
 def test_bad_study_is_refused_with_a_precise_message(text, key, line, expected, got):
     err = expect_error(text)
     check_message(err, key, line, expected, got)
@@ -460,24 +1033,30 @@ def test_first_problem_wins_and_values_after_it_are_not_needed():
 
 def test_line_points_at_the_key_in_its_own_section():
     # `epochs` also appears in [keras_tuner]-like text earlier; the line must be [train]'s.
-    text = ('[study]\ndataset = "fashion_mnist"\n\n[keras_tuner]\nmax_epochs = 5\n\n'
-            '[train]\nbatch_size = 16\nepochs = "many"\n')
+    text = (
+        '[study]\ndataset = "fashion_mnist"\n\n[keras_tuner]\nmax_epochs = 5\n\n'
+        '[train]\nbatch_size = 16\nepochs = "many"\n'
+    )
     check_message(expect_error(text), "train.epochs", 9, "an integer", "'many'")
-    text = ('[study]\ndataset = "fashion_mnist"\n[sklearn]\npatience = 1\n'
-            '[keras_tuner]\npatience = -1\n')
+    text = (
+        '[study]\ndataset = "fashion_mnist"\n[sklearn]\npatience = 1\n'
+        "[keras_tuner]\npatience = -1\n"
+    )
     check_message(expect_error(text), "keras_tuner.patience", 6, "a value >= 0", "-1")
 
 
 def test_valid_boundaries_are_accepted():
     """The limits named in the messages are inclusive where they say so."""
     # 64 layers of 16,384 neurons would break the parameter cap; check the bounds separately.
-    s = parse_study(HEAD + 'name = "b"\nseed = 0\nmax_train_samples = 10\n'
-                    '[train]\nepochs = 10000\nbatch_size = 1\n'
-                    '[space]\nn_hidden = [0, 1]\nn_neurons = {low = 1, high = 16384}\n'
-                    'learning_rate = {low = 1e-9, high = 9.99, log = true}\n'
-                    '[sklearn]\ncv = 2\nn_jobs = -1\npatience = 0\n'
-                    '[keras_tuner]\nfactor = 2\npatience = 0\nmax_trials = 1\nmax_epochs = 1\n',
-                    SRC)
+    s = parse_study(
+        HEAD + 'name = "b"\nseed = 0\nmax_train_samples = 10\n'
+        "[train]\nepochs = 10000\nbatch_size = 1\n"
+        "[space]\nn_hidden = [0, 1]\nn_neurons = {low = 1, high = 16384}\n"
+        "learning_rate = {low = 1e-9, high = 9.99, log = true}\n"
+        "[sklearn]\ncv = 2\nn_jobs = -1\npatience = 0\n"
+        "[keras_tuner]\nfactor = 2\npatience = 0\nmax_trials = 1\nmax_epochs = 1\n",
+        SRC,
+    )
     assert s.space["n_neurons"] == IntRange(1, 16384)
     assert s.epochs == 10000 and s.batch_size == 1 and s.sklearn.cv == 2
     s = parse_study(HEAD + 'name = "b"\n[space]\nn_hidden = 64\nn_neurons = 16\n', SRC)
@@ -486,14 +1065,32 @@ def test_valid_boundaries_are_accepted():
 
 def test_load_study_errors_for_unreadable_paths(tmp_path):
     missing = tmp_path / "nope.toml"
-    check_message(_raises(load_study, missing), None, None, "an existing study file",
-                  "no such file", source=str(missing))
-    check_message(_raises(load_study, tmp_path), None, None, "a study file", "a directory",
-                  source=str(tmp_path))
+    check_message(
+        _raises(load_study, missing),
+        None,
+        None,
+        "an existing study file",
+        "no such file",
+        source=str(missing),
+    )
+    check_message(
+        _raises(load_study, tmp_path),
+        None,
+        None,
+        "a study file",
+        "a directory",
+        source=str(tmp_path),
+    )
     latin1 = tmp_path / "latin1.toml"
     latin1.write_bytes('[study]\nname = "café"\n'.encode("latin-1"))
-    check_message(_raises(load_study, latin1), None, None, "a readable UTF-8 file",
-                  "UnicodeDecodeError: ", source=str(latin1))
+    check_message(
+        _raises(load_study, latin1),
+        None,
+        None,
+        "a readable UTF-8 file",
+        "UnicodeDecodeError: ",
+        source=str(latin1),
+    )
 
 
 def _raises(func, *args) -> StudyError:
@@ -601,7 +1198,10 @@ def test_cli_run_bad_file_creates_nothing(tmp_path, workdir, capsys, no_data, te
     assert not out.exists()
     assert list(workdir.iterdir()) == []
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
-        "cwd", "in", "in/bad.toml"]
+        "cwd",
+        "in",
+        "in/bad.toml",
+    ]
     assert no_data == []
 
 
@@ -622,8 +1222,11 @@ def _unreadable_paths(tmp_path: Path) -> list[tuple[Path, str]]:
 def test_cli_unreadable_study_paths(tmp_path, workdir, capsys, no_data, command):
     out = tmp_path / "out"
     for path, fragment in _unreadable_paths(tmp_path):
-        argv = ["validate", str(path)] if command == "validate" else [
-            "run", str(path), "--output-dir", str(out)]
+        argv = (
+            ["validate", str(path)]
+            if command == "validate"
+            else ["run", str(path), "--output-dir", str(out)]
+        )
         assert dispatch(argv) == 2, path
         line = assert_one_error_line(capsys, path, fragment)
         assert line.startswith(f"hpsearch: error: {path}: expected "), line
@@ -652,8 +1255,9 @@ def test_cli_run_unwritable_output_dir_fails_before_data(tmp_path, workdir, caps
     blocker.write_text("not a directory\n", encoding="utf-8")
     text = VALID_CAL
     if where == "study-output-dir":
-        text = VALID_CAL.replace('engines = ["sklearn"]\n',
-                                 f'engines = ["sklearn"]\noutput_dir = "{blocker / "sub"}"\n')
+        text = VALID_CAL.replace(
+            'engines = ["sklearn"]\n', f'engines = ["sklearn"]\noutput_dir = "{blocker / "sub"}"\n'
+        )
         argv_tail: list[str] = []
     else:
         target = blocker / "sub" / "deeper" if where == "under-a-file" else blocker
@@ -662,8 +1266,9 @@ def test_cli_run_unwritable_output_dir_fails_before_data(tmp_path, workdir, caps
     assert load_study(path).dataset == "california_housing"  # the study itself is valid
 
     assert dispatch(["run", str(path), *argv_tail]) == 2
-    assert_one_error_line(capsys, path, "study.output_dir: expected a writable directory",
-                          "which is not writable")
+    assert_one_error_line(
+        capsys, path, "study.output_dir: expected a writable directory", "which is not writable"
+    )
     assert no_data == []  # refused before any data was read
     assert blocker.is_file() and blocker.read_text(encoding="utf-8") == "not a directory\n"
     assert list(workdir.iterdir()) == []
@@ -672,8 +1277,12 @@ def test_cli_run_unwritable_output_dir_fails_before_data(tmp_path, workdir, caps
 def test_cli_validate_good_file(tmp_path, workdir, capsys):
     data = tmp_path / "data" / "fashion-mnist"
     data.mkdir(parents=True)
-    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+    for name in (
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ):
         (data / name).write_bytes(b"")  # validate looks for the files; it does not read them
     path = write(tmp_path / "good.toml", FULL.replace('"/data/here"', f'"{data.parent}"'))
     assert dispatch(["validate", str(path)]) == 0

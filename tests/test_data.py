@@ -1,4 +1,5 @@
 """Datasets: exact splits, reproducible subsets, the search order, and one-line DataErrors."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -21,14 +22,19 @@ from conftest import DATA_DIR
 
 FASHION_DIR = DATA_DIR / "fashion-mnist"
 CAL_DIR = DATA_DIR / "scikit_learn_data"
-FASHION_NAMES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+FASHION_NAMES = [
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+]
 N_SYNTH_TRAIN, N_SYNTH_TEST = 5_010, 20  # the smallest training set with a 5,000-image validation
 
 
 def study_of(dataset: str, source: str = "<study>", **study: object):
     lines = [f'dataset = "{dataset}"'] + [
-        f"{k} = {v!r}" if not isinstance(v, str) else f'{k} = "{v}"' for k, v in study.items()]
+        f"{k} = {v!r}" if not isinstance(v, str) else f'{k} = "{v}"' for k, v in study.items()
+    ]
     return parse_study("[study]\n" + "\n".join(lines) + "\n", source)
 
 
@@ -62,8 +68,10 @@ def link_fashion(folder: Path, skip: tuple[str, ...] = ()) -> Path:
 
 # --- synthetic IDX files: header validation without the real data ------------------------
 
-def idx_bytes(magic: int, n: int, payload: bytes | None = None, side: int = 28,
-              header_n: int | None = None) -> bytes:
+
+def idx_bytes(
+    magic: int, n: int, payload: bytes | None = None, side: int = 28, header_n: int | None = None
+) -> bytes:
     header_n = n if header_n is None else header_n
     if magic == 2051:
         head = np.array([magic, header_n, side, side], dtype=">u4").tobytes()
@@ -113,6 +121,7 @@ def offline(tmp_path, monkeypatch):
         def download():
             downloads.append(name)
             raise OSError(f"network disabled in tests ({name})")
+
         return download
 
     monkeypatch.setattr(data_mod, "_download_fashion", refuse("keras"))
@@ -129,27 +138,58 @@ def test_synthetic_fashion_loads(tmp_path, offline):
 
 
 BAD_IDX = [
-    ("images-are-labels", {"train_images_idx3_ubyte": idx_bytes(2049, N_SYNTH_TRAIN)},
-     "train-images-idx3-ubyte.gz", ["magic 2051", "magic number 2049"]),
-    ("labels-wrong-magic", {"t10k_labels_idx1_ubyte": idx_bytes(2051, 1)},
-     "t10k-labels-idx1-ubyte.gz", ["magic 2049", "magic number 2051"]),
-    ("short-body", {"t10k_images_idx3_ubyte": idx_bytes(2051, N_SYNTH_TEST, header_n=N_SYNTH_TEST + 1)},
-     "t10k-images-idx3-ubyte.gz", ["header announces 21"]),
-    ("not-28x28", {"t10k_images_idx3_ubyte": idx_bytes(2051, N_SYNTH_TEST, side=32)},
-     "t10k-images-idx3-ubyte.gz", ["28x28", "32x32"]),
-    ("count-mismatch", {"train_labels_idx1_ubyte": idx_bytes(2049, N_SYNTH_TRAIN - 1)},
-     "train-labels-idx1-ubyte.gz", ["5,009 labels for 5,010 images", "train-images-idx3-ubyte.gz"]),
-    ("label-out-of-range", {"t10k_labels_idx1_ubyte": idx_bytes(2049, 2, payload=bytes([3, 10]))},
-     "t10k-labels-idx1-ubyte.gz", ["label 10"]),
+    (
+        "images-are-labels",
+        {"train_images_idx3_ubyte": idx_bytes(2049, N_SYNTH_TRAIN)},
+        "train-images-idx3-ubyte.gz",
+        ["magic 2051", "magic number 2049"],
+    ),
+    (
+        "labels-wrong-magic",
+        {"t10k_labels_idx1_ubyte": idx_bytes(2051, 1)},
+        "t10k-labels-idx1-ubyte.gz",
+        ["magic 2049", "magic number 2051"],
+    ),
+    (
+        "short-body",
+        {"t10k_images_idx3_ubyte": idx_bytes(2051, N_SYNTH_TEST, header_n=N_SYNTH_TEST + 1)},
+        "t10k-images-idx3-ubyte.gz",
+        ["header announces 21"],
+    ),
+    (
+        "not-28x28",
+        {"t10k_images_idx3_ubyte": idx_bytes(2051, N_SYNTH_TEST, side=32)},
+        "t10k-images-idx3-ubyte.gz",
+        ["28x28", "32x32"],
+    ),
+    (
+        "count-mismatch",
+        {"train_labels_idx1_ubyte": idx_bytes(2049, N_SYNTH_TRAIN - 1)},
+        "train-labels-idx1-ubyte.gz",
+        ["5,009 labels for 5,010 images", "train-images-idx3-ubyte.gz"],
+    ),
+    (
+        "label-out-of-range",
+        {"t10k_labels_idx1_ubyte": idx_bytes(2049, 2, payload=bytes([3, 10]))},
+        "t10k-labels-idx1-ubyte.gz",
+        ["label 10"],
+    ),
     ("empty", {"t10k_labels_idx1_ubyte": b""}, "t10k-labels-idx1-ubyte.gz", ["0 bytes"]),
-    ("too-few-train", {"train_images_idx3_ubyte": idx_bytes(2051, 100),
-                       "train_labels_idx1_ubyte": idx_bytes(2049, 100)},
-     "train-images-idx3-ubyte.gz", ["more than 5,000"]),
+    (
+        "too-few-train",
+        {
+            "train_images_idx3_ubyte": idx_bytes(2051, 100),
+            "train_labels_idx1_ubyte": idx_bytes(2049, 100),
+        },
+        "train-images-idx3-ubyte.gz",
+        ["more than 5,000"],
+    ),
 ]
 
 
-@pytest.mark.parametrize("overrides, bad_file, fragments", [c[1:] for c in BAD_IDX],
-                         ids=[c[0] for c in BAD_IDX])
+@pytest.mark.parametrize(
+    "overrides, bad_file, fragments", [c[1:] for c in BAD_IDX], ids=[c[0] for c in BAD_IDX]
+)
 def test_bad_idx_header_is_a_data_error(tmp_path, offline, overrides, bad_file, fragments):
     folder = write_synthetic_fashion(tmp_path / "d", **overrides)
     with pytest.raises(DataError) as err:
@@ -162,9 +202,13 @@ def test_bad_gzip_is_a_data_error(tmp_path, offline, damage):
     folder = write_synthetic_fashion(tmp_path / "d")
     path = folder / "t10k-labels-idx1-ubyte.gz"
     raw = path.read_bytes()
-    path.write_bytes({"truncated": raw[: len(raw) // 2],
-                      "not-gzip": idx_bytes(2049, N_SYNTH_TEST),
-                      "bad-crc": raw[:-8] + bytes(8)}[damage])
+    path.write_bytes(
+        {
+            "truncated": raw[: len(raw) // 2],
+            "not-gzip": idx_bytes(2049, N_SYNTH_TEST),
+            "bad-crc": raw[:-8] + bytes(8),
+        }[damage]
+    )
     with pytest.raises(DataError) as err:
         load_dataset(study_of("fashion_mnist", data_dir=str(folder)))
     assert_one_line(err.value, str(path), "gzip")
@@ -178,6 +222,7 @@ def test_bad_pkz_is_a_data_error(tmp_path, offline, content):
         path.write_bytes(b"\x00not a joblib pickle" * 50)
     else:
         import joblib
+
         joblib.dump(np.ones((50, 12)), path, compress=3)
     with pytest.raises(DataError) as err:
         load_dataset(study_of("california_housing", data_dir=str(path.parent)))
@@ -185,11 +230,14 @@ def test_bad_pkz_is_a_data_error(tmp_path, offline, content):
     assert offline[1] == []
 
 
-@pytest.mark.parametrize("dataset, expected", [("fashion_mnist", "train-images-idx3-ubyte.gz"),
-                                               ("california_housing", CAL_FILE)])
+@pytest.mark.parametrize(
+    "dataset, expected",
+    [("fashion_mnist", "train-images-idx3-ubyte.gz"), ("california_housing", CAL_FILE)],
+)
 @pytest.mark.parametrize("exists", [True, False])
-def test_explicit_data_dir_without_files_does_not_fall_through(tmp_path, offline, monkeypatch,
-                                                                 dataset, expected, exists):
+def test_explicit_data_dir_without_files_does_not_fall_through(
+    tmp_path, offline, monkeypatch, dataset, expected, exists
+):
     empty = tmp_path / "studies" / "empty"
     if exists:
         empty.mkdir(parents=True)
@@ -219,13 +267,21 @@ def test_data_dirs_order(tmp_path, monkeypatch):
     env = tmp_path / "env"
     assert data_dirs(None) == [env]
     assert data_dirs(None, "fashion_mnist") == [
-        env / "fashion-mnist", env, Path("/usr/share/datasets/fashion-mnist"),
-        tmp_path / "home" / ".keras" / "datasets" / "fashion-mnist"]
+        env / "fashion-mnist",
+        env,
+        Path("/usr/share/datasets/fashion-mnist"),
+        tmp_path / "home" / ".keras" / "datasets" / "fashion-mnist",
+    ]
     assert data_dirs(None, "california_housing") == [
-        env / "scikit_learn_data", env, tmp_path / "home" / "scikit_learn_data"]
+        env / "scikit_learn_data",
+        env,
+        tmp_path / "home" / "scikit_learn_data",
+    ]
     source = str(tmp_path / "studies" / "s.toml")
     assert data_dirs("../data", "california_housing", source) == [
-        tmp_path / "studies" / ".." / "data" / "scikit_learn_data", tmp_path / "studies" / ".." / "data"]
+        tmp_path / "studies" / ".." / "data" / "scikit_learn_data",
+        tmp_path / "studies" / ".." / "data",
+    ]
     monkeypatch.chdir(tmp_path)
     assert data_dirs("rel", None, "<study>") == [tmp_path / "rel"]
     assert data_dirs("~/d", None, source) == [tmp_path / "home" / "d"]
@@ -243,15 +299,25 @@ def test_env_dir_without_files_falls_through_to_the_error(tmp_path, offline, mon
     monkeypatch.setenv(ENV_DATA_DIR, str(empty))
     with pytest.raises(DataError) as err:
         load_dataset(study_of("fashion_mnist"))
-    assert_one_line(err.value, "fashion_mnist: no IDX files in", str(empty / "fashion-mnist"),
-                    str(empty), str(data_mod.DEBIAN_FASHION),
-                    str(home / ".keras" / "datasets" / "fashion-mnist"),
-                    "download failed (OSError: network disabled", ENV_DATA_DIR)
+    assert_one_line(
+        err.value,
+        "fashion_mnist: no IDX files in",
+        str(empty / "fashion-mnist"),
+        str(empty),
+        str(data_mod.DEBIAN_FASHION),
+        str(home / ".keras" / "datasets" / "fashion-mnist"),
+        "download failed (OSError: network disabled",
+        ENV_DATA_DIR,
+    )
     with pytest.raises(DataError) as err:
         load_dataset(study_of("california_housing"))
-    assert_one_line(err.value, "california_housing: no cal_housing_py3.pkz in",
-                    str(empty / "scikit_learn_data"), str(home / "scikit_learn_data"),
-                    "download failed (OSError: network disabled")
+    assert_one_line(
+        err.value,
+        "california_housing: no cal_housing_py3.pkz in",
+        str(empty / "scikit_learn_data"),
+        str(home / "scikit_learn_data"),
+        "download failed (OSError: network disabled",
+    )
     assert downloads == ["keras", "sklearn"]
 
 
@@ -264,8 +330,9 @@ def test_env_dir_without_files_falls_through_to_the_keras_cache(tmp_path, offlin
     assert downloads == []
 
 
-def test_relative_data_dir_with_a_pseudo_source_uses_the_current_directory(tmp_path, offline,
-                                                                           monkeypatch):
+def test_relative_data_dir_with_a_pseudo_source_uses_the_current_directory(
+    tmp_path, offline, monkeypatch
+):
     write_synthetic_fashion(tmp_path / "cwd" / "rel")
     monkeypatch.chdir(tmp_path / "cwd")
     d = load_dataset(study_of("fashion_mnist", source="<study>", data_dir="rel"))
@@ -284,6 +351,7 @@ def test_fingerprint_hashes_dtype(tmp_path, offline):
 
 
 # --- the real data ------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def fashion_raw():
@@ -370,8 +438,10 @@ def test_california_split(cal_full):
     assert d.x_train.dtype == np.float32 and d.y_train.dtype == np.float32
     full = {tuple(r) for r in rows(x_all, y_all)}
     assert len(full) == 20_640  # no duplicate rows, so set arithmetic is exact
-    parts = [{tuple(r) for r in rows(x, y)} for x, y in
-             ((d.x_train, d.y_train), (d.x_val, d.y_val), (d.x_test, d.y_test))]
+    parts = [
+        {tuple(r) for r in rows(x, y)}
+        for x, y in ((d.x_train, d.y_train), (d.x_val, d.y_val), (d.x_test, d.y_test))
+    ]
     assert sum(len(p) for p in parts) == 20_640
     assert not (parts[0] & parts[1]) and not (parts[0] & parts[2]) and not (parts[1] & parts[2])
     assert parts[0] | parts[1] | parts[2] == full
@@ -391,10 +461,15 @@ def test_california_seeds_and_subsets():
     assert not np.array_equal(a.x_test, c.x_test) and not np.array_equal(a.y_train, c.y_train)
     assert a.fingerprint() == b.fingerprint() != c.fingerprint()
 
-    s1, s2 = (load_dataset(study_of("california_housing", seed=5, max_train_samples=200,
-                                    max_eval_samples=50)) for _ in range(2))
-    s3 = load_dataset(study_of("california_housing", seed=6, max_train_samples=200,
-                               max_eval_samples=50))
+    s1, s2 = (
+        load_dataset(
+            study_of("california_housing", seed=5, max_train_samples=200, max_eval_samples=50)
+        )
+        for _ in range(2)
+    )
+    s3 = load_dataset(
+        study_of("california_housing", seed=6, max_train_samples=200, max_eval_samples=50)
+    )
     assert (len(s1.x_train), len(s1.x_val), len(s1.x_test)) == (200, 50, 50)
     assert (len(s1.y_train), len(s1.y_val), len(s1.y_test)) == (200, 50, 50)
     assert s1.fingerprint() == s2.fingerprint() != s3.fingerprint()
@@ -417,8 +492,13 @@ def test_relative_data_dir_is_taken_from_the_study_folder(tmp_path, offline, mon
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)  # the current directory must not matter
-    path = write_study(tmp_path / "studies" / "cal.toml", "california_housing", data_dir="../data",
-                       max_train_samples=100, max_eval_samples=20)
+    path = write_study(
+        tmp_path / "studies" / "cal.toml",
+        "california_housing",
+        data_dir="../data",
+        max_train_samples=100,
+        max_eval_samples=20,
+    )
     d = load_file(path)
     assert Path(d.origin) == tmp_path / "studies" / ".." / "data" / "scikit_learn_data"
     assert len(d.x_train) == 100
@@ -463,6 +543,7 @@ def test_env_dir_falls_through_to_the_sklearn_home(tmp_path, offline, monkeypatc
 
 # --- through the CLI ----------------------------------------------------------------------
 
+
 @pytest.fixture
 def restore_signals():
     """dispatch() installs SIGINT/SIGTERM handlers and an unraisable hook: put them back."""
@@ -474,20 +555,24 @@ def restore_signals():
     sys.unraisablehook = hook
 
 
-def test_cli_run_with_an_empty_data_dir_fails_before_the_run_dir(tmp_path, offline, capsys,
-                                                                 restore_signals, monkeypatch):
+def test_cli_run_with_an_empty_data_dir_fails_before_the_run_dir(
+    tmp_path, offline, capsys, restore_signals, monkeypatch
+):
     from hpsearch.cli import dispatch
 
     (tmp_path / "in" / "nodata").mkdir(parents=True)
     monkeypatch.chdir(tmp_path)
-    path = write_study(tmp_path / "in" / "s.toml", "california_housing", data_dir="nodata",
-                       engines=["sklearn"])
+    path = write_study(
+        tmp_path / "in" / "s.toml", "california_housing", data_dir="nodata", engines=["sklearn"]
+    )
     out = tmp_path / "out"
     assert dispatch(["run", str(path), "--output-dir", str(out), "--quiet"]) == 2
     stdout, stderr = capsys.readouterr()
     assert stdout == ""
     assert stderr.count("\n") == 1 and stderr.startswith("hpsearch: error: "), stderr
     assert "Traceback" not in stderr
-    assert f"{path}: study.data_dir 'nodata'" in stderr and str(tmp_path / "in" / "nodata") in stderr
+    assert (
+        f"{path}: study.data_dir 'nodata'" in stderr and str(tmp_path / "in" / "nodata") in stderr
+    )
     assert not out.exists() or not any(out.rglob("*"))
     assert offline[1] == []

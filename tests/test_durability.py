@@ -1,4 +1,5 @@
 """Kill -9 and resume, failed (NaN) trials, and resume refusals: real runs on small data."""
+
 from __future__ import annotations
 
 import json
@@ -22,17 +23,22 @@ def _sessions(run_dir: Path, engine: str) -> dict[str, str]:
     trained them."""
     state = run_dir / "state" / engine
     if engine == "sklearn":
-        return {p.parent.name: json.loads(p.read_text())["session"]
-                for p in state.glob("fits/*/record.json")}
+        return {
+            p.parent.name: json.loads(p.read_text())["session"]
+            for p in state.glob("fits/*/record.json")
+        }
     if engine == "optuna":
         import optuna
 
         from hpsearch.engines.optuna_engine import OUTCOME
 
         optuna.logging.set_verbosity(optuna.logging.ERROR)
-        trials = optuna.load_study(study_name="hpsearch",
-                                   storage=f"sqlite:///{state / 'optuna.db'}").trials
-        return {f"{t.number:03d}": t.user_attrs["session"] for t in trials if OUTCOME in t.user_attrs}
+        trials = optuna.load_study(
+            study_name="hpsearch", storage=f"sqlite:///{state / 'optuna.db'}"
+        ).trials
+        return {
+            f"{t.number:03d}": t.user_attrs["session"] for t in trials if OUTCOME in t.user_attrs
+        }
     return {p.stem: json.loads(p.read_text())["session"] for p in state.glob("records/*.json")}
 
 
@@ -54,16 +60,21 @@ def _rows(run_dir: Path, engine: str) -> int:
     return int((pd.read_csv(path)["engine"] == engine).sum()) if path.is_file() else 0
 
 
-def _kill_after(cmd: list[str], cwd: Path, out: Path, engine: str, enough: int,
-                sig: int = signal.SIGKILL) -> tuple[Path, subprocess.Popen]:
+def _kill_after(
+    cmd: list[str], cwd: Path, out: Path, engine: str, enough: int, sig: int = signal.SIGKILL
+) -> tuple[Path, subprocess.Popen]:
     """Start a run, signal it once trials.csv lists `enough` finished trials of `engine`.
 
     A row is written only after the engine has stored the trial as finished (Keras Tuner's
     oracle has saved it; every sklearn fold fit is in the fit store), so this is not racy.
     """
-    proc = subprocess.Popen([sys.executable, "-m", "hpsearch", *cmd], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hpsearch", *cmd],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     deadline = time.time() + 300
     try:
         while time.time() < deadline:
@@ -95,10 +106,13 @@ def test_kill_9_then_resume_is_the_same_study(tmp_path, engine):
     its draws, and the trial the kill cut off is trained again under its own number)."""
     n = 4
     study = write_study(tmp_path, "fashion_mnist", [engine], n=n, replace=OPTUNA_N)
-    reference = _last_dir(run_cli("run", str(study), "--output-dir", str(tmp_path / "ref"),
-                                  cwd=tmp_path))
+    reference = _last_dir(
+        run_cli("run", str(study), "--output-dir", str(tmp_path / "ref"), cwd=tmp_path)
+    )
     out = tmp_path / "out"
-    run_dir, _ = _kill_after(["run", str(study), "--output-dir", str(out)], tmp_path, out, engine, 2)
+    run_dir, _ = _kill_after(
+        ["run", str(study), "--output-dir", str(out)], tmp_path, out, engine, 2
+    )
     killed_at = json.loads((run_dir / "status.json").read_text())["wall_seconds"]  # last update
     before = _sessions(run_dir, engine)
     assert len(before) >= (4 if engine == "sklearn" else 2)  # 2 folds per sklearn trial
@@ -132,10 +146,12 @@ def test_kill_9_then_resume_is_the_same_study(tmp_path, engine):
     # (Measured on JAX/CPU: identical to the last digit; a GPU backend may differ slightly.)
     ref_trials = pd.read_csv(reference / "trials.csv", dtype={"trial": str})
     params = [c for c in trials.columns if c.startswith("param_")]
-    pd.testing.assert_frame_equal(trials[["trial", *params, "val_score"]],
-                                  ref_trials[["trial", *params, "val_score"]])
-    summary, ref_summary = (pd.read_csv(d / "summary.csv", dtype={"best_trial": str})
-                            for d in (run_dir, reference))
+    pd.testing.assert_frame_equal(
+        trials[["trial", *params, "val_score"]], ref_trials[["trial", *params, "val_score"]]
+    )
+    summary, ref_summary = (
+        pd.read_csv(d / "summary.csv", dtype={"best_trial": str}) for d in (run_dir, reference)
+    )
     assert summary["best_trial"].item() == ref_summary["best_trial"].item()
     assert summary["test_accuracy"].item() == ref_summary["test_accuracy"].item()
 
@@ -144,8 +160,9 @@ def test_kill_9_then_resume_is_the_same_study(tmp_path, engine):
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, engine):
     study = write_study(tmp_path, "fashion_mnist", [engine], n=4, replace=OPTUNA_N)
     out = tmp_path / "out"
-    run_dir, proc = _kill_after(["run", str(study), "--output-dir", str(out)], tmp_path, out,
-                                engine, 1, sig=signal.SIGINT)
+    run_dir, proc = _kill_after(
+        ["run", str(study), "--output-dir", str(out)], tmp_path, out, engine, 1, sig=signal.SIGINT
+    )
     status = json.loads((run_dir / "status.json").read_text())
     assert status["state"] == "interrupted" and status["engines"][engine]["state"] == "interrupted"
     stderr = proc.stderr.read().decode()
@@ -171,8 +188,14 @@ def test_resume_refuses_a_changed_study(tmp_path, capsys):
 
     study = write_study(tmp_path, "california_housing", ["sklearn"], n=3)
     out = tmp_path / "out"
-    run_dir, _ = _kill_after(["run", str(study), "--output-dir", str(out)], tmp_path, out,
-                             "sklearn", 1, sig=signal.SIGINT)
+    run_dir, _ = _kill_after(
+        ["run", str(study), "--output-dir", str(out)],
+        tmp_path,
+        out,
+        "sklearn",
+        1,
+        sig=signal.SIGINT,
+    )
     original = study.read_text()
 
     def refused(*argv: str) -> str:
@@ -182,8 +205,10 @@ def test_resume_refuses_a_changed_study(tmp_path, capsys):
         assert "Traceback" not in err
         return err.strip().splitlines()[-1]
 
-    for change, expected in ((("high = 64", "high = 128"), "space changed"),
-                             (("n_iter = 3", "n_iter = 4"), "sklearn changed")):
+    for change, expected in (
+        (("high = 64", "high = 128"), "space changed"),
+        (("n_iter = 3", "n_iter = 4"), "sklearn changed"),
+    ):
         study.write_text(original.replace(*change))
         line = refused("run", str(study), "--resume", str(run_dir))
         assert line.startswith("hpsearch: error:") and expected in line, line
@@ -195,12 +220,18 @@ def test_resume_refuses_a_changed_study(tmp_path, capsys):
 
 def _sgd_study(tmp_path: Path, learning_rate: str) -> Path:
     """California with SGD where only the learning rate varies (so each value is tried)."""
-    return write_study(tmp_path, "california_housing", ["sklearn", "keras_tuner"], n=2, replace={
-        'optimizer = "adam"': 'optimizer = "sgd"',
-        "learning_rate = { low = 2e-3, high = 1e-2, log = true }": f"learning_rate = {learning_rate}",
-        "n_hidden = { low = 1, high = 2 }": "n_hidden = 1",
-        "n_neurons = { low = 16, high = 64, log = true }": "n_neurons = 32",
-    })
+    return write_study(
+        tmp_path,
+        "california_housing",
+        ["sklearn", "keras_tuner"],
+        n=2,
+        replace={
+            'optimizer = "adam"': 'optimizer = "sgd"',
+            "learning_rate = { low = 2e-3, high = 1e-2, log = true }": f"learning_rate = {learning_rate}",
+            "n_hidden = { low = 1, high = 2 }": "n_hidden = 1",
+            "n_neurons = { low = 16, high = 64, log = true }": "n_neurons = 32",
+        },
+    )
 
 
 def test_nan_trials_are_recorded_as_failed_and_the_study_goes_on(tmp_path):
@@ -225,8 +256,10 @@ def test_all_trials_failing_ends_with_a_clear_error_and_the_table(tmp_path):
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("hpsearch: error: no usable model from sklearn (every trial failed), "
-                           "keras_tuner (every trial failed)")
+    assert last.startswith(
+        "hpsearch: error: no usable model from sklearn (every trial failed), "
+        "keras_tuner (every trial failed)"
+    )
     trials = pd.read_csv(next((tmp_path / "out").glob("*/*/trials.csv")))
     # one distinct candidate: sklearn samples it once, Keras Tuner stops when the space is exhausted
     assert trials["engine"].tolist() == ["sklearn", "keras_tuner"]
@@ -254,8 +287,9 @@ def test_a_failed_refit_keeps_the_trials_and_reports_the_failure(tmp_path, monke
 
     monkeypatch.setattr(wrappers.KerasRegressor, "fit", diverging_refit)
     for attempt in range(2):  # the second time is a resume: the failure is cached, not re-run
-        ctx = EngineContext("sklearn", study, _without_test(data), tmp_path / "state",
-                            lambda record: None)
+        ctx = EngineContext(
+            "sklearn", study, _without_test(data), tmp_path / "state", lambda record: None
+        )
         result = engines.get("sklearn").run(ctx)
         assert [r.status for r in result.records] == ["ok", "ok"]
         assert result.best is not None and result.model is None

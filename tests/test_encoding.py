@@ -1,5 +1,6 @@
 """Piecewise-linear encoding: the transformer itself, scikit-learn's checks on it, and each
 engine training and keeping a model behind it (`[train] encoding = "piecewise_linear"`)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,8 +18,10 @@ def test_each_value_is_ones_below_its_bin_its_position_inside_and_zeros_above():
     X = np.arange(9.0).reshape(-1, 1)  # quantile edges 0, 2, 4, 6, 8
     encoder = PiecewiseLinearEncoder(n_bins=4).fit(X)
     np.testing.assert_allclose(encoder.edges_[0], [0, 2, 4, 6, 8])
-    np.testing.assert_allclose(encoder.transform([[3.0], [8.0], [-5.0], [100.0]]),
-                               [[1, 0.5, 0, 0], [1, 1, 1, 1], [0, 0, 0, 0], [1, 1, 1, 1]])
+    np.testing.assert_allclose(
+        encoder.transform([[3.0], [8.0], [-5.0], [100.0]]),
+        [[1, 0.5, 0, 0], [1, 1, 1, 1], [0, 0, 0, 0], [1, 1, 1, 1]],
+    )
 
 
 def test_width_is_the_bins_of_each_feature_and_order_is_kept():
@@ -50,8 +53,9 @@ SPACE = 'n_hidden = 1\nn_neurons = [8, 16]\noptimizer = "adam"\nlearning_rate = 
 @pytest.mark.parametrize("engine", ["sklearn", "keras_tuner", "optuna"])
 def test_every_engine_trains_and_keeps_its_model_behind_the_encoder(engine, tmp_path):
     text = study_text("california_housing", (engine,), SPACE, epochs=2).replace(
-        "batch_size = 32", 'batch_size = 32\nencoding = "piecewise_linear"\nbins = 5')
-    text += '\n[optuna]\nn_trials = 2\n'
+        "batch_size = 32", 'batch_size = 32\nencoding = "piecewise_linear"\nbins = 5'
+    )
+    text += "\n[optuna]\nn_trials = 2\n"
     study = parse_study(text)
     data = synthetic("california_housing")
     # far from standard scale, so that edges fitted before scaling would be caught

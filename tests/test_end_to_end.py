@@ -1,4 +1,5 @@
 """Real `python -m hpsearch run` on small subsets of both datasets, both engines."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,10 @@ def runs(tmp_path_factory):
     for dataset in ("fashion_mnist", "california_housing"):
         tmp = tmp_path_factory.mktemp(dataset)
         study = write_study(tmp, dataset, ["sklearn", "keras_tuner"], n=2, name=dataset)
-        found[dataset] = (study, _run_dir(run_cli("run", str(study), "--output-dir",
-                                                  str(tmp / "out"), cwd=tmp)))
+        found[dataset] = (
+            study,
+            _run_dir(run_cli("run", str(study), "--output-dir", str(tmp / "out"), cwd=tmp)),
+        )
     return found
 
 
@@ -34,8 +37,17 @@ def runs(tmp_path_factory):
 def test_run_writes_every_report(runs, dataset):
     study, run_dir = runs[dataset]
     assert run_dir.parent.name == dataset and run_dir.parent.parent.name == "out"
-    for name in ("trials.csv", "summary.csv", "histories.csv", "study.toml", "run.json", "report.html",
-                 "status.json", "best/sklearn.pkl", "best/keras_tuner.keras"):
+    for name in (
+        "trials.csv",
+        "summary.csv",
+        "histories.csv",
+        "study.toml",
+        "run.json",
+        "report.html",
+        "status.json",
+        "best/sklearn.pkl",
+        "best/keras_tuner.keras",
+    ):
         assert (run_dir / name).is_file(), name
     assert not (run_dir / "state").exists()  # a finished run drops its fit store
     assert (run_dir / "study.toml").read_text() == study.read_text()
@@ -43,8 +55,11 @@ def test_run_writes_every_report(runs, dataset):
     assert info["seed"] == 7 and info["dataset"] == dataset
     assert info["versions"]["keras_backend"] == "jax" and "scikeras" in info["versions"]
     expected = {"fashion_mnist": (1500, 400), "california_housing": (2000, 500)}[dataset]
-    assert (info["sizes"]["train"], info["sizes"]["val"], info["sizes"]["test"]) == \
-        (expected[0], expected[1], expected[1])
+    assert (info["sizes"]["train"], info["sizes"]["val"], info["sizes"]["test"]) == (
+        expected[0],
+        expected[1],
+        expected[1],
+    )
 
 
 @pytest.mark.parametrize("dataset", ["fashion_mnist", "california_housing"])
@@ -96,7 +111,10 @@ def test_regression_scores_are_sane(runs):
     trials = pd.read_csv(run_dir / "trials.csv")
     assert (trials["direction"] == "minimize").all() and (trials["val_score"] > 0).all()
     for engine in ("sklearn", "keras_tuner"):  # lower is better here
-        assert summary.loc[engine, "best_val_score"] == trials[trials.engine == engine]["val_score"].min()
+        assert (
+            summary.loc[engine, "best_val_score"]
+            == trials[trials.engine == engine]["val_score"].min()
+        )
 
 
 def test_histories_have_every_trial_and_epoch(runs):

@@ -1,6 +1,7 @@
 """The engines behind the seam: in-process runs on synthetic data, early stopping, the test
 set held back, Hyperband / n_jobs = 2 / integer cv / TensorFlow end to end (environment failures and
 per-fit seeds: test_failures_and_seeds.py)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,11 +27,14 @@ from hpsearch.trials import TrialRecord
 
 ENGINES = ("sklearn", "keras_tuner")
 # sklearn's metric and direction; Keras Tuner's metric is the same with "val_" before it.
-METRICS = {"california_housing": ("root_mean_squared_error", "minimize"),
-           "fashion_mnist": ("accuracy", "maximize")}
+METRICS = {
+    "california_housing": ("root_mean_squared_error", "minimize"),
+    "fashion_mnist": ("accuracy", "maximize"),
+}
 
 
 # --- synthetic data and studies --------------------------------------------------------------
+
 
 def synthetic(dataset: str, n: int = 300, noise: bool = False, seed: int = 0) -> Dataset:
     """Train / validation arrays shaped like `dataset` (no test set: engines never get one).
@@ -51,8 +55,14 @@ def synthetic(dataset: str, n: int = 300, noise: bool = False, seed: int = 0) ->
     return Dataset(dataset, task, x[:cut], y[:cut], x[cut:], y[cut:], None, None, "synthetic")
 
 
-def study_text(dataset: str, engines: tuple[str, ...], space: str, epochs: int = 2,
-               patience: int = 0, output_dir: Path | str = "results") -> str:
+def study_text(
+    dataset: str,
+    engines: tuple[str, ...],
+    space: str,
+    epochs: int = 2,
+    patience: int = 0,
+    output_dir: Path | str = "results",
+) -> str:
     """A 2-trial study; `patience` for both engines (Keras Tuner's default 3 when 0)."""
     return f"""
 [study]
@@ -80,8 +90,9 @@ patience = {patience or 3}
 """
 
 
-def run_engine(name: str, study: Study, data: Dataset,
-               workdir: Path) -> tuple[EngineResult, list[TrialRecord]]:
+def run_engine(
+    name: str, study: Study, data: Dataset, workdir: Path
+) -> tuple[EngineResult, list[TrialRecord]]:
     """Run one engine in this process; return its result and every on_trial call, in order."""
     reported: list[TrialRecord] = []
     ctx = EngineContext(name, study, data, workdir, reported.append, session="test")
@@ -95,9 +106,9 @@ EPOCHS = {"california_housing": 30, "fashion_mnist": 2}
 # improving long before 30 epochs. Classification: 2 epochs, no early stopping in sklearn.
 SPACES = {
     "california_housing": 'n_hidden = 2\nn_neurons = [128, 256]\noptimizer = "adam"\n'
-                          "learning_rate = [0.01, 0.02]",
+    "learning_rate = [0.01, 0.02]",
     "fashion_mnist": 'n_hidden = 1\nn_neurons = [8, 16]\noptimizer = "adam"\n'
-                     "learning_rate = [0.001, 0.01]",
+    "learning_rate = [0.001, 0.01]",
 }
 
 
@@ -110,8 +121,15 @@ def engine_run(tmp_path_factory: pytest.TempPathFactory) -> Any:
         if (engine, dataset) not in cache:
             regression = dataset == "california_housing"
             data = synthetic(dataset, noise=regression)
-            study = parse_study(study_text(dataset, (engine,), SPACES[dataset], EPOCHS[dataset],
-                                           patience=1 if regression else 0))
+            study = parse_study(
+                study_text(
+                    dataset,
+                    (engine,),
+                    SPACES[dataset],
+                    EPOCHS[dataset],
+                    patience=1 if regression else 0,
+                )
+            )
             workdir = tmp_path_factory.mktemp(f"{engine}-{dataset}")
             cache[engine, dataset] = (study, data, *run_engine(engine, study, data, workdir))
         return cache[engine, dataset]
@@ -177,6 +195,7 @@ def test_early_stopping_stops_before_epochs(engine_run, engine):
 
 # --- 3. the test set stays unused until the engines are done --------------------------------
 
+
 class Spy:
     """Stands in for a test array: forwards every use to it and logs the use in `events`."""
 
@@ -209,16 +228,22 @@ def _run_dir(proc: Any) -> Path:
 
 
 # The small California study, smaller still: 600 rows, 2 epochs, a rate that learns in them.
-SUBSET = {"max_train_samples = 2000": "max_train_samples = 600",
-          "max_eval_samples = 500": "max_eval_samples = 200",
-          "epochs = 3": "epochs = 2", "batch_size = 64": "batch_size = 32",
-          "low = 2e-3, high = 1e-2": "low = 1e-2, high = 3e-2"}
+SUBSET = {
+    "max_train_samples = 2000": "max_train_samples = 600",
+    "max_eval_samples = 500": "max_eval_samples = 200",
+    "epochs = 3": "epochs = 2",
+    "batch_size = 64": "batch_size = 32",
+    "low = 2e-3, high = 1e-2": "low = 1e-2, high = 3e-2",
+}
 
 
 def cv3(n_jobs: int, tuner: str) -> dict[str, str]:
     """SUBSET with cv = 3 and `n_jobs` workers for sklearn, `tuner` settings for Keras Tuner."""
-    return {**SUBSET, 'cv = "validation"': f"cv = 3\nn_jobs = {n_jobs}",
-            'algorithm = "bayesian"': tuner}
+    return {
+        **SUBSET,
+        'cv = "validation"': f"cv = 3\nn_jobs = {n_jobs}",
+        'algorithm = "bayesian"': tuner,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -229,13 +254,17 @@ def spied_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from hpsearch.data import load_dataset
 
     tmp = tmp_path_factory.mktemp("spied")
-    study = load_study(write_study(tmp, "california_housing", list(ENGINES), n=1,
-                                   replace=cv3(1, 'algorithm = "random"')))
+    study = load_study(
+        write_study(
+            tmp, "california_housing", list(ENGINES), n=1, replace=cv3(1, 'algorithm = "random"')
+        )
+    )
     real = load_dataset(study)
     events: list[tuple[str, ...]] = []
     seen: dict[str, Dataset] = {}
-    spied = dataclasses.replace(real, x_test=Spy(real.x_test, "x_test", events),
-                                y_test=Spy(real.y_test, "y_test", events))
+    spied = dataclasses.replace(
+        real, x_test=Spy(real.x_test, "x_test", events), y_test=Spy(real.y_test, "y_test", events)
+    )
 
     def wrap(name: str, run: Any) -> Any:
         def logged(ctx: EngineContext) -> EngineResult:
@@ -245,6 +274,7 @@ def spied_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                 return run(ctx)
             finally:
                 events.append(("end", name))
+
         return logged
 
     with pytest.MonkeyPatch.context() as mp:
@@ -259,8 +289,12 @@ def spied_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 @pytest.mark.data
 def test_test_set_is_untouched_until_each_engine_is_done(spied_run):
     events, seen, real = spied_run["events"], spied_run["seen"], spied_run["real"]
-    assert [e for e in events if e[0] != "use"] == \
-        [("start", "sklearn"), ("end", "sklearn"), ("start", "keras_tuner"), ("end", "keras_tuner")]
+    assert [e for e in events if e[0] != "use"] == [
+        ("start", "sklearn"),
+        ("end", "sklearn"),
+        ("start", "keras_tuner"),
+        ("end", "keras_tuner"),
+    ]
     for name in ENGINES:  # the engines were handed no test set at all
         assert seen[name].x_test is None and seen[name].y_test is None
         assert np.array_equal(seen[name].x_train, real.x_train)
@@ -292,6 +326,7 @@ def test_test_set_is_untouched_until_each_engine_is_done(spied_run):
 
 # --- 4. Hyperband, n_jobs = 2, integer cv, the TensorFlow backend: end to end ----------------
 
+
 @pytest.fixture(scope="module")
 def parallel_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The spied study through the CLI, with n_jobs = 2 and Keras Tuner's Hyperband."""
@@ -300,8 +335,11 @@ def parallel_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     study = write_study(tmp, "california_housing", list(ENGINES), n=1, replace=cv3(2, hyperband))
     # A tight timeout: the run takes ~20 s here; a process that skipped its exit order once
     # waited 300 s for loky's idle workers before exiting (python -m hpsearch's os._exit)
-    return _run_dir(run_cli("run", str(study), "--output-dir", str(tmp / "out"), "--quiet",
-                            cwd=tmp, timeout=240))
+    return _run_dir(
+        run_cli(
+            "run", str(study), "--output-dir", str(tmp / "out"), "--quiet", cwd=tmp, timeout=240
+        )
+    )
 
 
 @pytest.mark.data
@@ -356,8 +394,9 @@ def test_hyperband_runs_end_to_end(parallel_run):
 def test_tensorflow_backend_runs_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
     study = write_study(tmp_path, "california_housing", list(ENGINES), n=1, replace=SUBSET)
-    run_dir = _run_dir(run_cli("run", str(study), "--output-dir", str(tmp_path / "out"), "--quiet",
-                               cwd=tmp_path))
+    run_dir = _run_dir(
+        run_cli("run", str(study), "--output-dir", str(tmp_path / "out"), "--quiet", cwd=tmp_path)
+    )
     versions = json.loads((run_dir / "run.json").read_text())["versions"]
     assert versions["keras_backend"] == "tensorflow"
     assert versions["backend_version"] == versions["tensorflow"]

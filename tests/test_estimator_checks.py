@@ -1,4 +1,5 @@
 """scikit-learn's estimator checks on both wrappers, and direct tests of what they needed."""
+
 from __future__ import annotations
 
 import functools
@@ -35,10 +36,14 @@ SMALL = {"epochs": 10, "verbose": 0, "random_state": 0}
 
 # Checks a float32 minibatch-SGD model cannot pass, with why (pytest reports them as
 # xfail; not strict, since the two float32 ones pass when the rounding happens to agree).
-_WEIGHTS = ("minibatch SGD: a weight k scales one sample's loss term, while k repeats change "
-            "the batches and the loss normalisation, so the weights learned differ")
-_FLOAT32 = ("float32: XLA's CPU kernels give a row's prediction last-bit differences with its "
-            "position in the batch and the batch's size; the check allows rtol=1e-7")
+_WEIGHTS = (
+    "minibatch SGD: a weight k scales one sample's loss term, while k repeats change "
+    "the batches and the loss normalisation, so the weights learned differ"
+)
+_FLOAT32 = (
+    "float32: XLA's CPU kernels give a row's prediction last-bit differences with its "
+    "position in the batch and the batch's size; the check allows rtol=1e-7"
+)
 EXPECTED_FAILURES = {
     "check_sample_weight_equivalence_on_dense_data": _WEIGHTS,
     "check_sample_weight_equivalence_on_sparse_data": _WEIGHTS,
@@ -130,8 +135,10 @@ def test_single_target_regression_head_is_unchanged() -> None:
 def test_wrong_feature_count_is_refused_in_sklearns_words(wrapper) -> None:
     X = _data()
     est = wrapper(small_model, **SMALL).fit(X, (X[:, 0] > 0).astype(int))
-    with pytest.raises(ValueError, match=f"X has 2 features, but {wrapper.__name__} is "
-                                         "expecting 4 features as input"):
+    with pytest.raises(
+        ValueError,
+        match=f"X has 2 features, but {wrapper.__name__} is expecting 4 features as input",
+    ):
         est.predict(X[:, :2])
 
 

@@ -1,5 +1,6 @@
 """Environment failures (out of memory, disk full) that a resume retrains instead of replaying
 as failed trials, and the per-fit seeds that make the retrained fit the same fit."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,8 +29,9 @@ def _study_on_synthetic(tmp_path: Path, engine: str, monkeypatch: pytest.MonkeyP
     data, test = synthetic("california_housing"), synthetic("california_housing", seed=5)
     full = dataclasses.replace(data, x_test=test.x_val, y_test=test.y_val)
     monkeypatch.setattr(runner, "load_dataset", lambda s: full)
-    return parse_study(study_text("california_housing", (engine,), LR_SPACE,
-                                  output_dir=tmp_path / "out"))
+    return parse_study(
+        study_text("california_housing", (engine,), LR_SPACE, output_dir=tmp_path / "out")
+    )
 
 
 def _crash(study: Study, tmp_path: Path) -> Path:
@@ -127,8 +129,9 @@ def test_each_fit_is_seeded_from_the_study_seed_and_its_own_key():
     X, y = rng.normal(size=(64, 3)).astype("float32"), rng.normal(size=64).astype("float32")
 
     def weights(seed: int, rows: slice = slice(None)) -> list:
-        model = CheckpointedRegressor(model=build_model, model__n_neurons=4, epochs=1, verbose=0,
-                                      seed=seed)
+        model = CheckpointedRegressor(
+            model=build_model, model__n_neurons=4, epochs=1, verbose=0, seed=seed
+        )
         return model.fit(X[rows], y[rows]).model_.get_weights()
 
     first = weights(1)
@@ -141,8 +144,10 @@ def test_each_fit_is_seeded_from_the_study_seed_and_its_own_key():
 
 # --- a stop request that a library turns into its own error --------------------------------
 
-def test_a_stop_turned_into_another_error_leaves_the_run_interrupted(tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_a_stop_turned_into_another_error_leaves_the_run_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Optuna's _run_trial raises UnboundLocalError when SIGINT lands while it tells a trial:
     the run is still stopped as asked (interrupted, resumable), not failed."""
     from hpsearch import interrupt

@@ -1,6 +1,7 @@
 """Successive halving in the sklearn engine ([sklearn] search = "halving"): rungs, pruned
 records and their rung history, each rung's fits at its epochs, live reports, the last-rung
 model, trials.csv round trip; real CLI runs on both datasets and kill -9 then resume."""
+
 from __future__ import annotations
 
 import json
@@ -23,15 +24,20 @@ from test_durability import _kill_after, _last_dir, _sessions
 from test_engines import run_engine, study_text, synthetic
 
 SK = engines.get("sklearn")
-SPACE = ('n_hidden = 1\nn_neurons = [8, 16, 32]\noptimizer = "adam"\n'
-         "learning_rate = { low = 1e-3, high = 3e-2, log = true }")
+SPACE = (
+    'n_hidden = 1\nn_neurons = [8, 16, 32]\noptimizer = "adam"\n'
+    "learning_rate = { low = 1e-3, high = 3e-2, log = true }"
+)
 HALVING = 'search = "halving"\nn_candidates = {n}\nmin_resources = 1\nfactor = {factor}'
 
 
-def halving_text(dataset: str, n: int = 6, factor: int = 3, epochs: int = 3, cv: str = '"validation"') -> str:
+def halving_text(
+    dataset: str, n: int = 6, factor: int = 3, epochs: int = 3, cv: str = '"validation"'
+) -> str:
     text = study_text(dataset, ("sklearn",), SPACE, epochs=epochs)
     return text.replace("n_iter = 2", HALVING.format(n=n, factor=factor)).replace(
-        'cv = "validation"', f"cv = {cv}")
+        'cv = "validation"', f"cv = {cv}"
+    )
 
 
 def scores(record: TrialRecord) -> list[float]:
@@ -60,8 +66,9 @@ def test_rungs_follow_n_candidates_and_factor(halving_run):
     assert [r.trial for r in records] == ["000", "001", "002", "003", "004", "005"]
     assert SK.planned(study) == 6
     # the random search's draws: the same seed gives the same candidates, in the same order
-    random_study = parse_study(study_text("fashion_mnist", ("sklearn",), SPACE).replace(
-        "n_iter = 2", "n_iter = 6"))
+    random_study = parse_study(
+        study_text("fashion_mnist", ("sklearn",), SPACE).replace("n_iter = 2", "n_iter = 6")
+    )
     drawn = [{k.split("__")[-1]: v for k, v in c.items()} for c in SK.candidates(random_study)]
     assert [r.params for r in records] == drawn
     # 6 candidates at 1 epoch; ceil(6 / 3) = 2 go on to 3 epochs
@@ -74,7 +81,9 @@ def test_rungs_follow_n_candidates_and_factor(halving_run):
     # sklearn kept the two best at rung 0 (accuracy: higher is better)
     assert min(scores(r)[0] for r in kept) >= max(scores(r)[0] for r in pruned)
     for r in records:  # the score is the last rung's, kept for pruned candidates too
-        assert math.isfinite(r.val_score) and f"{r.val_score:.4f}" == r.rungs.split()[-1].split(":")[1]
+        assert (
+            math.isfinite(r.val_score) and f"{r.val_score:.4f}" == r.rungs.split()[-1].split(":")[1]
+        )
     assert result.best in kept and result.best.val_score == max(r.val_score for r in kept)
     # live: the eliminated reported when rung 0 ends, the last rung's when it ends; once each
     assert [r.status for r in reported] == ["pruned"] * 4 + ["ok"] * 2
@@ -87,7 +96,10 @@ def test_each_rung_trains_at_its_epochs_and_the_histories_say_the_rung(halving_r
     n_train, n_all = len(data.x_train), len(data.x_train) + len(data.x_val)
     assert all(len(f["history"]["loss"]) == f["params"]["epochs"] for f in fits)  # no early stop
     assert Counter((f["params"]["epochs"], f["n_samples"]) for f in fits) == {
-        (1, n_train): 6, (3, n_train): 2, (4, n_all): 1}  # rung 0, rung 1, the refit (full epochs)
+        (1, n_train): 6,
+        (3, n_train): 2,
+        (4, n_all): 1,
+    }  # rung 0, rung 1, the refit (full epochs)
     names = pd.DataFrame(result.histories).groupby(["trial", "fit"])["epoch"].max().to_dict()
     expected = {}
     for r in result.records:
@@ -136,19 +148,41 @@ def test_the_search_reaches_workers_without_its_reporting_callback():
 
     from hpsearch.engines.fitcache import UniqueHalvingRandomSearchCV
 
-    search = UniqueHalvingRandomSearchCV(SK.pipeline(parse_study(halving_text("fashion_mnist"))),
-                                         {}, resource="model__epochs", max_resources=3)
+    search = UniqueHalvingRandomSearchCV(
+        SK.pipeline(parse_study(halving_text("fashion_mnist"))),
+        {},
+        resource="model__epochs",
+        max_resources=3,
+    )
     search.on_rung = lambda *args: None  # a closure: not picklable
     assert pickle.loads(pickle.dumps(search)).on_rung is None and search.on_rung is not None
 
 
 def test_rungs_round_trip_through_trials_csv(tmp_path):
     assert COLUMNS[-1] == "rungs"  # appended: every earlier column keeps its position
-    records = [TrialRecord("sklearn", "000", "pruned", {"n_hidden": 1}, "accuracy", val_score=0.5,
-                           error="pruned after rung 0 (1 epoch)", rungs="1:0.5000"),
-               TrialRecord("sklearn", "001", "ok", {"n_hidden": 2}, "accuracy", val_score=0.75,
-                           n_fits=2, rungs="1:0.6000 3:0.7500"),
-               TrialRecord("keras_tuner", "000", "ok", {"n_hidden": 2}, "val_accuracy", val_score=0.7)]
+    records = [
+        TrialRecord(
+            "sklearn",
+            "000",
+            "pruned",
+            {"n_hidden": 1},
+            "accuracy",
+            val_score=0.5,
+            error="pruned after rung 0 (1 epoch)",
+            rungs="1:0.5000",
+        ),
+        TrialRecord(
+            "sklearn",
+            "001",
+            "ok",
+            {"n_hidden": 2},
+            "accuracy",
+            val_score=0.75,
+            n_fits=2,
+            rungs="1:0.6000 3:0.7500",
+        ),
+        TrialRecord("keras_tuner", "000", "ok", {"n_hidden": 2}, "val_accuracy", val_score=0.7),
+    ]
     path = tmp_path / "trials.csv"
     trials_dataframe(records).to_csv(path, index=False)
     assert same_rows(read_trials(path), records)
@@ -164,7 +198,9 @@ CLI_HALVING = {"n_iter = 6": HALVING.format(n=6, factor=3), "epochs = 2": "epoch
 
 def check_cli_run(run_dir: Path, folds: int) -> pd.DataFrame:
     """6 candidates, factor 3, 1 -> 3 epochs: 4 pruned after rung 0, 2 scored at rung 1."""
-    trials = pd.read_csv(run_dir / "trials.csv", dtype={"trial": str, "rungs": str}).fillna({"error": ""})
+    trials = pd.read_csv(run_dir / "trials.csv", dtype={"trial": str, "rungs": str}).fillna(
+        {"error": ""}
+    )
     assert trials["trial"].tolist() == [f"{i:03d}" for i in range(6)]
     assert Counter(trials["status"]) == {"pruned": 4, "ok": 2}
     pruned, kept = trials[trials.status == "pruned"], trials[trials.status == "ok"]
@@ -187,9 +223,16 @@ def check_cli_run(run_dir: Path, folds: int) -> pd.DataFrame:
 
 @pytest.mark.data
 def test_california_halving_from_the_cli(tmp_path):
-    study = write_study(tmp_path, "california_housing", ["sklearn"], n=6,  # epochs = 3 there
-                        replace={"n_iter = 6": CLI_HALVING["n_iter = 6"]})
-    run_dir = _last_dir(run_cli("run", str(study), "--output-dir", str(tmp_path / "out"), cwd=tmp_path))
+    study = write_study(
+        tmp_path,
+        "california_housing",
+        ["sklearn"],
+        n=6,  # epochs = 3 there
+        replace={"n_iter = 6": CLI_HALVING["n_iter = 6"]},
+    )
+    run_dir = _last_dir(
+        run_cli("run", str(study), "--output-dir", str(tmp_path / "out"), cwd=tmp_path)
+    )
     check_cli_run(run_dir, folds=1)
     assert pd.read_csv(run_dir / "summary.csv")["test_rmse"].item() > 0
 
@@ -199,15 +242,26 @@ def test_fashion_halving_from_the_cli_killed_and_resumed(tmp_path):
     """A real run, then the same study killed (-9) once rung 0 has ended and resumed: nothing
     that finished is trained again, each trial is in the tables once, and the records and the
     best model's test score are those of the uninterrupted run."""
-    study = write_study(tmp_path, "fashion_mnist", ["sklearn"], n=6, replace={
-        **CLI_HALVING, "max_train_samples = 1500": "max_train_samples = 600",
-        "max_eval_samples = 400": "max_eval_samples = 200"})
-    reference = _last_dir(run_cli("run", str(study), "--output-dir", str(tmp_path / "ref"),
-                                  cwd=tmp_path))
+    study = write_study(
+        tmp_path,
+        "fashion_mnist",
+        ["sklearn"],
+        n=6,
+        replace={
+            **CLI_HALVING,
+            "max_train_samples = 1500": "max_train_samples = 600",
+            "max_eval_samples = 400": "max_eval_samples = 200",
+        },
+    )
+    reference = _last_dir(
+        run_cli("run", str(study), "--output-dir", str(tmp_path / "ref"), cwd=tmp_path)
+    )
     ref_trials = check_cli_run(reference, folds=2)
 
     out = tmp_path / "out"
-    run_dir, _ = _kill_after(["run", str(study), "--output-dir", str(out)], tmp_path, out, "sklearn", 1)
+    run_dir, _ = _kill_after(
+        ["run", str(study), "--output-dir", str(out)], tmp_path, out, "sklearn", 1
+    )
     before = _sessions(run_dir, "sklearn")
     assert len(before) >= 12 and len(set(before.values())) == 1  # rung 0: 6 candidates x 2 folds
     assert not (run_dir / "summary.csv").exists()  # killed mid-engine
@@ -217,10 +271,19 @@ def test_fashion_halving_from_the_cli_killed_and_resumed(tmp_path):
         assert after[key] == session, key
     assert len(set(after.values())) == 2 and len(after) == 12 + 4 + 1  # rung 0, rung 1, refit
     trials = check_cli_run(run_dir, folds=2)
-    same = ["trial", "status", "val_score", "rungs", "error", "n_fits", "epochs_run",
-            *[c for c in trials.columns if c.startswith("param_")]]
+    same = [
+        "trial",
+        "status",
+        "val_score",
+        "rungs",
+        "error",
+        "n_fits",
+        "epochs_run",
+        *[c for c in trials.columns if c.startswith("param_")],
+    ]
     pd.testing.assert_frame_equal(trials[same], ref_trials[same])
-    summary, ref_summary = (pd.read_csv(d / "summary.csv", dtype={"best_trial": str})
-                            for d in (run_dir, reference))
+    summary, ref_summary = (
+        pd.read_csv(d / "summary.csv", dtype={"best_trial": str}) for d in (run_dir, reference)
+    )
     assert summary["best_trial"].item() == ref_summary["best_trial"].item()
     assert summary["test_accuracy"].item() == ref_summary["test_accuracy"].item()

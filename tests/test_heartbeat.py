@@ -1,4 +1,5 @@
 """Heartbeats: a worker's beats, and the run's judgement of who is lost (by its own clock)."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,9 @@ from hpsearch.heartbeat import Heartbeat, Liveness
 def test_a_silent_worker_is_lost_once_and_a_done_one_never(tmp_path: Path, monkeypatch) -> None:
     clock = [100.0]
     monkeypatch.setattr(heartbeat.time, "monotonic", lambda: clock[0])
-    quiet, busy, done = (Heartbeat(tmp_path / f"{n}.json", n, 60) for n in ("quiet", "busy", "done"))
+    quiet, busy, done = (
+        Heartbeat(tmp_path / f"{n}.json", n, 60) for n in ("quiet", "busy", "done")
+    )
     for beat in (quiet, busy, done):
         beat.beat()
     done.beat(done=True)
@@ -30,7 +33,10 @@ def test_a_silent_worker_is_lost_once_and_a_done_one_never(tmp_path: Path, monke
 
 
 def test_a_stopped_heartbeat_says_done_only_after_a_clean_stop(tmp_path: Path) -> None:
-    clean, crashed = Heartbeat(tmp_path / "a.json", "a", 0.2), Heartbeat(tmp_path / "b.json", "b", 0.2)
+    clean, crashed = (
+        Heartbeat(tmp_path / "a.json", "a", 0.2),
+        Heartbeat(tmp_path / "b.json", "b", 0.2),
+    )
     for beat in (clean, crashed):
         beat.start()
     clean.stop(done=True)
@@ -46,7 +52,9 @@ def test_a_worker_restarted_under_its_name_is_judged_afresh(tmp_path: Path, monk
     monkeypatch.setattr(heartbeat.time, "monotonic", lambda: clock[0])
     path, live = tmp_path / "w.json", Liveness(tmp_path, timeout=5)
     for pid in (111, 222):
-        path.write_text(json.dumps({"worker": "w", "host": "h", "pid": pid, "beat": 1, "done": False}))
+        path.write_text(
+            json.dumps({"worker": "w", "host": "h", "pid": pid, "beat": 1, "done": False})
+        )
         assert live.lost() == [] and live.alive() == ["w"]
         clock[0] += 6
         assert live.lost() == ["w"]

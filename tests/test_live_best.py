@@ -2,6 +2,7 @@
 
 Real small studies (both engines, both tasks) run once per module; the assertions share them.
 """
+
 from __future__ import annotations
 
 import csv
@@ -34,9 +35,13 @@ N_ROWS = 25  # rows given to `predict`
 
 def _popen(args: list[str], cwd: Path, log: str) -> subprocess.Popen:
     """`python -m hpsearch ARGS` in the background, its output in cwd/log.{out,err}."""
-    return subprocess.Popen([sys.executable, "-m", "hpsearch", *args], cwd=cwd, env=ENV,
-                            stdout=open(cwd / f"{log}.out", "w"),
-                            stderr=open(cwd / f"{log}.err", "w"))
+    return subprocess.Popen(
+        [sys.executable, "-m", "hpsearch", *args],
+        cwd=cwd,
+        env=ENV,
+        stdout=open(cwd / f"{log}.out", "w"),
+        stderr=open(cwd / f"{log}.err", "w"),
+    )
 
 
 def _counts(run_dir: Path) -> dict[str, int] | None:
@@ -91,10 +96,12 @@ def runs(tmp_path_factory) -> dict[str, Any]:
     --keep-state beside it. Both engines each."""
     tmp = tmp_path_factory.mktemp("runs")
     ca = write_study(tmp, "california_housing", list(ENGINES), n=1, name="ca")
-    fm = write_study(tmp, "fashion_mnist", list(ENGINES), n=2, name="fm",
-                     replace={"cv = 2": 'cv = "validation"'})
-    ca_proc = _popen(["run", str(ca), "--output-dir", str(tmp / "out"), "--keep-state", "--quiet"],
-                     tmp, "ca")
+    fm = write_study(
+        tmp, "fashion_mnist", list(ENGINES), n=2, name="fm", replace={"cv = 2": 'cv = "validation"'}
+    )
+    ca_proc = _popen(
+        ["run", str(ca), "--output-dir", str(tmp / "out"), "--keep-state", "--quiet"], tmp, "ca"
+    )
     proc = _popen(["run", str(fm), "--output-dir", str(tmp / "out"), "--quiet"], tmp, "fm")
     observations, curves, torn, deadline = [], [], [], time.time() + 600
     while proc.poll() is None and time.time() < deadline:
@@ -114,8 +121,14 @@ def runs(tmp_path_factory) -> dict[str, Any]:
         if p.wait(timeout=600) != 0:
             pytest.fail((tmp / ("fm.err" if p is proc else "ca.err")).read_text()[-3000:])
     last = {n: Path((tmp / f"{n}.out").read_text().strip().splitlines()[-1]) for n in ("fm", "ca")}
-    return {"fashion": last["fm"], "california": last["ca"], "observations": observations,
-            "curves": curves, "torn": torn, "pid": proc.pid}
+    return {
+        "fashion": last["fm"],
+        "california": last["ca"],
+        "observations": observations,
+        "curves": curves,
+        "torn": torn,
+        "pid": proc.pid,
+    }
 
 
 def test_trials_and_status_are_live_and_whole(runs):
@@ -138,8 +151,10 @@ def test_trials_and_status_are_live_and_whole(runs):
     for e in ENGINES:  # trials appear one by one as they finish, not all at the end
         assert 1 in agreeing[e], (e, agreeing)
     for e in ENGINES:  # learning curves too: a trial's rows while its engine still runs
-        assert any(status["engines"][e]["state"] == "running" and seen[e] >= 1
-                   for status, seen in runs["curves"]), e
+        assert any(
+            status["engines"][e]["state"] == "running" and seen[e] >= 1
+            for status, seen in runs["curves"]
+        ), e
     final, rows = _status(runs["fashion"]), _counts(runs["fashion"])
     assert final["state"] == "finished"
     for e, engine in final["engines"].items():
@@ -156,8 +171,15 @@ def test_live_files_are_never_torn_under_concurrent_reads(tmp_path):
     live.start_engine("sklearn")
 
     def record(i: int) -> TrialRecord:
-        return TrialRecord("sklearn", trial_id(i), "ok", {"n_hidden": i, "learning_rate": 1e-3},
-                           "accuracy", val_score=i / 1000, error="x" * 200)
+        return TrialRecord(
+            "sklearn",
+            trial_id(i),
+            "ok",
+            {"n_hidden": i, "learning_rate": 1e-3},
+            "accuracy",
+            val_score=i / 1000,
+            error="x" * 200,
+        )
 
     live.on_trial(record(0))
     assert _counts(tmp_path)["sklearn"] == _status(tmp_path)["engines"]["sklearn"]["trials_done"]
@@ -242,10 +264,19 @@ Path(args["output"]).write_text(json.dumps(out))
 def loaded(runs, tmp_path_factory) -> dict[str, Any]:
     """What a fresh Python process gets from hpsearch.load_best on both runs."""
     output = tmp_path_factory.mktemp("loaded") / "loaded.json"
-    args = {"runs": [str(runs["fashion"]), str(runs["california"])], "n_rows": N_ROWS,
-            "output": str(output)}
-    proc = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, json.dumps(args)], env=ENV,
-                          capture_output=True, text=True, timeout=600, cwd=output.parent)
+    args = {
+        "runs": [str(runs["fashion"]), str(runs["california"])],
+        "n_rows": N_ROWS,
+        "output": str(output),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", LOAD_SCRIPT, json.dumps(args)],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=output.parent,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(output.read_text())
 
@@ -309,20 +340,27 @@ def test_predict_writes_the_loaded_models_predictions(runs, loaded, tmp_path, cl
     with_header = tmp_path / "rows.csv"
     pd.DataFrame(x, columns=[f"pixel{i}" for i in range(784)]).to_csv(with_header, index=False)
     out = tmp_path / "pred.csv"
-    rc, _, err = cli("predict", str(fm), str(with_header), "--engine", "keras_tuner", "--output",
-                     str(out))
+    rc, _, err = cli(
+        "predict", str(fm), str(with_header), "--engine", "keras_tuner", "--output", str(out)
+    )
     assert rc == 0 and err.startswith(f"wrote {N_ROWS} predictions of keras_tuner"), err
     table = pd.read_csv(out)
     assert table["prediction"].tolist() == loaded[str(fm)]["keras_tuner"]["rows"]
-    np.testing.assert_allclose(table[[f"proba_{k}" for k in range(10)]].to_numpy(),
-                               loaded[str(fm)]["keras_tuner"]["out"], atol=1e-6)
+    np.testing.assert_allclose(
+        table[[f"proba_{k}" for k in range(10)]].to_numpy(),
+        loaded[str(fm)]["keras_tuner"]["out"],
+        atol=1e-6,
+    )
     no_header = tmp_path / "plain.csv"
     np.savetxt(no_header, x, delimiter=",", fmt="%.9g")
     rc, stdout, _ = cli("predict", str(fm), str(no_header))  # default engine, to stdout
     table = pd.read_csv(io.StringIO(stdout))
     assert rc == 0 and len(table) == N_ROWS
-    np.testing.assert_allclose(table[[f"proba_{k}" for k in range(10)]].to_numpy(),
-                               loaded[str(fm)]["default_out"], atol=1e-6)
+    np.testing.assert_allclose(
+        table[[f"proba_{k}" for k in range(10)]].to_numpy(),
+        loaded[str(fm)]["default_out"],
+        atol=1e-6,
+    )
     x_ca = load_dataset(load_study(ca / "study.toml")).x_test[:N_ROWS]
     np.save(tmp_path / "rows.npy", x_ca)
     rc, stdout, _ = cli("predict", str(ca), str(tmp_path / "rows.npy"), "--engine", "sklearn")
@@ -334,8 +372,9 @@ def test_predict_writes_the_loaded_models_predictions(runs, loaded, tmp_path, cl
 def test_predict_refuses_bad_input_with_one_line(runs, tmp_path, cli):
     fm = runs["fashion"]
     (tmp_path / "narrow.csv").write_text("1,2,3\n4,5,6\n")
-    (tmp_path / "words.csv").write_text("\n".join([",".join(["0.5"] * 784),
-                                                   ",".join(["abc"] + ["0.5"] * 783)]) + "\n")
+    (tmp_path / "words.csv").write_text(
+        "\n".join([",".join(["0.5"] * 784), ",".join(["abc"] + ["0.5"] * 783)]) + "\n"
+    )
     (tmp_path / "rows.txt").write_text("1,2,3\n")
     for name in ("narrow.csv", "words.csv", "missing.csv", "rows.txt"):
         rc, _, err = cli("predict", str(fm), str(tmp_path / name))
@@ -364,8 +403,10 @@ def test_sklearn_pipeline_survives_pickle_and_clone(tmp_path, dataset):
     from hpsearch.model import build_model
 
     study = load_study(write_study(tmp_path, dataset, ["sklearn"], n=1))
-    for pipeline in (engines.get("sklearn").pipeline(study),
-                     engines.get("sklearn").pipeline(study, tmp_path / "fits", "session-1")):
+    for pipeline in (
+        engines.get("sklearn").pipeline(study),
+        engines.get("sklearn").pipeline(study, tmp_path / "fits", "session-1"),
+    ):
         again = pickle.loads(pickle.dumps(pipeline))
         assert again.steps[-1][1].model is build_model
         assert [name for name, _ in again.steps] == [name for name, _ in pipeline.steps]
@@ -380,14 +421,28 @@ def stopped(tmp_path_factory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("stopped")
     study = write_study(tmp, "california_housing", ["sklearn"], n=2, name="ca")
     proc = _popen(["run", str(study), "--output-dir", str(tmp / "out")], tmp, "run")
-    run_dir = _wait(proc, tmp / "run.err", lambda: next(
-        (d.parent for d in (tmp / "out").glob("*/*/run.json") if (_counts(d.parent) or {}).get(
-            "sklearn")), None))  # its first trial is in trials.csv
+    run_dir = _wait(
+        proc,
+        tmp / "run.err",
+        lambda: next(
+            (
+                d.parent
+                for d in (tmp / "out").glob("*/*/run.json")
+                if (_counts(d.parent) or {}).get("sklearn")
+            ),
+            None,
+        ),
+    )  # its first trial is in trials.csv
     proc.send_signal(signal.SIGINT)
     rc, snapshot = proc.wait(timeout=120), tmp / "snapshot"
     shutil.copytree(run_dir, snapshot)
-    return {"run_dir": run_dir, "snapshot": snapshot, "rc": rc,
-            "stderr": (tmp / "run.err").read_text(), "tmp": tmp}
+    return {
+        "run_dir": run_dir,
+        "snapshot": snapshot,
+        "rc": rc,
+        "stderr": (tmp / "run.err").read_text(),
+        "tmp": tmp,
+    }
 
 
 def test_ctrl_c_keeps_the_fit_store(stopped):
@@ -398,8 +453,10 @@ def test_ctrl_c_keeps_the_fit_store(stopped):
     assert f"python -m hpsearch resume {stopped['run_dir']}" in stopped["stderr"].splitlines()[-1]
 
 
-@pytest.mark.parametrize("key, value, named", [("keras", "0.0.1", "keras changed"),
-                                               ("model_code", "x", "the model code changed")])
+@pytest.mark.parametrize(
+    "key, value, named",
+    [("keras", "0.0.1", "keras changed"), ("model_code", "x", "the model code changed")],
+)
 def test_resume_refuses_changed_versions(stopped, tmp_path, cli, key, value, named):
     run_dir = tmp_path / "run"
     shutil.copytree(stopped["snapshot"], run_dir)
@@ -444,8 +501,9 @@ def test_a_finished_run_cannot_be_resumed(runs):
 
 def test_compare_keeps_trial_ids_as_text(runs, tmp_path):
     out = tmp_path / "cmp.csv"
-    proc = run_cli("compare", str(runs["fashion"]), str(runs["california"]), "--output", str(out),
-                   cwd=tmp_path)
+    proc = run_cli(
+        "compare", str(runs["fashion"]), str(runs["california"]), "--output", str(out), cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = list(csv.DictReader(out.read_text().splitlines()))
     assert len(rows) == 4 and {r["engine"] for r in rows} == set(ENGINES)

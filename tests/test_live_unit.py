@@ -1,6 +1,7 @@
 """Fast, in-process checks of the run's bookkeeping: resumed tables never go backwards, a
 run still running is not resumed twice, failed writes are the machine's failure, temporary
 files are never mistaken for results. Nothing here trains a model."""
+
 from __future__ import annotations
 
 import json
@@ -18,14 +19,26 @@ from hpsearch.trials import TrialRecord, read_trials, trials_dataframe
 
 
 def _record(engine: str, trial: str, score: float, status: str = "ok") -> TrialRecord:
-    return TrialRecord(engine=engine, trial=trial, status=status,
-                       params={"n_hidden": 2, "learning_rate": 0.001, "activation": "relu"},
-                       metric="val_loss", direction="minimize", val_score=score, n_fits=3,
-                       epochs_run=4.0, started_at="2026-01-01T00:00:00+00:00", error="")
+    return TrialRecord(
+        engine=engine,
+        trial=trial,
+        status=status,
+        params={"n_hidden": 2, "learning_rate": 0.001, "activation": "relu"},
+        metric="val_loss",
+        direction="minimize",
+        val_score=score,
+        n_fits=3,
+        epochs_run=4.0,
+        started_at="2026-01-01T00:00:00+00:00",
+        error="",
+    )
 
 
 def test_trials_csv_round_trips_to_records(tmp_path):
-    records = [_record("sklearn", "000", 0.5), _record("keras_tuner", "001", float("nan"), "failed")]
+    records = [
+        _record("sklearn", "000", 0.5),
+        _record("keras_tuner", "001", float("nan"), "failed"),
+    ]
     path = tmp_path / "trials.csv"
     trials_dataframe(records).to_csv(path, index=False)
     back = read_trials(path)
@@ -36,16 +49,25 @@ def test_trials_csv_round_trips_to_records(tmp_path):
 
 
 def test_a_resumed_run_keeps_its_earlier_rows_until_they_are_reported_again(tmp_path):
-    previous = [_record("sklearn", f"00{i}", 0.5 + i) for i in range(3)] + \
-               [_record("keras_tuner", "000", 0.7)]
-    live = LiveRun(tmp_path, {"study": "s"}, {"sklearn": 3, "keras_tuner": 2},
-                   {"sklearn": ("loss", "minimize"), "keras_tuner": ("val_loss", "minimize")},
-                   previous)
+    previous = [_record("sklearn", f"00{i}", 0.5 + i) for i in range(3)] + [
+        _record("keras_tuner", "000", 0.7)
+    ]
+    live = LiveRun(
+        tmp_path,
+        {"study": "s"},
+        {"sklearn": 3, "keras_tuner": 2},
+        {"sklearn": ("loss", "minimize"), "keras_tuner": ("val_loss", "minimize")},
+        previous,
+    )
     live.start_engine("sklearn")
     live.on_trial(_record("sklearn", "000", 0.5))  # the first trial replayed by the resume
     table = pd.read_csv(tmp_path / "trials.csv", dtype={"trial": str})
     assert list(zip(table["engine"], table["trial"])) == [
-        ("sklearn", "000"), ("sklearn", "001"), ("sklearn", "002"), ("keras_tuner", "000")]
+        ("sklearn", "000"),
+        ("sklearn", "001"),
+        ("sklearn", "002"),
+        ("keras_tuner", "000"),
+    ]
     status = json.loads((tmp_path / "status.json").read_text())
     assert status["engines"]["sklearn"]["trials_done"] == 3
     assert status["engines"]["keras_tuner"]["trials_done"] == 1
@@ -59,8 +81,9 @@ def test_a_resumed_run_keeps_its_earlier_rows_until_they_are_reported_again(tmp_
 def test_a_run_still_running_is_not_resumed(tmp_path):
     from hpsearch.runner import read_run
 
-    (tmp_path / "run.json").write_text(json.dumps({"seed": 1, "engines": ["sklearn"],
-                                                   "data_fingerprint": "x"}))
+    (tmp_path / "run.json").write_text(
+        json.dumps({"seed": 1, "engines": ["sklearn"], "data_fingerprint": "x"})
+    )
     (tmp_path / "study.toml").write_text("")
     status = {"state": "running", "pid": os.getpid(), "host": socket.gethostname()}
     (tmp_path / "status.json").write_text(json.dumps(status))
@@ -131,22 +154,30 @@ def test_pruned_trials_are_counted_apart_from_failed_ones(tmp_path):
     from hpsearch.runner import summary_row
     from hpsearch.status import format_status
 
-    records = [_record("optuna", "000", 0.5), _record("optuna", "001", float("nan"), "pruned"),
-               _record("optuna", "002", 0.4, "pruned"), _record("optuna", "003", float("nan"), "failed")]
+    records = [
+        _record("optuna", "000", 0.5),
+        _record("optuna", "001", float("nan"), "pruned"),
+        _record("optuna", "002", 0.4, "pruned"),
+        _record("optuna", "003", float("nan"), "failed"),
+    ]
     live = LiveRun(tmp_path, {"study": "s"}, {"optuna": 5}, {"optuna": ("val_loss", "minimize")})
     for record in records:
         live.on_trial(record)
     status = json.loads((tmp_path / "status.json").read_text())
     engine = status["engines"]["optuna"]
     assert (engine["trials_done"], engine["trials_failed"], engine["trials_pruned"]) == (4, 1, 2)
-    assert engine["best_trial"] == "000"  # a pruned trial's (lower) score at its stop is not the best
+    assert (
+        engine["best_trial"] == "000"
+    )  # a pruned trial's (lower) score at its stop is not the best
     header, row = format_status(status).splitlines()[2:4]
     assert header.split()[2:5] == ["trials", "failed", "pruned"]
     assert row.split()[2:5] == ["4/5", "1", "2"]
     assert [r.failed for r in records] == [False, False, False, True]
 
-    study = parse_study("[study]\nname = 's'\ndataset = 'california_housing'\n"
-                        "engines = ['optuna']\n[optuna]\nobjective = 'val_loss'\n")
+    study = parse_study(
+        "[study]\nname = 's'\ndataset = 'california_housing'\n"
+        "engines = ['optuna']\n[optuna]\nobjective = 'val_loss'\n"
+    )
     row = summary_row(study, EngineResult("optuna", records, records[0]))
     assert (row["n_trials"], row["n_failed"], row["n_pruned"]) == (4, 1, 2)
 
@@ -157,17 +188,26 @@ def test_a_resumed_run_counts_every_session_a_killed_one_up_to_its_last_update(t
     kept wall_seconds gives its session's span from start to last update."""
     from hpsearch.live import closed_sessions
 
-    info = {"started_at": "2026-01-01T00:00:00+00:00", "resumed_at": ["2026-01-01T01:00:00+00:00"],
-            "session_seconds": [20.0, 2.5], "wall_seconds": 22.5}
-    (tmp_path / "status.json").write_text(json.dumps(
-        {"state": "running", "updated_at": "2026-01-01T01:00:13+00:00", "wall_seconds": 33.0}))
+    info = {
+        "started_at": "2026-01-01T00:00:00+00:00",
+        "resumed_at": ["2026-01-01T01:00:00+00:00"],
+        "session_seconds": [20.0, 2.5],
+        "wall_seconds": 22.5,
+    }
+    (tmp_path / "status.json").write_text(
+        json.dumps(
+            {"state": "running", "updated_at": "2026-01-01T01:00:13+00:00", "wall_seconds": 33.0}
+        )
+    )
     assert closed_sessions(tmp_path, info) == [20.0, 13.0]
-    (tmp_path / "status.json").write_text(json.dumps(
-        {"state": "interrupted", "updated_at": "2026-01-01T00:00:44+00:00"}))
+    (tmp_path / "status.json").write_text(
+        json.dumps({"state": "interrupted", "updated_at": "2026-01-01T00:00:44+00:00"})
+    )
     assert closed_sessions(tmp_path, {"started_at": "2026-01-01T00:00:00+00:00"}) == [44.0]
     # the live side: each session's seconds, the earlier ones kept as they were
-    live = LiveRun(tmp_path, {}, {"sklearn": 1}, {"sklearn": ("val_loss", "minimize")},
-                   sessions=[20.0, 13.0])
+    live = LiveRun(
+        tmp_path, {}, {"sklearn": 1}, {"sklearn": ("val_loss", "minimize")}, sessions=[20.0, 13.0]
+    )
     assert live.session_seconds()[:2] == [20.0, 13.0] and live.wall_seconds() >= 33.0
     live.finish("interrupted")
     assert json.loads((tmp_path / "status.json").read_text())["wall_seconds"] >= 33.0

@@ -1,4 +1,5 @@
 """build_model shapes and losses; the wrappers' sklearn tags, pipelines, pickle and clone."""
+
 from __future__ import annotations
 
 import pickle
@@ -34,8 +35,14 @@ def test_build_model_classification_shapes_and_loss(n_hidden):
 
 
 def test_build_model_regression_head_and_optimizer():
-    model = build_model(n_hidden=2, n_neurons=5, activation="tanh", optimizer="rmsprop",
-                        learning_rate=0.05, n_features=8)
+    model = build_model(
+        n_hidden=2,
+        n_neurons=5,
+        activation="tanh",
+        optimizer="rmsprop",
+        learning_rate=0.05,
+        n_features=8,
+    )
     assert model.output_shape == (None, 1)
     assert model.layers[-1].activation.__name__ == "linear"
     assert model.layers[0].activation.__name__ == "tanh"
@@ -69,8 +76,9 @@ def test_tags_make_sklearn_treat_wrappers_right():
 def test_integer_cv_on_classifier_is_stratified_in_practice():
     """With sorted labels, plain KFold would leave classes out of training folds entirely."""
     X, y = _blobs(n=90, classes=3)
-    clf = KerasClassifier(build_model, model__n_hidden=1, model__n_neurons=8, epochs=1,
-                          verbose=0, random_state=0)
+    clf = KerasClassifier(
+        build_model, model__n_hidden=1, model__n_neurons=8, epochs=1, verbose=0, random_state=0
+    )
     from sklearn.model_selection import cross_validate
 
     folds = cross_validate(clf, X, y, cv=3, return_indices=True)["indices"]["test"]
@@ -83,26 +91,43 @@ def test_user_pipeline_search_pickle_and_clone():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(200, 4)).astype("float32") * [1, 10, 100, 1000]
     y = (X[:, 0] + X[:, 1] / 10).astype("float32")
-    pipe = make_pipeline(StandardScaler(), KerasRegressor(build_model, epochs=3, verbose=0,
-                                                          random_state=0))
-    search = RandomizedSearchCV(pipe, {"kerasregressor__model__n_hidden": [1, 2],
-                                       "kerasregressor__model__learning_rate": loguniform(1e-3, 1e-2)},
-                                n_iter=2, cv=2, random_state=0)
+    pipe = make_pipeline(
+        StandardScaler(), KerasRegressor(build_model, epochs=3, verbose=0, random_state=0)
+    )
+    search = RandomizedSearchCV(
+        pipe,
+        {
+            "kerasregressor__model__n_hidden": [1, 2],
+            "kerasregressor__model__learning_rate": loguniform(1e-3, 1e-2),
+        },
+        n_iter=2,
+        cv=2,
+        random_state=0,
+    )
     search.fit(X, y)
     assert search.best_params_["kerasregressor__model__n_hidden"] in (1, 2)
     best = search.best_estimator_
     restored = pickle.loads(pickle.dumps(best))
     np.testing.assert_allclose(restored.predict(X), best.predict(X), rtol=1e-5, atol=1e-5)
     fresh = clone(best)
-    assert fresh.get_params()["kerasregressor__model__n_hidden"] == \
-        best.get_params()["kerasregressor__model__n_hidden"]
+    assert (
+        fresh.get_params()["kerasregressor__model__n_hidden"]
+        == best.get_params()["kerasregressor__model__n_hidden"]
+    )
     assert not hasattr(fresh[-1], "model_")  # clone is unfitted
 
 
 def test_classifier_learns_and_survives_pickle():
     X, y = _blobs()
-    clf = KerasClassifier(build_model, model__n_hidden=1, model__n_neurons=16,
-                          model__learning_rate=0.01, epochs=15, verbose=0, random_state=0)
+    clf = KerasClassifier(
+        build_model,
+        model__n_hidden=1,
+        model__n_neurons=16,
+        model__learning_rate=0.01,
+        epochs=15,
+        verbose=0,
+        random_state=0,
+    )
     score = cross_val_score(clf, X, y, cv=3).mean()
     assert score > 0.8  # separable blobs; chance is 1/3
     clf.fit(X, y)
@@ -116,5 +141,7 @@ def test_every_optimizer_a_study_may_name_is_built():
 
     assert set(OPTIMIZERS) == set(OPTIMIZER_CLASSES)
     for name in OPTIMIZERS:
-        model = build_model(n_hidden=1, n_neurons=2, optimizer=name, learning_rate=0.02, n_features=3)
+        model = build_model(
+            n_hidden=1, n_neurons=2, optimizer=name, learning_rate=0.02, n_features=3
+        )
         assert float(model.optimizer.learning_rate) == pytest.approx(0.02)

@@ -1,5 +1,6 @@
 """The Optuna engine: its [optuna] section, in-process runs on synthetic data (reporting,
 pruning, resume, environment failures), a missing Optuna, and one CLI run on real data."""
+
 from __future__ import annotations
 
 import functools
@@ -31,13 +32,16 @@ def optuna_study(dataset: str, space: str, optuna: str, epochs: int = 2) -> Stud
     return parse_study(text, "synthetic.toml")
 
 
-def run_optuna(study: Study, data: Dataset, workdir: Path) -> tuple[EngineResult, list[TrialRecord]]:
+def run_optuna(
+    study: Study, data: Dataset, workdir: Path
+) -> tuple[EngineResult, list[TrialRecord]]:
     reported: list[TrialRecord] = []
     ctx = EngineContext("optuna", study, data, workdir, reported.append, session="test")
     return optuna_engine.ENGINE.run(ctx), reported
 
 
 # --- the [optuna] section --------------------------------------------------------------------
+
 
 def test_defaults_and_one_line_errors_with_did_you_mean():
     study = optuna_study("fashion_mnist", CLASSIFY, "")
@@ -46,13 +50,17 @@ def test_defaults_and_one_line_errors_with_did_you_mean():
     assert optuna_engine.ENGINE.planned(study) == 10
     regression = optuna_study("california_housing", CLASSIFY, 'objective = "val_loss"')
     assert optuna_engine.ENGINE.metric(regression) == ("val_loss", "minimize")
-    for section, key, hint in (('sampler = "tpee"', "optuna.sampler", "'tpe'"),
-                               ('pruner = "medain"', "optuna.pruner", "'median'"),
-                               ('objective = "val_acuracy"', "optuna.objective", "'val_accuracy'")):
+    for section, key, hint in (
+        ('sampler = "tpee"', "optuna.sampler", "'tpe'"),
+        ('pruner = "medain"', "optuna.pruner", "'median'"),
+        ('objective = "val_acuracy"', "optuna.objective", "'val_accuracy'"),
+    ):
         with pytest.raises(StudyError) as err:
             optuna_study("fashion_mnist", CLASSIFY, section)
         message = str(err.value)
-        assert "\n" not in message and key in message and f"did you mean {hint}?" in message, message
+        assert "\n" not in message and key in message and f"did you mean {hint}?" in message, (
+            message
+        )
     with pytest.raises(StudyError, match="optuna.objective"):  # a classification objective
         optuna_study("california_housing", CLASSIFY, 'objective = "val_accuracy"')
     with pytest.raises(StudyError, match="optuna.n_trials"):
@@ -61,8 +69,11 @@ def test_defaults_and_one_line_errors_with_did_you_mean():
 
 # --- in-process runs on synthetic data -------------------------------------------------------
 
+
 def test_every_trial_reported_once_and_the_best_model_predicts(tmp_path):
-    study = optuna_study("fashion_mnist", CLASSIFY, 'n_trials = 3\npruner = "none"\nsampler = "random"')
+    study = optuna_study(
+        "fashion_mnist", CLASSIFY, 'n_trials = 3\npruner = "none"\nsampler = "random"'
+    )
     data = synthetic("fashion_mnist")
     result, reported = run_optuna(study, data, tmp_path / "state")
     assert [r.trial for r in reported] == ["000", "001", "002"]
@@ -70,7 +81,9 @@ def test_every_trial_reported_once_and_the_best_model_predicts(tmp_path):
     assert all(r.status == "ok" and 0 <= r.val_score <= 1 for r in result.records), result.records
     assert {(r.metric, r.direction) for r in result.records} == {("val_accuracy", "maximize")}
     assert all(r.epochs_run == 2 for r in result.records)
-    assert all(r.params["n_hidden"] == 1 and r.params["n_neurons"] in (8, 16) for r in result.records)
+    assert all(
+        r.params["n_hidden"] == 1 and r.params["n_neurons"] in (8, 16) for r in result.records
+    )
     assert result.best.val_score == max(r.val_score for r in result.records)
     assert isinstance(result.model, Pipeline)
     predictions = result.model.predict(data.x_val)
@@ -79,9 +92,12 @@ def test_every_trial_reported_once_and_the_best_model_predicts(tmp_path):
     accuracy = float(np.mean(predictions == data.y_val))
     assert math.isclose(accuracy, result.best.val_score, abs_tol=1e-3), (accuracy, result.best)
     history = pd.DataFrame(result.histories)
-    assert set(history["trial"]) == {"000", "001", "002"} and "val_accuracy" in set(history["metric"])
-    assert sorted(p.name for p in (tmp_path / "state" / "weights").iterdir()) == \
-        [f"{n}.weights.h5" for n in range(3)]
+    assert set(history["trial"]) == {"000", "001", "002"} and "val_accuracy" in set(
+        history["metric"]
+    )
+    assert sorted(p.name for p in (tmp_path / "state" / "weights").iterdir()) == [
+        f"{n}.weights.h5" for n in range(3)
+    ]
 
 
 def test_the_median_pruner_prunes_clearly_worse_trials(tmp_path, monkeypatch):
@@ -91,13 +107,16 @@ def test_the_median_pruner_prunes_clearly_worse_trials(tmp_path, monkeypatch):
     trials 0-5 and 1e-6 for trials 6-7, so the bad ones come after good medians."""
     monkeypatch.setitem(optuna_engine.PRUNER_KWARGS, "median", {"n_startup_trials": 1})
     space = 'n_hidden = 1\nn_neurons = 16\noptimizer = "adam"\nlearning_rate = [1e-6, 0.05]'
-    study = optuna_study("california_housing", space,
-                         'n_trials = 8\nsampler = "random"\npatience = 0', epochs=4)
+    study = optuna_study(
+        "california_housing", space, 'n_trials = 8\nsampler = "random"\npatience = 0', epochs=4
+    )
     result, reported = run_optuna(study, synthetic("california_housing"), tmp_path / "state")
     assert len(reported) == 8 and [r.trial for r in reported] == [r.trial for r in result.records]
     pruned = [r for r in result.records if r.status == "pruned"]
     slow = [r for r in result.records if r.params["learning_rate"] == 1e-6]
-    assert slow and all(r.status == "pruned" for r in slow), [(r.status, r.params, r.val_score) for r in result.records]
+    assert slow and all(r.status == "pruned" for r in slow), [
+        (r.status, r.params, r.val_score) for r in result.records
+    ]
     for r in pruned:
         assert r.epochs_run < 4 and r.error == f"pruned at epoch {int(r.epochs_run)}"
         assert not r.ok and math.isnan(r.val_score)
@@ -110,17 +129,23 @@ def test_resume_reports_finished_trials_without_retraining_them(tmp_path, monkey
     workdir = tmp_path / "state"
     seeded: list[str] = []
     seed = optuna_engine.seed_keras
-    monkeypatch.setattr(optuna_engine, "seed_keras", lambda s, key: (seeded.append(key), seed(s, key)))
+    monkeypatch.setattr(
+        optuna_engine, "seed_keras", lambda s, key: (seeded.append(key), seed(s, key))
+    )
     first, _ = run_optuna(optuna_study("fashion_mnist", CLASSIFY, "n_trials = 2"), data, workdir)
     assert seeded == ["trial:0", "trial:1"]
     seeded.clear()
-    result, reported = run_optuna(optuna_study("fashion_mnist", CLASSIFY, "n_trials = 4"), data, workdir)
+    result, reported = run_optuna(
+        optuna_study("fashion_mnist", CLASSIFY, "n_trials = 4"), data, workdir
+    )
     assert seeded == ["trial:2", "trial:3"]  # only the missing trials trained
     assert [r.trial for r in reported] == ["000", "001", "002", "003"]
     assert [r.trial for r in result.records] == ["000", "001", "002", "003"]
     assert result.records[:2] == first.records  # replayed as they were
     seeded.clear()
-    again, reported = run_optuna(optuna_study("fashion_mnist", CLASSIFY, "n_trials = 4"), data, workdir)
+    again, reported = run_optuna(
+        optuna_study("fashion_mnist", CLASSIFY, "n_trials = 4"), data, workdir
+    )
     assert seeded == [] and len(reported) == 4 and again.best == result.best
 
 
@@ -145,11 +170,15 @@ def test_an_environment_failure_is_not_a_failed_trial_and_is_retrained(tmp_path,
         run_optuna(study, data, tmp_path / "state")
     import optuna
 
-    cut = optuna.load_study(study_name="hpsearch", storage=f"sqlite:///{tmp_path / 'state' / 'optuna.db'}")
+    cut = optuna.load_study(
+        study_name="hpsearch", storage=f"sqlite:///{tmp_path / 'state' / 'optuna.db'}"
+    )
     assert [t.state.name for t in cut.trials] == ["COMPLETE", "RUNNING"]  # not failed: resumable
     drawn = cut.trials[1].params
     result, reported = run_optuna(study, data, tmp_path / "state")
-    assert len(result.records) == 3 and all(r.status == "ok" for r in result.records), result.records
+    assert len(result.records) == 3 and all(r.status == "ok" for r in result.records), (
+        result.records
+    )
     # the cut-off trial is trained again under its own number, with the parameters it drew
     assert [r.trial for r in result.records] == ["000", "001", "002"]
     assert {k: result.records[1].params[k] for k in drawn} == drawn
@@ -175,7 +204,9 @@ def test_nan_loss_is_a_failed_trial_and_the_study_goes_on(tmp_path, monkeypatch)
 
     monkeypatch.setattr(hpsearch.model, "build_model", build_poisoned)
     space = 'n_hidden = 1\nn_neurons = 8\noptimizer = "adam"\nlearning_rate = [0.002, 0.001]'
-    study = optuna_study("california_housing", space, 'n_trials = 4\npruner = "none"\nsampler = "random"')
+    study = optuna_study(
+        "california_housing", space, 'n_trials = 4\npruner = "none"\nsampler = "random"'
+    )
     result, reported = run_optuna(study, synthetic("california_housing"), tmp_path / "state")
     assert len(reported) == 4 and len(result.records) == 4
     assert [r.status for r in result.records] == ["ok", "failed", "ok", "ok"], result.records
@@ -211,26 +242,39 @@ def test_pruned_trials_are_not_counted_as_failed_in_status_json(tmp_path):
     common = dict(engine="optuna", params={}, metric="val_loss", direction="minimize")
     live.on_trial(TrialRecord(trial="000", status="ok", val_score=0.5, **common))
     live.on_trial(TrialRecord(trial="001", status="pruned", error="pruned at epoch 1", **common))
-    live.on_trial(TrialRecord(trial="002", status="failed", error="FloatingPointError: x", **common))
+    live.on_trial(
+        TrialRecord(trial="002", status="failed", error="FloatingPointError: x", **common)
+    )
     engine = json.loads((tmp_path / "status.json").read_text())["engines"]["optuna"]
     assert (engine["trials_done"], engine["trials_failed"], engine["best_trial"]) == (3, 1, "000")
 
 
 # --- one CLI run on real data ----------------------------------------------------------------
 
+
 @pytest.mark.data
 def test_cli_run_on_california_housing(tmp_path):
-    study = write_study(tmp_path, "california_housing", ["optuna"], replace={
-        "max_train_samples = 2000": "max_train_samples = 600",
-        "[keras_tuner]": '[optuna]\nn_trials = 2\npatience = 1\n\n[keras_tuner]'})
-    proc = run_cli("run", str(study), "--output-dir", str(tmp_path / "out"), "--quiet", cwd=tmp_path)
+    study = write_study(
+        tmp_path,
+        "california_housing",
+        ["optuna"],
+        replace={
+            "max_train_samples = 2000": "max_train_samples = 600",
+            "[keras_tuner]": "[optuna]\nn_trials = 2\npatience = 1\n\n[keras_tuner]",
+        },
+    )
+    proc = run_cli(
+        "run", str(study), "--output-dir", str(tmp_path / "out"), "--quiet", cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     run_dir = Path(proc.stdout.strip().splitlines()[-1])
     trials = pd.read_csv(run_dir / "trials.csv", dtype={"trial": str})
     assert list(trials["trial"]) == ["000", "001"] and (trials["engine"] == "optuna").all()
     assert (trials["metric"] == "val_root_mean_squared_error").all()
     summary = pd.read_csv(run_dir / "summary.csv").set_index("engine")
-    assert summary.loc["optuna", "test_rmse"] < 1.5 and summary.loc["optuna", "test_r2"] > 0, summary
+    assert summary.loc["optuna", "test_rmse"] < 1.5 and summary.loc["optuna", "test_r2"] > 0, (
+        summary
+    )
     assert (run_dir / "best" / "optuna.pkl").stat().st_size > 0
     assert not (run_dir / "state").exists()
 
@@ -250,8 +294,9 @@ def test_a_trial_cut_off_between_its_draws_draws_as_the_uninterrupted_run(tmp_pa
 
     def session(workdir: Path, storage: str) -> tuple[Draws, Any]:
         draws = Draws(workdir, keep=True, make=optuna.samplers.TPESampler, seed=7, fresh_seed=8)
-        return draws, optuna.create_study(study_name="s", storage=storage, load_if_exists=True,
-                                          sampler=draws.sampler)
+        return draws, optuna.create_study(
+            study_name="s", storage=storage, load_if_exists=True, sampler=draws.sampler
+        )
 
     def trial_params(draws: Draws, ostudy: Any, trial: Any) -> dict[str, Any]:
         params = draws.draw(trial, ostudy, names, suggest)

@@ -1,4 +1,5 @@
 """`predict`'s input rows: .npy or CSV, a header row recognised, bad input refused in one line."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,12 +27,15 @@ def test_npy_rows_and_one_row(tmp_path):
     assert read_features(tmp_path / "one.npy", 4).shape == (1, 4)
 
 
-@pytest.mark.parametrize("name, content, expected", [
-    ("wide.csv", "1,2,3,4,5\n", "expected rows of 4 features, got an array of shape (1, 5)"),
-    ("text.csv", "a,b,c,d\n1,2,x,4\n", "expected a numeric table"),
-    ("nan.csv", "1,2,3,4\n1,2,,4\n", "expected finite numbers"),
-    ("rows.txt", "1,2,3,4\n", "expected a .csv or .npy file"),
-])
+@pytest.mark.parametrize(
+    "name, content, expected",
+    [
+        ("wide.csv", "1,2,3,4,5\n", "expected rows of 4 features, got an array of shape (1, 5)"),
+        ("text.csv", "a,b,c,d\n1,2,x,4\n", "expected a numeric table"),
+        ("nan.csv", "1,2,3,4\n1,2,,4\n", "expected finite numbers"),
+        ("rows.txt", "1,2,3,4\n", "expected a .csv or .npy file"),
+    ],
+)
 def test_bad_rows_are_one_line_errors(tmp_path, name, content, expected):
     path = tmp_path / name
     path.write_text(content)

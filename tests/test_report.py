@@ -1,4 +1,5 @@
 """HTML reports from run directories: synthetic runs written with pandas, no training."""
+
 from __future__ import annotations
 
 import base64
@@ -84,19 +85,34 @@ def check_page(path: Path, sections: set[str]) -> Page:
 
 # --- synthetic run directories ----------------------------------------------------------
 
-PARAMS = [(1, 32, "relu", "adam", 0.003), (2, 64, "relu", "sgd", 0.01), (2, 16, "tanh", "adam", 0.001),
-          (1, 48, "tanh", "sgd", 0.005), (3, 24, "relu", "adam", 0.0005)]
+PARAMS = [
+    (1, 32, "relu", "adam", 0.003),
+    (2, 64, "relu", "sgd", 0.01),
+    (2, 16, "tanh", "adam", 0.001),
+    (1, 48, "tanh", "sgd", 0.005),
+    (3, 24, "relu", "adam", 0.0005),
+]
 
 
-def make_run(root: Path, name: str, task: str = "classification", *, n: int = 5, fail: int | None = 1,
-             all_failed: str | None = None, sklearn_val: bool = True) -> Path:
+def make_run(
+    root: Path,
+    name: str,
+    task: str = "classification",
+    *,
+    n: int = 5,
+    fail: int | None = 1,
+    all_failed: str | None = None,
+    sklearn_val: bool = True,
+) -> Path:
     """A run directory shaped like the runner's: trials, summary, histories, run.json."""
     rng = np.random.default_rng(len(name))
     run_dir = root / "study" / name
     run_dir.mkdir(parents=True)
     classification = task == "classification"
-    metrics = {"sklearn": "accuracy" if classification else "root_mean_squared_error",
-               "keras_tuner": "val_accuracy" if classification else "val_root_mean_squared_error"}
+    metrics = {
+        "sklearn": "accuracy" if classification else "root_mean_squared_error",
+        "keras_tuner": "val_accuracy" if classification else "val_root_mean_squared_error",
+    }
     keras_metric = "accuracy" if classification else "root_mean_squared_error"
     trials, histories, summary = [], [], []
     clock = pd.Timestamp("2026-01-01T10:00:00Z")
@@ -104,23 +120,36 @@ def make_run(root: Path, name: str, task: str = "classification", *, n: int = 5,
         rows = []
         for i in range(n):
             trial = f"{i:03d}"
-            failed = engine == all_failed or (fail is not None and i == fail and engine == "sklearn")
+            failed = engine == all_failed or (
+                fail is not None and i == fail and engine == "sklearn"
+            )
             quality = rng.uniform(0.5, 0.9)
             score = quality if classification else 1.2 - quality
             epochs = int(rng.integers(3, 9))
             start, clock = clock, clock + pd.Timedelta(seconds=float(rng.uniform(2, 6)))
             h, w, a, o, lr = PARAMS[i % len(PARAMS)]
-            rows.append({"engine": engine, "trial": trial, "status": "failed" if failed else "ok",
-                         "param_n_hidden": h, "param_n_neurons": w, "param_activation": a,
-                         "param_optimizer": o, "param_learning_rate": lr, "metric": metrics[engine],
-                         "direction": "maximize" if classification else "minimize",
-                         "val_score": None if failed else score,
-                         "cv_mean": score if engine == "sklearn" and not failed else None,
-                         "cv_std": 0.01 if engine == "sklearn" and not failed else None,
-                         "epochs_run": None if failed else float(epochs),
-                         "fit_seconds": (clock - start).total_seconds(),
-                         "started_at": start.isoformat(), "finished_at": clock.isoformat(),
-                         "error": ERROR if failed else ""})
+            rows.append(
+                {
+                    "engine": engine,
+                    "trial": trial,
+                    "status": "failed" if failed else "ok",
+                    "param_n_hidden": h,
+                    "param_n_neurons": w,
+                    "param_activation": a,
+                    "param_optimizer": o,
+                    "param_learning_rate": lr,
+                    "metric": metrics[engine],
+                    "direction": "maximize" if classification else "minimize",
+                    "val_score": None if failed else score,
+                    "cv_mean": score if engine == "sklearn" and not failed else None,
+                    "cv_std": 0.01 if engine == "sklearn" and not failed else None,
+                    "epochs_run": None if failed else float(epochs),
+                    "fit_seconds": (clock - start).total_seconds(),
+                    "started_at": start.isoformat(),
+                    "finished_at": clock.isoformat(),
+                    "error": ERROR if failed else "",
+                }
+            )
             if failed:
                 continue
             fits = ["0", "1"] + (["refit"] if i == 0 else []) if engine == "sklearn" else ["0"]
@@ -130,42 +159,83 @@ def make_run(root: Path, name: str, task: str = "classification", *, n: int = 5,
                     loss = 1.0 / epoch + rng.uniform(0, 0.1)
                     values = {"loss": loss, keras_metric: quality * (1 - 0.5 / epoch)}
                     if with_val:
-                        values.update(val_loss=loss + 0.1 + 0.02 * max(0, epoch - 4),
-                                      **{f"val_{keras_metric}": quality * (1 - 0.6 / epoch)})
-                    histories += [{"engine": engine, "trial": trial, "fit": fit, "epoch": epoch,
-                                   "metric": m, "value": v} for m, v in values.items()]
+                        values.update(
+                            val_loss=loss + 0.1 + 0.02 * max(0, epoch - 4),
+                            **{f"val_{keras_metric}": quality * (1 - 0.6 / epoch)},
+                        )
+                    histories += [
+                        {
+                            "engine": engine,
+                            "trial": trial,
+                            "fit": fit,
+                            "epoch": epoch,
+                            "metric": m,
+                            "value": v,
+                        }
+                        for m, v in values.items()
+                    ]
         trials += rows
         frame = pd.DataFrame(rows)
         ok = frame[frame["status"] == "ok"]
-        best = ok.loc[ok["val_score"].idxmax() if classification
-                      else ok["val_score"].idxmin()] if not ok.empty else None
-        row = {"study": "study", "dataset": "fashion_mnist" if classification else "california_housing",
-               "engine": engine, "status": "ok" if best is not None else "failed", "n_trials": n,
-               "n_failed": n - len(ok), "metric": metrics[engine],
-               "direction": "maximize" if classification else "minimize",
-               "best_trial": best["trial"] if best is not None else "",
-               "best_val_score": best["val_score"] if best is not None else None,
-               "best_cv_std": best["cv_std"] if best is not None else None}
-        row.update({c: (best[c] if best is not None else None) for c in frame if c.startswith("param_")})
+        best = (
+            ok.loc[ok["val_score"].idxmax() if classification else ok["val_score"].idxmin()]
+            if not ok.empty
+            else None
+        )
+        row = {
+            "study": "study",
+            "dataset": "fashion_mnist" if classification else "california_housing",
+            "engine": engine,
+            "status": "ok" if best is not None else "failed",
+            "n_trials": n,
+            "n_failed": n - len(ok),
+            "metric": metrics[engine],
+            "direction": "maximize" if classification else "minimize",
+            "best_trial": best["trial"] if best is not None else "",
+            "best_val_score": best["val_score"] if best is not None else None,
+            "best_cv_std": best["cv_std"] if best is not None else None,
+        }
+        row.update(
+            {c: (best[c] if best is not None else None) for c in frame if c.startswith("param_")}
+        )
         if best is not None:
-            row.update({"test_accuracy": 0.8} if classification else {"test_rmse": 0.6, "test_r2": 0.7})
-        row.update(epochs_run_total=frame["epochs_run"].sum(), fit_seconds_total=frame["fit_seconds"].sum(),
-                   engine_seconds=frame["fit_seconds"].sum() + 1)
+            row.update(
+                {"test_accuracy": 0.8} if classification else {"test_rmse": 0.6, "test_r2": 0.7}
+            )
+        row.update(
+            epochs_run_total=frame["epochs_run"].sum(),
+            fit_seconds_total=frame["fit_seconds"].sum(),
+            engine_seconds=frame["fit_seconds"].sum() + 1,
+        )
         summary.append(row)
     pd.DataFrame(trials).to_csv(run_dir / "trials.csv", index=False)
     pd.DataFrame(summary).to_csv(run_dir / "summary.csv", index=False)
     pd.DataFrame(histories, columns=["engine", "trial", "fit", "epoch", "metric", "value"]).to_csv(
-        run_dir / "histories.csv", index=False)
-    (run_dir / "run.json").write_text(json.dumps({
-        "study": "study", "dataset": summary[0]["dataset"], "seed": 1, "engines": ["sklearn", "keras_tuner"],
-        "started_at": "2026-01-01T10:00:00+00:00", "finished_at": clock.isoformat(), "wall_seconds": 61.5}))
+        run_dir / "histories.csv", index=False
+    )
+    (run_dir / "run.json").write_text(
+        json.dumps(
+            {
+                "study": "study",
+                "dataset": summary[0]["dataset"],
+                "seed": 1,
+                "engines": ["sklearn", "keras_tuner"],
+                "started_at": "2026-01-01T10:00:00+00:00",
+                "finished_at": clock.isoformat(),
+                "wall_seconds": 61.5,
+            }
+        )
+    )
     return run_dir
 
 
 # --- tests ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("task,sklearn_val", [("classification", True), ("regression", False)])
-def test_run_report_has_every_section_and_real_plots(tmp_path: Path, task: str, sklearn_val: bool) -> None:
+def test_run_report_has_every_section_and_real_plots(
+    tmp_path: Path, task: str, sklearn_val: bool
+) -> None:
     run_dir = make_run(tmp_path, f"run-{task}", task, sklearn_val=sklearn_val)
     path = write_report(run_dir)
     assert path == run_dir / "report.html"
@@ -211,10 +281,13 @@ def test_single_trial_no_histories_missing_columns(tmp_path: Path, histories: st
     (run_dir / "histories.csv").write_text(histories)
     (run_dir / "run.json").unlink()
     trials = pd.read_csv(run_dir / "trials.csv", dtype={"trial": str})
-    trials.drop(columns=["cv_std", "started_at", "finished_at", "param_activation", "fit_seconds"]).to_csv(
-        run_dir / "trials.csv", index=False)
+    trials.drop(
+        columns=["cv_std", "started_at", "finished_at", "param_activation", "fit_seconds"]
+    ).to_csv(run_dir / "trials.csv", index=False)
     summary = pd.read_csv(run_dir / "summary.csv")
-    summary.drop(columns=["engine_seconds", "best_cv_std"]).to_csv(run_dir / "summary.csv", index=False)
+    summary.drop(columns=["engine_seconds", "best_cv_std"]).to_csv(
+        run_dir / "summary.csv", index=False
+    )
     page = check_page(write_report(run_dir), RUN_SECTIONS)
     assert len(page.rows["trials"]) == 2
     text = (run_dir / "report.html").read_text()
@@ -228,7 +301,9 @@ def test_header_only_trials_and_missing_status_column(tmp_path: Path) -> None:
     (run_dir / "histories.csv").unlink()
     page = check_page(write_report(run_dir), RUN_SECTIONS)
     assert page.images == [] and "trials" not in page.rows
-    trials.drop(columns=["status"]).to_csv(run_dir / "trials.csv", index=False)  # status from val_score
+    trials.drop(columns=["status"]).to_csv(
+        run_dir / "trials.csv", index=False
+    )  # status from val_score
     page = check_page(write_report(run_dir), RUN_SECTIONS)
     assert sum("failed" in r["class"] for r in page.rows["trials"]) == 1
 
@@ -241,15 +316,19 @@ def test_report_without_summary_derives_the_best(tmp_path: Path) -> None:
     trials = pd.read_csv(run_dir / "trials.csv", dtype={"trial": str})
     sk = trials[(trials["engine"] == "sklearn") & (trials["status"] == "ok")]
     kt = trials[trials["engine"] == "keras_tuner"]
-    assert best["best_trial"] == [sk.loc[sk["val_score"].idxmin(), "trial"],  # RMSE: lowest
-                                  kt.loc[kt["val_score"].idxmin(), "trial"]]
+    assert best["best_trial"] == [
+        sk.loc[sk["val_score"].idxmin(), "trial"],  # RMSE: lowest
+        kt.loc[kt["val_score"].idxmin(), "trial"],
+    ]
     # The direction column decides, not the engine's name: flip it and the best flips.
     trials["direction"] = "maximize"
     trials.to_csv(run_dir / "trials.csv", index=False)
     page = check_page(write_report(run_dir), RUN_SECTIONS)
     best = {r["cells"][0]: r["cells"][1:] for r in page.rows["best"]}
-    assert best["best_trial"] == [sk.loc[sk["val_score"].idxmax(), "trial"],
-                                  kt.loc[kt["val_score"].idxmax(), "trial"]]
+    assert best["best_trial"] == [
+        sk.loc[sk["val_score"].idxmax(), "trial"],
+        kt.loc[kt["val_score"].idxmax(), "trial"],
+    ]
 
 
 def _with_pruned(run_dir: Path) -> pd.DataFrame:
@@ -270,7 +349,9 @@ def test_pruned_trials_are_grey_and_counted_apart_from_failed_ones(tmp_path: Pat
     page = check_page(write_report(run_dir), RUN_SECTIONS)
     rows = page.rows["trials"]
     assert [(r["cells"][0], r["cells"][1]) for r in rows if r["class"] == "pruned"] == [
-        ("keras_tuner", "001"), ("keras_tuner", "003")]
+        ("keras_tuner", "001"),
+        ("keras_tuner", "003"),
+    ]
     assert sum(r["class"] == "failed" for r in rows) == 1  # sklearn's, not the pruned ones
     text = (run_dir / "report.html").read_text()
     assert "10 trials, 1 failed (red, with their error), 2 pruned" in text
@@ -324,11 +405,16 @@ def test_load_run_keeps_ids_as_strings_and_score_direction(tmp_path: Path) -> No
     assert run.summary["best_trial"].map(type).eq(str).all()
     assert score_view("root_mean_squared_error", "minimize") == ("root_mean_squared_error", False)
     assert score_view("accuracy", "maximize") == ("accuracy", True)
-    assert set(run.trials["direction"]) == {"maximize"} and set(run.summary["direction"]) == {"maximize"}
+    assert set(run.trials["direction"]) == {"maximize"} and set(run.summary["direction"]) == {
+        "maximize"
+    }
 
 
 def test_compare_report(tmp_path: Path) -> None:
-    runs = [make_run(tmp_path, "a", "classification"), make_run(tmp_path, "b", "regression", sklearn_val=False)]
+    runs = [
+        make_run(tmp_path, "a", "classification"),
+        make_run(tmp_path, "b", "regression", sklearn_val=False),
+    ]
     out = write_compare_report(runs, tmp_path / "out" / "compare.html")
     page = check_page(out, {"runs", "best", "budget", "progress"})
     assert {i["section"] for i in page.images} == {"best", "budget", "progress"}
@@ -349,24 +435,49 @@ def test_report_inlines_the_stylesheet_verbatim(tmp_path: Path) -> None:
 
 
 def test_importing_report_loads_no_keras_nor_matplotlib() -> None:
-    code = ("import sys, hpsearch.report; heavy = [m for m in ('keras', 'tensorflow', 'jax', "
-            "'matplotlib') if m in sys.modules]; print(heavy); sys.exit(bool(heavy))")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    code = (
+        "import sys, hpsearch.report; heavy = [m for m in ('keras', 'tensorflow', 'jax', "
+        "'matplotlib') if m in sys.modules]; print(heavy); sys.exit(bool(heavy))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None and not os.environ.get("HPSEARCH_REQUIRE_CHROMIUM"),
-                    reason="chromium not installed (apt-get install chromium) - headless render skipped")
+@pytest.mark.skipif(
+    shutil.which("chromium") is None and not os.environ.get("HPSEARCH_REQUIRE_CHROMIUM"),
+    reason="chromium not installed (apt-get install chromium) - headless render skipped",
+)
 def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     """CI installs Chromium and sets HPSEARCH_REQUIRE_CHROMIUM: there this never skips."""
     report = write_report(make_run(tmp_path, "browser"))
     shot = tmp_path / "shot.png"
     profile = tmp_path / "profile"
-    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                    "--disable-sync", f"--user-data-dir={profile}", f"--screenshot={shot}",
-                    "--window-size=1280,2000", report.as_uri()],
-                   capture_output=True, timeout=90, env={**os.environ, "HOME": str(tmp_path)})
+    subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            f"--screenshot={shot}",
+            "--window-size=1280,2000",
+            report.as_uri(),
+        ],
+        capture_output=True,
+        timeout=90,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
     assert shot.is_file(), "chromium wrote no screenshot"
     _not_blank(shot.read_bytes())

@@ -1,4 +1,5 @@
 """Atomic writes, unique run directories, and the fit store that resume relies on."""
+
 from __future__ import annotations
 
 import json

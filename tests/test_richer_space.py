@@ -1,5 +1,6 @@
 """dropout and batch_size as study space parameters, in every engine: each trial trains with
 its own values, the records carry them, and the kept best model is built with them."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -12,8 +13,10 @@ from hpsearch.config import parse_study
 from hpsearch.model import build_model
 from test_engines import run_engine, study_text, synthetic
 
-SPACE = ('n_hidden = 1\nn_neurons = 8\noptimizer = "adam"\nlearning_rate = 0.01\n'
-         "dropout = [0.0, 0.5]\nbatch_size = [16, 64]")
+SPACE = (
+    'n_hidden = 1\nn_neurons = 8\noptimizer = "adam"\nlearning_rate = 0.01\n'
+    "dropout = [0.0, 0.5]\nbatch_size = [16, 64]"
+)
 
 
 def dropout_of(model: keras.Model) -> float:
@@ -27,7 +30,9 @@ def test_build_model_adds_dropout_after_each_hidden_layer():
     kinds = [type(layer).__name__ for layer in model.layers]
     assert kinds == ["Dense", "Dropout"] * 3 + ["Dense"]
     assert dropout_of(model) == 0.25
-    assert [type(layer).__name__ for layer in build_model(2, 16, n_features=4).layers] == ["Dense"] * 3
+    assert [type(layer).__name__ for layer in build_model(2, 16, n_features=4).layers] == [
+        "Dense"
+    ] * 3
     with pytest.raises(ValueError, match="dropout must be in"):
         build_model(1, 4, dropout=1.0, n_features=4)
 
@@ -42,9 +47,12 @@ def test_each_trial_trains_with_its_dropout_and_batch_size(engine, tmp_path, mon
         return real_fit(self, *args, **kwargs)
 
     monkeypatch.setattr(keras.Model, "fit", spy)
-    text = study_text("fashion_mnist", (engine,), SPACE, epochs=1).replace(
-        "n_iter = 2", "n_iter = 4").replace("max_trials = 2", "max_trials = 4")
-    text += "\n[optuna]\nn_trials = 4\nsampler = \"random\"\n"
+    text = (
+        study_text("fashion_mnist", (engine,), SPACE, epochs=1)
+        .replace("n_iter = 2", "n_iter = 4")
+        .replace("max_trials = 2", "max_trials = 4")
+    )
+    text += '\n[optuna]\nn_trials = 4\nsampler = "random"\n'
     study = parse_study(text)
     result, reported = run_engine(engine, study, synthetic("fashion_mnist"), tmp_path)
 

@@ -1,5 +1,6 @@
 """`hpsearch serve` in-process: the JSON API, pages, downloads, the queue's records and the
 access rules (FastAPI's test client; no study is trained here, see test_serve_browser.py)."""
+
 from __future__ import annotations
 
 import json
@@ -46,21 +47,28 @@ def two_runs(tmp_path: Path) -> Path:
 
 
 def client(results: Path, base: str = LOCAL, **options) -> TestClient:
-    return TestClient(create_app(results, run_queue=False, **options), base_url=base,
-                      headers={"Content-Type": "application/toml"})
+    return TestClient(
+        create_app(results, run_queue=False, **options),
+        base_url=base,
+        headers={"Content-Type": "application/toml"},
+    )
 
 
 def test_runs_list_detail_trials_histories_compare(results: Path) -> None:
     c = client(results)
     listing = c.get("/api/runs").json()
-    assert [r["id"] for r in listing["runs"]] == ["study/20260102-100000-bbbb",
-                                                   "study/20260101-100000-aaaa"]
+    assert [r["id"] for r in listing["runs"]] == [
+        "study/20260102-100000-bbbb",
+        "study/20260101-100000-aaaa",
+    ]
     first, second = listing["runs"][1], listing["runs"][0]
     # no status.json: a run nobody is running reads as interrupted, unless it finished
     assert first["state"] == "interrupted" and first["dataset"] == "fashion_mnist"
     assert second["state"] == "finished" and second["duration_seconds"] == 61.5
     best = {b["engine"]: b for b in first["best"]}
-    assert best["sklearn"]["test_metric"] == "test_accuracy" and best["sklearn"]["test_score"] == 0.8
+    assert (
+        best["sklearn"]["test_metric"] == "test_accuracy" and best["sklearn"]["test_score"] == 0.8
+    )
 
     detail = c.get("/api/runs/study/20260101-100000-aaaa").json()
     assert {f["name"] for f in detail["files"]} >= {"trials.csv", "summary.csv", "histories.csv"}
@@ -72,7 +80,11 @@ def test_runs_list_detail_trials_histories_compare(results: Path) -> None:
     ok = [t for t in trials["trials"] if t["engine"] == "sklearn" and t["ok"]]
     assert trials["top"]["sklearn"][0] == max(ok, key=lambda t: t["score"])["trial"]
     rows = c.get("/api/runs/study/20260101-100000-aaaa/histories").json()["rows"]
-    assert len(rows["value"]) == len(rows["epoch"]) > 0 and set(rows) >= {"engine", "trial", "metric"}
+    assert len(rows["value"]) == len(rows["epoch"]) > 0 and set(rows) >= {
+        "engine",
+        "trial",
+        "metric",
+    }
 
     compared = c.get("/api/compare", params={"run": [r["id"] for r in listing["runs"]]}).json()
     assert len(compared["runs"]) == 2 and len(compared["table"]) == 4
@@ -81,25 +93,39 @@ def test_runs_list_detail_trials_histories_compare(results: Path) -> None:
 
 def test_openapi_documents_the_api(results: Path) -> None:
     doc = client(results).get("/openapi.json").json()
-    assert {"/api/runs", "/api/runs/{study}/{run_id}", "/api/runs/{study}/{run_id}/trials",
-            "/api/compare", "/api/studies", "/api/jobs/{job_id}/cancel",
-            "/api/runs/{study}/{run_id}/stop", "/api/runs/{study}/{run_id}/resume"} <= set(doc["paths"])
+    assert {
+        "/api/runs",
+        "/api/runs/{study}/{run_id}",
+        "/api/runs/{study}/{run_id}/trials",
+        "/api/compare",
+        "/api/studies",
+        "/api/jobs/{job_id}/cancel",
+        "/api/runs/{study}/{run_id}/stop",
+        "/api/runs/{study}/{run_id}/resume",
+    } <= set(doc["paths"])
     fields = doc["components"]["schemas"]["RunSummary"]["properties"]
     assert {"id", "state", "best", "trials_done", "duration_seconds"} <= set(fields)
 
 
 def test_pages_render(results: Path) -> None:
     c = client(results)
-    for url, marker in (("/", 'id="runs-table"'), ("/runs/study/20260101-100000-aaaa", 'id="trials-table"'),
-                        ("/compare?run=study/20260101-100000-aaaa&run=study/20260102-100000-bbbb",
-                         'id="compare-table"')):
+    for url, marker in (
+        ("/", 'id="runs-table"'),
+        ("/runs/study/20260101-100000-aaaa", 'id="trials-table"'),
+        (
+            "/compare?run=study/20260101-100000-aaaa&run=study/20260102-100000-bbbb",
+            'id="compare-table"',
+        ),
+    ):
         page = c.get(url)
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
         assert marker in page.text and "<script>" not in page.text  # scripts are files (CSP)
     assert c.get("/static/plotly.min.js").status_code == 200
 
 
-def test_bad_study_gets_validates_one_line(results: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+def test_bad_study_gets_validates_one_line(
+    results: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
     text = GOOD.replace("california_housing", "mnist")
     monkeypatch.chdir(tmp_path)
     Path("bad.toml").write_text(text)
@@ -115,7 +141,10 @@ def test_submit_cancel_and_conflicts(results: Path) -> None:
     job = c.post("/api/studies?filename=tiny.toml", content=GOOD).json()["job"]
     assert job["state"] == "queued" and job["position"] == 1 and job["study"] == "tiny"
     record = json.loads((results / QUEUE / f"{job['id']}.json").read_text())
-    assert record["state"] == "queued" and (results / QUEUE / job["id"] / "tiny.toml").read_text() == GOOD
+    assert (
+        record["state"] == "queued"
+        and (results / QUEUE / job["id"] / "tiny.toml").read_text() == GOOD
+    )
     assert c.post(f"/api/jobs/{job['id']}/cancel").json()["job"]["state"] == "cancelled"
     again = c.post(f"/api/jobs/{job['id']}/cancel")
     assert again.status_code == 409 and "expected a queued job" in again.json()["error"]
@@ -129,14 +158,22 @@ def test_submit_cancel_and_conflicts(results: Path) -> None:
     assert c.post("/api/runs/study/20260102-100000-bbbb/resume").status_code == 409  # finished
 
 
-@pytest.mark.parametrize("url", [
-    "/api/runs/%2e%2e/%2e%2e", "/api/runs/study/%2e%2e", "/api/runs/.queue/x",
-    "/runs/study/20260101-100000-aaaa/files/%2e%2e/%2e%2e/x.csv",
-    "/runs/study/20260101-100000-aaaa/files/best/%2e%2e/run.json",
-    "/runs/study/20260101-100000-aaaa/files/state/x", "/runs/study/link/files/trials.csv",
-    "/runs/study/20260101-100000-aaaa/files/notes.txt",  # in the run, but not a download
-    "/api/compare?run=study/%2e%2e", "/static/%2e%2e%2fcli.py", "/static/base.html",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/runs/%2e%2e/%2e%2e",
+        "/api/runs/study/%2e%2e",
+        "/api/runs/.queue/x",
+        "/runs/study/20260101-100000-aaaa/files/%2e%2e/%2e%2e/x.csv",
+        "/runs/study/20260101-100000-aaaa/files/best/%2e%2e/run.json",
+        "/runs/study/20260101-100000-aaaa/files/state/x",
+        "/runs/study/link/files/trials.csv",
+        "/runs/study/20260101-100000-aaaa/files/notes.txt",  # in the run, but not a download
+        "/api/compare?run=study/%2e%2e",
+        "/static/%2e%2e%2fcli.py",
+        "/static/base.html",
+    ],
+)
 def test_paths_outside_the_results_folder_are_404(results: Path, tmp_path: Path, url: str) -> None:
     outside = make_run(tmp_path / "elsewhere", "secret")
     (results / "study" / "link").symlink_to(outside)
@@ -179,7 +216,11 @@ def test_token_off_loopback(results: Path) -> None:
     opened = c.get(f"/?token={token}", follow_redirects=False)
     assert opened.status_code == 303 and opened.headers["location"] == "/"
     cookie = opened.headers["set-cookie"].lower()
-    assert cookie.startswith("hpsearch_token_8765=") and "httponly" in cookie and "samesite=strict" in cookie
+    assert (
+        cookie.startswith("hpsearch_token_8765=")
+        and "httponly" in cookie
+        and "samesite=strict" in cookie
+    )
     assert c.get("/api/runs").status_code == 200  # the client kept the cookie
 
 
@@ -187,8 +228,12 @@ def test_token_on_loopback_guards_writes_only(results: Path) -> None:
     c = client(results, token="s" * 24)
     assert c.get("/api/runs").status_code == 200
     assert c.post("/api/studies", content=GOOD).status_code == 401
-    assert c.post("/api/studies", content=GOOD, headers={"Authorization": "Bearer " + "s" * 24}
-                  ).status_code == 201
+    assert (
+        c.post(
+            "/api/studies", content=GOOD, headers={"Authorization": "Bearer " + "s" * 24}
+        ).status_code
+        == 201
+    )
 
 
 def test_host_and_origin_checks(results: Path) -> None:
@@ -214,29 +259,39 @@ def test_oversized_bodies(results: Path) -> None:
     assert not (results / QUEUE).exists()
 
 
-@pytest.mark.parametrize("extra, field", [
-    ('output_dir = "/tmp"', "study.output_dir"),
-    ('data_dir = "/etc"', "study.data_dir"),
-    ('data_dir = "../../.."', "study.data_dir"),
-])
-def test_study_paths_must_stay_in_the_servers_folders(results: Path, extra: str, field: str) -> None:
+@pytest.mark.parametrize(
+    "extra, field",
+    [
+        ('output_dir = "/tmp"', "study.output_dir"),
+        ('data_dir = "/etc"', "study.data_dir"),
+        ('data_dir = "../../.."', "study.data_dir"),
+    ],
+)
+def test_study_paths_must_stay_in_the_servers_folders(
+    results: Path, extra: str, field: str
+) -> None:
     text = GOOD.replace('engines = ["optuna"]', f'engines = ["optuna"]\n{extra}')
     reply = client(results).post("/api/studies?filename=tiny.toml", content=text)
     assert reply.status_code == 422 and f"tiny.toml: {field}: expected" in reply.json()["error"]
     assert not (results / QUEUE).exists()
 
 
-@pytest.mark.parametrize("extra", [
-    '[optuna]\nstorage = "sqlite+pysqlite:////tmp/elsewhere.db"',  # a file anywhere
-    '[optuna]\nstorage = "journal:results/.queue/x.json"',  # appends to any file
-    '[sklearn]\nbackend = "dask"\nscheduler = "tcp://203.0.113.5:8786"',  # it sends pickles
-    '[keras_tuner]\nchief = "0.0.0.0:9000"',  # an open port
-])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        '[optuna]\nstorage = "sqlite+pysqlite:////tmp/elsewhere.db"',  # a file anywhere
+        '[optuna]\nstorage = "journal:results/.queue/x.json"',  # appends to any file
+        '[sklearn]\nbackend = "dask"\nscheduler = "tcp://203.0.113.5:8786"',  # it sends pickles
+        '[keras_tuner]\nchief = "0.0.0.0:9000"',  # an open port
+    ],
+)
 def test_cluster_settings_are_refused_unless_allowed(results: Path, extra: str) -> None:
     text = GOOD.replace("[optuna]\nn_trials = 2", "") + extra + "\n"
     reply = client(results).post("/api/studies?filename=tiny.toml", content=text)
     assert reply.status_code == 422 and "no cluster setting" in reply.json()["error"]
-    allowed = client(results, allow_cluster=True).post("/api/studies?filename=tiny.toml", content=text)
+    allowed = client(results, allow_cluster=True).post(
+        "/api/studies?filename=tiny.toml", content=text
+    )
     assert allowed.status_code == 201, allowed.text
 
 
@@ -244,7 +299,9 @@ def test_cluster_settings_are_refused_unless_allowed(results: Path, extra: str) 
 def test_data_dir_inside_the_servers_data_folders_is_accepted(results: Path) -> None:
     data = os.environ["HPSEARCH_DATA_DIR"]
     text = GOOD.replace('engines = ["optuna"]', f'engines = ["optuna"]\ndata_dir = "{data}"')
-    reply = client(results, data_roots=[Path(data)]).post("/api/studies?filename=t.toml", content=text)
+    reply = client(results, data_roots=[Path(data)]).post(
+        "/api/studies?filename=t.toml", content=text
+    )
     assert reply.status_code == 201, reply.text
 
 
@@ -262,4 +319,3 @@ def test_a_run_whose_resume_is_starting_reads_as_running(results: Path) -> None:
     out = runs.run_detail(results.resolve(), path, job, can_stop=False)
     assert out["state"] == "running" and out["message"].startswith("starting")
     assert not out["can_resume"]
-

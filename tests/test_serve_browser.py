@@ -4,6 +4,7 @@ started again, the study finished, its best model downloaded, and compared with 
 
 CI installs Chromium and sets HPSEARCH_REQUIRE_CHROMIUM: there this never skips.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium")
 pytestmark = [
     pytest.mark.data,
-    pytest.mark.skipif(CHROMIUM is None and not os.environ.get("HPSEARCH_REQUIRE_CHROMIUM"),
-                       reason="chromium not installed (apt-get install chromium)"),
+    pytest.mark.skipif(
+        CHROMIUM is None and not os.environ.get("HPSEARCH_REQUIRE_CHROMIUM"),
+        reason="chromium not installed (apt-get install chromium)",
+    ),
 ]
 STUDY = """[study]
 name = "tiny"
@@ -58,8 +61,13 @@ def _free_port() -> int:
 
 
 def _serve(results: Path, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "hpsearch", "serve", str(results), "--port", str(port)],
-                            cwd=ROOT, start_new_session=True, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hpsearch", "serve", str(results), "--port", str(port)],
+        cwd=ROOT,
+        start_new_session=True,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -96,7 +104,9 @@ class Problems:
             self.seen.append(what)
 
     def watch(self, page):
-        page.on("console", lambda m: m.type == "error" and self._add(f"console: {m.text} ({page.url})"))
+        page.on(
+            "console", lambda m: m.type == "error" and self._add(f"console: {m.text} ({page.url})")
+        )
         page.on("pageerror", lambda exc: self.seen.append(f"pageerror: {exc} ({page.url})"))
         page.on("requestfailed", lambda r: self._add(f"request failed: {r.url} {r.failure}"))
         page.on("response", lambda r: r.status >= 400 and self._add(f"HTTP {r.status}: {r.url}"))
@@ -116,7 +126,9 @@ def _check_layout(page, table: str, column: str | None = None) -> None:
         box = (header if column else header.last).bounding_box()  # x is the window's, unclipped
         frame = page.locator(f".scroll:has({table})").bounding_box()
         assert box is not None and frame is not None
-        assert 0 <= box["x"] and box["x"] + box["width"] <= min(1280, frame["x"] + frame["width"]), (box, frame)
+        assert 0 <= box["x"] and box["x"] + box["width"] <= min(
+            1280, frame["x"] + frame["width"]
+        ), (box, frame)
     finally:
         page.set_viewport_size({"width": 1280, "height": 900})
 
@@ -135,8 +147,17 @@ def test_submit_watch_stop_resume_survive_kill_compare_download(tmp_path: Path) 
     results = tmp_path / "results"
     earlier = make_run(results, "20260101-100000-aaaa", task="regression")  # to compare with
     # stopped in a terminal: its long message wraps rather than push the runs table's columns out
-    (earlier / "status.json").write_text(json.dumps({"state": "interrupted", "engines": {}, "message": (
-        f"interrupted; finished fits are kept in {earlier}. Resume with: python -m hpsearch resume {earlier}")}))
+    (earlier / "status.json").write_text(
+        json.dumps(
+            {
+                "state": "interrupted",
+                "engines": {},
+                "message": (
+                    f"interrupted; finished fits are kept in {earlier}. Resume with: python -m hpsearch resume {earlier}"
+                ),
+            }
+        )
+    )
     port = _free_port()
     server = _serve(results, port)
     base = f"http://127.0.0.1:{port}"
@@ -168,17 +189,28 @@ def test_submit_watch_stop_resume_survive_kill_compare_download(tmp_path: Path) 
             page.click("#stop-button")
             page.wait_for_selector("#run-state:has-text('interrupted')", timeout=WAIT)
             # status.json can only say Ctrl-C; the page knows better
-            page.wait_for_selector("#run-message:text-is('stopped from the web page')", timeout=10_000)
+            page.wait_for_selector(
+                "#run-message:text-is('stopped from the web page')", timeout=10_000
+            )
             _whole_ticks(page, "#plot-progress")
             stopped = _api(port, f"/api/runs/{run}")["trials_done"]
             assert 1 <= stopped < 12
 
             page.click("#resume-button")
             page.wait_for_selector("#run-state:has-text('running')", timeout=WAIT)
-            _wait(lambda: _api(port, f"/api/runs/{run}")["trials_done"] > stopped, "a resumed trial")
-            queued = json.loads(urllib.request.urlopen(urllib.request.Request(
-                f"{base}/api/studies?filename=second.toml", data=STUDY.replace('"tiny"', '"second"').encode(),
-                headers={"Content-Type": "application/toml"}), timeout=10).read())["job"]
+            _wait(
+                lambda: _api(port, f"/api/runs/{run}")["trials_done"] > stopped, "a resumed trial"
+            )
+            queued = json.loads(
+                urllib.request.urlopen(
+                    urllib.request.Request(
+                        f"{base}/api/studies?filename=second.toml",
+                        data=STUDY.replace('"tiny"', '"second"').encode(),
+                        headers={"Content-Type": "application/toml"},
+                    ),
+                    timeout=10,
+                ).read()
+            )["job"]
 
             # the server dies mid-trial; started again, it resumes the study and keeps the queue
             before = pd.read_csv(results / run / "trials.csv", dtype={"trial": str})
@@ -188,7 +220,9 @@ def test_submit_watch_stop_resume_survive_kill_compare_download(tmp_path: Path) 
             server = _serve(results, port)
             jobs = {j["id"]: j for j in _api(port, "/api/jobs")}
             assert jobs[queued["id"]]["state"] == "queued"
-            runs_page = problems.watch(browser.new_page())  # cancel it from the runs page, in a second tab
+            runs_page = problems.watch(
+                browser.new_page()
+            )  # cancel it from the runs page, in a second tab
             runs_page.goto(base + "/")
             runs_page.click(f'button.cancel-job[data-job="{queued["id"]}"]')
             _wait(lambda: _api(port, "/api/jobs")[0]["state"] == "cancelled", "the cancel", 30)
@@ -200,22 +234,32 @@ def test_submit_watch_stop_resume_survive_kill_compare_download(tmp_path: Path) 
             assert len(resumes) == 1 and resumes[0]["state"] == "finished"
             assert jobs[record["id"]]["state"] == "finished"
             assert jobs[record["id"]]["message"] == f"resumed as job {resumes[0]['id']}: finished"
-            runs_page.wait_for_selector(f'#jobs-table tr[data-job="{record["id"]}"] .state-finished', timeout=10_000)
+            runs_page.wait_for_selector(
+                f'#jobs-table tr[data-job="{record["id"]}"] .state-finished', timeout=10_000
+            )
             assert "Resume with" not in runs_page.inner_text("#jobs-table")
             _check_layout(runs_page, "#runs-table")  # the duration column is not cut off
             assert page.evaluate("performance.timeOrigin") == marker
             after = pd.read_csv(results / run / "trials.csv", dtype={"trial": str})
-            assert len(after) == 12 and after["trial"].is_unique and after["status"].isin(["ok", "pruned"]).all()
+            assert (
+                len(after) == 12
+                and after["trial"].is_unique
+                and after["status"].isin(["ok", "pruned"]).all()
+            )
             kept = before.merge(after, on="trial", suffixes=("", "_after"))
             assert len(kept) == len(before) and (kept["val_score"] == kept["val_score_after"]).all()
             page.wait_for_selector("#trials-table tbody tr[data-trial] >> nth=11", timeout=30_000)
             # the score right after the parameters, the error column last, visible at 1280 px
-            keys = page.eval_on_selector_all("#trials-table thead th", "ths => ths.map(t => t.dataset.key)")
+            keys = page.eval_on_selector_all(
+                "#trials-table thead th", "ths => ths.map(t => t.dataset.key)"
+            )
             assert keys.index("val_score") < keys.index("error") == len(keys) - 1, keys
             _check_layout(page, "#trials-table", "val_score")
             page.wait_for_selector("#plot-curves .xtick text", timeout=30_000)
             _whole_ticks(page, "#plot-curves")
-            shot = page.screenshot(full_page=True, clip={"x": 0, "y": 0, "width": 1280, "height": 1700})
+            shot = page.screenshot(
+                full_page=True, clip={"x": 0, "y": 0, "width": 1280, "height": 1700}
+            )
             assert shot[:4] == b"\x89PNG"
             if os.environ.get("HPSEARCH_SCREENSHOTS"):  # the README's picture
                 (Path(os.environ["HPSEARCH_SCREENSHOTS"]) / "serve-run-page.png").write_bytes(shot)
@@ -237,7 +281,9 @@ def test_submit_watch_stop_resume_survive_kill_compare_download(tmp_path: Path) 
             page.check(f'input.compare-pick[value="{run}"]')
             page.check('input.compare-pick[value="study/20260101-100000-aaaa"]')
             page.click("#compare-button")
-            page.wait_for_selector("#compare-table tbody tr >> nth=2", timeout=30_000)  # 1 + 2 engines
+            page.wait_for_selector(
+                "#compare-table tbody tr >> nth=2", timeout=30_000
+            )  # 1 + 2 engines
             page.wait_for_selector("#plot-compare-progress .main-svg", timeout=30_000)
             assert not problems.seen, problems.seen
             browser.close()

@@ -1,6 +1,7 @@
 """The service's HTTP as clients expect it: HEAD wherever GET works, Allow on 405, media types
 case-insensitive, JSON errors (a bad Content-Length, a crash's 500 with the security headers),
 the token in the URL only on pages, the API page, and every answered status documented."""
+
 from __future__ import annotations
 
 import json
@@ -20,9 +21,21 @@ def results(tmp_path: Path) -> Path:
 
 
 RUN = "study/20260101-100000-aaaa"
-READS = ["/", f"/runs/{RUN}", f"/compare?run={RUN}", "/api", "/api/runs", f"/api/runs/{RUN}",
-         f"/api/runs/{RUN}/trials", f"/api/runs/{RUN}/histories", f"/api/compare?run={RUN}",
-         "/api/jobs", f"/runs/{RUN}/files/trials.csv", "/static/serve.css", "/openapi.json"]
+READS = [
+    "/",
+    f"/runs/{RUN}",
+    f"/compare?run={RUN}",
+    "/api",
+    "/api/runs",
+    f"/api/runs/{RUN}",
+    f"/api/runs/{RUN}/trials",
+    f"/api/runs/{RUN}/histories",
+    f"/api/compare?run={RUN}",
+    "/api/jobs",
+    f"/runs/{RUN}/files/trials.csv",
+    "/static/serve.css",
+    "/openapi.json",
+]
 
 
 def sent(app, method: str, path: str) -> list[dict]:
@@ -30,13 +43,28 @@ def sent(app, method: str, path: str) -> list[dict]:
     import asyncio
 
     messages: list[dict] = []
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
-             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
-             "root_path": "", "headers": [(b"host", b"127.0.0.1:8765")],
-             "server": ("127.0.0.1", 8765), "client": ("127.0.0.1", 50000)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1:8765")],
+        "server": ("127.0.0.1", 8765),
+        "client": ("127.0.0.1", 50000),
+    }
     # sleep(0, result): a coroutine that returns result at once
-    asyncio.run(app(scope, lambda: asyncio.sleep(0, {"type": "http.request", "body": b""}),
-                    lambda message: asyncio.sleep(0, messages.append(message))))
+    asyncio.run(
+        app(
+            scope,
+            lambda: asyncio.sleep(0, {"type": "http.request", "body": b""}),
+            lambda message: asyncio.sleep(0, messages.append(message)),
+        )
+    )
     return messages
 
 
@@ -56,19 +84,25 @@ def test_head_answers_wherever_get_does(results: Path) -> None:
         assert b"".join(m.get("body", b"") for m in gets[1:]) != b""
 
 
-@pytest.mark.parametrize("method, url, allow", [
-    ("delete", "/api/runs", "GET, HEAD"), ("get", "/api/studies", "POST"),
-    ("head", "/api/studies", "POST"), ("put", f"/runs/{RUN}", "GET, HEAD"),
-    ("get", f"/api/runs/{RUN}/stop", "POST"),
-    ("get", "/api/runs/study/x%2Fstop", "POST"),  # an encoded '/' in a path parameter
-    ("post", "/openapi.json", "GET, HEAD"),
-])
+@pytest.mark.parametrize(
+    "method, url, allow",
+    [
+        ("delete", "/api/runs", "GET, HEAD"),
+        ("get", "/api/studies", "POST"),
+        ("head", "/api/studies", "POST"),
+        ("put", f"/runs/{RUN}", "GET, HEAD"),
+        ("get", f"/api/runs/{RUN}/stop", "POST"),
+        ("get", "/api/runs/study/x%2Fstop", "POST"),  # an encoded '/' in a path parameter
+        ("post", "/openapi.json", "GET, HEAD"),
+    ],
+)
 def test_405_says_what_is_allowed(results: Path, method: str, url: str, allow: str) -> None:
     reply = client(results).request(method.upper(), url)
     assert reply.status_code == 405 and reply.headers["allow"] == allow
     if method != "head":
-        assert reply.json() == {"error": f"method: expected {allow} on {url.replace('%2F', '/')}, "
-                                         f"got {method.upper()}"}
+        assert reply.json() == {
+            "error": f"method: expected {allow} on {url.replace('%2F', '/')}, got {method.upper()}"
+        }
 
 
 @pytest.mark.parametrize("kind", ["APPLICATION/TOML", "Application/Toml; charset=UTF-8"])
@@ -80,8 +114,12 @@ def test_media_types_are_case_insensitive(results: Path, kind: str) -> None:
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_a_bad_content_length_gets_a_json_400(results: Path, method: str) -> None:
     """Where a server lets it through (uvicorn does not: see the next test)."""
-    reply = client(results).request(method.upper(), "/api/studies" if method == "post" else "/api/runs",
-                                    content=GOOD, headers={"Content-Length": "12x"})
+    reply = client(results).request(
+        method.upper(),
+        "/api/studies" if method == "post" else "/api/runs",
+        content=GOOD,
+        headers={"Content-Length": "12x"},
+    )
     assert reply.status_code == 400
     assert reply.json() == {"error": "Content-Length: expected a number of bytes, got '12x'"}
     assert not (results / QUEUE).exists()
@@ -99,8 +137,15 @@ def test_uvicorn_refusing_a_request_answers_json_with_our_headers(results: Path)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(results, run_queue=False), host="127.0.0.1",
-                                           port=port, log_level="error", http=json_errors_protocol()))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(results, run_queue=False),
+            host="127.0.0.1",
+            port=port,
+            log_level="error",
+            http=json_errors_protocol(),
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -108,34 +153,50 @@ def test_uvicorn_refusing_a_request_answers_json_with_our_headers(results: Path)
         while not server.started and time.monotonic() < deadline:
             time.sleep(0.02)
         with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
-            conn.sendall(b"POST /api/studies HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n")
+            conn.sendall(
+                b"POST /api/studies HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n"
+            )
             reply = b"".join(iter(lambda: conn.recv(65536), b""))
     finally:
         server.should_exit = True
         thread.join(10)
     head, _, body = reply.decode().partition("\r\n\r\n")
     assert head.startswith("HTTP/1.1 400 ")
-    assert "content-type: application/json" in head.lower() and "x-frame-options: deny" in head.lower()
-    assert json.loads(body)["error"].startswith("request: expected HTTP/1.1 with well-formed headers")
+    assert (
+        "content-type: application/json" in head.lower() and "x-frame-options: deny" in head.lower()
+    )
+    assert json.loads(body)["error"].startswith(
+        "request: expected HTTP/1.1 with well-formed headers"
+    )
 
 
 def test_token_in_the_url_only_opens_pages(results: Path) -> None:
     token = "t" * 24
     remote = client(results, "http://10.1.2.3:8765", host="0.0.0.0", token=token)
-    for method, url in (("GET", f"/api/runs?token={token}"), ("POST", f"/api/studies?token={token}")):
+    for method, url in (
+        ("GET", f"/api/runs?token={token}"),
+        ("POST", f"/api/studies?token={token}"),
+    ):
         reply = remote.request(method, url, content=GOOD)
         assert reply.status_code == 401 and "?token=" in reply.json()["error"], url
     assert "hpsearch_token_8765" not in remote.cookies
     # a page: redirected to the same address without the token (the rest kept), cookie set
     opened = remote.get(f"/compare?run={RUN}&token={token}", follow_redirects=False)
-    assert opened.status_code == 303 and opened.headers["location"] == "/compare?run=study%2F20260101-100000-aaaa"
+    assert (
+        opened.status_code == 303
+        and opened.headers["location"] == "/compare?run=study%2F20260101-100000-aaaa"
+    )
     assert "httponly" in opened.headers["set-cookie"].lower()
     assert remote.get(f"/api/runs?token={token}").status_code == 200  # by the cookie now
     assert remote.get("/?token=wrong", follow_redirects=False).status_code == 303  # cookie is right
     # on loopback, where reading needs no token, a wrong one still leaves the address
     local = client(results, token=token)
     wrong = local.get("/?token=wrong", follow_redirects=False)
-    assert wrong.status_code == 303 and wrong.headers["location"] == "/" and "set-cookie" not in wrong.headers
+    assert (
+        wrong.status_code == 303
+        and wrong.headers["location"] == "/"
+        and "set-cookie" not in wrong.headers
+    )
     assert local.post(f"/api/studies?token={token}", content=GOOD).status_code == 401
     fresh = client(results, "http://10.1.2.3:8765", host="0.0.0.0", token=token)
     assert fresh.get("/?token=wrong", follow_redirects=False).status_code == 401
@@ -164,12 +225,16 @@ def test_a_crash_is_a_json_500_with_the_security_headers(results: Path, monkeypa
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(runs, "list_runs", crash)
-    c = TestClient(create_app(results, run_queue=False), base_url=LOCAL, raise_server_exceptions=False)
+    c = TestClient(
+        create_app(results, run_queue=False), base_url=LOCAL, raise_server_exceptions=False
+    )
     reply = c.get("/api/runs")
     assert reply.status_code == 500
     assert reply.json() == {"error": "internal error: RuntimeError: disk on fire"}
     assert reply.headers["content-security-policy"].startswith("default-src 'self'")
-    assert reply.headers["x-frame-options"] == "DENY" and reply.headers["cache-control"] == "no-store"
+    assert (
+        reply.headers["x-frame-options"] == "DENY" and reply.headers["cache-control"] == "no-store"
+    )
 
 
 def test_every_answered_status_is_documented(results: Path, monkeypatch) -> None:
@@ -178,10 +243,14 @@ def test_every_answered_status_is_documented(results: Path, monkeypatch) -> None
     token = "t" * 24
     local, doc = client(results), client(results).get("/openapi.json").json()
     job = local.post("/api/studies", content=GOOD).json()["job"]["id"]
-    ways = {"ok": local, "elsewhere": client(results, "http://evil.example:8765"),
-            "no token": client(results, "http://10.1.2.3:8765", host="0.0.0.0", token=token),
-            "crash": TestClient(create_app(results, run_queue=False), base_url=LOCAL,
-                                raise_server_exceptions=False)}
+    ways = {
+        "ok": local,
+        "elsewhere": client(results, "http://evil.example:8765"),
+        "no token": client(results, "http://10.1.2.3:8765", host="0.0.0.0", token=token),
+        "crash": TestClient(
+            create_app(results, run_queue=False), base_url=LOCAL, raise_server_exceptions=False
+        ),
+    }
 
     def crash_if_asked(guard, request):
         if request.headers.get("x-crash"):
@@ -189,8 +258,11 @@ def test_every_answered_status_is_documented(results: Path, monkeypatch) -> None
 
     monkeypatch.setattr("hpsearch.serve.security._token_redirect", crash_if_asked)
     bodies = {"good": GOOD, "big": GOOD + "#" * 300_000, "bad": "[study]\n", "form": GOOD}
-    values = {"study": ["study", "nope", "runs"], "run_id": [RUN.split("/")[1], "x", "x/stop"],
-              "job_id": [job, "x", "x/stop"]}  # x/stop: an encoded '/', another route's path
+    values = {
+        "study": ["study", "nope", "runs"],
+        "run_id": [RUN.split("/")[1], "x", "x/stop"],
+        "job_id": [job, "x", "x/stop"],
+    }  # x/stop: an encoded '/', another route's path
     answered: dict[tuple[str, str], set[int]] = {}
     for path, methods in doc["paths"].items():
         names = [n for n in values if "{" + n + "}" in path]
@@ -205,8 +277,9 @@ def test_every_answered_status_is_documented(results: Path, monkeypatch) -> None
                                 headers["X-Crash"] = "1"
                             if way == "ok" and body == "good":
                                 headers["Origin"] = "http://evil.example" if i == 2 else LOCAL
-                            reply = c.request(method.upper(), url + query, content=content,
-                                              headers=headers)
+                            reply = c.request(
+                                method.upper(), url + query, content=content, headers=headers
+                            )
                             answered.setdefault((path, method), set()).add(reply.status_code)
                             if reply.status_code >= 400:
                                 assert list(reply.json()) == ["error"], (url, reply.text)
@@ -216,7 +289,21 @@ def test_every_answered_status_is_documented(results: Path, monkeypatch) -> None
         for code in codes:
             assert str(code) in documented, f"{method.upper()} {path} answers {code}, undocumented"
             if code >= 400:
-                assert documented[str(code)]["content"]["application/json"]["schema"] == \
-                    {"$ref": "#/components/schemas/Error"}
+                assert documented[str(code)]["content"]["application/json"]["schema"] == {
+                    "$ref": "#/components/schemas/Error"
+                }
             seen.add(code)
-    assert seen >= {200, 201, 400, 401, 403, 404, 405, 409, 413, 415, 422, 500}  # 202: a running run
+    assert seen >= {
+        200,
+        201,
+        400,
+        401,
+        403,
+        404,
+        405,
+        409,
+        413,
+        415,
+        422,
+        500,
+    }  # 202: a running run

@@ -2,6 +2,7 @@
 is in test_serve_browser.py): download names, a Stop from the page said as such, the queue's
 record of a resumed job, the paste box's example study, cleaned upload names, no favicon 404
 in the static reports."""
+
 from __future__ import annotations
 
 import json
@@ -67,8 +68,11 @@ def results(tmp_path: Path) -> Path:
 
 
 def client(results: Path, **options) -> TestClient:
-    return TestClient(create_app(results, run_queue=False, **options), base_url=LOCAL,
-                      headers={"Content-Type": "application/toml"})
+    return TestClient(
+        create_app(results, run_queue=False, **options),
+        base_url=LOCAL,
+        headers={"Content-Type": "application/toml"},
+    )
 
 
 def _wait(condition, what: str, seconds: float = 30) -> None:
@@ -101,28 +105,41 @@ def test_downloads_are_named_study_run_file(results: Path) -> None:
     (best / "optuna.keras").write_bytes(b"PK")
     c = client(results)
     reply = c.get(f"/runs/{RUN}/files/best/optuna.keras")
-    assert reply.headers["content-disposition"] == \
-        'attachment; filename="study-20260101-100000-aaaa-optuna.keras"'
+    assert (
+        reply.headers["content-disposition"]
+        == 'attachment; filename="study-20260101-100000-aaaa-optuna.keras"'
+    )
     trials = c.get(f"/runs/{RUN}/files/trials.csv")
-    assert trials.headers["content-disposition"].endswith('filename="study-20260101-100000-aaaa-trials.csv"')
+    assert trials.headers["content-disposition"].endswith(
+        'filename="study-20260101-100000-aaaa-trials.csv"'
+    )
     files = {f["name"]: f for f in c.get(f"/api/runs/{RUN}").json()["files"]}
     assert files["best/optuna.keras"]["download"] == "study-20260101-100000-aaaa-optuna.keras"
     links = {a["href"]: a for a in _tags(c.get(f"/runs/{RUN}").text, "a")}
-    assert links[f"/runs/{RUN}/files/best/optuna.keras"]["download"] == \
-        "study-20260101-100000-aaaa-optuna.keras"
+    assert (
+        links[f"/runs/{RUN}/files/best/optuna.keras"]["download"]
+        == "study-20260101-100000-aaaa-optuna.keras"
+    )
 
 
 def test_the_paste_boxs_example_is_a_valid_study(results: Path) -> None:
-    (box,) = [a for a in _tags(client(results).get("/").text, "textarea") if a.get("id") == "study-text"]
+    (box,) = [
+        a for a in _tags(client(results).get("/").text, "textarea") if a.get("id") == "study-text"
+    ]
     study = parse_study(box["placeholder"], "placeholder.toml")  # raises StudyError if not
     assert study.name == "fashion"
 
 
-@pytest.mark.parametrize("name, cleaned", [
-    ("my study.toml", "my-study.toml"), ("Étude (2).TOML", "Etude-2.toml"),
-    ("study.txt", "study.txt.toml"), ("-x-.toml", "x.toml"),
-    ("../x.toml", "../x.toml"),  # a path stays as it is: refused
-])
+@pytest.mark.parametrize(
+    "name, cleaned",
+    [
+        ("my study.toml", "my-study.toml"),
+        ("Étude (2).TOML", "Etude-2.toml"),
+        ("study.txt", "study.txt.toml"),
+        ("-x-.toml", "x.toml"),
+        ("../x.toml", "../x.toml"),  # a path stays as it is: refused
+    ],
+)
 def test_upload_names_are_cleaned(name: str, cleaned: str) -> None:
     assert clean_filename(name) == cleaned
 
@@ -147,12 +164,23 @@ def test_stop_from_the_page_then_resume(results: Path, tmp_path: Path) -> None:
     with TestClient(app, base_url=LOCAL, headers={"Content-Type": "application/toml"}) as c:
         first = c.post("/api/studies?filename=tiny.toml", content=GOOD).json()["job"]
         run = "tiny/20260101-000000-fake"
-        _wait(lambda: (results / run / "status.json").is_file() and
-              c.get(f"/api/runs/{run}").json()["can_stop"], "the run to start")
+        _wait(
+            lambda: (
+                (results / run / "status.json").is_file()
+                and c.get(f"/api/runs/{run}").json()["can_stop"]
+            ),
+            "the run to start",
+        )
         assert c.post(f"/api/runs/{run}/stop").status_code == 202
-        _wait(lambda: {j["id"]: j for j in c.get("/api/jobs").json()}[first["id"]]["state"] != "running",
-              "the stop")
-        assert json.loads((results / run / "status.json").read_text())["message"].startswith("stopped by Ctrl-C")
+        _wait(
+            lambda: (
+                {j["id"]: j for j in c.get("/api/jobs").json()}[first["id"]]["state"] != "running"
+            ),
+            "the stop",
+        )
+        assert json.loads((results / run / "status.json").read_text())["message"].startswith(
+            "stopped by Ctrl-C"
+        )
         detail = c.get(f"/api/runs/{run}").json()
         assert detail["state"] == "interrupted" and detail["message"] == STOPPED_FROM_PAGE
         listed = {r["id"]: r for r in c.get("/api/runs").json()["runs"]}
@@ -163,8 +191,13 @@ def test_stop_from_the_page_then_resume(results: Path, tmp_path: Path) -> None:
         assert jobs[first["id"]]["message"] == STOPPED_FROM_PAGE
 
         resumed = c.post(f"/api/runs/{run}/resume").json()["job"]
-        _wait(lambda: {j["id"]: j for j in c.get("/api/jobs").json()}[resumed["id"]]["state"] == "finished",
-              "the resume")
+        _wait(
+            lambda: (
+                {j["id"]: j for j in c.get("/api/jobs").json()}[resumed["id"]]["state"]
+                == "finished"
+            ),
+            "the resume",
+        )
         jobs = {j["id"]: j for j in c.get("/api/jobs").json()}
         assert jobs[first["id"]]["state"] == "finished"
         assert jobs[first["id"]]["message"] == f"resumed as job {resumed['id']}: finished"
@@ -175,8 +208,11 @@ def test_stop_from_the_page_then_resume(results: Path, tmp_path: Path) -> None:
 def test_a_run_stopping_from_the_page_says_so_until_the_queue_notices(results: Path) -> None:
     """Its process has ended (status.json: interrupted by Ctrl-C), the job still runs."""
     path = (results / RUN).resolve()
-    (path / "status.json").write_text(json.dumps({"state": "interrupted", "engines": {},
-                                                  "message": "stopped by Ctrl-C or SIGTERM"}))
+    (path / "status.json").write_text(
+        json.dumps(
+            {"state": "interrupted", "engines": {}, "message": "stopped by Ctrl-C or SIGTERM"}
+        )
+    )
     job = {"id": "20260101-000000-00000000", "state": "running", "kind": "run", "message": STOPPING}
     out = runs.run_detail(results.resolve(), path, job, can_stop=True)
     assert out["state"] == "interrupted" and out["message"] == STOPPED_FROM_PAGE
@@ -186,6 +222,9 @@ def test_a_run_stopping_from_the_page_says_so_until_the_queue_notices(results: P
 def test_static_reports_ask_for_no_favicon(tmp_path: Path) -> None:
     """No <link rel=icon>: the browser asks for /favicon.ico, a 404 next to a report file."""
     first, second = make_run(tmp_path, "a", n=2), make_run(tmp_path, "b", n=2)
-    for page in (write_report(first), write_compare_report([first, second], tmp_path / "compare.html")):
+    for page in (
+        write_report(first),
+        write_compare_report([first, second], tmp_path / "compare.html"),
+    ):
         icons = [a for a in _tags(page.read_text(), "link") if a.get("rel") == "icon"]
         assert icons == [{"rel": "icon", "href": "data:,"}], page

@@ -1,6 +1,7 @@
 """The queue runner (hpsearch/serve/executor.py) with a stand-in for `python -m hpsearch`: a
 script that logs its arguments and the signals it gets, so order, one-at-a-time, stop,
 shutdown and recovery are checked in seconds (test_serve_browser.py trains for real)."""
+
 from __future__ import annotations
 
 import os
@@ -151,17 +152,24 @@ def test_damaged_or_foreign_job_records_are_not_jobs(tmp_path: Path, monkeypatch
     good = store.submit("x", "a.toml", "a")
     (store.root / "20260101-000000-00000000.json").write_text("[]")
     (store.root / "20260101-000000-00000001.json").write_text(
-        '{"id": "../../x", "study": "a", "kind": "run", "seq": 1}')
+        '{"id": "../../x", "study": "a", "kind": "run", "seq": 1}'
+    )
     (store.root / "20260101-000000-00000002.json").write_text(
-        '{"id": "20260101-000000-00000002", "study": "a", "kind": "run", "seq": "x"}')
+        '{"id": "20260101-000000-00000002", "study": "a", "kind": "run", "seq": "x"}'
+    )
     assert [j.id for j in store.all()] == [good.id]
 
 
 def test_a_reused_pid_is_not_the_dead_servers_child(tmp_path: Path, monkeypatch) -> None:
     """After a reboot the old child's pid may belong to anything: its start time tells."""
     store, executor, log = _executor(tmp_path, monkeypatch, seconds=0.2)
-    job = store.update(store.submit("x", "a.toml", "a"), state="running", pid=os.getpid(),
-                       pid_started="1", run="a/r1")  # alive, but started at another time
+    job = store.update(
+        store.submit("x", "a.toml", "a"),
+        state="running",
+        pid=os.getpid(),
+        pid_started="1",
+        run="a/r1",
+    )  # alive, but started at another time
     (tmp_path / "results" / "a" / "r1").mkdir(parents=True)
     executor.start()
     try:
@@ -171,21 +179,32 @@ def test_a_reused_pid_is_not_the_dead_servers_child(tmp_path: Path, monkeypatch)
     assert _lines(log)[0].startswith("start resume") and store.get(job.id).state != "queued"
 
 
-def test_a_run_stopped_from_the_page_is_not_resumed_by_the_next_server(tmp_path: Path, monkeypatch) -> None:
+def test_a_run_stopped_from_the_page_is_not_resumed_by_the_next_server(
+    tmp_path: Path, monkeypatch
+) -> None:
     """The server died while the study stopped as asked: the next one records the stop (and
     the page's reason) rather than resume what the user stopped."""
     store, executor, log = _executor(tmp_path, monkeypatch, seconds=0.2)
-    job = store.update(store.submit("x", "a.toml", "a"), state="running", run="a/r1",
-                       stopped_by="page", message=STOPPING)
+    job = store.update(
+        store.submit("x", "a.toml", "a"),
+        state="running",
+        run="a/r1",
+        stopped_by="page",
+        message=STOPPING,
+    )
     run = tmp_path / "results" / "a" / "r1"
     run.mkdir(parents=True)
-    (run / "status.json").write_text('{"state": "interrupted", "message": "stopped by Ctrl-C or SIGTERM"}')
+    (run / "status.json").write_text(
+        '{"state": "interrupted", "message": "stopped by Ctrl-C or SIGTERM"}'
+    )
     executor.start()
     try:
         _wait(lambda: store.get(job.id).state != "running")
     finally:
         executor.shutdown()
-    assert store.get(job.id).state == "interrupted" and store.get(job.id).message == STOPPED_FROM_PAGE
+    assert (
+        store.get(job.id).state == "interrupted" and store.get(job.id).message == STOPPED_FROM_PAGE
+    )
     assert not log.exists()  # no resume started
 
 
@@ -194,13 +213,21 @@ def test_a_finished_resume_settles_the_jobs_it_resumed(tmp_path: Path, monkeypat
     run = tmp_path / "results" / "a" / "r1"
     run.mkdir(parents=True)
     (run / "status.json").write_text('{"state": "finished", "message": ""}')
-    stopped = store.update(store.submit("x", "a.toml", "a"), state="interrupted", run="a/r1",
-                           message="interrupted; ... Resume with: python -m hpsearch resume a/r1")
+    stopped = store.update(
+        store.submit("x", "a.toml", "a"),
+        state="interrupted",
+        run="a/r1",
+        message="interrupted; ... Resume with: python -m hpsearch resume a/r1",
+    )
     other = store.update(store.submit("x", "b.toml", "b"), state="interrupted", run="b/r2")
     resume = store.resume("a/r1")
     executor.start()
     try:
-        _wait(lambda: store.get(resume.id).state != "queued" and store.get(resume.id).state != "running")
+        _wait(
+            lambda: (
+                store.get(resume.id).state != "queued" and store.get(resume.id).state != "running"
+            )
+        )
     finally:
         executor.shutdown()
     assert store.get(resume.id).state == "finished"

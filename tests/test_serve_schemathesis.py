@@ -2,6 +2,7 @@
 server error, every answer's status documented, its body and Content-Type as documented, and
 405s with Allow. Bounded (50 examples per operation and phase, no deadline: ~10 s, some 500
 requests, on a slow 2-core machine); the queue is idle (run_queue=False): no study is trained."""
+
 from __future__ import annotations
 
 import json
@@ -15,25 +16,37 @@ from hpsearch.serve.app import create_app
 from test_report import make_run
 
 RUNS = ("20260101-100000-aaaa", "20260102-100000-bbbb")
-CHECKS = [schemathesis.checks.not_a_server_error, checks.status_code_conformance,
-          checks.response_schema_conformance, checks.content_type_conformance,
-          checks.unsupported_method]
+CHECKS = [
+    schemathesis.checks.not_a_server_error,
+    checks.status_code_conformance,
+    checks.response_schema_conformance,
+    checks.content_type_conformance,
+    checks.unsupported_method,
+]
 
 
 def config(jobs: list[str]) -> schemathesis.Config:
     """Seeded, 50 examples per operation and phase; half the generated path parameters and
     compared runs name real ones, so that reads answer 200 and writes 200/201/409, not only 404."""
-    return schemathesis.Config.from_dict({
-        "base-url": "http://127.0.0.1:8765",  # a loopback Host, as the server expects
-        "seed": 1,
-        "generation": {"max-examples": 50, "database": "none"},  # nothing replayed
-        "dictionaries": {"study": {"values": ["study"]}, "run": {"values": list(RUNS)},
-                         "ids": {"values": [f"study/{r}" for r in RUNS]}, "job": {"values": jobs}},
-        "parameters": {"path.study": {"dictionary": "study", "probability": 0.5},
-                       "path.run_id": {"dictionary": "run", "probability": 0.5},
-                       "query.run": {"dictionary": "ids", "probability": 0.5},
-                       "path.job_id": {"dictionary": "job", "probability": 0.5}},
-    })
+    return schemathesis.Config.from_dict(
+        {
+            "base-url": "http://127.0.0.1:8765",  # a loopback Host, as the server expects
+            "seed": 1,
+            "generation": {"max-examples": 50, "database": "none"},  # nothing replayed
+            "dictionaries": {
+                "study": {"values": ["study"]},
+                "run": {"values": list(RUNS)},
+                "ids": {"values": [f"study/{r}" for r in RUNS]},
+                "job": {"values": jobs},
+            },
+            "parameters": {
+                "path.study": {"dictionary": "study", "probability": 0.5},
+                "path.run_id": {"dictionary": "run", "probability": 0.5},
+                "query.run": {"dictionary": "ids", "probability": 0.5},
+                "path.job_id": {"dictionary": "job", "probability": 0.5},
+            },
+        }
+    )
 
 
 @schemathesis.serializer("application/toml")
@@ -61,8 +74,9 @@ def _app() -> tuple[object, list[str]]:
 
 _FOLDER = tempfile.TemporaryDirectory(prefix="hpsearch-schemathesis-")  # removed at exit
 _APP, _JOBS = _app()
-schema = schemathesis.openapi.from_asgi("/openapi.json", _APP, headers={"Host": "127.0.0.1"},
-                                        config=config(_JOBS))
+schema = schemathesis.openapi.from_asgi(
+    "/openapi.json", _APP, headers={"Host": "127.0.0.1"}, config=config(_JOBS)
+)
 
 
 @schema.parametrize()

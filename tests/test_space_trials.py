@@ -1,4 +1,5 @@
 """The space's mapping to each engine, and the trial tables."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -45,18 +46,26 @@ def test_unique_samples_are_distinct_deterministic_and_cover_small_spaces():
     small = sklearn_distributions({"n_hidden": IntRange(1, 2), "activation": Choice(("a", "b"))})
     draws = unique_samples(small, 10, random_state=0)  # only 4 combinations exist
     assert len(draws) == 4
-    assert {(d["n_hidden"], d["activation"]) for d in draws} == {(1, "a"), (1, "b"), (2, "a"), (2, "b")}
+    assert {(d["n_hidden"], d["activation"]) for d in draws} == {
+        (1, "a"),
+        (1, "b"),
+        (2, "a"),
+        (2, "b"),
+    }
     assert unique_samples(small, 10, random_state=0) == draws  # a resumed search sees the same
     big = unique_samples(sklearn_distributions(SPACE), 20, random_state=3)
     assert len({tuple(sorted(d.items())) for d in big}) == 20
 
 
 def test_zero_width_ranges_are_fixed_values():
-    dists = sklearn_distributions({"learning_rate": FloatRange(0.01, 0.01, log=True),
-                                   "n_neurons": IntRange(8, 8, log=True)})
+    dists = sklearn_distributions(
+        {"learning_rate": FloatRange(0.01, 0.01, log=True), "n_neurons": IntRange(8, 8, log=True)}
+    )
     assert dists == {"learning_rate": [0.01], "n_neurons": [8]}
     hp = kt.HyperParameters()
-    assert from_hp(hp, {"learning_rate": FloatRange(0.01, 0.01, log=True)}) == {"learning_rate": 0.01}
+    assert from_hp(hp, {"learning_rate": FloatRange(0.01, 0.01, log=True)}) == {
+        "learning_rate": 0.01
+    }
 
 
 def test_keras_tuner_adapter_declares_the_same_space():
@@ -72,8 +81,15 @@ def test_keras_tuner_adapter_declares_the_same_space():
 
 
 def _rec(trial, score, status="ok", engine="sklearn", direction="maximize"):
-    return TrialRecord(engine=engine, trial=trial, status=status, params={"n_hidden": 1},
-                       metric="accuracy", direction=direction, val_score=score)
+    return TrialRecord(
+        engine=engine,
+        trial=trial,
+        status=status,
+        params={"n_hidden": 1},
+        metric="accuracy",
+        direction=direction,
+        val_score=score,
+    )
 
 
 def test_best_trial_skips_failed_and_nan_and_respects_direction():

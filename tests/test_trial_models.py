@@ -1,4 +1,5 @@
 """trial_model: each trial's own model after a run, from the state kept by --keep-state."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,11 +18,20 @@ pytestmark = pytest.mark.data
 def test_each_trials_model_scores_its_own_validation_score(tmp_path):
     """The rebuilt model is the trial's own (not a retrained one): its accuracy on the
     validation split is the score the engine recorded for it."""
-    path = write_study(tmp_path, "fashion_mnist", ["sklearn", "keras_tuner", "optuna"], n=2,
-                       replace={'cv = 2': 'cv = "validation"',
-                                "[keras_tuner]": "[optuna]\nn_trials = 2\n\n[keras_tuner]"})
+    path = write_study(
+        tmp_path,
+        "fashion_mnist",
+        ["sklearn", "keras_tuner", "optuna"],
+        n=2,
+        replace={
+            "cv = 2": 'cv = "validation"',
+            "[keras_tuner]": "[optuna]\nn_trials = 2\n\n[keras_tuner]",
+        },
+    )
     study = load_study(path)
-    run_dir = run_study(study, output_dir=str(tmp_path / "out"), keep_state=True, log=lambda m: None)
+    run_dir = run_study(
+        study, output_dir=str(tmp_path / "out"), keep_state=True, log=lambda m: None
+    )
     data = load_dataset(study)
     records = [r for r in read_trials(run_dir / "trials.csv") if r.ok]
     assert {r.engine for r in records} == {"sklearn", "keras_tuner", "optuna"}

@@ -2,6 +2,7 @@
 continuations (a trial that goes on from an earlier one's weights) included, and a kill -9
 mid-study resumed to the same study. Real runs on small subsets (max_epochs 3, factor 3:
 3 trials of 1 epoch, the best continued to 3, then 2 trials of 3 epochs)."""
+
 from __future__ import annotations
 
 import json
@@ -16,17 +17,23 @@ from test_durability import _kill_after, _last_dir, _sessions
 pytestmark = pytest.mark.data
 
 HYPERBAND = {
-    "fashion_mnist": {"max_trials = 2": 'algorithm = "hyperband"\nmax_epochs = 3\nfactor = 3',
-                      "patience = 1": "patience = 0"},  # no early stop: exact epoch counts
-    "california_housing": {'algorithm = "bayesian"\nmax_trials = 2':
-                           'algorithm = "hyperband"\nmax_epochs = 3\nfactor = 3'},
+    "fashion_mnist": {
+        "max_trials = 2": 'algorithm = "hyperband"\nmax_epochs = 3\nfactor = 3',
+        "patience = 1": "patience = 0",
+    },  # no early stop: exact epoch counts
+    "california_housing": {
+        'algorithm = "bayesian"\nmax_trials = 2': 'algorithm = "hyperband"\nmax_epochs = 3\nfactor = 3'
+    },
 }
 
 
 def _hyperband_run(tmp: Path, dataset: str) -> Path:
     study = write_study(tmp, dataset, ["keras_tuner"], replace=HYPERBAND[dataset])
-    return _last_dir(run_cli("run", str(study), "--output-dir", str(tmp / "out"), "--quiet",
-                             "--keep-state", cwd=tmp))
+    return _last_dir(
+        run_cli(
+            "run", str(study), "--output-dir", str(tmp / "out"), "--quiet", "--keep-state", cwd=tmp
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -89,10 +96,13 @@ def test_california_hyperband_runs(tmp_path: Path) -> None:
 def test_kill_9_mid_hyperband_then_resume(tmp_path: Path, fashion_run: Path) -> None:
     """Killed once 3 trials are in the tables (the continuation of the best one is next) and
     resumed: nothing finished is trained again or lost, no trial twice, the same study."""
-    study = write_study(tmp_path, "fashion_mnist", ["keras_tuner"], replace=HYPERBAND["fashion_mnist"])
+    study = write_study(
+        tmp_path, "fashion_mnist", ["keras_tuner"], replace=HYPERBAND["fashion_mnist"]
+    )
     out = tmp_path / "out"
-    run_dir, _ = _kill_after(["run", str(study), "--output-dir", str(out)], tmp_path, out,
-                             "keras_tuner", 3)
+    run_dir, _ = _kill_after(
+        ["run", str(study), "--output-dir", str(out)], tmp_path, out, "keras_tuner", 3
+    )
     before = _sessions(run_dir, "keras_tuner")
     assert len(before) >= 3 and len(set(before.values())) == 1
     assert not (run_dir / "summary.csv").exists()  # killed mid-engine
@@ -104,7 +114,11 @@ def test_kill_9_mid_hyperband_then_resume(tmp_path: Path, fashion_run: Path) -> 
     trials = check_every_trial_once(run_dir)
     # The same trials and scores as the run never interrupted (JAX on CPU: to the last digit).
     reference = pd.read_csv(fashion_run / "trials.csv", dtype={"trial": str})
-    columns = ["trial", *[c for c in trials.columns if c.startswith("param_")], "val_score",
-               "epochs_run"]
+    columns = [
+        "trial",
+        *[c for c in trials.columns if c.startswith("param_")],
+        "val_score",
+        "epochs_run",
+    ]
     pd.testing.assert_frame_equal(trials[columns], reference[columns])
     assert len(json.loads((run_dir / "run.json").read_text())["resumed_at"]) == 1

@@ -1,4 +1,5 @@
 """What a worker must share with its run, checked before it trains: one line each."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,10 @@ from hpsearch.worker import WorkerError, run_worker
 pytestmark = pytest.mark.data
 
 STORAGE = "sqlite:///shared.db"
-TINY = {"max_train_samples = 2000": "max_train_samples = 300",
-        "max_eval_samples = 500": "max_eval_samples = 100"}
+TINY = {
+    "max_train_samples = 2000": "max_train_samples = 300",
+    "max_eval_samples = 500": "max_eval_samples = 100",
+}
 
 
 def fake_run(tmp_path: Path, **info_changes) -> tuple[Path, Path]:
@@ -28,12 +31,22 @@ def fake_run(tmp_path: Path, **info_changes) -> tuple[Path, Path]:
     run_dir = tmp_path / "results" / "small" / "20261127-000000-abcd"
     run_dir.mkdir(parents=True)
     (run_dir / "study.toml").write_text(study.text)
-    info = {"study": "small", "source": str(study_path), "source_path": str(study_path),
-            "dataset": study.dataset, "engines": ["optuna"], "seed": study.seed,
-            "data_fingerprint": load_dataset(study).fingerprint(), "versions": provenance(),
-            "overrides": study.overrides, **info_changes}
+    info = {
+        "study": "small",
+        "source": str(study_path),
+        "source_path": str(study_path),
+        "dataset": study.dataset,
+        "engines": ["optuna"],
+        "seed": study.seed,
+        "data_fingerprint": load_dataset(study).fingerprint(),
+        "versions": provenance(),
+        "overrides": study.overrides,
+        **info_changes,
+    }
     (run_dir / "run.json").write_text(json.dumps(info))
-    LiveRun(run_dir, info, {"optuna": 6}, {"optuna": ("val_loss", "minimize")}).start_engine("optuna")
+    LiveRun(run_dir, info, {"optuna": 6}, {"optuna": ("val_loss", "minimize")}).start_engine(
+        "optuna"
+    )
     return study_path, run_dir
 
 
@@ -45,11 +58,15 @@ def join(study_path: Path, tmp_path: Path, **overrides) -> None:
 def test_a_different_study_file_is_refused(tmp_path: Path) -> None:
     study_path, run_dir = fake_run(tmp_path)
     study_path.write_text(study_path.read_text().replace("epochs = 3", "epochs = 4"))
-    with pytest.raises(WorkerError, match=r"cannot join .*: epochs differs from the run's "
-                                          r"\(run: 3, worker: 4\)"):
+    with pytest.raises(
+        WorkerError,
+        match=r"cannot join .*: epochs differs from the run's "
+        r"\(run: 3, worker: 4\)",
+    ):
         join(study_path, tmp_path)
-    study_path.write_text(study_path.read_text().replace("epochs = 4", "epochs = 3") +
-                          "\n[optuna]\nn_trials = 7\n")
+    study_path.write_text(
+        study_path.read_text().replace("epochs = 4", "epochs = 3") + "\n[optuna]\nn_trials = 7\n"
+    )
     with pytest.raises(WorkerError, match=r"\[optuna\] differs from the run's"):
         join(study_path, tmp_path)
 
@@ -62,8 +79,11 @@ def test_other_data_or_code_is_refused(tmp_path: Path) -> None:
     info["data_fingerprint"] = load_dataset(load_study(study_path)).fingerprint()
     info["versions"]["model_code"] = "not-this-code"
     (run_dir / "run.json").write_text(json.dumps(info))
-    with pytest.raises(WorkerError, match=r"the model code differs from the run's \(run: "
-                                          r"not-this-code, worker: "):
+    with pytest.raises(
+        WorkerError,
+        match=r"the model code differs from the run's \(run: "
+        r"not-this-code, worker: ",
+    ):
         join(study_path, tmp_path)
 
 

@@ -3,6 +3,7 @@
 Engine modules keep Keras and the search libraries behind their `run`, so looking an
 engine up (to validate a study, to list choices) is cheap.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -26,5 +27,14 @@ def get(name: str) -> Engine:
     return importlib.import_module(REGISTRY[name]).ENGINE
 
 
-__all__ = ["DEFAULT_ENGINES", "MAXIMIZE", "MINIMIZE", "Engine", "EngineContext", "EngineResult",
-           "REGISTRY", "get", "names"]
+__all__ = [
+    "DEFAULT_ENGINES",
+    "MAXIMIZE",
+    "MINIMIZE",
+    "Engine",
+    "EngineContext",
+    "EngineResult",
+    "REGISTRY",
+    "get",
+    "names",
+]

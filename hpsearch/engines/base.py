@@ -8,6 +8,7 @@ scaling, test scoring, live tables, the best model on disk, timing) is the runne
 
 This module is light (no Keras): `validate` and `--help` load engines through it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -78,8 +79,9 @@ class Engine:
     def parse(self, c: "Checker", raw: dict[str, Any], task: str) -> Any:
         """The settings of this engine's section `raw` (already type-checked against `schema`)."""
         self.check(c, raw, task)
-        return self.settings_class(**{k: float(v) if self.schema[k] is float else v
-                                      for k, v in raw.items()})
+        return self.settings_class(
+            **{k: float(v) if self.schema[k] is float else v for k, v in raw.items()}
+        )
 
     def check(self, c: "Checker", raw: dict[str, Any], task: str) -> None:
         """Value checks beyond types: raise `c.fail(key, expected, got)`."""
@@ -107,11 +109,13 @@ class Engine:
         the run has no more to give, and return how many this process trained."""
         from hpsearch.errors import InputError
 
-        raise InputError(f"the {self.name} engine has no worker processes "
-                         f"(workers serve keras_tuner and optuna)")
+        raise InputError(
+            f"the {self.name} engine has no worker processes (workers serve keras_tuner and optuna)"
+        )
 
-    def trial_model(self, study: "Study", workdir: Path, record: "TrialRecord",
-                    data: "Dataset") -> Any:
+    def trial_model(
+        self, study: "Study", workdir: Path, record: "TrialRecord", data: "Dataset"
+    ) -> Any:
         """Trial `record`'s own fitted model as a scikit-learn estimator, rebuilt from what the
         run kept in `workdir` (its state folder, kept by `--keep-state`); None where this
         engine keeps no model per trial. `data`: the run's data (train and validation used)."""
@@ -129,8 +133,11 @@ class KerasObjectiveEngine(Engine):
         "classification": ("val_accuracy", "val_loss"),
         "regression": ("val_root_mean_squared_error", "val_loss"),
     }
-    DIRECTIONS: ClassVar[dict[str, str]] = {"val_accuracy": MAXIMIZE, "val_loss": MINIMIZE,
-                                            "val_root_mean_squared_error": MINIMIZE}
+    DIRECTIONS: ClassVar[dict[str, str]] = {
+        "val_accuracy": MAXIMIZE,
+        "val_loss": MINIMIZE,
+        "val_root_mean_squared_error": MINIMIZE,
+    }
 
     def check_objective(self, c: "Checker", raw: dict[str, Any], task: str) -> None:
         if "objective" in raw:

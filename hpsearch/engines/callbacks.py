@@ -1,4 +1,5 @@
 """Keras callbacks both engines train with."""
+
 from __future__ import annotations
 
 import math
@@ -13,8 +14,11 @@ def training_callbacks(patience: int) -> list[Any]:
     """Keras callbacks: fail a diverging fit, and stop on val_loss restoring the best weights."""
     callbacks: list[Any] = [FailOnNonFiniteLoss()]
     if patience > 0:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=patience, restore_best_weights=True))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=patience, restore_best_weights=True
+            )
+        )
     return callbacks
 
 

@@ -1,4 +1,5 @@
 """What the engines share: test metrics, seeds, failure kinds, history rows."""
+
 from __future__ import annotations
 
 import gc
@@ -85,7 +86,10 @@ def test_scores(task: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, 
     y_pred = y_pred.reshape(y_true.shape).astype(np.float64)
     residual = np.sum((y_true - y_pred) ** 2)
     total = np.sum((y_true - y_true.mean()) ** 2)
-    return {"test_rmse": float(np.sqrt(residual / len(y_true))), "test_r2": float(1 - residual / total)}
+    return {
+        "test_rmse": float(np.sqrt(residual / len(y_true))),
+        "test_r2": float(1 - residual / total),
+    }
 
 
 def last_error_line(text: str | None) -> str:
@@ -94,8 +98,19 @@ def last_error_line(text: str | None) -> str:
     return lines[-1][:300] if lines else "unknown error"
 
 
-def history_rows(engine: str, trial: str, fit: str, history: dict[str, list] | None) -> list[dict[str, Any]]:
+def history_rows(
+    engine: str, trial: str, fit: str, history: dict[str, list] | None
+) -> list[dict[str, Any]]:
     """A Keras history as long-table rows: engine, trial, fit, epoch, metric, value."""
-    return [{"engine": engine, "trial": trial, "fit": fit, "epoch": epoch, "metric": metric,
-             "value": float(value)}
-            for metric, values in (history or {}).items() for epoch, value in enumerate(values, 1)]
+    return [
+        {
+            "engine": engine,
+            "trial": trial,
+            "fit": fit,
+            "epoch": epoch,
+            "metric": metric,
+            "value": float(value),
+        }
+        for metric, values in (history or {}).items()
+        for epoch, value in enumerate(values, 1)
+    ]

@@ -7,6 +7,7 @@ loads each file once. Fits stay checkpointed by the fit store, which workers wri
 directly: its folder must be on a filesystem every worker shares with this process, at the
 same path. A lost worker's fits go to another worker (Dask's doing).
 """
+
 from __future__ import annotations
 
 import collections
@@ -31,8 +32,13 @@ NEEDS_DASK = 'the Dask backend needs dask.distributed: pip install "hpsearch[das
 JOBLIB_BACKEND = "hpsearch-dask"
 # One thread per worker process for the numeric libraries: Dask runs one fit per worker
 # thread, and each framework would otherwise spread every fit over all the host's cores.
-ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-              "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+ONE_THREAD = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "TF_NUM_INTRAOP_THREADS": "1",
+    "TF_NUM_INTEROP_THREADS": "1",
+}
 XLA_ONE_THREAD = ("--xla_cpu_multi_thread_eigen=false",)
 
 
@@ -87,22 +93,28 @@ def worker_problem(backend: str, code_hash: str, store: str, probe: str, token: 
     except ImportError as exc:
         return f"expected hpsearch importable, found {type(exc).__name__}: {exc}"
     if (found := model_code_hash()) != code_hash:
-        return (f"expected hpsearch with the client's model code ({code_hash}), found "
-                f"{found}: install the same hpsearch there")
+        return (
+            f"expected hpsearch with the client's model code ({code_hash}), found "
+            f"{found}: install the same hpsearch there"
+        )
     import keras
 
     if (found := keras.backend.backend()) != backend:
-        return (f"expected Keras on the {backend} backend, found {found} (loaded before this "
-                f"run, it cannot switch): start workers with KERAS_BACKEND={backend}")
+        return (
+            f"expected Keras on the {backend} backend, found {found} (loaded before this "
+            f"run, it cannot switch): start workers with KERAS_BACKEND={backend}"
+        )
     try:
         seen = Path(probe).read_text(encoding="utf-8")
     except OSError as exc:
         seen = f"no probe file ({type(exc).__name__})"
     if seen != token:  # the same path is not enough: it must be the same folder
         what = seen if seen.startswith("no probe") else "another probe file"
-        return (f"expected the fit store {store} shared with the client (the probe file it "
-                f"wrote there), found {what}: put the run directory on a filesystem every "
-                f"worker mounts at the same path")
+        return (
+            f"expected the fit store {store} shared with the client (the probe file it "
+            f"wrote there), found {what}: put the run directory on a filesystem every "
+            f"worker mounts at the same path"
+        )
     try:
         fd, path = tempfile.mkstemp(dir=store, prefix=".probe-")
         os.close(fd)
@@ -162,8 +174,10 @@ class LoadingBatch:
         def load(value: Any) -> Any:
             return load_shared(value.path) if isinstance(value, SharedArray) else value
 
-        tasks = [(func, [load(a) for a in args], {k: load(v) for k, v in kwargs.items()})
-                 for func, args, kwargs in tasks]
+        tasks = [
+            (func, [load(a) for a in args], {k: load(v) for k, v in kwargs.items()})
+            for func, args, kwargs in tasks
+        ]
         return self.batch(tasks)
 
     def __repr__(self) -> str:  # joblib names the task after it
@@ -239,23 +253,31 @@ def connect(settings: Any) -> Iterator[tuple[Any, str]]:
     if not settings.scheduler:
         n = settings.n_workers or os.cpu_count() or 1
         # Its web server (always started) on a free port: 8787 may be another cluster's.
-        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                          dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
+        with (
+            LocalCluster(
+                n_workers=n, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0"
+            ) as cluster,
+            Client(cluster) as client,
+        ):
             yield client, f"a local cluster of {n} worker processes"
         return
     address = settings.scheduler if "://" in settings.scheduler else f"tcp://{settings.scheduler}"
     try:
         client = Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError) as exc:
-        raise ClusterError(f"cannot reach the Dask scheduler at {address}: expected a running "
-                           f"`dask scheduler` there, found no answer within {timeout} "
-                           f"({(str(exc).splitlines() or [''])[0]})") from None
+        raise ClusterError(
+            f"cannot reach the Dask scheduler at {address}: expected a running "
+            f"`dask scheduler` there, found no answer within {timeout} "
+            f"({(str(exc).splitlines() or [''])[0]})"
+        ) from None
     with client:
         try:
             client.wait_for_workers(1, timeout=timeout)
         except (OSError, TimeoutError):
-            raise ClusterError(f"the Dask scheduler at {address} has no workers after "
-                               f"{timeout}: expected at least one (dask worker {address})") from None
+            raise ClusterError(
+                f"the Dask scheduler at {address} has no workers after "
+                f"{timeout}: expected at least one (dask worker {address})"
+            ) from None
         yield client, f"the Dask scheduler at {address}"
 
 
@@ -281,13 +303,18 @@ def register(client: Any, name: str, where: str, plugin: Prepare) -> None:
     cloudpickle.register_pickle_by_value(module)
     try:
         if problem := client.run_on_scheduler(scheduler_problem, plugin.args[1]):
-            raise ClusterError(f"Dask scheduler ({where}): {problem}: install the same hpsearch there")
+            raise ClusterError(
+                f"Dask scheduler ({where}): {problem}: install the same hpsearch there"
+            )
         client.register_plugin(plugin, name=name)
     except ClusterError:
         raise
     except Exception as exc:  # a worker's own one line, else what went wrong
-        text = str(exc) if str(exc).startswith("Dask worker ") else \
-            f"preparing the workers of {where} failed: {type(exc).__name__}: {exc}"
+        text = (
+            str(exc)
+            if str(exc).startswith("Dask worker ")
+            else f"preparing the workers of {where} failed: {type(exc).__name__}: {exc}"
+        )
         raise ClusterError(text.splitlines()[0][:500]) from None
     finally:
         cloudpickle.unregister_pickle_by_value(module)
@@ -317,8 +344,12 @@ def parallel(settings: Any, store_dir: Path, X: Any, y: Any) -> Iterator[int]:
     try:
         with connect(settings) as (client, where):
             plugin = f"hpsearch-{token[:8]}"  # this run's: a cluster may serve several
-            register(client, plugin, where, Prepare(run_backend(), model_code_hash(),
-                                                    str(store_dir), str(probe), token))
+            register(
+                client,
+                plugin,
+                where,
+                Prepare(run_backend(), model_code_hash(), str(store_dir), str(probe), token),
+            )
             try:
                 threads = sum(client.nthreads().values())
                 if threads < 1:
@@ -331,8 +362,9 @@ def parallel(settings: Any, store_dir: Path, X: Any, y: Any) -> Iterator[int]:
                     yield threads
             except (KilledWorker, CancelledError) as exc:  # the cluster's failure: resume later
                 first = (str(exc).splitlines() or [""])[0]  # (a lost scheduler's says more)
-                raise EnvironmentFailure(f"the Dask cluster lost fits of this run "
-                                         f"({type(exc).__name__}: {first})"[:300]) from None
+                raise EnvironmentFailure(
+                    f"the Dask cluster lost fits of this run ({type(exc).__name__}: {first})"[:300]
+                ) from None
             finally:
                 with contextlib.suppress(Exception):  # a long-lived cluster forgets this run
                     client.unregister_worker_plugin(plugin)

@@ -5,6 +5,7 @@ seed and that key (never from what ran before), and stored when it finishes, so 
 `RandomizedSearchCV` retrains nothing that finished and trains the rest exactly as an
 uninterrupted run would.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,8 +41,14 @@ class _Checkpointed:
     machine (out of memory, disk full) is not stored: it stops the run as EnvironmentFailure.
     """
 
-    def __init__(self, *args: Any, checkpoint_dir: str | None = None, session: str = "",
-                 seed: int = 0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        checkpoint_dir: str | None = None,
+        session: str = "",
+        seed: int = 0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)  # named parameters: scikeras passes **kwargs on
         self.checkpoint_dir = checkpoint_dir
         self.session = session
@@ -59,9 +66,17 @@ class _Checkpointed:
         done = store.get(key) if store else None
         if done is not None:
             return self._restore(store, key, done, X, y)
-        record = {"key": key, "params": params, "data": data, "n_samples": len(X),
-                  "session": self.session, "started_at": now(), "started": time.time(),
-                  "host": socket.gethostname(), "pid": os.getpid()}  # who trained it (Dask)
+        record = {
+            "key": key,
+            "params": params,
+            "data": data,
+            "n_samples": len(X),
+            "session": self.session,
+            "started_at": now(),
+            "started": time.time(),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+        }  # who trained it (Dask)
         start = time.perf_counter()
         seed_keras(self.seed, key)
         try:
@@ -70,15 +85,24 @@ class _Checkpointed:
             if is_environment_failure(exc):
                 raise EnvironmentFailure(f"{type(exc).__name__}: {exc}"[:300]) from exc
             error = f"{type(exc).__name__}: {exc}"[:300]
-            record.update(status="failed", error=error, finished_at=now(),
-                          fit_seconds=time.perf_counter() - start)
+            record.update(
+                status="failed",
+                error=error,
+                finished_at=now(),
+                fit_seconds=time.perf_counter() - start,
+            )
             _store(store, key, record)
             self.fit_key_, self.fit_error_ = key, error
             return self
         history = {k: [float(x) for x in v] for k, v in self.history_.items()}
-        record.update(status="ok", error="", finished_at=now(),
-                      fit_seconds=time.perf_counter() - start, history=history,
-                      epochs=len(history.get("loss", [])))
+        record.update(
+            status="ok",
+            error="",
+            finished_at=now(),
+            fit_seconds=time.perf_counter() - start,
+            history=history,
+            epochs=len(history.get("loss", [])),
+        )
         _store(store, key, record, self.model_.save_weights)
         self.fit_key_, self.fit_error_ = key, ""
         return self
@@ -105,7 +129,9 @@ def _store(store: FitStore | None, key: str, record: dict[str, Any], weights: An
     try:
         store.put(key, record, weights)
     except (OSError, MemoryError) as exc:
-        raise EnvironmentFailure(f"cannot store a finished fit: {type(exc).__name__}: {exc}"[:300]) from exc
+        raise EnvironmentFailure(
+            f"cannot store a finished fit: {type(exc).__name__}: {exc}"[:300]
+        ) from exc
 
 
 class CheckpointedClassifier(_Checkpointed, KerasClassifier):
@@ -181,7 +207,7 @@ class UniqueRandomizedSearchCV(_Reporting, RandomizedSearchCV):
         samples = unique_samples(self.param_distributions, self.n_iter, self.random_state)
         for start in range(0, len(samples), self.batch):
             interrupt.check()
-            results = evaluate_candidates(samples[start:start + self.batch])
+            results = evaluate_candidates(samples[start : start + self.batch])
             if self.on_batch is not None:
                 self.on_batch(results, range(start, min(start + self.batch, len(samples))))
 
@@ -219,10 +245,15 @@ class UniqueHalvingRandomSearchCV(_Reporting, HalvingRandomSearchCV):
             rung = [self.candidate_of(c) for c in candidate_params]
             if last["results"] is not None and self.on_rung is not None:
                 self.on_rung(last["results"], [i for i in last["rung"] if i not in rung], False)
-            last["rung"], last["results"] = rung, evaluate_candidates(candidate_params, *args, **kwargs)
+            last["rung"], last["results"] = (
+                rung,
+                evaluate_candidates(candidate_params, *args, **kwargs),
+            )
             return last["results"]
 
         # scikit-learn 1.9 hands a callback context on; earlier versions call without one
-        super()._run_search(evaluate, **({} if callback_ctx is None else {"callback_ctx": callback_ctx}))
+        super()._run_search(
+            evaluate, **({} if callback_ctx is None else {"callback_ctx": callback_ctx})
+        )
         if last["results"] is not None and self.on_rung is not None:
             self.on_rung(last["results"], last["rung"], True)

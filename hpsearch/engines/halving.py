@@ -11,14 +11,22 @@ best is among them, as sklearn's `best_index_`). Each keeps its rung history in 
 Rungs are numbered from 0, as sklearn's `iter`. This module loads scikit-learn only in
 `search`, so that validating a study stays fast.
 """
+
 from __future__ import annotations
 
 import math
 from typing import TYPE_CHECKING, Any
 
 from hpsearch.engines.common import history_rows
-from hpsearch.engines.sklearn_engine import (PREFIX, STEP, SklearnEngine, canonical_candidate,
-                                             fit_slots, fits_by_candidate, record_params)
+from hpsearch.engines.sklearn_engine import (
+    PREFIX,
+    STEP,
+    SklearnEngine,
+    canonical_candidate,
+    fit_slots,
+    fits_by_candidate,
+    record_params,
+)
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -39,8 +47,15 @@ def first_rung(settings: Any, epochs: int) -> int:
     return epochs // settings.min_resources if n == "exhaust" else int(n)
 
 
-def search(engine: SklearnEngine, ctx: "EngineContext", pipeline: "Pipeline", X: Any, y: Any,
-           cv: Any, store: "FitStore") -> tuple[list["TrialRecord"], "TrialRecord | None"]:
+def search(
+    engine: SklearnEngine,
+    ctx: "EngineContext",
+    pipeline: "Pipeline",
+    X: Any,
+    y: Any,
+    cv: Any,
+    store: "FitStore",
+) -> tuple[list["TrialRecord"], "TrialRecord | None"]:
     """Run the halving search: every candidate's record (reported as its last rung ends) and
     the best one (sklearn's choice among the last rung; None if none of it scored)."""
     import numpy as np
@@ -50,18 +65,34 @@ def search(engine: SklearnEngine, ctx: "EngineContext", pipeline: "Pipeline", X:
 
     study, settings = ctx.study, ctx.settings
     search = UniqueHalvingRandomSearchCV(
-        pipeline, sklearn_distributions(study.space, PREFIX, STEP),
-        n_candidates=settings.n_candidates, factor=settings.factor, resource=RESOURCE,
-        min_resources=settings.min_resources, max_resources=study.epochs, cv=cv,
-        scoring=NanForFailedFits(engine.scoring(study)), refit=False, error_score=np.nan,
-        return_train_score=False, n_jobs=settings.n_jobs, random_state=engine.random_state(study))
+        pipeline,
+        sklearn_distributions(study.space, PREFIX, STEP),
+        n_candidates=settings.n_candidates,
+        factor=settings.factor,
+        resource=RESOURCE,
+        min_resources=settings.min_resources,
+        max_resources=study.epochs,
+        cv=cv,
+        scoring=NanForFailedFits(engine.scoring(study)),
+        refit=False,
+        error_score=np.nan,
+        return_train_score=False,
+        n_jobs=settings.n_jobs,
+        random_state=engine.random_state(study),
+    )
 
-    def records(results: dict[str, Any], indices: list[int], survived: bool,
-                fits: dict[str, list] | None = None) -> list["TrialRecord"]:
+    def records(
+        results: dict[str, Any],
+        indices: list[int],
+        survived: bool,
+        fits: dict[str, list] | None = None,
+    ) -> list["TrialRecord"]:
         fits = fits if fits is not None else fits_by_candidate(store, len(X), study)
         rungs = rungs_of(results, search)
-        return [record_of(engine, study, i, search.candidates_[i], rungs[i], fits, survived)
-                for i in indices]
+        return [
+            record_of(engine, study, i, search.candidates_[i], rungs[i], fits, survived)
+            for i in indices
+        ]
 
     def on_rung(results: dict[str, Any], indices: list[int], survived: bool) -> None:
         fits = fits_by_candidate(store, len(X), study)
@@ -75,8 +106,9 @@ def search(engine: SklearnEngine, ctx: "EngineContext", pipeline: "Pipeline", X:
     results = search.cv_results_
     last = max(results["iter"])
     reached = {i for i, rungs in rungs_of(results, search).items() if rungs[-1][0] == last}
-    everyone = records(results, [i for i in range(len(search.candidates_)) if i not in reached],
-                       False) + records(results, sorted(reached), True)
+    everyone = records(
+        results, [i for i in range(len(search.candidates_)) if i not in reached], False
+    ) + records(results, sorted(reached), True)
     everyone.sort(key=lambda r: int(r.trial))
     best = everyone[search.candidate_of(results["params"][search.best_index_])]
     return everyone, best if best.ok else None
@@ -87,26 +119,43 @@ def rungs_of(results: dict[str, Any], search: Any) -> dict[int, list[Rung]]:
     rungs: dict[int, list[Rung]] = {}
     for row, params in enumerate(results["params"]):
         rungs.setdefault(search.candidate_of(params), []).append(
-            (int(results["iter"][row]), int(results["n_resources"][row]),
-             float(results["mean_test_score"][row]), float(results["std_test_score"][row])))
+            (
+                int(results["iter"][row]),
+                int(results["n_resources"][row]),
+                float(results["mean_test_score"][row]),
+                float(results["std_test_score"][row]),
+            )
+        )
     return {i: sorted(r) for i, r in rungs.items()}
 
 
-def record_of(engine: SklearnEngine, study: "Study", i: int, raw: dict[str, Any],
-              rungs: list[Rung], fits: dict[str, list], survived: bool) -> "TrialRecord":
+def record_of(
+    engine: SklearnEngine,
+    study: "Study",
+    i: int,
+    raw: dict[str, Any],
+    rungs: list[Rung],
+    fits: dict[str, list],
+    survived: bool,
+) -> "TrialRecord":
     """Candidate i as a trial: scored at its last rung; "ok" if that was the search's last,
     else "pruned" (or "failed" where its fits failed)."""
     from hpsearch.trials import TrialRecord, trial_id
 
     params = record_params(raw)
     epochs_at = {epochs for _, epochs, _, _ in rungs}
-    mine = [f for f in fits.get(canonical_candidate(params, study), [])
-            if not f["refit"] and f["params"]["epochs"] in epochs_at]
+    mine = [
+        f
+        for f in fits.get(canonical_candidate(params, study), [])
+        if not f["refit"] and f["params"]["epochs"] in epochs_at
+    ]
     rung, epochs, mean, std = rungs[-1]
     sign = -1.0 if engine.scoring(study).startswith("neg_") else 1.0
     score = sign * mean
     if not math.isfinite(score):
-        errors = [f["error"] for f in mine if f["status"] != "ok" and f["params"]["epochs"] == epochs]
+        errors = [
+            f["error"] for f in mine if f["status"] != "ok" and f["params"]["epochs"] == epochs
+        ]
         status, error = "failed", "; ".join(dict.fromkeys(errors)) or "scoring failed"
     elif survived:
         status, error = "ok", ""
@@ -115,17 +164,33 @@ def record_of(engine: SklearnEngine, study: "Study", i: int, raw: dict[str, Any]
     with_cv = engine.folds(study) > 1
     metric, direction = engine.metric(study)
     trained = [f["epochs"] for f in mine if f["status"] == "ok"]
-    times = {"started_at": min(f["started_at"] for f in mine),
-             "finished_at": max(f.get("finished_at", "") for f in mine)} if mine else {}
+    times = (
+        {
+            "started_at": min(f["started_at"] for f in mine),
+            "finished_at": max(f.get("finished_at", "") for f in mine),
+        }
+        if mine
+        else {}
+    )
     return TrialRecord(
-        engine=engine.name, trial=trial_id(i), status=status, params=params, metric=metric,
-        direction=direction, val_score=score, cv_mean=score if with_cv else math.nan,
-        cv_std=std if with_cv else math.nan, n_fits=len(mine) or 1,
+        engine=engine.name,
+        trial=trial_id(i),
+        status=status,
+        params=params,
+        metric=metric,
+        direction=direction,
+        val_score=score,
+        cv_mean=score if with_cv else math.nan,
+        cv_std=std if with_cv else math.nan,
+        n_fits=len(mine) or 1,
         # Of all its fits, every rung's: epochs_run is their mean (x n_fits = the epochs it
         # trained, as the summary counts them), fit_seconds their sum.
         epochs_run=sum(trained) / len(trained) if trained else math.nan,
         fit_seconds=sum(f.get("fit_seconds", 0.0) for f in mine) if mine else math.nan,
-        error=error, rungs=" ".join(f"{e}:{sign * m:.4f}" for _, e, m, _ in rungs), **times)
+        error=error,
+        rungs=" ".join(f"{e}:{sign * m:.4f}" for _, e, m, _ in rungs),
+        **times,
+    )
 
 
 def rung_epochs(record: "TrialRecord") -> list[int]:
@@ -133,8 +198,9 @@ def rung_epochs(record: "TrialRecord") -> list[int]:
     return [int(part.split(":")[0]) for part in record.rungs.split()]
 
 
-def histories(engine: SklearnEngine, study: "Study", records: list["TrialRecord"],
-              fits: dict[str, list]) -> list[dict[str, Any]]:
+def histories(
+    engine: SklearnEngine, study: "Study", records: list["TrialRecord"], fits: dict[str, list]
+) -> list[dict[str, Any]]:
     """Every rung's fits as history rows, named by rung ("r1", or "r1f0" with folds), then
     the refit of the best ("refit")."""
     folds = engine.folds(study)

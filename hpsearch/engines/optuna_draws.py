@@ -8,6 +8,7 @@ trial cut off by a kill between two of its draws is drawn again from the state b
 which gives back the draws it had made and continues them as the uninterrupted run did.
 Workers draw their own trials and keep nothing.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -22,8 +23,9 @@ FILE = "sampler.pkl"  # (number of the last trial drawn, the sampler), in the en
 class Draws:
     """The sampler of one process and the number of the last trial it drew."""
 
-    def __init__(self, workdir: Path, keep: bool, make: Callable[[int], Any], seed: int,
-                 fresh_seed: int) -> None:
+    def __init__(
+        self, workdir: Path, keep: bool, make: Callable[[int], Any], seed: int, fresh_seed: int
+    ) -> None:
         """`keep`: the run's own process (saves and restores); `make(seed)`: a new sampler,
         seeded with `fresh_seed` where a kept state cannot be read (the study's seed would
         repeat the draws made with it)."""
@@ -38,8 +40,9 @@ class Draws:
         if self.sampler is None:
             self.sampler = make(seed=fresh_seed)
 
-    def draw(self, trial: Any, ostudy: Any, names: list[str],
-             suggest: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    def draw(
+        self, trial: Any, ostudy: Any, names: list[str], suggest: Callable[[Any], dict[str, Any]]
+    ) -> dict[str, Any]:
         """`suggest(trial)` (drawing `names` in that order), then keep the sampler. A trial
         drawn already in this state (cut off after its draws) reads its parameters back; one
         cut off during its draws first replays the draws it made, so the sampler's generators
@@ -63,7 +66,9 @@ class Draws:
 
         frozen = next(t for t in ostudy.get_trials(deepcopy=False) if t.number == trial.number)
         # a Hyperband pruner shows the sampler only its bracket's trials, as Trial does
-        study = pruners._filter_study(ostudy, frozen) if hasattr(pruners, "_filter_study") else ostudy
+        study = (
+            pruners._filter_study(ostudy, frozen) if hasattr(pruners, "_filter_study") else ostudy
+        )
         relative = trial.relative_params  # first, as the first suggestion did
         for name in (n for n in names if n in frozen.distributions):
             distribution = frozen.distributions[name]

@@ -6,6 +6,7 @@ study in its own storage (SQLite in the engine's folder by default), so a resume
 reports the finished trials again and runs only the ones still missing; the weights of each
 completed trial are kept to rebuild the best. Optuna loads inside `run`.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -20,8 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from hpsearch import interrupt
 from hpsearch.engines.base import EngineContext, EngineResult, KerasObjectiveEngine
-from hpsearch.engines.common import (EnvironmentFailure, history_rows, is_environment_failure,
-                                     last_error_line, seed_keras)
+from hpsearch.engines.common import (
+    EnvironmentFailure,
+    history_rows,
+    is_environment_failure,
+    last_error_line,
+    seed_keras,
+)
 from hpsearch.engines.optuna_draws import Draws
 from hpsearch.errors import HPSearchError
 from hpsearch.files import now, plain
@@ -32,8 +38,14 @@ if TYPE_CHECKING:
     from hpsearch.trials import TrialRecord
 
 # name -> class in optuna.samplers (each takes `seed`); the first is the default.
-SAMPLERS = {"tpe": "TPESampler", "random": "RandomSampler", "cmaes": "CmaEsSampler",
-            "qmc": "QMCSampler", "nsgaii": "NSGAIISampler", "gp": "GPSampler"}
+SAMPLERS = {
+    "tpe": "TPESampler",
+    "random": "RandomSampler",
+    "cmaes": "CmaEsSampler",
+    "qmc": "QMCSampler",
+    "nsgaii": "NSGAIISampler",
+    "gp": "GPSampler",
+}
 # Samplers that need a package Optuna does not install itself.
 SAMPLER_NEEDS = {"cmaes": "cmaes", "gp": "torch"}
 PRUNERS = ("median", "successive_halving", "hyperband", "none")
@@ -63,8 +75,15 @@ class OptunaSettings:
 class OptunaEngine(KerasObjectiveEngine):
     name = "optuna"
     settings_class = OptunaSettings
-    schema = {"n_trials": int, "sampler": str, "pruner": str, "objective": str, "patience": int,
-              "storage": str, "worker_timeout": float}
+    schema = {
+        "n_trials": int,
+        "sampler": str,
+        "pruner": str,
+        "objective": str,
+        "patience": int,
+        "storage": str,
+        "worker_timeout": float,
+    }
     resume_free = ("worker_timeout",)
 
     def check(self, c: Checker, raw: dict[str, Any], task: str) -> None:
@@ -104,8 +123,10 @@ class OptunaEngine(KerasObjectiveEngine):
             if OUTCOME in trial.user_attrs and trial.number not in reported:
                 reported.add(trial.number)
                 record = self.record(study, trial)
-                ctx.report(record, history_rows(self.name, record.trial, "0",
-                                                  trial.user_attrs.get("history")))
+                ctx.report(
+                    record,
+                    history_rows(self.name, record.trial, "0", trial.user_attrs.get("history")),
+                )
 
         for trial in ostudy.get_trials(deepcopy=False):
             report(trial)  # finished before a resume: report it again
@@ -114,21 +135,29 @@ class OptunaEngine(KerasObjectiveEngine):
         else:
             # A trial cut off by a stop or a kill is trained again under its own number and
             # parameters, so a resumed run has the trials of an uninterrupted one.
-            for trial in ostudy.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            for trial in ostudy.get_trials(
+                deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
+            ):
                 report(trainer.run_trial(optuna.trial.Trial(ostudy, trial._trial_id)))
             for _ in range(ctx.settings.n_trials - len(reported)):
                 interrupt.check()
                 report(trainer.run_trial(ostudy.ask()))
         trials = [t for t in ostudy.get_trials(deepcopy=False) if OUTCOME in t.user_attrs]
         records = [self.record(study, t) for t in trials]
-        histories = [row for r, t in zip(records, trials)
-                     for row in history_rows(self.name, r.trial, "0", t.user_attrs.get("history"))]
+        histories = [
+            row
+            for r, t in zip(records, trials)
+            for row in history_rows(self.name, r.trial, "0", t.user_attrs.get("history"))
+        ]
         best = best_trial(records)
         model = None
         if best is not None:
             keras.backend.clear_session()
-            keras_model = build_model(**split_params(best.params)[0],
-                                      n_features=trainer.x_train.shape[1], n_classes=trainer.n_classes)
+            keras_model = build_model(
+                **split_params(best.params)[0],
+                n_features=trainer.x_train.shape[1],
+                n_classes=trainer.n_classes,
+            )
             keras_model.optimizer.build(keras_model.trainable_variables)  # as saved: no warning
             keras_model.load_weights(str(trainer.weights(int(best.trial))))
             model = as_estimator(self, study, trainer.steps, best.params, keras_model, ctx.data)
@@ -152,14 +181,19 @@ class OptunaEngine(KerasObjectiveEngine):
         epochs = len(history.get("loss", []))
         metric, direction = self.metric(study)
         return TrialRecord(
-            engine=self.name, trial=trial_id(trial.number), status=status,
+            engine=self.name,
+            trial=trial_id(trial.number),
+            status=status,
             params={k: plain(v) for k, v in trial_params(trial.params, study.space).items()},
-            metric=metric, direction=direction,
+            metric=metric,
+            direction=direction,
             val_score=float32_score(attrs["value"]) if ok else math.nan,
             epochs_run=float(epochs) if epochs else math.nan,
             fit_seconds=attrs.get("fit_seconds", math.nan),
-            started_at=attrs.get("started_at", ""), finished_at=attrs.get("finished_at", ""),
-            error="" if ok else attrs.get("error", f"trial {status}"))
+            started_at=attrs.get("started_at", ""),
+            finished_at=attrs.get("finished_at", ""),
+            error="" if ok else attrs.get("error", f"trial {status}"),
+        )
 
     def trial_model(self, study: "Study", workdir: Any, record: "TrialRecord", data: Any) -> Any:
         """A completed trial's weights (kept for every one) as an estimator; None otherwise."""
@@ -168,8 +202,11 @@ class OptunaEngine(KerasObjectiveEngine):
         from hpsearch.engines.tuner_engine import estimator_from_weights
 
         weights = Path(workdir) / "weights" / f"{int(record.trial)}.weights.h5"
-        return estimator_from_weights(self, study, record.params, weights, data) \
-            if record.ok and weights.is_file() else None
+        return (
+            estimator_from_weights(self, study, record.params, weights, data)
+            if record.ok and weights.is_file()
+            else None
+        )
 
 
 ENGINE = OptunaEngine()
@@ -201,12 +238,20 @@ class Trainer:
         with warnings.catch_warnings():  # experimental samplers warn on creation
             warnings.simplefilter("ignore")
             # the run's own sampler continues where its last session left it
-            self.draws = Draws(ctx.workdir, keep=not ctx.worker,
-                               make=getattr(optuna.samplers, SAMPLERS[ctx.settings.sampler]),
-                               seed=seed, fresh_seed=(study.seed + mix) % 2**32)
+            self.draws = Draws(
+                ctx.workdir,
+                keep=not ctx.worker,
+                make=getattr(optuna.samplers, SAMPLERS[ctx.settings.sampler]),
+                seed=seed,
+                fresh_seed=(study.seed + mix) % 2**32,
+            )
             self.ostudy = optuna_shared.open_study(
-                optuna, ctx, direction=engine.metric(study)[1], sampler=self.draws.sampler,
-                pruner=make_pruner(optuna, ctx.settings.pruner, study.epochs))
+                optuna,
+                ctx,
+                direction=engine.metric(study)[1],
+                sampler=self.draws.sampler,
+                pruner=make_pruner(optuna, ctx.settings.pruner, study.epochs),
+            )
         self.poll: Any = None  # called at each epoch end (the run reports workers' trials)
         self.trained = 0
 
@@ -249,16 +294,22 @@ class Trainer:
             raise optuna_shared.Surplus(f"trial {trial.number}: the study has its trials")
         trial.set_user_attr("worker", ctx.worker)  # who trains it ("" for the run itself)
         trial.set_user_attr("session", ctx.session)  # and in which session
-        params = self.draws.draw(trial, self.ostudy, list(study.space),
-                                 lambda t: suggest(t, study.space))
+        params = self.draws.draw(
+            trial, self.ostudy, list(study.space), lambda t: suggest(t, study.space)
+        )
         seed_keras(study.seed, f"trial:{trial.number}")
         started, clock = now(), time.perf_counter()
         reporter = _reporter(trial, self.engine.objective(study), optuna, self.poll)
         callbacks = training_callbacks(settings.patience)
 
         def keep(outcome: str, **attrs: Any) -> None:
-            attrs.update(history=reporter.history, started_at=started, finished_at=now(),
-                         fit_seconds=time.perf_counter() - clock, session=ctx.session)
+            attrs.update(
+                history=reporter.history,
+                started_at=started,
+                finished_at=now(),
+                fit_seconds=time.perf_counter() - clock,
+                session=ctx.session,
+            )
             for key, value in attrs.items():
                 trial.set_user_attr(key, value)
             trial.set_user_attr(OUTCOME, outcome)  # last: the mark of a finished trial
@@ -267,9 +318,15 @@ class Trainer:
         try:
             build, fit = split_params(params)
             model = build_model(**build, n_features=self.x_train.shape[1], n_classes=self.n_classes)
-            model.fit(self.x_train, ctx.data.y_train, validation_data=(self.x_val, ctx.data.y_val),
-                      epochs=study.epochs, verbose=ctx.verbose, callbacks=[*callbacks, reporter],
-                      **{"batch_size": study.batch_size, **fit})
+            model.fit(
+                self.x_train,
+                ctx.data.y_train,
+                validation_data=(self.x_val, ctx.data.y_val),
+                epochs=study.epochs,
+                verbose=ctx.verbose,
+                callbacks=[*callbacks, reporter],
+                **{"batch_size": study.batch_size, **fit},
+            )
         except optuna.TrialPruned:
             keep("pruned", error=f"pruned at epoch {reporter.epochs}")
             raise
@@ -286,7 +343,9 @@ class Trainer:
             keep("failed", error=f"{reporter.key} is {value}")
             raise FloatingPointError(f"{reporter.key} is {value}")
         path = self.weights(trial.number)
-        temp = path.with_name(f".{trial.number}-{socket.gethostname()}-{os.getpid()}.tmp.weights.h5")
+        temp = path.with_name(
+            f".{trial.number}-{socket.gethostname()}-{os.getpid()}.tmp.weights.h5"
+        )
         model.save_weights(str(temp))
         os.replace(temp, path)  # before the outcome: a finished trial always has its weights
         keep("ok", value=value)
@@ -297,7 +356,9 @@ def _import_optuna() -> Any:
     try:
         import optuna
     except ImportError:
-        raise OptunaMissing('the optuna engine needs Optuna: pip install "hpsearch[optuna]"') from None
+        raise OptunaMissing(
+            'the optuna engine needs Optuna: pip install "hpsearch[optuna]"'
+        ) from None
     return optuna
 
 
@@ -309,8 +370,9 @@ def _check_sampler_package(sampler: str) -> None:
     try:
         importlib.import_module(package)
     except ImportError:
-        raise OptunaMissing(f'the optuna sampler "{sampler}" needs {package}: '
-                            f"pip install {package}") from None
+        raise OptunaMissing(
+            f'the optuna sampler "{sampler}" needs {package}: pip install {package}'
+        ) from None
 
 
 def make_pruner(optuna: Any, name: str, epochs: int) -> Any:
@@ -346,8 +408,11 @@ def trial_params(suggested: dict[str, Any], space: dict[str, Any]) -> dict[str, 
     """A trial's suggested parameters plus the space's fixed ones, in the space's order."""
     from hpsearch.config import Fixed
 
-    return {name: param.value if isinstance(param, Fixed) else suggested[name]
-            for name, param in space.items() if isinstance(param, Fixed) or name in suggested}
+    return {
+        name: param.value if isinstance(param, Fixed) else suggested[name]
+        for name, param in space.items()
+        if isinstance(param, Fixed) or name in suggested
+    }
 
 
 def _reporter(trial: Any, key: str, optuna: Any, poll: Any = None) -> Any:
@@ -380,6 +445,10 @@ def check_storage(c: Checker, url: str) -> str:
     import re
 
     if not (re.match(r"[a-z][a-z0-9+]*://.", url) or (url.startswith("journal:") and url[8:])):
-        raise c.fail("optuna.storage", "an Optuna storage: sqlite:///FILE, postgresql://USER@HOST/DB "
-                     "(any SQLAlchemy URL) or journal:FILE", url)
+        raise c.fail(
+            "optuna.storage",
+            "an Optuna storage: sqlite:///FILE, postgresql://USER@HOST/DB "
+            "(any SQLAlchemy URL) or journal:FILE",
+            url,
+        )
     return url

@@ -9,6 +9,7 @@ looks and queued again for another worker (Optuna's RetryHeartbeatStaleTrialCall
 journal file, which has no heartbeats, hpsearch's own worker heartbeats decide: a dead
 worker's trial is failed, and a new trial takes its place.
 """
+
 from __future__ import annotations
 
 import time
@@ -37,8 +38,12 @@ def open_study(optuna: Any, ctx: "EngineContext", **options: Any) -> Any:
     of its own (a storage may hold many runs' studies)."""
     url = ctx.settings.storage
     if not url:
-        return optuna.create_study(study_name=DEFAULT_NAME, load_if_exists=True,
-                                   storage=f"sqlite:///{ctx.workdir / 'optuna.db'}", **options)
+        return optuna.create_study(
+            study_name=DEFAULT_NAME,
+            load_if_exists=True,
+            storage=f"sqlite:///{ctx.workdir / 'optuna.db'}",
+            **options,
+        )
     name = f"{ctx.study.name}/{ctx.workdir.parent.parent.name}"  # study/run-id
     # The run creates the tables and the study while its workers start: a worker retries
     # until they exist, and every process retries a lost race to create the tables.
@@ -47,10 +52,14 @@ def open_study(optuna: Any, ctx: "EngineContext", **options: Any) -> Any:
         try:
             storage = make_storage(optuna, url, ctx.settings.worker_timeout, create=not ctx.worker)
             if ctx.worker:  # the run creates the study; a worker only joins it
-                return optuna.load_study(study_name=name, storage=storage, **{
-                    k: v for k, v in options.items() if k != "direction"})
-            return optuna.create_study(study_name=name, storage=storage, load_if_exists=True,
-                                       **options)
+                return optuna.load_study(
+                    study_name=name,
+                    storage=storage,
+                    **{k: v for k, v in options.items() if k != "direction"},
+                )
+            return optuna.create_study(
+                study_name=name, storage=storage, load_if_exists=True, **options
+            )
         except Exception as exc:  # SQLAlchemy's errors too: an unreachable server, a race
             # Races look like these; a bad URL or a missing driver does not get better.
             transient = type(exc).__name__ in ("KeyError", "OperationalError", "IntegrityError")
@@ -58,8 +67,11 @@ def open_study(optuna: Any, ctx: "EngineContext", **options: Any) -> Any:
                 from hpsearch.errors import InputError
 
                 first = str(exc).splitlines()[0] if str(exc) else ""
-                raise InputError(masked(f"optuna.storage: cannot open {url}: "
-                                        f"{type(exc).__name__}: {first}")[:300]) from None
+                raise InputError(
+                    masked(f"optuna.storage: cannot open {url}: {type(exc).__name__}: {first}")[
+                        :300
+                    ]
+                ) from None
             time.sleep(0.5)
 
 
@@ -78,9 +90,12 @@ def make_storage(optuna: Any, url: str, timeout: float, create: bool = True) -> 
         return optuna.storages.JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
     interval = max(1, int(timeout // 4))
     return optuna.storages.RDBStorage(
-        url, heartbeat_interval=interval, grace_period=max(int(timeout), 2 * interval),
+        url,
+        heartbeat_interval=interval,
+        grace_period=max(int(timeout), 2 * interval),
         heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(RETRIES),
-        skip_table_creation=not create)
+        skip_table_creation=not create,
+    )
 
 
 def fail_lost_trials(ostudy: Any, ctx: "EngineContext", dead: set[str]) -> list[int]:
@@ -109,12 +124,15 @@ def counts(trial: Any) -> bool:
 def surplus(ostudy: Any, trial: Any, n_trials: int) -> bool:
     """Are the study's places taken by trials numbered before `trial`? (Numbers are given in
     order by the storage, so of two racing processes exactly one wins the last place.)"""
-    earlier = [t for t in ostudy.get_trials(deepcopy=False) if t.number < trial.number and counts(t)]
+    earlier = [
+        t for t in ostudy.get_trials(deepcopy=False) if t.number < trial.number and counts(t)
+    ]
     return len(earlier) >= n_trials
 
 
-def optimize(trainer: "Trainer", report: Callable[[Any], None] | None,
-             wait_for_others: bool) -> int:
+def optimize(
+    trainer: "Trainer", report: Callable[[Any], None] | None, wait_for_others: bool
+) -> int:
     """Train trials until the study has its `n_trials`; `report` each finished trial (the run
     does, workers do not); with `wait_for_others`, return only when no trial runs anywhere.
     Returns how many trials this process trained."""
@@ -124,7 +142,10 @@ def optimize(trainer: "Trainer", report: Callable[[Any], None] | None,
 
     heartbeats = is_heartbeat_enabled(ostudy._storage)
 
-    liveness, dead = Liveness(trainer.ctx.workdir / "workers", trainer.ctx.settings.worker_timeout), set()
+    liveness, dead = (
+        Liveness(trainer.ctx.workdir / "workers", trainer.ctx.settings.worker_timeout),
+        set(),
+    )
 
     def look() -> list[Any]:
         if heartbeats:

@@ -5,6 +5,7 @@ Searches train + validation (k folds, or the fixed validation split), then refit
 candidate on all of it. scikit-learn and Keras load inside `run`, so that validating a
 study stays fast.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -32,11 +33,25 @@ STEP = "model__"  # the pipeline step holding the wrapper
 PREFIX = STEP + "model__"  # ... then scikeras's routing to build_model
 # sklearn scorers that make sense for each task (others would score NaN on every fit).
 SCORERS = {
-    "classification": ("accuracy", "balanced_accuracy", "f1_macro", "f1_micro", "f1_weighted",
-                       "precision_macro", "recall_macro", "neg_log_loss"),
-    "regression": ("neg_root_mean_squared_error", "neg_mean_squared_error",
-                   "neg_mean_absolute_error", "neg_median_absolute_error", "r2",
-                   "explained_variance", "neg_max_error"),
+    "classification": (
+        "accuracy",
+        "balanced_accuracy",
+        "f1_macro",
+        "f1_micro",
+        "f1_weighted",
+        "precision_macro",
+        "recall_macro",
+        "neg_log_loss",
+    ),
+    "regression": (
+        "neg_root_mean_squared_error",
+        "neg_mean_squared_error",
+        "neg_mean_absolute_error",
+        "neg_median_absolute_error",
+        "r2",
+        "explained_variance",
+        "neg_max_error",
+    ),
 }
 DEFAULT_SCORING = {"classification": "accuracy", "regression": "neg_root_mean_squared_error"}
 SEARCHES = ("random", "halving")
@@ -55,7 +70,9 @@ class SklearnSettings:
     patience: int = 0  # early stopping on a validation split inside each fit; 0 = off
     validation_fraction: float = 0.1
     search: str = "random"  # or "halving": successive halving with epochs as the resource
-    n_candidates: int | str = "exhaust"  # halving: first-rung candidates; "exhaust" -> epochs // min_resources
+    n_candidates: int | str = (
+        "exhaust"  # halving: first-rung candidates; "exhaust" -> epochs // min_resources
+    )
     min_resources: int = 1  # halving: epochs at the first rung
     factor: float = 3.0  # halving: 1/factor of the candidates go on, with factor x the epochs
     backend: str = "loky"  # joblib's: "loky" (processes on this machine) or "dask" (a cluster)
@@ -66,16 +83,30 @@ class SklearnSettings:
 class SklearnEngine(Engine):
     name = "sklearn"
     settings_class = SklearnSettings
-    schema = {"n_iter": int, "cv": (int, str), "scoring": str, "n_jobs": int,
-              "random_state": int, "patience": int, "validation_fraction": float,
-              "search": str, "n_candidates": (int, str), "min_resources": int, "factor": float,
-              "backend": str, "scheduler": str, "n_workers": int}
+    schema = {
+        "n_iter": int,
+        "cv": (int, str),
+        "scoring": str,
+        "n_jobs": int,
+        "random_state": int,
+        "patience": int,
+        "validation_fraction": float,
+        "search": str,
+        "n_candidates": (int, str),
+        "min_resources": int,
+        "factor": float,
+        "backend": str,
+        "scheduler": str,
+        "n_workers": int,
+    }
     # Where and how widely fits run, not what they learn: a resume may change them.
     resume_free = ("n_jobs", "backend", "scheduler", "n_workers")
 
     def check(self, c: Checker, raw: dict[str, Any], task: str) -> None:
         if "random_state" in raw and not 0 <= raw["random_state"] <= MAX_SEED:
-            raise c.fail("sklearn.random_state", f"an integer in [0, {MAX_SEED}]", raw["random_state"])
+            raise c.fail(
+                "sklearn.random_state", f"an integer in [0, {MAX_SEED}]", raw["random_state"]
+            )
         if "n_iter" in raw:
             c.at_least("sklearn.n_iter", raw["n_iter"], 1)
         if "n_jobs" in raw:
@@ -89,15 +120,20 @@ class SklearnEngine(Engine):
         if "patience" in raw:
             c.at_least("sklearn.patience", raw["patience"], 0)
         if "validation_fraction" in raw and not 0 < raw["validation_fraction"] < 1:
-            raise c.fail("sklearn.validation_fraction", "a fraction in (0, 1)", raw["validation_fraction"])
+            raise c.fail(
+                "sklearn.validation_fraction", "a fraction in (0, 1)", raw["validation_fraction"]
+            )
         if "scoring" in raw:
             c.one_of("sklearn.scoring", raw["scoring"], SCORERS[task])
         self.check_search(c, raw)
         backend = c.one_of("sklearn.backend", raw.get("backend", "loky"), BACKENDS)
         for key in ("scheduler", "n_workers"):
             if key in raw and backend != "dask":
-                raise c.fail(f"sklearn.{key}", 'backend = "dask" (a setting of the Dask backend only)',
-                             Found(f'backend = "{backend}"'))
+                raise c.fail(
+                    f"sklearn.{key}",
+                    'backend = "dask" (a setting of the Dask backend only)',
+                    Found(f'backend = "{backend}"'),
+                )
         if raw.get("scheduler"):
             check_address(c, "sklearn.scheduler", raw["scheduler"], "tcp")
         if "n_workers" in raw:
@@ -109,8 +145,11 @@ class SklearnEngine(Engine):
         search = c.one_of("sklearn.search", raw.get("search", "random"), SEARCHES)
         for other, keys in SEARCH_SETTINGS.items():
             for key in (k for k in keys if k in raw and other != search):
-                raise c.fail(f"sklearn.{key}", f'search = "{other}" ({key} is a setting of that '
-                             f'search only)', Found(f'search = "{search}"'))
+                raise c.fail(
+                    f"sklearn.{key}",
+                    f'search = "{other}" ({key} is a setting of that search only)',
+                    Found(f'search = "{search}"'),
+                )
         if isinstance(raw.get("n_candidates"), str):
             c.one_of("sklearn.n_candidates", raw["n_candidates"], ("exhaust",))
         elif "n_candidates" in raw:
@@ -121,9 +160,12 @@ class SklearnEngine(Engine):
             if low > epochs:
                 raise c.fail("sklearn.min_resources", f"at most [train] epochs ({epochs})", low)
             if raw.get("n_candidates", "exhaust") == "exhaust" and epochs // low < 2:
-                raise c.fail("sklearn.n_candidates", 'an integer >= 2 ("exhaust" draws [train] '
-                             f"epochs // min_resources candidates: {epochs} // {low})",
-                             Found('"exhaust"'))
+                raise c.fail(
+                    "sklearn.n_candidates",
+                    'an integer >= 2 ("exhaust" draws [train] '
+                    f"epochs // min_resources candidates: {epochs} // {low})",
+                    Found('"exhaust"'),
+                )
         if "factor" in raw and not raw["factor"] > 1:
             raise c.fail("sklearn.factor", "a number > 1", raw["factor"])
 
@@ -154,14 +196,20 @@ class SklearnEngine(Engine):
             n = first_rung(settings, study.epochs)
         else:
             n = settings.n_iter
-        return unique_samples(sklearn_distributions(study.space, PREFIX, STEP), n,
-                              self.random_state(study))
+        return unique_samples(
+            sklearn_distributions(study.space, PREFIX, STEP), n, self.random_state(study)
+        )
 
     def planned(self, study: "Study") -> int | None:
         return len(self.candidates(study))
 
-    def pipeline(self, study: "Study", checkpoint_dir: Path | None = None, session: str = "",
-                 verbose: int = 0) -> "Pipeline":
+    def pipeline(
+        self,
+        study: "Study",
+        checkpoint_dir: Path | None = None,
+        session: str = "",
+        verbose: int = 0,
+    ) -> "Pipeline":
         """The estimator searched: [scaler for regression] + checkpointed wrapper of build_model."""
         from sklearn.pipeline import Pipeline
 
@@ -171,15 +219,23 @@ class SklearnEngine(Engine):
         from hpsearch.model import build_model
 
         settings = study.settings[self.name]
-        wrapper = CheckpointedClassifier if study.task == "classification" else CheckpointedRegressor
+        wrapper = (
+            CheckpointedClassifier if study.task == "classification" else CheckpointedRegressor
+        )
         fit_options: dict[str, Any] = {}
         if settings.patience > 0:
             fit_options["validation_split"] = settings.validation_fraction
-        model = wrapper(model=build_model, epochs=study.epochs, batch_size=study.batch_size,
-                        verbose=verbose, seed=study.seed,
-                        callbacks=training_callbacks(settings.patience),
-                        checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else None,
-                        session=session, **fit_options)
+        model = wrapper(
+            model=build_model,
+            epochs=study.epochs,
+            batch_size=study.batch_size,
+            verbose=verbose,
+            seed=study.seed,
+            callbacks=training_callbacks(settings.patience),
+            checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else None,
+            session=session,
+            **fit_options,
+        )
         return Pipeline([*preprocessing(study), ("model", model)])
 
     def run(self, ctx: EngineContext) -> EngineResult:
@@ -197,10 +253,14 @@ class SklearnEngine(Engine):
         X = np.concatenate([data.x_train, data.x_val])
         y = np.concatenate([data.y_train, data.y_val])
         if settings.cv == "validation":
-            cv: Any = PredefinedSplit(np.r_[np.full(len(data.x_train), -1), np.zeros(len(data.x_val))])
+            cv: Any = PredefinedSplit(
+                np.r_[np.full(len(data.x_train), -1), np.zeros(len(data.x_val))]
+            )
         else:
             cv = settings.cv  # StratifiedKFold for classifiers: our wrappers carry the right tags
-        store = FitStore((ctx.workdir / "fits").absolute())  # absolute: Dask workers write there too
+        store = FitStore(
+            (ctx.workdir / "fits").absolute()
+        )  # absolute: Dask workers write there too
         store.clean()
         pipeline = self.pipeline(study, store.directory, ctx.session, ctx.verbose)
         if settings.search == "halving":
@@ -222,8 +282,9 @@ class SklearnEngine(Engine):
         histories = named_histories(self, study, records, fits_by_candidate(store, len(X), study))
         return EngineResult(self.name, records, best, model, histories, error)
 
-    def random_search(self, ctx: EngineContext, pipeline: "Pipeline", X: Any, y: Any, cv: Any,
-                      store: "FitStore") -> tuple[list["TrialRecord"], "TrialRecord | None"]:
+    def random_search(
+        self, ctx: EngineContext, pipeline: "Pipeline", X: Any, y: Any, cv: Any, store: "FitStore"
+    ) -> tuple[list["TrialRecord"], "TrialRecord | None"]:
         """UniqueRandomizedSearchCV: every candidate's record (reported as its folds finish)
         and the best one."""
         import numpy as np
@@ -234,10 +295,16 @@ class SklearnEngine(Engine):
 
         study, settings = ctx.study, ctx.settings
         search = UniqueRandomizedSearchCV(
-            pipeline, sklearn_distributions(study.space, PREFIX, STEP), n_iter=settings.n_iter, cv=cv,
+            pipeline,
+            sklearn_distributions(study.space, PREFIX, STEP),
+            n_iter=settings.n_iter,
+            cv=cv,
             scoring={"score": NanForFailedFits(self.scoring(study)), "epochs": epochs_run},
-            refit=False, n_jobs=settings.n_jobs, error_score=np.nan,
-            random_state=self.random_state(study))
+            refit=False,
+            n_jobs=settings.n_jobs,
+            error_score=np.nan,
+            random_state=self.random_state(study),
+        )
 
         def on_batch(results: dict[str, Any], indices: range) -> None:
             fits = fits_by_candidate(store, len(X), study)
@@ -256,8 +323,10 @@ class SklearnEngine(Engine):
             search.batch = max(1, rounds * -(-n_workers(search.n_jobs) // self.folds(study)))
             search.fit(X, y)
         fits = fits_by_candidate(store, len(X), study)
-        records = [record_from(self, study, i, p, fits, search.cv_results_)
-                   for i, p in enumerate(search.cv_results_["params"])]
+        records = [
+            record_from(self, study, i, p, fits, search.cv_results_)
+            for i, p in enumerate(search.cv_results_["params"])
+        ]
         return records, best_trial(records)
 
     def trial_model(self, study: "Study", workdir: Path, record: "TrialRecord", data: Any) -> Any:
@@ -274,7 +343,10 @@ class SklearnEngine(Engine):
         if self.folds(study) == 1:
             X, y = data.x_train, data.y_train
         else:
-            X, y = np.concatenate([data.x_train, data.x_val]), np.concatenate([data.y_train, data.y_val])
+            X, y = (
+                np.concatenate([data.x_train, data.x_val]),
+                np.concatenate([data.y_train, data.y_val]),
+            )
         kept = {fit["key"] for fit in store.records()}
         own = pipeline_params(record.params)
         if study.settings[self.name].search == "halving" and self.folds(study) == 1:
@@ -312,11 +384,14 @@ def _wrapper_view(params: dict[str, Any], study: "Study") -> dict[str, Any]:
 def canonical_candidate(params: dict[str, Any], study: "Study") -> str:
     from hpsearch.checkpoint import canonical
 
-    return canonical(_wrapper_view({k.removeprefix(STEP): v
-                                    for k, v in pipeline_params(params).items()}, study))
+    return canonical(
+        _wrapper_view({k.removeprefix(STEP): v for k, v in pipeline_params(params).items()}, study)
+    )
 
 
-def fits_by_candidate(store: "FitStore", n_all: int, study: "Study") -> dict[str, list[dict[str, Any]]]:
+def fits_by_candidate(
+    store: "FitStore", n_all: int, study: "Study"
+) -> dict[str, list[dict[str, Any]]]:
     """Fit records grouped by candidate (fold fits in start order, the refit last)."""
     from hpsearch.checkpoint import canonical
 
@@ -331,8 +406,9 @@ def fits_by_candidate(store: "FitStore", n_all: int, study: "Study") -> dict[str
     return groups
 
 
-def random_histories(engine: SklearnEngine, study: "Study", records: list["TrialRecord"],
-                     fits: dict[str, list]) -> list[dict[str, Any]]:
+def random_histories(
+    engine: SklearnEngine, study: "Study", records: list["TrialRecord"], fits: dict[str, list]
+) -> list[dict[str, Any]]:
     """Each candidate's fold fits as history rows ("0", "1", ...), its refit as "refit"."""
     rows: list[dict[str, Any]] = []
     for record in records:
@@ -378,8 +454,14 @@ def n_workers(n_jobs: int | None) -> int:
     return (os.cpu_count() or 1) if n_jobs == -1 else max(1, n_jobs or 1)
 
 
-def record_from(engine: SklearnEngine, study: "Study", i: int, raw: dict[str, Any],
-                fits: dict[str, list], res: dict[str, Any]) -> "TrialRecord":
+def record_from(
+    engine: SklearnEngine,
+    study: "Study",
+    i: int,
+    raw: dict[str, Any],
+    fits: dict[str, list],
+    res: dict[str, Any],
+) -> "TrialRecord":
     """Candidate i as a trial: scores from sklearn's results, times and failure reasons from
     its fold fits' records (its refit, if any, left out)."""
     from hpsearch.trials import TrialRecord, trial_id
@@ -392,14 +474,28 @@ def record_from(engine: SklearnEngine, study: "Study", i: int, raw: dict[str, An
     ok = math.isfinite(mean)
     with_cv = engine.folds(study) > 1
     errors = list(dict.fromkeys(f["error"] for f in folds if f["status"] != "ok"))
-    times = {"started_at": min(f["started_at"] for f in folds),
-             "finished_at": max(f.get("finished_at", "") for f in folds)} if folds else {}
+    times = (
+        {
+            "started_at": min(f["started_at"] for f in folds),
+            "finished_at": max(f.get("finished_at", "") for f in folds),
+        }
+        if folds
+        else {}
+    )
     epochs = float(res["mean_test_epochs"][i])
     return TrialRecord(
-        engine=engine.name, trial=trial_id(i), status="ok" if ok else "failed", params=params,
-        metric=metric, direction=direction, val_score=mean, cv_mean=mean if with_cv else math.nan,
+        engine=engine.name,
+        trial=trial_id(i),
+        status="ok" if ok else "failed",
+        params=params,
+        metric=metric,
+        direction=direction,
+        val_score=mean,
+        cv_mean=mean if with_cv else math.nan,
         cv_std=float(res["std_test_score"][i]) if with_cv else math.nan,
-        n_fits=len(folds) or 1, epochs_run=epochs if math.isfinite(epochs) else math.nan,
+        n_fits=len(folds) or 1,
+        epochs_run=epochs if math.isfinite(epochs) else math.nan,
         fit_seconds=sum(f.get("fit_seconds", 0.0) for f in folds) if folds else math.nan,
-        error="" if ok else ("; ".join(errors) or "scoring failed"), **times,
+        error="" if ok else ("; ".join(errors) or "scoring failed"),
+        **times,
     )

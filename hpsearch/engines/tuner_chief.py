@@ -7,6 +7,7 @@ the chief for trials. The run reports each trial as a worker ends it, and a work
 heartbeat stops (killed, machine lost) has its trial put back in the oracle's retry queue:
 another worker trains it again, with the same hyperparameters and seed.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -34,8 +35,9 @@ class ChiefError(HPSearchError):
     exit_code = 2
 
 
-def serve(tuner: Any, ctx: "EngineContext", reported: set[str],
-          report: Callable[[Any], None]) -> None:
+def serve(
+    tuner: Any, ctx: "EngineContext", reported: set[str], report: Callable[[Any], None]
+) -> None:
     """Serve `tuner.oracle` at the study's chief address until every trial has ended and
     the live workers have stopped asking; `report(trial)` each trial as it ends."""
     import grpc
@@ -54,13 +56,19 @@ def serve(tuner: Any, ctx: "EngineContext", reported: set[str],
     except RuntimeError:
         bound = 0
     if not bound:
-        raise ChiefError(f"keras_tuner.chief: cannot listen on {address}: expected a free port on "
-                         f"an address of this machine")
+        raise ChiefError(
+            f"keras_tuner.chief: cannot listen on {address}: expected a free port on "
+            f"an address of this machine"
+        )
     server.start()
     host, _, port = address.rpartition(":")
     reach = f"{socket.gethostname() if host in ('0.0.0.0', '[::]', '::') else host}:{port}"
-    print(f"keras_tuner: serving trials at {address}; start workers with: python -m hpsearch "
-          f"worker {ctx.study.source} --chief {reach}", file=sys.stderr, flush=True)
+    print(
+        f"keras_tuner: serving trials at {address}; start workers with: python -m hpsearch "
+        f"worker {ctx.study.source} --chief {reach}",
+        file=sys.stderr,
+        flush=True,
+    )
     liveness = Liveness(ctx.workdir / "workers", ctx.settings.worker_timeout)
     said = False
     try:
@@ -69,14 +77,21 @@ def serve(tuner: Any, ctx: "EngineContext", reported: set[str],
             for worker in liveness.lost():
                 trial_id = requeue(oracle, worker)
                 if trial_id is not None:
-                    print(f"keras_tuner: worker {worker} stopped beating; its trial {trial_id} "
-                          f"goes to another worker", file=sys.stderr, flush=True)
+                    print(
+                        f"keras_tuner: worker {worker} stopped beating; its trial {trial_id} "
+                        f"goes to another worker",
+                        file=sys.stderr,
+                        flush=True,
+                    )
             waiting = waiting_trials(oracle)
             if waiting and not liveness.alive() and not said:  # say it once, then wait
-                print(f"keras_tuner: trials {', '.join(waiting)} wait for a worker and none is "
-                      f"running: start one with python -m hpsearch worker {ctx.study.source} "
-                      f"--chief {reach} (or stop with Ctrl-C and resume later)",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"keras_tuner: trials {', '.join(waiting)} wait for a worker and none is "
+                    f"running: start one with python -m hpsearch worker {ctx.study.source} "
+                    f"--chief {reach} (or stop with Ctrl-C and resume later)",
+                    file=sys.stderr,
+                    flush=True,
+                )
             said = bool(waiting) and not liveness.alive()
             for trial_id in ended(oracle):
                 if trial_id not in reported:
@@ -133,12 +148,22 @@ def _safe_servicer(base: type) -> type:
                 if oracle_module.THREADS.get(oracle) == threading.current_thread().name:
                     oracle_module.THREADS[oracle] = None
                     oracle_module.LOCKS[oracle].release()
-                context.abort(grpc.StatusCode.FAILED_PRECONDITION,
-                              f"{name}: {type(exc).__name__}: {exc}"[:300])
+                context.abort(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"{name}: {type(exc).__name__}: {exc}"[:300],
+                )
+
         return call
 
-    names = ("GetSpace", "UpdateSpace", "CreateTrial", "UpdateTrial", "EndTrial", "GetTrial",
-             "GetBestTrials")
+    names = (
+        "GetSpace",
+        "UpdateSpace",
+        "CreateTrial",
+        "UpdateTrial",
+        "EndTrial",
+        "GetTrial",
+        "GetBestTrials",
+    )
     methods = {name: guarded(name) for name in names}
     end = methods["EndTrial"]
 
@@ -173,8 +198,9 @@ def ended(oracle: Any) -> list[str]:
 def finished(oracle: Any, servicer: Any) -> bool:
     """No trial running or waiting for a retry, and no new one to give."""
     full = bool(oracle.max_trials) and len(oracle.trials) >= oracle.max_trials
-    return ((full or servicer.stop_triggered) and not oracle.ongoing_trials
-            and not oracle._retry_queue)
+    return (
+        (full or servicer.stop_triggered) and not oracle.ongoing_trials and not oracle._retry_queue
+    )
 
 
 @contextlib.contextmanager
@@ -189,22 +215,29 @@ def as_worker(ctx: "EngineContext") -> Iterator[None]:
     try:
         grpc.channel_ready_future(channel).result(timeout=CONNECT)
     except grpc.FutureTimeoutError:
-        raise ChiefError(f"cannot reach the Keras Tuner chief at {address} within {CONNECT:.0f} s: "
-                         f"expected `python -m hpsearch run STUDY --chief {address}` listening "
-                         f"there") from None
+        raise ChiefError(
+            f"cannot reach the Keras Tuner chief at {address} within {CONNECT:.0f} s: "
+            f"expected `python -m hpsearch run STUDY --chief {address}` listening "
+            f"there"
+        ) from None
     finally:
         channel.close()
     host, _, port = address.rpartition(":")
-    env = {"KERASTUNER_TUNER_ID": ctx.worker, "KERASTUNER_ORACLE_IP": host,
-           "KERASTUNER_ORACLE_PORT": port}
+    env = {
+        "KERASTUNER_TUNER_ID": ctx.worker,
+        "KERASTUNER_ORACLE_IP": host,
+        "KERASTUNER_ORACLE_PORT": port,
+    }
     saved = {k: os.environ.get(k) for k in env}
     timeout, oracle_client.TIMEOUT = oracle_client.TIMEOUT, RPC_TIMEOUT
     os.environ.update(env)
     try:
         yield
     except grpc.RpcError as exc:
-        raise ChiefError(f"lost the Keras Tuner chief at {address}: {exc.code().name}; finished "
-                         f"trials are kept by the run") from None
+        raise ChiefError(
+            f"lost the Keras Tuner chief at {address}: {exc.code().name}; finished "
+            f"trials are kept by the run"
+        ) from None
     finally:
         oracle_client.TIMEOUT = timeout
         for key, value in saved.items():
@@ -224,4 +257,3 @@ def local() -> Iterator[None]:
         yield
     finally:
         os.environ.update(saved)
-

@@ -4,6 +4,7 @@ Trains on train, selects on validation (early stopping restores the best epoch).
 Tuner keeps its own state in the engine's folder, so a resumed run reloads finished trials
 and retries the one that was running. Keras Tuner loads inside `run`.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -19,8 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from hpsearch import interrupt
 from hpsearch.engines.base import MINIMIZE, EngineContext, EngineResult, KerasObjectiveEngine
-from hpsearch.engines.common import (EnvironmentFailure, history_rows, is_environment_failure,
-                                     last_error_line, seed_keras)
+from hpsearch.engines.common import (
+    EnvironmentFailure,
+    history_rows,
+    is_environment_failure,
+    last_error_line,
+    seed_keras,
+)
 from hpsearch.files import now, plain, write_json
 from hpsearch.schema import Checker, check_address
 
@@ -46,8 +52,16 @@ class TunerSettings:
 class TunerEngine(KerasObjectiveEngine):
     name = "keras_tuner"
     settings_class = TunerSettings
-    schema = {"algorithm": str, "max_trials": int, "max_epochs": int, "factor": int,
-              "objective": str, "patience": int, "chief": str, "worker_timeout": float}
+    schema = {
+        "algorithm": str,
+        "max_trials": int,
+        "max_epochs": int,
+        "factor": int,
+        "objective": str,
+        "patience": int,
+        "chief": str,
+        "worker_timeout": float,
+    }
     resume_free = ("chief", "worker_timeout")  # where the oracle listens, not what it tries
 
     def check(self, c: Checker, raw: dict[str, Any], task: str) -> None:
@@ -60,7 +74,9 @@ class TunerEngine(KerasObjectiveEngine):
         if raw.get("chief"):
             check_address(c, "keras_tuner.chief", raw["chief"])
         if "worker_timeout" in raw and not raw["worker_timeout"] > 0:
-            raise c.fail("keras_tuner.worker_timeout", "a number of seconds > 0", raw["worker_timeout"])
+            raise c.fail(
+                "keras_tuner.worker_timeout", "a number of seconds > 0", raw["worker_timeout"]
+            )
 
     def planned(self, study: "Study") -> int | None:
         settings = study.settings[self.name]
@@ -77,8 +93,12 @@ class TunerEngine(KerasObjectiveEngine):
         study, data = ctx.study, ctx.data
         steps, fit = self._prepared(ctx)
         with _quiet_tuner(ctx), tuner_chief.local():
-            tuner = make_tuner(self, ctx, fit["x"].shape[1],  # the encoded width
-                               data.n_outputs if study.task == "classification" else None)
+            tuner = make_tuner(
+                self,
+                ctx,
+                fit["x"].shape[1],  # the encoded width
+                data.n_outputs if study.task == "classification" else None,
+            )
             reported = set()
             for trial_id in list(tuner.oracle.start_order):  # finished before a resume
                 trial = tuner.oracle.trials[trial_id]
@@ -112,8 +132,12 @@ class TunerEngine(KerasObjectiveEngine):
         data = ctx.data
         _, fit = self._prepared(ctx)
         with _quiet_tuner(ctx), tuner_chief.as_worker(ctx):
-            tuner = make_tuner(self, ctx, fit["x"].shape[1],
-                               data.n_outputs if ctx.study.task == "classification" else None)
+            tuner = make_tuner(
+                self,
+                ctx,
+                fit["x"].shape[1],
+                data.n_outputs if ctx.study.task == "classification" else None,
+            )
             tuner.search(**fit)
         return tuner.trained
 
@@ -124,25 +148,34 @@ class TunerEngine(KerasObjectiveEngine):
         study, data = ctx.study, ctx.data
         steps = _fitted_preprocessing(study, data.x_train)
         x_train, x_val = (_transform(steps, x) for x in (data.x_train, data.x_val))
-        return steps, dict(x=x_train, y=data.y_train, validation_data=(x_val, data.y_val),
-                           epochs=study.epochs, batch_size=study.batch_size, verbose=ctx.verbose,
-                           callbacks=training_callbacks(ctx.settings.patience))
+        return steps, dict(
+            x=x_train,
+            y=data.y_train,
+            validation_data=(x_val, data.y_val),
+            epochs=study.epochs,
+            batch_size=study.batch_size,
+            verbose=ctx.verbose,
+            callbacks=training_callbacks(ctx.settings.patience),
+        )
 
     def trial_model(self, study: "Study", workdir: Path, record: "TrialRecord", data: Any) -> Any:
         """The trial's checkpoint (Keras Tuner keeps each trial's best epoch) as an estimator."""
         for folder in (Path(workdir) / "keras_tuner").glob("trial_*"):
-            if folder.name.removeprefix("trial_").isdigit() and \
-                    int(folder.name.removeprefix("trial_")) == int(record.trial):
-                return estimator_from_weights(self, study, record.params,
-                                              folder / "checkpoint.weights.h5", data)
+            if folder.name.removeprefix("trial_").isdigit() and int(
+                folder.name.removeprefix("trial_")
+            ) == int(record.trial):
+                return estimator_from_weights(
+                    self, study, record.params, folder / "checkpoint.weights.h5", data
+                )
         raise FileNotFoundError(f"{workdir}: no Keras Tuner folder for trial {record.trial}")
 
 
 ENGINE = TunerEngine()
 
 
-def estimator_from_weights(engine: KerasObjectiveEngine, study: "Study", params: dict[str, Any],
-                           weights: Path, data: Any) -> Any:
+def estimator_from_weights(
+    engine: KerasObjectiveEngine, study: "Study", params: dict[str, Any], weights: Path, data: Any
+) -> Any:
     """A trial's model rebuilt as a fitted pipeline: `build_model` with its parameters and
     the weights it saved (preprocessing fitted on the training data, as in the search)."""
     from hpsearch.config import split_params
@@ -150,9 +183,11 @@ def estimator_from_weights(engine: KerasObjectiveEngine, study: "Study", params:
 
     steps = _fitted_preprocessing(study, data.x_train)
     n_classes = data.n_outputs if study.task == "classification" else None
-    keras_model = build_model(**split_params(params)[0],
-                              n_features=_transform(steps, data.x_train[:1]).shape[1],
-                              n_classes=n_classes)
+    keras_model = build_model(
+        **split_params(params)[0],
+        n_features=_transform(steps, data.x_train[:1]).shape[1],
+        n_classes=n_classes,
+    )
     keras_model.optimizer.build(keras_model.trainable_variables)  # as saved: no warning
     with warnings.catch_warnings():  # a checkpoint without optimizer state predicts the same
         warnings.simplefilter("ignore", UserWarning)
@@ -193,8 +228,14 @@ def _transform(steps: list[tuple[str, Any]], x: Any) -> Any:
     return x
 
 
-def as_estimator(engine: TunerEngine, study: "Study", steps: list[tuple[str, Any]],
-                 params: dict[str, Any], keras_model: Any, data: Any) -> Any:
+def as_estimator(
+    engine: TunerEngine,
+    study: "Study",
+    steps: list[tuple[str, Any]],
+    params: dict[str, Any],
+    keras_model: Any,
+    data: Any,
+) -> Any:
     """The best trial as a fitted scikit-learn pipeline: the same preprocessing, then
     hpsearch's wrapper of `build_model` with the trial's hyperparameters and weights."""
     from sklearn.pipeline import Pipeline
@@ -209,10 +250,15 @@ def as_estimator(engine: TunerEngine, study: "Study", steps: list[tuple[str, Any
     # A user who refits it gets the trial's training: early stopping needs validation data.
     split = {"validation_split": 0.1} if patience else {}
     build, fit = split_params(params)
-    wrapper = cls(model=build_model, epochs=study.epochs, verbose=0,
-                  callbacks=training_callbacks(patience), **split,
-                  **{f"model__{k}": v for k, v in build.items()},
-                  **{"batch_size": study.batch_size, **fit})
+    wrapper = cls(
+        model=build_model,
+        epochs=study.epochs,
+        verbose=0,
+        callbacks=training_callbacks(patience),
+        **split,
+        **{f"model__{k}": v for k, v in build.items()},
+        **{"batch_size": study.batch_size, **fit},
+    )
     wrapper.initialize(_transform(steps, data.x_train), data.y_train)  # builds, trains nothing
     wrapper.model_.set_weights(keras_model.get_weights())
     # Saved with an untrained optimizer, the model would warn on every load (2 of 10 variables).
@@ -230,8 +276,9 @@ def _atomic_save_json(path: str, obj: Any) -> str:
     return text
 
 
-def make_tuner(engine: TunerEngine, ctx: EngineContext, n_features: int,
-               n_classes: int | None) -> Any:
+def make_tuner(
+    engine: TunerEngine, ctx: EngineContext, n_features: int, n_classes: int | None
+) -> Any:
     """The tuner for the study's algorithm; failures never stop the study early."""
     import keras_tuner as kt
 
@@ -240,8 +287,9 @@ def make_tuner(engine: TunerEngine, ctx: EngineContext, n_features: int,
     from hpsearch.space import from_hp
 
     study, s = ctx.study, ctx.settings
-    objective = kt.Objective(engine.objective(study),
-                             "min" if engine.metric(study)[1] == MINIMIZE else "max")
+    objective = kt.Objective(
+        engine.objective(study), "min" if engine.metric(study)[1] == MINIMIZE else "max"
+    )
     space = study.space
 
     class HyperModel(kt.HyperModel):
@@ -257,16 +305,24 @@ def make_tuner(engine: TunerEngine, ctx: EngineContext, n_features: int,
 
     hypermodel = HyperModel()
 
-    common: dict[str, Any] = dict(objective=objective, seed=study.seed, directory=str(ctx.workdir),
-                                  project_name="keras_tuner", overwrite=False)
+    common: dict[str, Any] = dict(
+        objective=objective,
+        seed=study.seed,
+        directory=str(ctx.workdir),
+        project_name="keras_tuner",
+        overwrite=False,
+    )
     if s.algorithm == "hyperband":
         common.update(max_epochs=s.max_epochs or study.epochs, factor=s.factor)
     else:
         common.update(max_trials=s.max_trials)
     # Keras Tuner gives up after 3 consecutive failures; we record them and go on.
     common["max_consecutive_failed_trials"] = 10**6
-    tuners = {"random": kt.RandomSearch, "hyperband": kt.Hyperband,
-              "bayesian": kt.BayesianOptimization}
+    tuners = {
+        "random": kt.RandomSearch,
+        "hyperband": kt.Hyperband,
+        "bayesian": kt.BayesianOptimization,
+    }
     cls = type(f"Recording{tuners[s.algorithm].__name__}", (_Recording, tuners[s.algorithm]), {})
     # overwrite=False: a new run starts empty; a resumed one reloads its finished trials.
     tuner = cls(hypermodel, **common)
@@ -328,10 +384,18 @@ class _Recording:
     def on_trial_end(self, trial: Any) -> None:
         # Our record first: a kill between the two leaves the trial running in the oracle, so
         # a resume retries it, rather than an ended trial without its times and history.
-        write_json(self.records_dir / f"{trial.trial_id}.json", {
-            "trial": trial.trial_id, "started_at": self._started[0], "finished_at": now(),
-            "fit_seconds": time.perf_counter() - self._started[1], "history": self._history,
-            "session": self.ctx.session, "worker": self.ctx.worker})
+        write_json(
+            self.records_dir / f"{trial.trial_id}.json",
+            {
+                "trial": trial.trial_id,
+                "started_at": self._started[0],
+                "finished_at": now(),
+                "fit_seconds": time.perf_counter() - self._started[1],
+                "history": self._history,
+                "session": self.ctx.session,
+                "worker": self.ctx.worker,
+            },
+        )
         super().on_trial_end(trial)  # the oracle saves the trial as ended
         self.trained += 1
         if not self.ctx.worker:  # a worker's trials are the chief's to report
@@ -343,8 +407,9 @@ class _Recording:
         self.ctx.report(record, self.history(trial, record))
 
     def history(self, trial: Any, record: "TrialRecord") -> list[dict[str, Any]]:
-        rows = history_rows(self.engine.name, record.trial, "0",
-                            self.saved(trial.trial_id).get("history"))
+        rows = history_rows(
+            self.engine.name, record.trial, "0", self.saved(trial.trial_id).get("history")
+        )
         # A Hyperband trial that continues an earlier one trains from its initial epoch on.
         first = trial.hyperparameters.values.get("tuner/initial_epoch", 0)
         return [{**row, "epoch": row["epoch"] + first} for row in rows]
@@ -360,13 +425,16 @@ class _Recording:
         epochs = len(saved.get("history", {}).get("loss", []))
         metric, direction = self.engine.metric(self.ctx.study)
         return TrialRecord(
-            engine=self.engine.name, trial=trial_id(int(trial.trial_id)),
+            engine=self.engine.name,
+            trial=trial_id(int(trial.trial_id)),
             status="ok" if ok else "failed",
             params={k: plain(values[k]) for k in self.ctx.study.space if k in values},
-            metric=metric, direction=direction,
+            metric=metric,
+            direction=direction,
             val_score=float32_score(trial.score) if ok else math.nan,
             epochs_run=float(epochs) if epochs else math.nan,
             fit_seconds=saved.get("fit_seconds", math.nan),
-            started_at=saved.get("started_at", ""), finished_at=saved.get("finished_at", ""),
+            started_at=saved.get("started_at", ""),
+            finished_at=saved.get("finished_at", ""),
             error="" if ok else last_error_line(message or f"trial {trial.status.lower()}"),
         )

@@ -4,6 +4,7 @@
 with uvicorn. Reading goes through hpsearch/serve/runs.py, the queue through jobs.py and
 executor.py, the access rules through security.py.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -28,8 +29,12 @@ from hpsearch.serve.security import BodyTooLarge, Guard, GuardMiddleware, error,
 from hpsearch.serve.submit import check_submission
 
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
-MEDIA = {".csv": "text/csv; charset=utf-8", ".json": "application/json",
-         ".toml": "text/plain; charset=utf-8", ".html": "text/html; charset=utf-8"}
+MEDIA = {
+    ".csv": "text/csv; charset=utf-8",
+    ".json": "application/json",
+    ".toml": "text/plain; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+}
 
 
 def _plotly_js() -> Path:
@@ -45,10 +50,18 @@ def _documented(model: Any, *codes: int, ok: int = 200) -> dict[int | str, Any]:
     return out
 
 
-def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8765,
-               token: str | None = None, data_roots: list[Path] | None = None,
-               max_body: int | None = None, allow_cluster: bool = False,
-               run_queue: bool = True, executor_args: tuple[str, ...] = ()) -> FastAPI:
+def create_app(
+    results_dir: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    token: str | None = None,
+    data_roots: list[Path] | None = None,
+    max_body: int | None = None,
+    allow_cluster: bool = False,
+    run_queue: bool = True,
+    executor_args: tuple[str, ...] = (),
+) -> FastAPI:
     """The application over `results_dir`; `run_queue=False` leaves queued studies alone
     (tests of the API alone); `allow_cluster` lets submitted studies use cluster settings."""
     from hpsearch.serve.security import MAX_BODY, is_loopback
@@ -56,8 +69,10 @@ def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", port: int = 
     results = Path(results_dir).resolve()
     results.mkdir(parents=True, exist_ok=True)
     env_data = os.environ.get("HPSEARCH_DATA_DIR")
-    roots = [Path(p).resolve() for p in (data_roots if data_roots is not None
-                                         else ([env_data] if env_data else []))]
+    roots = [
+        Path(p).resolve()
+        for p in (data_roots if data_roots is not None else ([env_data] if env_data else []))
+    ]
     guard = Guard(loopback=is_loopback(host), token=token, max_body=max_body or MAX_BODY, port=port)
     store = JobStore(results)
     executor = Executor(store, results, extra_args=executor_args)
@@ -70,9 +85,14 @@ def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", port: int = 
         if run_queue:
             executor.shutdown()
 
-    app = FastAPI(title="hpsearch", version="1", lifespan=lifespan, docs_url=None,
-                  redoc_url=None,  # their pages load scripts from a CDN
-                  description=schema.DESCRIPTION)
+    app = FastAPI(
+        title="hpsearch",
+        version="1",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,  # their pages load scripts from a CDN
+        description=schema.DESCRIPTION,
+    )
     app.state.results, app.state.store, app.state.executor = results, store, executor
     app.add_middleware(GuardMiddleware, guard=guard)
 
@@ -114,16 +134,24 @@ def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", port: int = 
     def detail(path: Path) -> dict[str, Any]:
         run = f"{path.parent.name}/{path.name}"
         current = executor.current()
-        return data.run_detail(results, path, jobs_by_run().get(run),
-                               can_stop=current is not None and current.run == run)
+        return data.run_detail(
+            results,
+            path,
+            jobs_by_run().get(run),
+            can_stop=current is not None and current.run == run,
+        )
 
     def run_list() -> dict[str, Any]:
         jobs = jobs_by_run()
         positions = store.positions()
-        listed = [data.run_summary(results, p, jobs.get(f"{p.parent.name}/{p.name}"))
-                  for p in data.list_runs(results)]
-        return {"runs": listed,
-                "jobs": [j.public(positions.get(j.id)) for j in reversed(store.all())]}
+        listed = [
+            data.run_summary(results, p, jobs.get(f"{p.parent.name}/{p.name}"))
+            for p in data.list_runs(results)
+        ]
+        return {
+            "runs": listed,
+            "jobs": [j.public(positions.get(j.id)) for j in reversed(store.all())],
+        }
 
     # --- JSON API ----------------------------------------------------------------------------
 
@@ -132,25 +160,35 @@ def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", port: int = 
         """Every run under the results folder (newest first) and the queue's jobs."""
         return JSONResponse(run_list())
 
-    @app.get("/api/runs/{study}/{run_id}", responses=_documented(schema.RunDetail, 404), tags=["runs"])
+    @app.get(
+        "/api/runs/{study}/{run_id}", responses=_documented(schema.RunDetail, 404), tags=["runs"]
+    )
     def api_run(study: str, run_id: str) -> JSONResponse:
         """One run: its state, each engine's progress, summary.csv, its files."""
         return JSONResponse(detail(run_dir(study, run_id)))
 
-    @app.get("/api/runs/{study}/{run_id}/trials", responses=_documented(schema.Trials, 404),
-             tags=["runs"])
+    @app.get(
+        "/api/runs/{study}/{run_id}/trials",
+        responses=_documented(schema.Trials, 404),
+        tags=["runs"],
+    )
     def api_trials(study: str, run_id: str) -> Response:
         """Every trial so far (trials.csv), with plotting fields."""
         return Response(data.trials(run_dir(study, run_id)), media_type="application/json")
 
-    @app.get("/api/runs/{study}/{run_id}/histories", responses=_documented(schema.Histories, 404),
-             tags=["runs"])
+    @app.get(
+        "/api/runs/{study}/{run_id}/histories",
+        responses=_documented(schema.Histories, 404),
+        tags=["runs"],
+    )
     def api_histories(study: str, run_id: str) -> Response:
         """Per-epoch values of every fit (histories.csv, rewritten as each trial finishes)."""
         return Response(data.histories(run_dir(study, run_id)), media_type="application/json")
 
     @app.get("/api/compare", responses=_documented(schema.Compare, 404, 422), tags=["runs"])
-    def api_compare(run: list[str] = Query(..., description="run ids study/run_id")) -> JSONResponse:
+    def api_compare(
+        run: list[str] = Query(..., description="run ids study/run_id"),
+    ) -> JSONResponse:
         """Runs side by side: what `hpsearch compare` prints, and best so far per engine."""
         return JSONResponse(data.compare(results, [_compared(r) for r in run]))
 
@@ -163,12 +201,19 @@ def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", port: int = 
         """The queue: every job, newest first."""
         return JSONResponse(run_list()["jobs"])
 
-    @app.post("/api/studies", status_code=201,
-              responses=_documented(schema.JobReply, 413, 415, 422, ok=201),
-              tags=["queue"], openapi_extra={"requestBody": {"required": True,
-                                                             "content": schema.STUDY}})
-    async def api_submit(request: Request, filename: str = Query(
-            "study.toml", description="NAME.toml, as errors and the queue name it")) -> JSONResponse:
+    @app.post(
+        "/api/studies",
+        status_code=201,
+        responses=_documented(schema.JobReply, 413, 415, 422, ok=201),
+        tags=["queue"],
+        openapi_extra={"requestBody": {"required": True, "content": schema.STUDY}},
+    )
+    async def api_submit(
+        request: Request,
+        filename: str = Query(
+            "study.toml", description="NAME.toml, as errors and the queue name it"
+        ),
+    ) -> JSONResponse:
         """Queue a study: the body is the TOML text; 422 with `validate`'s one line if bad."""
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()  # RFC 9110
         if kind != "application/toml":  # not a form another site could post (no preflight)
@@ -189,8 +234,11 @@ def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", port: int = 
         executor.wake()
         return JSONResponse({"job": job.public(store.positions().get(job.id))}, status_code=201)
 
-    @app.post("/api/jobs/{job_id}/cancel", responses=_documented(schema.JobReply, 404, 409),
-              tags=["queue"])
+    @app.post(
+        "/api/jobs/{job_id}/cancel",
+        responses=_documented(schema.JobReply, 404, 409),
+        tags=["queue"],
+    )
     def api_cancel(job_id: str) -> JSONResponse:
         """Cancel a queued job (a running one is stopped through its run)."""
         try:
@@ -200,8 +248,12 @@ def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", port: int = 
         except JobConflict as exc:
             return error(409, str(exc))
 
-    @app.post("/api/runs/{study}/{run_id}/stop", status_code=202,
-              responses=_documented(schema.JobReply, 404, 409, ok=202), tags=["queue"])
+    @app.post(
+        "/api/runs/{study}/{run_id}/stop",
+        status_code=202,
+        responses=_documented(schema.JobReply, 404, 409, ok=202),
+        tags=["queue"],
+    )
     def api_stop(study: str, run_id: str) -> JSONResponse:
         """Stop the running study cleanly (as Ctrl-C would); it can be resumed."""
         path = run_dir(study, run_id)
@@ -211,8 +263,12 @@ def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", port: int = 
             return error(409, str(exc))
         return JSONResponse({"job": job.public()}, status_code=202)
 
-    @app.post("/api/runs/{study}/{run_id}/resume", status_code=201,
-              responses=_documented(schema.JobReply, 404, 409, ok=201), tags=["queue"])
+    @app.post(
+        "/api/runs/{study}/{run_id}/resume",
+        status_code=201,
+        responses=_documented(schema.JobReply, 404, 409, ok=201),
+        tags=["queue"],
+    )
     def api_resume(study: str, run_id: str) -> JSONResponse:
         """Queue an interrupted run to finish (finished trials are kept)."""
         path = run_dir(study, run_id)
@@ -240,8 +296,12 @@ def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", port: int = 
     def api_page() -> HTMLResponse:
         # the OpenAPI document as a page, rendered here: no CDN, no script (the pages' CSP)
         doc = app.openapi()
-        return page("api.html", "hpsearch API", f"{doc['info']['title']} {doc['info']['version']}"
-                    " · the same as /openapi.json", **schema.api_page(doc))
+        return page(
+            "api.html",
+            "hpsearch API",
+            f"{doc['info']['title']} {doc['info']['version']} · the same as /openapi.json",
+            **schema.api_page(doc),
+        )
 
     @app.get("/", include_in_schema=False)
     def runs_page() -> HTMLResponse:
@@ -251,8 +311,12 @@ def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", port: int = 
     @app.get("/runs/{study}/{run_id}", include_in_schema=False)
     def run_page(study: str, run_id: str) -> HTMLResponse:
         run = detail(run_dir(study, run_id))
-        return page("run.html", f"{run['study']} / {run['run_id']}",
-                    f"dataset {run['dataset']} · engines {', '.join(run['engines'])}", run=run)
+        return page(
+            "run.html",
+            f"{run['study']} / {run['run_id']}",
+            f"dataset {run['dataset']} · engines {', '.join(run['engines'])}",
+            run=run,
+        )
 
     @app.get("/compare", include_in_schema=False)
     def compare_page(run: list[str] = Query(default=[])) -> HTMLResponse:
@@ -268,8 +332,9 @@ def create_app(results_dir: str | Path, *, host: str = "127.0.0.1", port: int = 
             return error(404, f"no file {name} in run {study}/{run_id}")
         media = MEDIA.get(file.suffix, "application/octet-stream")
         inline = file.suffix == ".html"
-        return FileResponse(file, media_type=media,
-                            filename=None if inline else data.download_name(path, name))
+        return FileResponse(
+            file, media_type=media, filename=None if inline else data.download_name(path, name)
+        )
 
     static = {p.name: p for p in templating.STATIC.iterdir() if p.suffix in STATIC_TYPES}
 

@@ -5,6 +5,7 @@ stops from a terminal: SIGINT, the run's clean interrupt, resumable. The child i
 stop the same way when the server dies, even by kill -9 (Linux's parent-death signal);
 a restarted server resumes the job that was running, so no finished trial is lost.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -42,14 +43,22 @@ def _die_with_parent() -> Callable[[], None] | None:
         prctl(1, signal.SIGINT)
         if os.getppid() != parent:  # the server died before the signal was set
             os._exit(1)
+
     return step
 
 
 class Executor:
     """A thread that starts the next queued job when none runs, and watches the one running."""
 
-    def __init__(self, store: JobStore, results_dir: Path, *, python: str = sys.executable,
-                 extra_args: tuple[str, ...] = (), log: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        results_dir: Path,
+        *,
+        python: str = sys.executable,
+        extra_args: tuple[str, ...] = (),
+        log: Callable[[str], None] | None = None,
+    ) -> None:
         self.store, self.results_dir = store, Path(results_dir)
         self.python, self.extra_args = python, extra_args
         self.log = log or (lambda msg: print(f"hpsearch serve: {msg}", file=sys.stderr))
@@ -104,8 +113,10 @@ class Executor:
             proc = self._proc
         if proc is None or proc.poll() is not None:
             return
-        self.log("stopping the running study cleanly (it finishes its epoch); it resumes "
-                 "when serve starts again")
+        self.log(
+            "stopping the running study cleanly (it finishes its epoch); it resumes "
+            "when serve starts again"
+        )
         if not self._stop_sent:
             self._stop_sent = True
             proc.send_signal(signal.SIGINT)
@@ -169,16 +180,25 @@ class Executor:
             if state == "interrupted" and job.stopped_by == "page":  # stopped as asked: no resume
                 self._settle(job, state, STOPPED_FROM_PAGE)
                 return
-        self.log(f"job {job.id} was running when the server stopped: "
-                 + ("resuming it" if job.run else "starting it again"))
+        self.log(
+            f"job {job.id} was running when the server stopped: "
+            + ("resuming it" if job.run else "starting it again")
+        )
         self._launch(job, resume=job.run is not None)
 
     def _command(self, job: Job, resume: bool) -> list[str]:
         base = [self.python, "-m", "hpsearch"]
         if resume:
             return [*base, "resume", str(self.results_dir / job.run), "--quiet", *self.extra_args]
-        return [*base, "run", str(self.store.study_path(job)), "--output-dir", str(self.results_dir),
-                "--quiet", *self.extra_args]
+        return [
+            *base,
+            "run",
+            str(self.store.study_path(job)),
+            "--output-dir",
+            str(self.results_dir),
+            "--quiet",
+            *self.extra_args,
+        ]
 
     def _launch(self, job: Job, resume: bool | None = None) -> None:
         """Start `job` (a queued one only if it is still queued: a cancel may have won)."""
@@ -190,14 +210,23 @@ class Executor:
             if current is None or current.state != job.state:
                 return
             self._proc = subprocess.Popen(
-                self._command(current, resume), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                self._command(current, resume),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
                 start_new_session=True,  # the server's Ctrl-C reaches the child through us
-                preexec_fn=_die_with_parent())
+                preexec_fn=_die_with_parent(),
+            )
             self._stop_sent = False
-            self._job = self.store.update(current, state="running",
-                                          started_at=current.started_at or now(),
-                                          pid=self._proc.pid, pid_started=_started(self._proc.pid),
-                                          message="", stopped_by=None)
+            self._job = self.store.update(
+                current,
+                state="running",
+                started_at=current.started_at or now(),
+                pid=self._proc.pid,
+                pid_started=_started(self._proc.pid),
+                message="",
+                stopped_by=None,
+            )
 
     def _find_run(self, job: Job) -> Job | None:
         """The run folder a `run` job's child made: its run.json names the job's study file."""
@@ -229,14 +258,18 @@ class Executor:
             except Exception:  # no status.json: the child failed before its run began
                 pass
         if code != 0:  # the child's own line (a refused resume) over the run's older status
-            message = _last_error(self.store.folder(job) / "log.txt") or message or f"exit code {code}"
+            message = (
+                _last_error(self.store.folder(job) / "log.txt") or message or f"exit code {code}"
+            )
         state = state if state in ENDED else "failed"
         if state == "interrupted" and job.stopped_by == "page":
             message = STOPPED_FROM_PAGE  # the run itself can only say Ctrl-C or SIGTERM
         with self._lock:
             self._job = self._proc = None
         self._settle(job, state, message)
-        self.log(f"job {job.id} ({job.study}) ended: {state}" + (f" ({message})" if message else ""))
+        self.log(
+            f"job {job.id} ({job.study}) ended: {state}" + (f" ({message})" if message else "")
+        )
 
     def _settle(self, job: Job, state: str, message: str) -> None:
         """Record how `job` ended; the earlier jobs of its run that it resumed say so too,
@@ -247,8 +280,11 @@ class Executor:
         for old in self.store.all():
             if old.run == job.run and old.seq < job.seq and old.state in ("interrupted", "failed"):
                 # its run finished; a resume that failed leaves the run as it was (resumable)
-                self.store.update(old, state="finished" if state == "finished" else old.state,
-                                  message=f"resumed as job {job.id}: {state}")
+                self.store.update(
+                    old,
+                    state="finished" if state == "finished" else old.state,
+                    message=f"resumed as job {job.id}: {state}",
+                )
 
 
 def _pid_alive(pid: int, started: str | None = None) -> bool:
@@ -278,4 +314,3 @@ def _last_error(log: Path) -> str:
         if line.startswith("hpsearch: error: "):
             return line.removeprefix("hpsearch: error: ")
     return ""
-

@@ -5,6 +5,7 @@ are written atomically, so a server killed at any moment leaves every job as it 
 restarted server finds queued jobs still queued and the running one still marked running
 (the queue runner resumes it). The study text is written before the record that names it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -66,9 +67,18 @@ class Job:
 
     def public(self, position: int | None = None) -> dict[str, Any]:
         """The API's Job shape."""
-        return {"id": self.id, "study": self.study, "kind": self.kind, "state": self.state,
-                "run": self.run, "submitted_at": self.submitted_at, "started_at": self.started_at,
-                "ended_at": self.ended_at, "message": self.message, "position": position}
+        return {
+            "id": self.id,
+            "study": self.study,
+            "kind": self.kind,
+            "state": self.state,
+            "run": self.run,
+            "submitted_at": self.submitted_at,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "message": self.message,
+            "position": position,
+        }
 
 
 class JobStore:
@@ -106,8 +116,14 @@ class JobStore:
         """Queue a study file's text; the file is on disk before the record names it."""
         filename = clean_filename(filename)
         with self.lock:
-            job = Job(id=self._new_id(), study=study, kind="run", seq=time.time_ns(),
-                      study_file=filename, submitted_at=now())
+            job = Job(
+                id=self._new_id(),
+                study=study,
+                kind="run",
+                seq=time.time_ns(),
+                study_file=filename,
+                submitted_at=now(),
+            )
             atomic_write_text(self.folder(job) / filename, text)
             return self.save(job)
 
@@ -116,8 +132,14 @@ class JobStore:
         with self.lock:
             if any(j.run == run and j.state in ("queued", "running") for j in self.all()):
                 raise JobConflict(f"{run}: already queued or running")
-            job = Job(id=self._new_id(), study=run.split("/")[0], kind="resume", run=run,
-                      seq=time.time_ns(), submitted_at=now())
+            job = Job(
+                id=self._new_id(),
+                study=run.split("/")[0],
+                kind="resume",
+                run=run,
+                seq=time.time_ns(),
+                submitted_at=now(),
+            )
             return self.save(job)
 
     def get(self, job_id: str) -> Job | None:
@@ -133,12 +155,21 @@ class JobStore:
             job = Job(**{k: v for k, v in raw.items() if k in names})
         except (OSError, ValueError, TypeError, AttributeError):
             return None
-        fine = (job.id == path.stem and ID.fullmatch(job.id) and isinstance(job.seq, int)
-                and job.state in STATES and job.kind in ("run", "resume")
-                and job.stopped_by in (None, "page")
-                and (job.study_file is None or FILENAME.match(str(job.study_file)))
-                and (job.run is None or re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*/[A-Za-z0-9_][A-Za-z0-9_.-]*",
-                                                     str(job.run))))
+        fine = (
+            job.id == path.stem
+            and ID.fullmatch(job.id)
+            and isinstance(job.seq, int)
+            and job.state in STATES
+            and job.kind in ("run", "resume")
+            and job.stopped_by in (None, "page")
+            and (job.study_file is None or FILENAME.match(str(job.study_file)))
+            and (
+                job.run is None
+                or re.fullmatch(
+                    r"[A-Za-z0-9_][A-Za-z0-9_.-]*/[A-Za-z0-9_][A-Za-z0-9_.-]*", str(job.run)
+                )
+            )
+        )
         return job if fine else None
 
     def all(self) -> list[Job]:

@@ -4,6 +4,7 @@ Everything is read from the run folders' own files (status.json, run.json, the C
 `hpsearch status` and `report` do; answers are cached until one of those files changes, so
 many readers polling a running study cost a stat() each.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,15 @@ from hpsearch.live import read_status
 from hpsearch.serve.jobs import STOPPED_FROM_PAGE, STOPPING
 
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}\Z")  # a study name or run id; no "..", "/"
-DOWNLOADS = ("trials.csv", "summary.csv", "histories.csv", "report.html", "run.json",
-             "status.json", "study.toml")
+DOWNLOADS = (
+    "trials.csv",
+    "summary.csv",
+    "histories.csv",
+    "report.html",
+    "run.json",
+    "status.json",
+    "study.toml",
+)
 BEST_FILE = re.compile(r"[A-Za-z0-9_]+\.(pkl|keras)\Z")
 RUN_FILES = ("status.json", "run.json", "trials.csv", "summary.csv", "histories.csv")
 
@@ -65,13 +73,20 @@ def list_runs(results_dir: Path) -> list[Path]:
     if not results_dir.is_dir():
         return []
     root = results_dir.resolve()
-    runs = [p for p in results_dir.glob("*/*") if p.is_dir() and NAME.match(p.parent.name)
-            and NAME.match(p.name) and p.resolve().parent.parent == root  # no symlink out
-            and any((p / f).is_file() for f in RUN_FILES[:3])]
+    runs = [
+        p
+        for p in results_dir.glob("*/*")
+        if p.is_dir()
+        and NAME.match(p.parent.name)
+        and NAME.match(p.name)
+        and p.resolve().parent.parent == root  # no symlink out
+        and any((p / f).is_file() for f in RUN_FILES[:3])
+    ]
     return sorted(runs, key=lambda p: p.name, reverse=True)
 
 
 # --- caching -----------------------------------------------------------------------------
+
 
 class Cache:
     """Answers keyed by the (mtime, size) of the files they were read from. When a file
@@ -124,6 +139,7 @@ CACHE = Cache(size=4096)  # a few entries per run: enough for thousands of runs
 
 # --- the shapes --------------------------------------------------------------------------
 
+
 def plain(value: Any) -> Any:
     """JSON-safe: NaN and NA become None, numpy scalars Python ones."""
     if value is None:
@@ -169,7 +185,9 @@ def _test_column(row: dict[str, Any]) -> str | None:
     return f"test_{metric}" if f"test_{metric}" in tests else (tests[0] if tests else None)
 
 
-def run_summary(results_dir: Path, run_dir: Path, job: dict[str, Any] | None = None) -> dict[str, Any]:
+def run_summary(
+    results_dir: Path, run_dir: Path, job: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """RunSummary: what the runs table shows of one run."""
     files = [run_dir / f for f in ("status.json", "run.json", "summary.csv")]
     # A run whose process died reads as interrupted: the pid check is not cached
@@ -179,7 +197,9 @@ def run_summary(results_dir: Path, run_dir: Path, job: dict[str, Any] | None = N
     if status is not None:
         out["state"], out["message"] = status["state"], status.get("message", "")
         for best in out["best"]:  # engines of a killed run read as interrupted too
-            best["state"] = status.get("engines", {}).get(best["engine"], {}).get("state", best["state"])
+            best["state"] = (
+                status.get("engines", {}).get(best["engine"], {}).get("state", best["state"])
+            )
     if job is not None:
         out["job"] = job["id"]
         if job["state"] == "queued":
@@ -203,26 +223,39 @@ def _summary(results_dir: Path, run_dir: Path) -> dict[str, Any]:
     for name in status.get("engine_order") or info.get("engines") or list(engines):
         e, row = engines.get(name, {}), summary.get(name, {})
         test = _test_column(row)
-        best.append({"engine": name, "state": e.get("state"),
-                     "metric": e.get("metric") or row.get("metric"),
-                     "direction": e.get("direction") or row.get("direction"),
-                     "best_trial": row.get("best_trial") or e.get("best_trial"),
-                     "best_val_score": plain(row.get("best_val_score", e.get("best_score"))),
-                     "test_metric": test, "test_score": row.get(test) if test else None})
+        best.append(
+            {
+                "engine": name,
+                "state": e.get("state"),
+                "metric": e.get("metric") or row.get("metric"),
+                "direction": e.get("direction") or row.get("direction"),
+                "best_trial": row.get("best_trial") or e.get("best_trial"),
+                "best_val_score": plain(row.get("best_val_score", e.get("best_score"))),
+                "test_metric": test,
+                "test_score": row.get(test) if test else None,
+            }
+        )
     planned = [e.get("trials_planned") for e in engines.values()]
     started = info.get("started_at") or status.get("started_at")
     return {
-        "id": run_id, "study": run_dir.parent.name, "run_id": run_dir.name,
+        "id": run_id,
+        "study": run_dir.parent.name,
+        "run_id": run_dir.name,
         "dataset": info.get("dataset") or status.get("dataset"),
         "engines": list(info.get("engines") or engines),
         # no status.json: a run from before it existed, finished or not
         "state": status.get("state", "finished" if info.get("finished_at") else "interrupted"),
         "message": status.get("message", ""),
-        "started_at": started, "finished_at": info.get("finished_at"),
+        "started_at": started,
+        "finished_at": info.get("finished_at"),
         "duration_seconds": _duration(info, status),
         "trials_done": sum(int(e.get("trials_done") or 0) for e in engines.values()),
         "trials_planned": sum(planned) if planned and None not in planned else None,
-        "best": best, "job": None, "url": f"/runs/{run_id}", "api": f"/api/runs/{run_id}"}
+        "best": best,
+        "job": None,
+        "url": f"/runs/{run_id}",
+        "api": f"/api/runs/{run_id}",
+    }
 
 
 def _duration(info: dict[str, Any], status: dict[str, Any]) -> float | None:
@@ -241,25 +274,46 @@ def _duration(info: dict[str, Any], status: dict[str, Any]) -> float | None:
         return None
 
 
-def run_detail(results_dir: Path, run_dir: Path, job: dict[str, Any] | None,
-               can_stop: bool) -> dict[str, Any]:
+def run_detail(
+    results_dir: Path, run_dir: Path, job: dict[str, Any] | None, can_stop: bool
+) -> dict[str, Any]:
     """RunDetail: the run page's header, summary table and downloads."""
     out = run_summary(results_dir, run_dir, job)
     info = read_json(run_dir / "run.json")
     status = _status(run_dir)
-    summary = CACHE.get(("summary.csv", str(run_dir)), [run_dir / "summary.csv"],
-                        lambda: _records(read_summary(run_dir)))
-    files = [{"name": name, "url": f"/runs/{out['id']}/files/{name}", "bytes": path.stat().st_size,
-              "download": download_name(run_dir, name)} for name, path in _files(run_dir)]
+    summary = CACHE.get(
+        ("summary.csv", str(run_dir)),
+        [run_dir / "summary.csv"],
+        lambda: _records(read_summary(run_dir)),
+    )
+    files = [
+        {
+            "name": name,
+            "url": f"/runs/{out['id']}/files/{name}",
+            "bytes": path.stat().st_size,
+            "download": download_name(run_dir, name),
+        }
+        for name, path in _files(run_dir)
+    ]
     out.update(
-        status=({k: status.get(k) for k in ("updated_at", "engine_order", "engines")}
-                if status else None),
+        status=(
+            {k: status.get(k) for k in ("updated_at", "engine_order", "engines")}
+            if status
+            else None
+        ),
         summary=summary,
-        info={"seed": info.get("seed"), "sizes": info.get("sizes"), "source": info.get("source"),
-              "resumed_at": info.get("resumed_at") or [], "wall_seconds": info.get("wall_seconds")},
-        files=files, can_stop=can_stop and out["state"] == "running",
-        can_resume=resumable(out["state"], info) and (job is None or job["state"] not in
-                                                      ("queued", "running")))
+        info={
+            "seed": info.get("seed"),
+            "sizes": info.get("sizes"),
+            "source": info.get("source"),
+            "resumed_at": info.get("resumed_at") or [],
+            "wall_seconds": info.get("wall_seconds"),
+        },
+        files=files,
+        can_stop=can_stop and out["state"] == "running",
+        can_resume=resumable(out["state"], info)
+        and (job is None or job["state"] not in ("queued", "running")),
+    )
     return out
 
 
@@ -272,8 +326,11 @@ def _files(run_dir: Path) -> list[tuple[str, Path]]:
     found = [(n, run_dir / n) for n in DOWNLOADS if (run_dir / n).is_file()]
     best = run_dir / "best"
     if best.is_dir():
-        found += [(f"best/{p.name}", p) for p in sorted(best.iterdir())
-                  if BEST_FILE.match(p.name) and p.is_file()]
+        found += [
+            (f"best/{p.name}", p)
+            for p in sorted(best.iterdir())
+            if BEST_FILE.match(p.name) and p.is_file()
+        ]
     return found
 
 
@@ -284,28 +341,41 @@ def encode(data: Any) -> bytes:
 
 def trials(run_dir: Path) -> bytes:
     """Trials, encoded: every trial with the plotting fields the report uses."""
+
     def make() -> bytes:
         try:
             scored = scored_trials(load_run(run_dir).trials)
         except InputError:
             return encode({"run": _id(run_dir), "columns": [], "trials": [], "top": {}})
         top = top_trials(scored) if not scored.empty else {}
-        return encode({"run": _id(run_dir), "columns": [str(c) for c in scored.columns],
-                       "trials": _records(scored), "top": top})
+        return encode(
+            {
+                "run": _id(run_dir),
+                "columns": [str(c) for c in scored.columns],
+                "trials": _records(scored),
+                "top": top,
+            }
+        )
+
     return CACHE.get(("trials", str(run_dir)), [run_dir / "trials.csv"], make)
 
 
 def histories(run_dir: Path) -> bytes:
     """Histories, encoded: the per-epoch values of every fit, columnar."""
+
     def make() -> bytes:
         try:
             frame = load_run(run_dir).histories
         except InputError:
             frame = None
         columns = ("engine", "trial", "fit", "epoch", "metric", "value")
-        rows = {c: [] for c in columns} if frame is None or frame.empty else \
-            {c: [plain(v) for v in frame[c]] for c in columns}
+        rows = (
+            {c: [] for c in columns}
+            if frame is None or frame.empty
+            else {c: [plain(v) for v in frame[c]] for c in columns}
+        )
         return encode({"run": _id(run_dir), "rows": rows})
+
     return CACHE.get(("histories", str(run_dir)), [run_dir / "histories.csv"], make)
 
 
@@ -317,16 +387,26 @@ def compare(results_dir: Path, run_dirs: list[Path]) -> dict[str, Any]:
         scored = scored_trials(run.trials)
         summary = engine_summary(run, scored)
         for row in _records(summary):
-            table.append({"run": _id(run_dir), **row, "wall_seconds": plain(run.info.get("wall_seconds"))})
+            table.append(
+                {"run": _id(run_dir), **row, "wall_seconds": plain(run.info.get("wall_seconds"))}
+            )
         if not scored.empty:
             for engine, sub in scored.groupby("engine", sort=False):
                 ok = sub[sub["best"].notna()]
-                progress.append({"run": _id(run_dir), "engine": str(engine),
-                                 "series": f"{_id(run_dir)} · {engine}",
-                                 "cum_fit": [plain(v) for v in ok["cum_fit"]],
-                                 "best": [plain(v) for v in ok["best"]]})
-    return {"runs": [run_summary(results_dir, d) for d in run_dirs], "table": table,
-            "progress": progress}
+                progress.append(
+                    {
+                        "run": _id(run_dir),
+                        "engine": str(engine),
+                        "series": f"{_id(run_dir)} · {engine}",
+                        "cum_fit": [plain(v) for v in ok["cum_fit"]],
+                        "best": [plain(v) for v in ok["best"]],
+                    }
+                )
+    return {
+        "runs": [run_summary(results_dir, d) for d in run_dirs],
+        "table": table,
+        "progress": progress,
+    }
 
 
 def _id(run_dir: Path) -> str:

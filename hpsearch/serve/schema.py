@@ -2,6 +2,7 @@
 new fields may be added, none renamed or removed. Responses are built as plain dicts
 (hpsearch/serve/runs.py) and documented here, with every status code the API answers
 (`finish`); `api_page` turns the document into the /api page's context."""
+
 from __future__ import annotations
 
 from http import HTTPStatus
@@ -119,12 +120,17 @@ class Compare(BaseModel):
 
 # --- the OpenAPI document ----------------------------------------------------------------------
 
-DESCRIPTION = ("Runs, trials and the study queue of one results folder. Errors are "
-               "{\"error\": \"one line\"}. Every GET also answers HEAD; a method a path does not "
-               "have answers 405 with Allow. Off loopback every request needs the token, on "
-               "loopback (with --token) writes do: send Authorization: Bearer TOKEN (?token= in "
-               "the URL is taken by pages only, which trade it for a cookie).")
-STUDY = {"application/toml": {"schema": {"type": "string"}, "example": """[study]
+DESCRIPTION = (
+    "Runs, trials and the study queue of one results folder. Errors are "
+    '{"error": "one line"}. Every GET also answers HEAD; a method a path does not '
+    "have answers 405 with Allow. Off loopback every request needs the token, on "
+    "loopback (with --token) writes do: send Authorization: Bearer TOKEN (?token= in "
+    "the URL is taken by pages only, which trade it for a cookie)."
+)
+STUDY = {
+    "application/toml": {
+        "schema": {"type": "string"},
+        "example": """[study]
 name = "housing"
 dataset = "california_housing"
 engines = ["optuna"]
@@ -133,20 +139,30 @@ max_train_samples = 300
 epochs = 2
 [optuna]
 n_trials = 2
-"""}}
+""",
+    }
+}
 ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 # What any operation may answer before it runs (GuardMiddleware), or when it crashes
-EVERY = {400: "Host not this server's (on loopback), or a malformed Content-Length",
-         401: "token missing or wrong (see the description), or given in the URL",
-         500: "internal error (a bug: please report it)"}
-WRITES = {403: "a request from another site's page (Origin, Sec-Fetch-Site)",
-          413: "a body over the server's limit (256 KiB unless set)"}
+EVERY = {
+    400: "Host not this server's (on loopback), or a malformed Content-Length",
+    401: "token missing or wrong (see the description), or given in the URL",
+    500: "internal error (a bug: please report it)",
+}
+WRITES = {
+    403: "a request from another site's page (Origin, Sec-Fetch-Site)",
+    413: "a body over the server's limit (256 KiB unless set)",
+}
 # A path parameter may hold an encoded "/", which lands on another path or none
 IN_PATH = {404: "not found", 405: "a path parameter holding '/' reached a path without this method"}
 # For the codes FastAPI describes by their reason phrase only
-WHEN = {404: "no such run, job or file", 409: "the run or job is not in a state that allows it",
-        413: "a body over the server's limit", 415: "a Content-Type other than application/toml",
-        422: "invalid input: the one line names the field, what was expected and what was found"}
+WHEN = {
+    404: "no such run, job or file",
+    409: "the run or job is not in a state that allows it",
+    413: "a body over the server's limit",
+    415: "a Content-Type other than application/toml",
+    422: "invalid input: the one line names the field, what was expected and what was found",
+}
 
 
 def finish(doc: dict[str, Any]) -> dict[str, Any]:
@@ -163,8 +179,11 @@ def finish(doc: dict[str, Any]) -> dict[str, Any]:
             del answers["422"]
             if any(p["in"] == "query" and p.get("required") for p in op.get("parameters", [])):
                 answers["422"] = {"description": "a query parameter missing or invalid"}
-        codes = {**EVERY, **(WRITES if method != "get" else {}),
-                 **(IN_PATH if any(p["in"] == "path" for p in op.get("parameters", [])) else {})}
+        codes = {
+            **EVERY,
+            **(WRITES if method != "get" else {}),
+            **(IN_PATH if any(p["in"] == "path" for p in op.get("parameters", [])) else {}),
+        }
         for code, why in codes.items():
             answers.setdefault(str(code), {"description": why})
         for code, answer in answers.items():
@@ -180,7 +199,9 @@ def finish(doc: dict[str, Any]) -> dict[str, Any]:
 
 def _operations(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     for methods in doc.get("paths", {}).values():
-        yield from ((m, op) for m, op in methods.items() if isinstance(op, dict) and "responses" in op)
+        yield from (
+            (m, op) for m, op in methods.items() if isinstance(op, dict) and "responses" in op
+        )
 
 
 def api_page(doc: dict[str, Any]) -> dict[str, Any]:
@@ -193,26 +214,61 @@ def api_page(doc: dict[str, Any]) -> dict[str, Any]:
                 continue
             body = op.get("requestBody", {}).get("content", {})
             examples = [c["example"] for c in body.values() if "example" in c]
-            operations.append({
-                "path": path, "method": method.upper(), "id": f"{method}-{path}",
-                "summary": op.get("summary", ""), "description": op.get("description", ""),
-                "parameters": [{"name": p["name"], "in": p["in"], "required": p.get("required", False),
-                                "type": type_name(p.get("schema", {})),
-                                "description": p.get("description", "")}
-                               for p in op.get("parameters", [])],
-                "body": [f"{kind}: {type_name(c.get('schema', {}))}" for kind, c in body.items()],
-                "examples": examples,
-                "responses": [{"code": code, "description": r.get("description", ""),
-                               "type": ", ".join(type_name(c.get("schema", {}))
-                                                 for c in r.get("content", {}).values())}
-                              for code, r in sorted(op["responses"].items())]})
-    models = [{"name": name, "fields": [
-        {"name": field, "type": type_name(spec), "required": field in model.get("required", [])}
-        for field, spec in model.get("properties", {}).items()]}
-        for name, model in sorted(doc.get("components", {}).get("schemas", {}).items())]
-    return {"description": doc.get("info", {}).get("description", ""),
-            "openapi": doc.get("openapi", ""),
-            "operations": operations, "models": models, "names": [m["name"] for m in models]}
+            operations.append(
+                {
+                    "path": path,
+                    "method": method.upper(),
+                    "id": f"{method}-{path}",
+                    "summary": op.get("summary", ""),
+                    "description": op.get("description", ""),
+                    "parameters": [
+                        {
+                            "name": p["name"],
+                            "in": p["in"],
+                            "required": p.get("required", False),
+                            "type": type_name(p.get("schema", {})),
+                            "description": p.get("description", ""),
+                        }
+                        for p in op.get("parameters", [])
+                    ],
+                    "body": [
+                        f"{kind}: {type_name(c.get('schema', {}))}" for kind, c in body.items()
+                    ],
+                    "examples": examples,
+                    "responses": [
+                        {
+                            "code": code,
+                            "description": r.get("description", ""),
+                            "type": ", ".join(
+                                type_name(c.get("schema", {}))
+                                for c in r.get("content", {}).values()
+                            ),
+                        }
+                        for code, r in sorted(op["responses"].items())
+                    ],
+                }
+            )
+    models = [
+        {
+            "name": name,
+            "fields": [
+                {
+                    "name": field,
+                    "type": type_name(spec),
+                    "required": field in model.get("required", []),
+                }
+                for field, spec in model.get("properties", {}).items()
+            ],
+        }
+        for name, model in sorted(doc.get("components", {}).get("schemas", {}).items())
+    ]
+    return {
+        "description": doc.get("info", {}).get("description", ""),
+        "openapi": doc.get("openapi", ""),
+        "operations": operations,
+        "models": models,
+        "names": [m["name"] for m in models],
+    }
 
 
 def type_name(spec: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ from the address bar; the API takes it only in `Authorization: Bearer`, never in
 Every response, a crash's 500 included, carries the headers below; HEAD answers as GET with
 no body.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -32,9 +33,9 @@ HEADERS = {
     # No inline script, no eval: an injected <script> cannot run. (Hence no Plotly parcoords:
     # its WebGL code is compiled at run time; the parallel plot is drawn with scatter lines.)
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; "
-                               "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-                               "worker-src 'self' blob:; connect-src 'self'; object-src 'none'; "
-                               "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "worker-src 'self' blob:; connect-src 'self'; object-src 'none'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
 }
 LOOPBACK_NAMES = ("localhost",)
 
@@ -78,7 +79,9 @@ class Guard:
         return any(g and self.is_token(g) for g in given)
 
     def is_token(self, given: str) -> bool:
-        return self.token is not None and secrets.compare_digest(given.encode(), self.token.encode())
+        return self.token is not None and secrets.compare_digest(
+            given.encode(), self.token.encode()
+        )
 
 
 def is_page(request: Request) -> bool:
@@ -129,7 +132,8 @@ class GuardMiddleware:
             # FastAPI's handler for Exception sits outside this middleware: its 500 would go
             # out without the headers above. Raised again so that the server logs it.
             await error(500, f"internal error: {type(exc).__name__}: {exc}"[:500])(
-                scope, receive, with_headers)
+                scope, receive, with_headers
+            )
             raise
 
 
@@ -143,11 +147,17 @@ def _token_redirect(guard: Guard, request: Request) -> Response | None:
     if not right and guard.needs_token(request.method) and not guard.has_token(request):
         return None  # refused as a wrong token
     rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-    response = RedirectResponse(request.url.path + (f"?{urlencode(rest)}" if rest else ""),
-                                status_code=303)
+    response = RedirectResponse(
+        request.url.path + (f"?{urlencode(rest)}" if rest else ""), status_code=303
+    )
     if right:
-        response.set_cookie(guard.cookie, guard.token, httponly=True, samesite="strict",
-                            secure=request.url.scheme == "https")
+        response.set_cookie(
+            guard.cookie,
+            guard.token,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
     return response
 
 
@@ -156,7 +166,9 @@ def _refuse(guard: Guard, request: Request) -> Response | None:
     host = urlsplit(f"//{request.headers.get('host', '')}").hostname or ""
     if guard.loopback and not is_loopback(host):
         # a page elsewhere that resolves its own name to 127.0.0.1 (DNS rebinding)
-        return error(400, f"Host: expected a loopback name such as 127.0.0.1, got {host or 'none'!r}")
+        return error(
+            400, f"Host: expected a loopback name such as 127.0.0.1, got {host or 'none'!r}"
+        )
     length = request.headers.get("content-length")
     # uvicorn's parser refuses these before the app (see server.py); other servers may not
     if length is not None and not (length.isascii() and length.isdigit()):
@@ -166,21 +178,35 @@ def _refuse(guard: Guard, request: Request) -> Response | None:
         return redirect
     if guard.needs_token(request.method) and not guard.has_token(request):
         if "token" in request.query_params and not is_page(request):
-            return error(401, "token: expected the header Authorization: Bearer TOKEN, got ?token= "
-                              "in the URL (taken by pages only)", **{"WWW-Authenticate": "Bearer"})
-        why = "wrong" if request.cookies.get(guard.cookie) or request.query_params.get("token") \
-            or request.headers.get("authorization") else "missing"
-        return error(401, f"token {why}: open the address `hpsearch serve` printed (with ?token=), "
-                          "or send the header Authorization: Bearer TOKEN",
-                     **{"WWW-Authenticate": "Bearer"})
+            return error(
+                401,
+                "token: expected the header Authorization: Bearer TOKEN, got ?token= "
+                "in the URL (taken by pages only)",
+                **{"WWW-Authenticate": "Bearer"},
+            )
+        why = (
+            "wrong"
+            if request.cookies.get(guard.cookie)
+            or request.query_params.get("token")
+            or request.headers.get("authorization")
+            else "missing"
+        )
+        return error(
+            401,
+            f"token {why}: open the address `hpsearch serve` printed (with ?token=), "
+            "or send the header Authorization: Bearer TOKEN",
+            **{"WWW-Authenticate": "Bearer"},
+        )
     if request.method not in READ_METHODS:
         # Another site's page posting here (CSRF): browsers say so in Origin and Sec-Fetch-Site
         origin = request.headers.get("origin")
         if origin and urlsplit(origin).netloc != request.headers.get("host"):
             return error(403, f"Origin: expected this server's own pages, got {origin!r}")
         if request.headers.get("sec-fetch-site") == "cross-site":
-            return error(403, "Sec-Fetch-Site: expected a request from this server's own pages, "
-                              "got cross-site")
+            return error(
+                403,
+                "Sec-Fetch-Site: expected a request from this server's own pages, got cross-site",
+            )
         if length is not None and int(length) > guard.max_body:
             return error(413, f"body: expected at most {guard.max_body} bytes, got {length}")
     return None

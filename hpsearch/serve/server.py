@@ -1,4 +1,5 @@
 """Start the service with uvicorn: the address, the token, one line on how to reach it."""
+
 from __future__ import annotations
 
 import functools
@@ -15,9 +16,15 @@ from hpsearch.serve.security import HEADERS, is_loopback, new_token
 SERVER_NICE = 10
 
 
-def serve(results_dir: Path, *, host: str = "127.0.0.1", port: int = 8765,
-          token: str | None = None, data_dirs: list[Path] | None = None,
-          allow_cluster: bool = False) -> int:
+def serve(
+    results_dir: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    token: str | None = None,
+    data_dirs: list[Path] | None = None,
+    allow_cluster: bool = False,
+) -> int:
     """Serve until Ctrl-C or SIGTERM; the running study is stopped cleanly and resumed by
     the next `serve`."""
     import uvicorn
@@ -33,13 +40,22 @@ def serve(results_dir: Path, *, host: str = "127.0.0.1", port: int = 8765,
     _check_port(host, port)
     generated = token is None and not is_loopback(host)
     token = new_token() if generated else token
-    app = create_app(results_dir, host=host, port=port, token=token, data_roots=data_dirs,
-                     allow_cluster=allow_cluster)
+    app = create_app(
+        results_dir,
+        host=host,
+        port=port,
+        token=token,
+        data_roots=data_dirs,
+        allow_cluster=allow_cluster,
+    )
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
-    print(f"hpsearch serve: {app.state.results} at {url}" + (" (the token is shown once)"
-                                                             if generated else ""),
-          file=sys.stderr, flush=True)
+    print(
+        f"hpsearch serve: {app.state.results} at {url}"
+        + (" (the token is shown once)" if generated else ""),
+        file=sys.stderr,
+        flush=True,
+    )
     # uvicorn handles SIGINT/SIGTERM itself (graceful shutdown); ours would raise mid-request
     signal.signal(signal.SIGINT, signal.default_int_handler)
     if sys.platform == "linux":
@@ -48,8 +64,15 @@ def serve(results_dir: Path, *, host: str = "127.0.0.1", port: int = 8765,
         # server's threads take a lower one, so readers wait for the study, not the other way.
         app.state.executor.start()
         os.nice(SERVER_NICE)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                            timeout_graceful_shutdown=5, http=json_errors_protocol())
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        http=json_errors_protocol(),
+    )
     server = uvicorn.Server(config)
     try:
         server.run()
@@ -69,8 +92,9 @@ def _check_port(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise InputError(f"--host/--port: expected a free address, got {host}:{port} "
-                             f"({exc.strerror or exc})") from None
+            raise InputError(
+                f"--host/--port: expected a free address, got {host}:{port} ({exc.strerror or exc})"
+            ) from None
 
 
 @functools.cache
@@ -81,14 +105,25 @@ def json_errors_protocol() -> type[Any]:
 
     class JsonErrors(HttpToolsProtocol):  # type: ignore[misc]
         def send_400_response(self, msg: str) -> None:
-            body = json.dumps({"error": "request: expected HTTP/1.1 with well-formed headers "
-                                        f"(a numeric Content-Length), got one the parser refused "
-                                        f"({msg.rstrip('.')})"}).encode()
+            body = json.dumps(
+                {
+                    "error": "request: expected HTTP/1.1 with well-formed headers "
+                    f"(a numeric Content-Length), got one the parser refused "
+                    f"({msg.rstrip('.')})"
+                }
+            ).encode()
             head = [b"HTTP/1.1 400 Bad Request"]
             head += [name + b": " + value for name, value in self.server_state.default_headers]
-            head += [f"{name}: {value}".encode() for name, value in {
-                **HEADERS, "Cache-Control": "no-store", "Content-Type": "application/json",
-                "Content-Length": str(len(body)), "Connection": "close"}.items()]
+            head += [
+                f"{name}: {value}".encode()
+                for name, value in {
+                    **HEADERS,
+                    "Cache-Control": "no-store",
+                    "Content-Type": "application/json",
+                    "Content-Length": str(len(body)),
+                    "Connection": "close",
+                }.items()
+            ]
             self.transport.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
             self.transport.close()
 

@@ -1,5 +1,6 @@
 """A study posted over HTTP: checked as `validate` checks a file, and kept inside the folders
 the server was given (its results folder, its data folders), on this machine."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,8 +17,12 @@ from hpsearch.serve.jobs import FILENAME, QUEUE, clean_filename
 # Settings that reach past this machine: a Dask scheduler (it sends pickles), a Keras Tuner
 # chief (an open port), an Optuna storage (a database, or a file anywhere). Refused in a
 # submitted study unless `serve --allow-cluster`.
-CLUSTER = (("sklearn", "backend", "dask"), ("sklearn", "scheduler", None),
-           ("keras_tuner", "chief", None), ("optuna", "storage", None))
+CLUSTER = (
+    ("sklearn", "backend", "dask"),
+    ("sklearn", "scheduler", None),
+    ("keras_tuner", "chief", None),
+    ("optuna", "storage", None),
+)
 
 
 def _inside(path: Path, roots: list[Path]) -> bool:
@@ -25,33 +30,50 @@ def _inside(path: Path, roots: list[Path]) -> bool:
     return any(path == r.resolve() or r.resolve() in path.parents for r in roots)
 
 
-def check_submission(text: str, filename: str, results_dir: Path, data_roots: list[Path],
-                     allow_cluster: bool = False) -> Study:
+def check_submission(
+    text: str, filename: str, results_dir: Path, data_roots: list[Path], allow_cluster: bool = False
+) -> Study:
     """The study in `text`, or a StudyError naming the file, the field, what was expected
     and what was found. `filename` is cleaned first, as the queue stores it ("my study.toml"
     is checked as "my-study.toml")."""
     filename = clean_filename(filename)
     if not FILENAME.match(filename):
-        raise StudyError("filename", None, "a NAME.toml of letters, digits, '_', '-' or '.'",
-                         filename)
+        raise StudyError(
+            "filename", None, "a NAME.toml of letters, digits, '_', '-' or '.'", filename
+        )
     study = parse_study(text, filename)
     # Where the queue keeps it: a relative data_dir is taken from that folder, as the child will
     stored = str(results_dir / QUEUE / "job" / filename)
     doc: dict[str, Any] = tomllib.loads(text)
     raw = doc.get("study", {})
-    if "output_dir" in raw and Path(raw["output_dir"]).expanduser().resolve() != results_dir.resolve():
-        raise StudyError(filename, "study.output_dir",
-                         f"nothing, or this server's results folder {results_dir}", raw["output_dir"])
+    if (
+        "output_dir" in raw
+        and Path(raw["output_dir"]).expanduser().resolve() != results_dir.resolve()
+    ):
+        raise StudyError(
+            filename,
+            "study.output_dir",
+            f"nothing, or this server's results folder {results_dir}",
+            raw["output_dir"],
+        )
     if "data_dir" in raw and not _inside(resolve_data_dir(raw["data_dir"], stored), data_roots):
         allowed = ", ".join(map(str, data_roots)) or "none: start serve with --data-dir"
-        raise StudyError(filename, "study.data_dir",
-                         f"nothing, or a folder inside this server's data folders ({allowed})",
-                         raw["data_dir"])
+        raise StudyError(
+            filename,
+            "study.data_dir",
+            f"nothing, or a folder inside this server's data folders ({allowed})",
+            raw["data_dir"],
+        )
     for section, key, value in CLUSTER if not allow_cluster else ():
         given = doc.get(section, {}).get(key)
         if given is not None and (value is None or given == value):
-            raise StudyError(filename, f"{section}.{key}", "no cluster setting in a study run by "
-                             "`serve` (start it with --allow-cluster to allow them)", given)
+            raise StudyError(
+                filename,
+                f"{section}.{key}",
+                "no cluster setting in a study run by "
+                "`serve` (start it with --allow-cluster to allow them)",
+                given,
+            )
     check_writable(results_dir, filename)
     locate_data(dataclasses.replace(study, source=stored))  # `validate`'s DataError if missing
     return study
