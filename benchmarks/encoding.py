@@ -44,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from hpsearch.config import load_study
-    from hpsearch.engines.tuner_engine import _fitted_preprocessing, _transform
     from hpsearch.data import load_dataset
+    from hpsearch.engines.tuner_engine import _fitted_preprocessing, _transform
     from hpsearch.model import build_model
 
     study = load_study(ROOT / "studies" / "california.toml")

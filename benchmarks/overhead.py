@@ -43,8 +43,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 os.environ.setdefault("KERAS_BACKEND", "jax")  # the CLI's default backend
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -95,7 +96,7 @@ class JitClock:
         "/jax/core/compile/backend_compile_duration",
     )
 
-    _clock: "JitClock | None" = None
+    _clock: JitClock | None = None
 
     def __init__(self) -> None:
         self.seconds, self.compiles, self.active = 0.0, 0, False
@@ -108,7 +109,7 @@ class JitClock:
             self.active = True
 
     @classmethod
-    def get(cls) -> "JitClock":
+    def get(cls) -> JitClock:
         """The process's one clock (JAX listeners cannot be removed, so register one)."""
         if cls._clock is None:
             cls._clock = cls()
@@ -228,10 +229,8 @@ def engine_trial(name: str, study: Any, data: Any, workroot: Path) -> Timed:
     ctx = EngineContext(name, study, data, workdir, on_trial, session="overhead")
     with builds(built):
         start = time.perf_counter()
-        try:
+        with contextlib.suppress(TrialReported):
             engines.get(name).run(ctx)
-        except TrialReported:
-            pass
     if not reported or not built:
         raise RuntimeError(
             f"{name}: the engine returned without building a model and reporting a trial"

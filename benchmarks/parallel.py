@@ -183,7 +183,7 @@ def run_config(
                 *ids,
                 *(f"--{k}={settings[k]}" for k in ("train", "val", "epochs", "batch")),
             ]
-            err = open(Path(tmp) / f"{w}.err", "w+")
+            err = open(Path(tmp) / f"{w}.err", "w+")  # noqa: SIM115 (the worker writes it until it ends)
             procs.append(
                 (
                     subprocess.Popen(
@@ -221,7 +221,7 @@ def run_config(
         "trials": len(fits),
         "epochs": sorted({f["epochs"] for f in fits}),
         "fit_seconds_median": round(statistics.median(f["ended"] - f["started"] for f in fits), 2),
-        "cpu_use_per_worker": [round(c / w, 2) for c, w in zip(cpu, worker_walls)],
+        "cpu_use_per_worker": [round(c / w, 2) for c, w in zip(cpu, worker_walls, strict=True)],
         "worker_env": outs[0]["env"],
         **{k: outs[0][k] for k in ("tf_intra_op", "tf_inter_op") if k in outs[0]},
     }

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import math
@@ -188,10 +189,10 @@ class Connection:
             self.used = time.monotonic()
             return int(head.split(b" ", 2)[1])
         except (
+            TimeoutError,
             OSError,
             asyncio.IncompleteReadError,
             asyncio.LimitOverrunError,
-            asyncio.TimeoutError,
             AttributeError,
             ValueError,
         ):
@@ -237,10 +238,8 @@ async def reader(
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:
     """Sleep, but wake as soon as the study ends."""
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), max(0.0, seconds))
-    except asyncio.TimeoutError:
-        pass
 
 
 async def run_study(
@@ -277,7 +276,7 @@ async def run_study(
 
         async def readers() -> dict[str, Any]:
             began, server0, client0 = (
-                dt.datetime.now(dt.timezone.utc),
+                dt.datetime.now(dt.UTC),
                 cpu_seconds(server.pid),
                 time.process_time(),
             )
@@ -286,7 +285,7 @@ async def run_study(
             )
             return {
                 "start": began.isoformat(),
-                "end": dt.datetime.now(dt.timezone.utc).isoformat(),
+                "end": dt.datetime.now(dt.UTC).isoformat(),
                 "server_cpu_s": round(cpu_seconds(server.pid) - server0, 1),
                 "client_cpu_s": round(time.process_time() - client0, 1),
             }

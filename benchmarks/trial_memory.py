@@ -41,7 +41,7 @@ def child(mode: str, fits: int, neurons: int) -> None:
     X = rng.random((2000, 784), dtype=np.float32)
     y = rng.integers(0, 10, 2000)
     marks = []
-    for i in range(1, fits + 1):
+    for _i in range(1, fits + 1):
         model = make(n_hidden=2, n_neurons=neurons, n_features=784, n_classes=10)
         model.fit(X, y, epochs=1, batch_size=128, verbose=0)
         del model

@@ -13,6 +13,6 @@ code = dispatch()
 # already written (atomically) and closed by then.
 sys.stdout.flush()
 sys.stderr.flush()
-threading._shutdown()  # as the interpreter would: join threads first (pools wait on it),
+threading._shutdown()  # type: ignore[attr-defined]  # as the interpreter would: join threads first (pools wait on it),
 atexit._run_exitfuncs()  # then the exit handlers
 os._exit(code)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -126,7 +127,7 @@ def scored_trials(trials: pd.DataFrame) -> pd.DataFrame:
     if trials.empty:
         return trials.assign(**{c: [] for c in PLOT_COLUMNS})
     parts = []
-    for engine, sub in trials.groupby("engine", sort=False):
+    for _engine, sub in trials.groupby("engine", sort=False):
         sub = sub.copy()
         metrics = [m for m in sub["metric"] if m]
         directions = [d for d in sub["direction"] if d]

@@ -215,8 +215,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from hpsearch.compare import compare_runs
-    from hpsearch.report import write_compare_report
     from hpsearch.files import write_csv
+    from hpsearch.report import write_compare_report
 
     table = compare_runs(args.run_dir)
     output = Path(args.output)

@@ -10,7 +10,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from hpsearch import engines
 from hpsearch.errors import Found, StudyError
@@ -53,7 +53,7 @@ class FloatRange:
     log: bool = False
 
 
-Param = Union[Fixed, Choice, IntRange, FloatRange]
+Param = Fixed | Choice | IntRange | FloatRange
 # Space parameter -> (type of one value, default when the study leaves it out).
 SPACE_PARAMS: dict[str, tuple[type, Any]] = {
     "n_hidden": (int, 2),

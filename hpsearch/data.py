@@ -75,6 +75,14 @@ class Dataset:
     def n_features(self) -> int:
         return int(self.x_train.shape[1])
 
+    def sizes(self) -> dict[str, int]:
+        """Rows in each split (an engine's copy has no test set: 0)."""
+        return {
+            "train": len(self.x_train),
+            "val": len(self.x_val),
+            "test": 0 if self.x_test is None else len(self.x_test),
+        }
+
     @property
     def n_outputs(self) -> int:
         return DATASETS[self.name][2]
@@ -86,6 +94,8 @@ class Dataset:
         """
         h = hashlib.sha256()
         for a in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
+            if a is None:  # an engine's copy, without the test set
+                continue
             h.update(f"{a.dtype.str}{a.shape}".encode())
             h.update(np.ascontiguousarray(a).tobytes())
         return h.hexdigest()[:16]
@@ -103,7 +113,11 @@ def resolve_data_dir(data_dir: str, source: str | None = None) -> Path:
     """A study's `data_dir`: `~` expanded, a relative one taken from the study file's folder."""
     path = Path(data_dir).expanduser()
     if not path.is_absolute():
-        base = Path.cwd() if _pseudo_source(source) else Path(source).expanduser().parent
+        base = (
+            Path.cwd()
+            if source is None or _pseudo_source(source)
+            else Path(source).expanduser().parent
+        )
         path = base / path
     return path.absolute()
 
@@ -157,7 +171,8 @@ def data_dirs(
 
 
 def _explicit_dir_error(study: Study, expected: str) -> DataError:
-    resolved = resolve_data_dir(study.data_dir, study.source)
+    """The study named its data_dir, and the files are not there."""
+    resolved = resolve_data_dir(str(study.data_dir), study.source)
     shown = (
         str(resolved)
         if study.data_dir == str(resolved)

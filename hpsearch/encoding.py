@@ -23,7 +23,7 @@ class PiecewiseLinearEncoder(TransformerMixin, BaseEstimator):
     def __init__(self, n_bins: int = 32) -> None:
         self.n_bins = n_bins
 
-    def fit(self, X: Any, y: Any = None) -> "PiecewiseLinearEncoder":
+    def fit(self, X: Any, y: Any = None) -> PiecewiseLinearEncoder:
         if not isinstance(self.n_bins, (int, np.integer)) or self.n_bins < 1:
             raise ValueError(f"n_bins must be a positive integer, got {self.n_bins!r}")
         X = validate_data(self, X, dtype=np.float64)

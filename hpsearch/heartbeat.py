@@ -8,6 +8,7 @@ so the clocks of different machines never need to agree.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -49,10 +50,9 @@ class Heartbeat:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            try:
+            # the run decides what a missed beat means; training goes on
+            with contextlib.suppress(OSError):
                 self.beat()
-            except OSError:
-                pass  # the run decides what a missed beat means; training goes on
 
     def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ def _handler(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _unraisable(info: "sys.UnraisableHookArgs") -> None:
+def _unraisable(info: sys.UnraisableHookArgs) -> None:
     # The swallowed KeyboardInterrupt is remembered by the flag: no traceback for it.
     if not isinstance(info.exc_value, KeyboardInterrupt):
         sys.__unraisablehook__(info)

@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,9 +38,9 @@ class LiveRun:
         info: dict[str, Any],
         planned: dict[str, int | None],
         metrics: dict[str, tuple[str, str]],
-        previous: list[TrialRecord] = (),
-        previous_history: list[dict[str, Any]] = (),
-        sessions: list[float] = (),
+        previous: Iterable[TrialRecord] = (),
+        previous_history: Iterable[dict[str, Any]] = (),
+        sessions: Iterable[float] = (),
     ) -> None:
         """`previous`, `previous_history`: the trials a resumed run had finished and their
         history rows, kept until reported again (the tables never go backwards while a resumed

@@ -9,7 +9,8 @@ from __future__ import annotations
 import functools
 import io
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -49,7 +50,7 @@ def _styled(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         import matplotlib
 
-        with matplotlib.rc_context(STYLE):
+        with matplotlib.rc_context(STYLE):  # type: ignore[arg-type]  # its stubs list each rc key
             return func(*args, **kwargs)
 
     return wrapper
@@ -153,7 +154,7 @@ def _failed_band(ax: Any) -> None:
         ax.set_ylim(low - (0.2 if "pruned" in gids else 0.1) * (high - low), high)
 
 
-def _integer_x(ax: Any, nbins: int | str = "auto") -> None:
+def _integer_x(ax: Any, nbins: int | Literal["auto"] = "auto") -> None:
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(nbins=nbins, integer=True))
@@ -173,7 +174,7 @@ def _log_x(ax: Any, values: pd.Series) -> None:
 def _outside_legend(fig: Any, axes: Any) -> None:
     handles, labels = {}, []
     for ax in axes.flat:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             if label not in handles:
                 handles[label] = handle
                 labels.append(label)
@@ -197,7 +198,7 @@ def progress_by_trial(scored: pd.DataFrame, series: str = "engine") -> bytes | N
         return None
     groups = _groups(scored)
     fig, axes = _figure(len(groups), 1, 10, 3.6)
-    for ax, group in zip(axes[:, 0], groups):
+    for ax, group in zip(axes[:, 0], groups, strict=True):
         rows = scored[scored["group"] == group]
         for name, sub in rows.groupby(series, sort=False):
             color = engine_color(str(name))
@@ -328,7 +329,7 @@ def parameters(scored: pd.DataFrame, params: list[str]) -> bytes | None:
                     whiskerprops={"color": "0.6"},
                     capprops={"color": "0.6"},
                 )
-                for e, (engine, sub) in enumerate(ok.groupby("engine", sort=False)):
+                for _e, (engine, sub) in enumerate(ok.groupby("engine", sort=False)):
                     offset = (engines.index(engine) - (len(engines) - 1) / 2) * 0.15
                     x = (
                         sub[param].astype(str).map(pos)
@@ -411,7 +412,7 @@ def curves(
             for rank, trial in enumerate(top[engine]):
                 data = hist[(hist["trial"] == trial) & (hist["metric"] == name)]
                 color = RANK_COLORS[rank % len(RANK_COLORS)]
-                label = f"trial {trial}" + (" (best)" if rank == 0 else "")
+                label: str | None = f"trial {trial}" + (" (best)" if rank == 0 else "")
                 for fit in sorted(data["fit"].unique(), key=_fit_order):
                     curve = data[data["fit"] == fit].sort_values("epoch")
                     if curve.empty:
@@ -498,7 +499,7 @@ def bars(
         ax = axes[0, i]
         values = pd.to_numeric(frame[column], errors="coerce")
         ax.barh(ys, values.fillna(0), color=colors, height=0.6)
-        for y, v in zip(ys, values):
+        for y, v in zip(ys, values, strict=True):
             ax.annotate(
                 "n/a" if pd.isna(v) else f"{v:.4g}",
                 (0 if pd.isna(v) else v, y),
@@ -522,7 +523,7 @@ def compare_progress(scored: pd.DataFrame) -> bytes | None:
     groups = _groups(scored)
     fig, axes = _figure(len(groups), 1, 11, 3.8)
     series = list(dict.fromkeys(scored["series"]))
-    for ax, group in zip(axes[:, 0], groups):
+    for ax, group in zip(axes[:, 0], groups, strict=True):
         rows = scored[scored["group"] == group]
         div, unit = _time_unit(float(rows["cum_fit"].max()) if rows["cum_fit"].notna().any() else 0)
         for name, sub in rows.groupby("series", sort=False):

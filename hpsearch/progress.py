@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 Poll = Callable[[], "tuple[int, float | None]"]
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import platform
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 PACKAGES = (
     "hpsearch",

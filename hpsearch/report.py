@@ -11,8 +11,9 @@ file that needs no network and no JavaScript.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -43,7 +44,7 @@ def _table(
     cells = None
     if cell_classes:
         cells = [
-            [cell_classes.get(c, lambda v: "")(v) for c, v in zip(frame.columns, row)]
+            [cell_classes.get(c, lambda v: "")(v) for c, v in zip(frame.columns, row, strict=True)]
             for row in rows
         ]
     return {
@@ -199,7 +200,7 @@ def _trials_context(scored: pd.DataFrame) -> dict[str, Any] | None:
     classes = [
         PRUNED if pruned else "failed" if not ok else "best" if (e, t) in best else ""
         for e, t, ok, pruned in zip(
-            scored["engine"], scored["trial"], scored["ok"], scored["pruned"]
+            scored["engine"], scored["trial"], scored["ok"], scored["pruned"], strict=True
         )
     ]
     columns = [c for c in scored.columns if c not in (*PLOT_COLUMNS, "error")]
@@ -250,7 +251,7 @@ def write_compare_report(run_dirs: Iterable[str | Path], output_path: str | Path
     labels = [r.label for r in runs]
     labels = [f"{x} ({i + 1})" if labels.count(x) > 1 else x for i, x in enumerate(labels)]
     summaries, scored_all = [], []
-    for run, label in zip(runs, labels):
+    for run, label in zip(runs, labels, strict=True):
         scored = scored_trials(run.trials)
         summary = engine_summary(run, scored)
         summary.insert(0, "run", label)

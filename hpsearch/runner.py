@@ -8,13 +8,15 @@ they finish; the best model is saved; the fit store is dropped when the run fini
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import shutil
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 
@@ -131,7 +133,7 @@ def run_study(
             "dataset": study.dataset,
             "data_origin": data.origin,
             "data_fingerprint": data.fingerprint(),
-            "sizes": {"train": len(data.x_train), "val": len(data.x_val), "test": len(data.x_test)},
+            "sizes": data.sizes(),
             "engines": list(study.engines),
             "seed": study.seed,
             "versions": provenance(),
@@ -153,7 +155,7 @@ def run_study(
     )
     resume_hint = f"python -m hpsearch resume {run_dir}"
     log(
-        f"{study.name}: {len(data.x_train)} train / {len(data.x_val)} val / {len(data.x_test)} test "
+        f"{study.name}: {data.sizes()['train']} train / {data.sizes()['val']} val / {data.sizes()['test']} test "
         f"from {data.origin}; writing to {run_dir} (if stopped: {resume_hint})"
     )
     session = f"{now()}-{uuid.uuid4().hex[:8]}"
@@ -178,7 +180,7 @@ def run_study(
                 verbose,
                 on_history=live.on_history,
             )
-            with display.engine(name, engine.planned(study), lambda n=name: live.poll(n)):
+            with display.engine(name, engine.planned(study), functools.partial(live.poll, name)):
                 engine_started = time.perf_counter()
                 result = engine.run(ctx)
                 interrupt.check()
@@ -255,6 +257,7 @@ def _finish_model(study: Study, data: Dataset, run_dir: Path, result: EngineResu
         return
     from hpsearch.best import save_best
 
+    assert data.x_test is not None and data.y_test is not None, "the runner's data has a test set"
     result.test = test_scores(study.task, data.y_test, result.model.predict(data.x_test))
     save_best(run_dir, result.engine, result.model)
 

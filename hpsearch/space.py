@@ -71,7 +71,7 @@ def sklearn_distributions(
 
     def key(name: str) -> str:
         own = training_prefix is not None and name in TRAINING_PARAMS
-        return (training_prefix if own else prefix) + name
+        return (training_prefix if training_prefix is not None and own else prefix) + name
 
     return {key(name): to_sklearn(param) for name, param in space.items()}
 

@@ -44,7 +44,8 @@ def format_status(status: dict[str, Any]) -> str:
         )
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     lines += [
-        "  " + "  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows
+        "  " + "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
     ]
     if status["state"] == "interrupted":
         lines.append(f"  resume with: {status.get('resume')}")

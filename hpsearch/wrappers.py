@@ -12,11 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import sparse
 from scikeras import wrappers as _scikeras
+from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils import Tags, get_tags
 from sklearn.utils.validation import column_or_1d
+
+from hpsearch.mixin import Mixin
 
 # sklearn >= 1.6 reads only `__sklearn_tags__`, and its check_estimator_tags_renamed
 # refuses any class in the MRO that still defines `_more_tags` without it. scikeras's
@@ -53,7 +55,7 @@ def _shape(a: Any) -> tuple[int, ...]:
     return tuple(a.shape) if hasattr(a, "shape") else np.asarray(a).shape
 
 
-class _SklearnChecks:
+class _SklearnChecks(Mixin):
     """What both wrappers add to scikeras's input validation: sklearn's conventions."""
 
     def _validate_data(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import subprocess
@@ -12,9 +13,10 @@ from datetime import datetime
 
 import pytest
 
-from conftest import ROOT, write_study
 from hpsearch.config import parse_study
 from hpsearch.trials import read_trials
+
+from conftest import ROOT, write_study
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import anchors  # noqa: E402
@@ -56,7 +58,7 @@ def test_new_bests_improve_per_engine_in_finishing_order():
     for group in "abc":
         mine = [e for e in events if e["group"] == group]
         assert [e["elapsed"] for e in mine] == sorted(e["elapsed"] for e in mine)
-        for before, after in zip(mine, mine[1:]):  # strictly better each time
+        for before, after in itertools.pairwise(mine):  # strictly better each time
             assert anchors.better(after["val_score"], before["val_score"], after["direction"])
 
 

@@ -13,8 +13,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,13 +23,14 @@ import pytest
 from distributed import Future
 from joblib._dask import DaskDistributedBackend  # the test extra installs dask
 from joblib.parallel import get_active_backend
+from test_durability import _rows
 
-from conftest import ROOT, write_study
 from hpsearch.config import parse_study
 from hpsearch.engines import dask_backend
 from hpsearch.engines.dask_backend import ClusterError
 from hpsearch.engines.sklearn_engine import SklearnSettings
-from test_durability import _rows
+
+from conftest import ROOT, write_study
 from test_engines import run_engine, study_text, synthetic
 
 pytestmark = pytest.mark.data
@@ -273,9 +275,11 @@ def test_the_data_reach_tasks_as_files_each_worker_loads_once(cluster, tmp_path)
 
 def refusal(cluster: Cluster, tmp_path: Path) -> str:
     settings = SklearnSettings(backend="dask", scheduler=cluster.address)
-    with pytest.raises(ClusterError) as caught:
-        with dask_backend.parallel(settings, tmp_path / "fits", np.zeros(3), np.zeros(3)):
-            pytest.fail("the cluster was accepted")
+    with (
+        pytest.raises(ClusterError) as caught,
+        dask_backend.parallel(settings, tmp_path / "fits", np.zeros(3), np.zeros(3)),
+    ):
+        pytest.fail("the cluster was accepted")
     message = str(caught.value)
     assert "\n" not in message
     return message
@@ -332,12 +336,14 @@ def test_a_lost_cluster_stops_the_run_with_one_line_to_resume_it(cluster, tmp_pa
     from hpsearch.engines.common import EnvironmentFailure
 
     settings = SklearnSettings(backend="dask", scheduler=cluster.address)
-    with pytest.raises(EnvironmentFailure) as caught:
-        with dask_backend.parallel(settings, tmp_path / "fits", np.zeros(3), np.zeros(3)):
-            raise FutureCancelledError(
-                "batch-1",
-                reason="scheduler-connection-lost.\nClient lost the connection to the scheduler.",
-            )
+    with (
+        pytest.raises(EnvironmentFailure) as caught,
+        dask_backend.parallel(settings, tmp_path / "fits", np.zeros(3), np.zeros(3)),
+    ):
+        raise FutureCancelledError(
+            "batch-1",
+            reason="scheduler-connection-lost.\nClient lost the connection to the scheduler.",
+        )
     assert str(caught.value) == (
         "the Dask cluster lost fits of this run (FutureCancelledError: "
         "batch-1 cancelled for reason: scheduler-connection-lost.)"
@@ -346,13 +352,15 @@ def test_a_lost_cluster_stops_the_run_with_one_line_to_resume_it(cluster, tmp_pa
 
 def test_without_dask_one_line_says_how_to_install_it(tmp_path, monkeypatch):
     monkeypatch.setattr(dask_backend, "DaskDistributedBackend", object)
-    with pytest.raises(
-        ClusterError,
-        match=r"^the Dask backend needs dask.distributed: pip "
-        r'install "hpsearch\[dask\]"$',
+    with (
+        pytest.raises(
+            ClusterError,
+            match=r"^the Dask backend needs dask.distributed: pip "
+            r'install "hpsearch\[dask\]"$',
+        ),
+        dask_backend.parallel(SklearnSettings(backend="dask"), tmp_path, [], []),
     ):
-        with dask_backend.parallel(SklearnSettings(backend="dask"), tmp_path, [], []):
-            pass
+        pass
 
 
 def test_an_unreachable_scheduler_is_one_line(tmp_path):

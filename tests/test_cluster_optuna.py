@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_cluster_tuner import finish, kill_in_trial, start_all
 
 from conftest import run_cli, write_study
-from test_cluster_tuner import finish, kill_in_trial, start_all
 
 pytestmark = pytest.mark.data
 
@@ -129,9 +129,9 @@ def test_shared_storages_open_with_heartbeats_where_optuna_has_them(
     """A database URL opens with heartbeats and the retry of stale trials; journal:FILE opens
     Optuna's journal file (no heartbeats there); both hold a study two handles share."""
     import optuna
+    from optuna.storages._heartbeat import is_heartbeat_enabled
 
     from hpsearch.engines.optuna_shared import make_storage
-    from optuna.storages._heartbeat import is_heartbeat_enabled
 
     url = f"sqlite:///{tmp_path / 'o.db'}" if kind == "sqlite" else f"journal:{tmp_path / 'o.log'}"
     storage = make_storage(optuna, url, timeout=8.0)

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 
 import hpsearch.runner
-from hpsearch.cli import dispatch
 from hpsearch import engines
+from hpsearch.cli import dispatch
 from hpsearch.config import (
     MAX_PARAMETERS,
     SPACE_PARAMS,
     Choice,
-    FloatRange,
     Fixed,
+    FloatRange,
     IntRange,
     load_study,
     parse_study,

@@ -286,7 +286,7 @@ def test_a_failed_refit_keeps_the_trials_and_reports_the_failure(tmp_path, monke
         return fit(self, X, y, **kwargs)
 
     monkeypatch.setattr(wrappers.KerasRegressor, "fit", diverging_refit)
-    for attempt in range(2):  # the second time is a resume: the failure is cached, not re-run
+    for _attempt in range(2):  # the second time is a resume: the failure is cached, not re-run
         ctx = EngineContext(
             "sklearn", study, _without_test(data), tmp_path / "state", lambda record: None
         )

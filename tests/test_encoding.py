@@ -11,6 +11,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from hpsearch.config import parse_study
 from hpsearch.encoding import PiecewiseLinearEncoder
+
 from test_engines import run_engine, study_text, synthetic
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import run_cli, write_study
 from hpsearch.trials import COLUMNS
+
+from conftest import run_cli, write_study
 
 pytestmark = pytest.mark.data
 

@@ -17,13 +17,14 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
-from conftest import run_cli, write_study
 from hpsearch import engines as registry
 from hpsearch import runner
 from hpsearch.config import Study, parse_study
 from hpsearch.data import Dataset
 from hpsearch.engines import EngineContext, EngineResult
 from hpsearch.trials import TrialRecord
+
+from conftest import run_cli, write_study
 
 ENGINES = ("sklearn", "keras_tuner")
 # sklearn's metric and direction; Keras Tuner's metric is the same with "val_" before it.

@@ -16,8 +16,8 @@ from hpsearch import engines as registry
 from hpsearch import runner
 from hpsearch.config import Study, parse_study
 from hpsearch.errors import HPSearchError
-from test_engines import study_text, synthetic
 
+from test_engines import study_text, synthetic
 
 # --- 5. an environment failure is not a failed trial: a resume retrains it -------------------
 
@@ -136,10 +136,13 @@ def test_each_fit_is_seeded_from_the_study_seed_and_its_own_key():
 
     first = weights(1)
     weights(2)  # something else runs in between: it must not matter
-    for a, b in zip(first, weights(1)):
+    for a, b in zip(first, weights(1), strict=True):
         np.testing.assert_array_equal(a, b)
-    assert any((a != b).any() for a, b in zip(first, weights(2)))
-    assert any((a != b).any() for a, b in zip(weights(1, slice(0, 32)), weights(1, slice(32, 64))))
+    assert any((a != b).any() for a, b in zip(first, weights(2), strict=True))
+    assert any(
+        (a != b).any()
+        for a, b in zip(weights(1, slice(0, 32)), weights(1, slice(32, 64)), strict=True)
+    )
 
 
 # --- a stop request that a library turns into its own error --------------------------------

@@ -13,14 +13,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from test_durability import _kill_after, _last_dir, _sessions
 
-from conftest import run_cli, write_study
 from hpsearch import engines
 from hpsearch.checkpoint import FitStore
 from hpsearch.config import parse_study
 from hpsearch.engines.halving import rung_epochs
 from hpsearch.trials import COLUMNS, TrialRecord, read_trials, trials_dataframe
-from test_durability import _kill_after, _last_dir, _sessions
+
+from conftest import run_cli, write_study
 from test_engines import run_engine, study_text, synthetic
 
 SK = engines.get("sklearn")
@@ -211,7 +212,7 @@ def check_cli_run(run_dir: Path, folds: int) -> pd.DataFrame:
     assert summary["best_trial"].item() in kept["trial"].tolist()
     assert summary["n_trials"].item() == 6 and (run_dir / "best" / "sklearn.pkl").is_file()
     histories = pd.read_csv(run_dir / "histories.csv", dtype={"trial": str})
-    names = set(zip(histories["trial"], histories["fit"]))
+    names = set(zip(histories["trial"], histories["fit"], strict=True))
     rung = (lambda r: [f"r{r}"]) if folds == 1 else (lambda r: [f"r{r}f{k}" for k in range(folds)])
     expected = {(t, n) for t in trials["trial"] for n in rung(0)}
     expected |= {(t, n) for t in kept["trial"] for n in rung(1)}

@@ -17,9 +17,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -332,8 +333,8 @@ def cli(capsys) -> Callable[..., tuple[int, str, str]]:
 
 
 def test_predict_writes_the_loaded_models_predictions(runs, loaded, tmp_path, cli):
-    from hpsearch.data import load_dataset
     from hpsearch.config import load_study
+    from hpsearch.data import load_dataset
 
     fm, ca = runs["fashion"], runs["california"]
     x = load_dataset(load_study(fm / "study.toml")).x_test[:N_ROWS]

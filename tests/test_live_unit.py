@@ -8,7 +8,6 @@ import json
 import os
 import pickle
 import socket
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -62,7 +61,7 @@ def test_a_resumed_run_keeps_its_earlier_rows_until_they_are_reported_again(tmp_
     live.start_engine("sklearn")
     live.on_trial(_record("sklearn", "000", 0.5))  # the first trial replayed by the resume
     table = pd.read_csv(tmp_path / "trials.csv", dtype={"trial": str})
-    assert list(zip(table["engine"], table["trial"])) == [
+    assert list(zip(table["engine"], table["trial"], strict=True)) == [
         ("sklearn", "000"),
         ("sklearn", "001"),
         ("sklearn", "002"),

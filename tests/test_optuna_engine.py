@@ -14,14 +14,15 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
-from conftest import run_cli, write_study
-from test_engines import synthetic, study_text
 from hpsearch.config import Study, parse_study
 from hpsearch.data import Dataset
 from hpsearch.engines import EngineContext, EngineResult, optuna_engine
 from hpsearch.engines.common import EnvironmentFailure
 from hpsearch.errors import StudyError
 from hpsearch.trials import TrialRecord
+
+from conftest import run_cli, write_study
+from test_engines import study_text, synthetic
 
 CLASSIFY = 'n_hidden = 1\nn_neurons = [8, 16]\noptimizer = "adam"\nlearning_rate = [0.001, 0.01]'
 

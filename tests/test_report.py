@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hpsearch.errors import HPSearchError
 from hpsearch.analysis import load_run, score_view
+from hpsearch.errors import HPSearchError
 from hpsearch.report import write_compare_report, write_report
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,6 +11,7 @@ import pytest
 
 from hpsearch.config import parse_study
 from hpsearch.model import build_model
+
 from test_engines import run_engine, study_text, synthetic
 
 SPACE = (

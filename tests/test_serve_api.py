@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from hpsearch.cli import dispatch
 from hpsearch.serve.app import create_app
 from hpsearch.serve.jobs import QUEUE
+
 from test_report import make_run
 
 LOCAL = "http://127.0.0.1:8765"

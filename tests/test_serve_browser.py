@@ -126,7 +126,7 @@ def _check_layout(page, table: str, column: str | None = None) -> None:
         box = (header if column else header.last).bounding_box()  # x is the window's, unclipped
         frame = page.locator(f".scroll:has({table})").bounding_box()
         assert box is not None and frame is not None
-        assert 0 <= box["x"] and box["x"] + box["width"] <= min(
+        assert box["x"] >= 0 and box["x"] + box["width"] <= min(
             1280, frame["x"] + frame["width"]
         ), (box, frame)
     finally:

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from hpsearch.serve.app import create_app
 from hpsearch.serve.jobs import QUEUE
+
 from test_serve_api import GOOD, LOCAL, client, two_runs
 
 

@@ -19,6 +19,7 @@ from hpsearch.report import write_compare_report, write_report
 from hpsearch.serve import runs
 from hpsearch.serve.app import create_app
 from hpsearch.serve.jobs import QUEUE, STOPPED_FROM_PAGE, STOPPING, clean_filename
+
 from test_report import make_run
 
 LOCAL = "http://127.0.0.1:8765"

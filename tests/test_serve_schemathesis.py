@@ -13,6 +13,7 @@ import schemathesis  # the `test` extra
 from schemathesis.specs.openapi import checks
 
 from hpsearch.serve.app import create_app
+
 from test_report import make_run
 
 RUNS = ("20260101-100000-aaaa", "20260102-100000-bbbb")

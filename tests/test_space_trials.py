@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import ParameterSampler
 
-from hpsearch.config import Choice, FloatRange, Fixed, IntRange
+from hpsearch.config import Choice, Fixed, FloatRange, IntRange
 from hpsearch.space import from_hp, sklearn_distributions
 from hpsearch.trials import COLUMNS, TrialRecord, best_trial, trials_dataframe
 

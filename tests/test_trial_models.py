@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import write_study
 from hpsearch.config import load_study
 from hpsearch.data import load_dataset
 from hpsearch.runner import run_study
 from hpsearch.trial_models import NoTrialState, trial_model
 from hpsearch.trials import read_trials
+
+from conftest import write_study
 
 pytestmark = pytest.mark.data
 

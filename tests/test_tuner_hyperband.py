@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_durability import _kill_after, _last_dir, _sessions
 
 from conftest import run_cli, write_study
-from test_durability import _kill_after, _last_dir, _sessions
 
 pytestmark = pytest.mark.data
 

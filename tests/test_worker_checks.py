@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_study
 from hpsearch.config import load_study
 from hpsearch.data import load_dataset
 from hpsearch.live import LiveRun
 from hpsearch.provenance import provenance
 from hpsearch.worker import WorkerError, run_worker
+
+from conftest import write_study
 
 pytestmark = pytest.mark.data
 

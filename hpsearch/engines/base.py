@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from hpsearch.config import Study
@@ -31,18 +32,18 @@ class EngineContext:
     """What a run hands an engine: the study, the data without its test set, a state folder."""
 
     engine: str
-    study: "Study"
-    data: "Dataset"  # x_test / y_test are None: engines select on validation data only
+    study: Study
+    data: Dataset  # x_test / y_test are None: engines select on validation data only
     workdir: Path  # the engine's state (checkpoints); dropped when a run finishes
-    on_trial: Callable[["TrialRecord"], None]  # call as soon as each trial finishes
+    on_trial: Callable[[TrialRecord], None]  # call as soon as each trial finishes
     session: str = ""  # id of this process's session, stored with every fit it trains
     verbose: int = 0
     worker: str = ""  # a `worker` process's name; "" in the run's own process
     # a finished trial's per-epoch rows (history_rows), before its record: histories.csv and
     # the learning curves of `serve` follow live
-    on_history: Callable[["TrialRecord", list[dict[str, Any]]], None] | None = None
+    on_history: Callable[[TrialRecord, list[dict[str, Any]]], None] | None = None
 
-    def report(self, record: "TrialRecord", history: list[dict[str, Any]] | None = None) -> None:
+    def report(self, record: TrialRecord, history: list[dict[str, Any]] | None = None) -> None:
         """A finished trial and, when known, its fits' per-epoch rows."""
         if history is not None and self.on_history is not None:
             self.on_history(record, history)
@@ -58,8 +59,8 @@ class EngineResult:
     """Every trial, the best one, and the best model fitted and ready to `predict`."""
 
     engine: str
-    records: list["TrialRecord"]
-    best: "TrialRecord | None"
+    records: list[TrialRecord]
+    best: TrialRecord | None
     model: Any = None  # a fitted scikit-learn estimator (pipeline), or None
     histories: list[dict[str, Any]] = field(default_factory=list)
     error: str = ""  # an engine-level failure after the trials (e.g. the final refit)
@@ -76,21 +77,21 @@ class Engine:
     # Settings that change speed, not results: a resume may change them.
     resume_free: ClassVar[tuple[str, ...]] = ()
 
-    def parse(self, c: "Checker", raw: dict[str, Any], task: str) -> Any:
+    def parse(self, c: Checker, raw: dict[str, Any], task: str) -> Any:
         """The settings of this engine's section `raw` (already type-checked against `schema`)."""
         self.check(c, raw, task)
         return self.settings_class(
             **{k: float(v) if self.schema[k] is float else v for k, v in raw.items()}
         )
 
-    def check(self, c: "Checker", raw: dict[str, Any], task: str) -> None:
+    def check(self, c: Checker, raw: dict[str, Any], task: str) -> None:
         """Value checks beyond types: raise `c.fail(key, expected, got)`."""
 
-    def metric(self, study: "Study") -> tuple[str, str]:
+    def metric(self, study: Study) -> tuple[str, str]:
         """(metric the trials are scored and selected on, MAXIMIZE or MINIMIZE)."""
         raise NotImplementedError
 
-    def planned(self, study: "Study") -> int | None:
+    def planned(self, study: Study) -> int | None:
         """Trials this engine plans for `study` (None when not known up front)."""
         return None
 
@@ -113,9 +114,7 @@ class Engine:
             f"the {self.name} engine has no worker processes (workers serve keras_tuner and optuna)"
         )
 
-    def trial_model(
-        self, study: "Study", workdir: Path, record: "TrialRecord", data: "Dataset"
-    ) -> Any:
+    def trial_model(self, study: Study, workdir: Path, record: TrialRecord, data: Dataset) -> Any:
         """Trial `record`'s own fitted model as a scikit-learn estimator, rebuilt from what the
         run kept in `workdir` (its state folder, kept by `--keep-state`); None where this
         engine keeps no model per trial. `data`: the run's data (train and validation used)."""
@@ -139,13 +138,13 @@ class KerasObjectiveEngine(Engine):
         "val_root_mean_squared_error": MINIMIZE,
     }
 
-    def check_objective(self, c: "Checker", raw: dict[str, Any], task: str) -> None:
+    def check_objective(self, c: Checker, raw: dict[str, Any], task: str) -> None:
         if "objective" in raw:
             c.one_of(f"{self.name}.objective", raw["objective"], self.OBJECTIVES[task])
 
-    def objective(self, study: "Study") -> str:
+    def objective(self, study: Study) -> str:
         return study.settings[self.name].objective or self.OBJECTIVES[study.task][0]
 
-    def metric(self, study: "Study") -> tuple[str, str]:
+    def metric(self, study: Study) -> tuple[str, str]:
         objective = self.objective(study)
         return objective, self.DIRECTIONS[objective]

@@ -63,7 +63,7 @@ def _freeze_once() -> None:
         _frozen = True
 
 
-def preprocessing(study: "Study") -> list[tuple[str, Any]]:
+def preprocessing(study: Study) -> list[tuple[str, Any]]:
     """Pipeline steps before the model, fitted on training data only (inside the pipeline, so
     CV folds do not leak). By default feature scaling for regression; pixels in [0, 1] need
     none. `[train] encoding` chooses: standard, piecewise_linear (scaled, then binned), none."""

@@ -17,8 +17,9 @@ import os
 import secrets
 import sys
 import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from hpsearch.errors import HPSearchError
 
@@ -63,7 +64,7 @@ def per_thread_random() -> None:
             local.rng = random.Random()
         return local.rng
 
-    shared = random._inst  # type: ignore[attr-defined]  # the module functions' one instance
+    shared = random._inst  # the module functions' one instance
     for name in [n for n in dir(random) if getattr(getattr(random, n), "__self__", None) is shared]:
         setattr(random, name, lambda *args, _name=name, **kw: getattr(stream(), _name)(*args, **kw))
     random._hpsearch_streams = local  # type: ignore[attr-defined]
@@ -124,7 +125,7 @@ def worker_problem(backend: str, code_hash: str, store: str, probe: str, token: 
     return ""
 
 
-class Prepare(WorkerPlugin):  # type: ignore[misc, valid-type]
+class Prepare(WorkerPlugin):
     """Set up each worker, present or joining later, before it runs a task; refuse one that
     cannot serve the run (a late joiner's refusal is only logged there: Dask keeps it)."""
 
@@ -184,11 +185,13 @@ class LoadingBatch:
         return repr(self.batch)
 
 
-class ClusterBackend(DaskDistributedBackend):  # type: ignore[misc, valid-type]
+class ClusterBackend(DaskDistributedBackend):
     """joblib's Dask backend, never run in this process, with the run's X and y sent as
     SharedArrays and no data on one worker only."""
 
-    def __init__(self, data: list[tuple[Any, SharedArray]] = (), **kwargs: Any) -> None:
+    call_data_futures: dict[Any, Any] | None  # joblib's, set in start_call and stop_call
+
+    def __init__(self, data: Sequence[tuple[Any, SharedArray]] = (), **kwargs: Any) -> None:
         super().__init__(**kwargs)
         # joblib's own `scatter` table, holding SharedArrays instead of futures: every
         # argument that *is* one of these arrays goes to a task as its SharedArray.

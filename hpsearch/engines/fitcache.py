@@ -13,7 +13,8 @@ import os
 import socket
 import time
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401  (before the import below)
 from sklearn.metrics import get_scorer
@@ -24,6 +25,7 @@ from hpsearch import interrupt
 from hpsearch.checkpoint import FitStore, canonical, fingerprint, fit_key
 from hpsearch.engines.common import EnvironmentFailure, is_environment_failure, seed_keras
 from hpsearch.files import now
+from hpsearch.mixin import Mixin
 from hpsearch.space import unique_samples
 from hpsearch.wrappers import KerasClassifier, KerasRegressor
 
@@ -32,7 +34,7 @@ UNKEYED = {"model", "callbacks", "checkpoint_dir", "session", "verbose"}
 OURS = ("checkpoint_dir", "session", "seed")
 
 
-class _Checkpointed:
+class _Checkpointed(Mixin):
     """`fit` reuses a finished fit stored under `checkpoint_dir`, or trains and stores its own.
 
     A fit that fails for its hyperparameters (NaN loss, an error from the model) is stored
@@ -64,7 +66,7 @@ class _Checkpointed:
         key = fit_key(params, data)
         store = FitStore(self.checkpoint_dir) if self.checkpoint_dir else None
         done = store.get(key) if store else None
-        if done is not None:
+        if store is not None and done is not None:
             return self._restore(store, key, done, X, y)
         record = {
             "key": key,
@@ -178,7 +180,7 @@ def epochs_run(estimator: Pipeline, X: Any, y: Any) -> float:
     return float(len(estimator.steps[-1][1].history_["loss"]))
 
 
-class _Reporting:
+class _Reporting(Mixin):
     """A search whose `callback` reports trials: never sent to sklearn's workers."""
 
     callback = ""  # the attribute holding the run's reporting function

@@ -49,13 +49,13 @@ def first_rung(settings: Any, epochs: int) -> int:
 
 def search(
     engine: SklearnEngine,
-    ctx: "EngineContext",
-    pipeline: "Pipeline",
+    ctx: EngineContext,
+    pipeline: Pipeline,
     X: Any,
     y: Any,
     cv: Any,
-    store: "FitStore",
-) -> tuple[list["TrialRecord"], "TrialRecord | None"]:
+    store: FitStore,
+) -> tuple[list[TrialRecord], TrialRecord | None]:
     """Run the halving search: every candidate's record (reported as its last rung ends) and
     the best one (sklearn's choice among the last rung; None if none of it scored)."""
     import numpy as np
@@ -86,7 +86,7 @@ def search(
         indices: list[int],
         survived: bool,
         fits: dict[str, list] | None = None,
-    ) -> list["TrialRecord"]:
+    ) -> list[TrialRecord]:
         fits = fits if fits is not None else fits_by_candidate(store, len(X), study)
         rungs = rungs_of(results, search)
         return [
@@ -131,13 +131,13 @@ def rungs_of(results: dict[str, Any], search: Any) -> dict[int, list[Rung]]:
 
 def record_of(
     engine: SklearnEngine,
-    study: "Study",
+    study: Study,
     i: int,
     raw: dict[str, Any],
     rungs: list[Rung],
     fits: dict[str, list],
     survived: bool,
-) -> "TrialRecord":
+) -> TrialRecord:
     """Candidate i as a trial: scored at its last rung; "ok" if that was the search's last,
     else "pruned" (or "failed" where its fits failed)."""
     from hpsearch.trials import TrialRecord, trial_id
@@ -193,13 +193,13 @@ def record_of(
     )
 
 
-def rung_epochs(record: "TrialRecord") -> list[int]:
+def rung_epochs(record: TrialRecord) -> list[int]:
     """The epochs of each rung a trial reached, from its `rungs` ("1:0.7712 3:0.8120")."""
     return [int(part.split(":")[0]) for part in record.rungs.split()]
 
 
 def histories(
-    engine: SklearnEngine, study: "Study", records: list["TrialRecord"], fits: dict[str, list]
+    engine: SklearnEngine, study: Study, records: list[TrialRecord], fits: dict[str, list]
 ) -> list[dict[str, Any]]:
     """Every rung's fits as history rows, named by rung ("r1", or "r1f0" with folds), then
     the refit of the best ("refit")."""

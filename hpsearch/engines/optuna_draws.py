@@ -12,8 +12,9 @@ Workers draw their own trials and keep nothing.
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from hpsearch.files import atomic_write
 
@@ -24,7 +25,7 @@ class Draws:
     """The sampler of one process and the number of the last trial it drew."""
 
     def __init__(
-        self, workdir: Path, keep: bool, make: Callable[[int], Any], seed: int, fresh_seed: int
+        self, workdir: Path, keep: bool, make: Callable[..., Any], seed: int, fresh_seed: int
     ) -> None:
         """`keep`: the run's own process (saves and restores); `make(seed)`: a new sampler,
         seeded with `fresh_seed` where a kept state cannot be read (the study's seed would

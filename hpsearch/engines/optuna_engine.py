@@ -101,7 +101,7 @@ class OptunaEngine(KerasObjectiveEngine):
         if "worker_timeout" in raw and not raw["worker_timeout"] >= 1:
             raise c.fail("optuna.worker_timeout", "a number of seconds >= 1", raw["worker_timeout"])
 
-    def planned(self, study: "Study") -> int | None:
+    def planned(self, study: Study) -> int | None:
         return study.settings[self.name].n_trials
 
     def run(self, ctx: EngineContext) -> EngineResult:
@@ -146,7 +146,7 @@ class OptunaEngine(KerasObjectiveEngine):
         records = [self.record(study, t) for t in trials]
         histories = [
             row
-            for r, t in zip(records, trials)
+            for r, t in zip(records, trials, strict=True)
             for row in history_rows(self.name, r.trial, "0", t.user_attrs.get("history"))
         ]
         best = best_trial(records)
@@ -170,7 +170,7 @@ class OptunaEngine(KerasObjectiveEngine):
 
         return optuna_shared.optimize(Trainer(self, ctx), None, wait_for_others=False)
 
-    def record(self, study: "Study", trial: Any) -> "TrialRecord":
+    def record(self, study: Study, trial: Any) -> TrialRecord:
         """A finished Optuna trial (its user attributes) as a TrialRecord."""
         from hpsearch.trials import TrialRecord, float32_score, trial_id
 
@@ -195,7 +195,7 @@ class OptunaEngine(KerasObjectiveEngine):
             error="" if ok else attrs.get("error", f"trial {status}"),
         )
 
-    def trial_model(self, study: "Study", workdir: Any, record: "TrialRecord", data: Any) -> Any:
+    def trial_model(self, study: Study, workdir: Any, record: TrialRecord, data: Any) -> Any:
         """A completed trial's weights (kept for every one) as an estimator; None otherwise."""
         from pathlib import Path
 
@@ -423,7 +423,8 @@ def _reporter(trial: Any, key: str, optuna: Any, poll: Any = None) -> Any:
     class Reporter(keras.callbacks.Callback):
         def __init__(self) -> None:
             super().__init__()
-            self.key, self.history, self.epochs = key, {}, 0
+            self.key, self.epochs = key, 0
+            self.history: dict[str, list[float]] = {}
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             for name, value in (logs or {}).items():

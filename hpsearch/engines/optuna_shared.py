@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import time
 import warnings
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from hpsearch import interrupt
 from hpsearch.heartbeat import Liveness
@@ -33,7 +34,7 @@ class Surplus(Exception):
     """A trial created after the study had all its trials: it steps aside, unrecorded."""
 
 
-def open_study(optuna: Any, ctx: "EngineContext", **options: Any) -> Any:
+def open_study(optuna: Any, ctx: EngineContext, **options: Any) -> Any:
     """The run's Optuna study: in its own SQLite file, or in the shared storage under a name
     of its own (a storage may hold many runs' studies)."""
     url = ctx.settings.storage
@@ -98,7 +99,7 @@ def make_storage(optuna: Any, url: str, timeout: float, create: bool = True) -> 
     )
 
 
-def fail_lost_trials(ostudy: Any, ctx: "EngineContext", dead: set[str]) -> list[int]:
+def fail_lost_trials(ostudy: Any, ctx: EngineContext, dead: set[str]) -> list[int]:
     """On a storage without Optuna's heartbeats, fail the running trials nobody trains any
     more: a dead worker's (by hpsearch's heartbeat files), and this process's own from an
     earlier session (killed, now resumed). Their places open for new trials."""
@@ -130,9 +131,7 @@ def surplus(ostudy: Any, trial: Any, n_trials: int) -> bool:
     return len(earlier) >= n_trials
 
 
-def optimize(
-    trainer: "Trainer", report: Callable[[Any], None] | None, wait_for_others: bool
-) -> int:
+def optimize(trainer: Trainer, report: Callable[[Any], None] | None, wait_for_others: bool) -> int:
     """Train trials until the study has its `n_trials`; `report` each finished trial (the run
     does, workers do not); with `wait_for_others`, return only when no trial runs anywhere.
     Returns how many trials this process trained."""
@@ -157,8 +156,9 @@ def optimize(
             dead.difference_update(liveness.alive())
             fail_lost_trials(ostudy, trainer.ctx, dead)
         trials = ostudy.get_trials(deepcopy=False)
-        for trial in trials if report else ():
-            report(trial)
+        if report is not None:
+            for trial in trials:
+                report(trial)
         return trials
 
     if report is not None:  # workers' trials reach the tables while this process trains

@@ -11,9 +11,10 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from hpsearch.engines.base import MAXIMIZE, MINIMIZE, Engine, EngineContext, EngineResult
 from hpsearch.engines.common import history_rows
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
     from hpsearch.checkpoint import FitStore
-
     from hpsearch.config import Study
     from hpsearch.trials import TrialRecord
 
@@ -169,24 +169,24 @@ class SklearnEngine(Engine):
         if "factor" in raw and not raw["factor"] > 1:
             raise c.fail("sklearn.factor", "a number > 1", raw["factor"])
 
-    def scoring(self, study: "Study") -> str:
+    def scoring(self, study: Study) -> str:
         return study.settings[self.name].scoring or DEFAULT_SCORING[study.task]
 
-    def metric(self, study: "Study") -> tuple[str, str]:
+    def metric(self, study: Study) -> tuple[str, str]:
         """sklearn scorers are higher-is-better; a 'neg_' one is reported as the positive error."""
         scoring = self.scoring(study)
         return (scoring[4:], MINIMIZE) if scoring.startswith("neg_") else (scoring, MAXIMIZE)
 
-    def random_state(self, study: "Study") -> int:
+    def random_state(self, study: Study) -> int:
         """The seed of the candidate draws: the engine's own setting, else the study's."""
         own = study.settings[self.name].random_state
         return study.seed if own is None else own
 
-    def folds(self, study: "Study") -> int:
+    def folds(self, study: Study) -> int:
         cv = study.settings[self.name].cv
         return 1 if cv == "validation" else int(cv)
 
-    def candidates(self, study: "Study") -> list[dict[str, Any]]:
+    def candidates(self, study: Study) -> list[dict[str, Any]]:
         from hpsearch.space import sklearn_distributions, unique_samples
 
         settings = study.settings[self.name]
@@ -200,16 +200,16 @@ class SklearnEngine(Engine):
             sklearn_distributions(study.space, PREFIX, STEP), n, self.random_state(study)
         )
 
-    def planned(self, study: "Study") -> int | None:
+    def planned(self, study: Study) -> int | None:
         return len(self.candidates(study))
 
     def pipeline(
         self,
-        study: "Study",
+        study: Study,
         checkpoint_dir: Path | None = None,
         session: str = "",
         verbose: int = 0,
-    ) -> "Pipeline":
+    ) -> Pipeline:
         """The estimator searched: [scaler for regression] + checkpointed wrapper of build_model."""
         from sklearn.pipeline import Pipeline
 
@@ -283,8 +283,8 @@ class SklearnEngine(Engine):
         return EngineResult(self.name, records, best, model, histories, error)
 
     def random_search(
-        self, ctx: EngineContext, pipeline: "Pipeline", X: Any, y: Any, cv: Any, store: "FitStore"
-    ) -> tuple[list["TrialRecord"], "TrialRecord | None"]:
+        self, ctx: EngineContext, pipeline: Pipeline, X: Any, y: Any, cv: Any, store: FitStore
+    ) -> tuple[list[TrialRecord], TrialRecord | None]:
         """UniqueRandomizedSearchCV: every candidate's record (reported as its folds finish)
         and the best one."""
         import numpy as np
@@ -329,7 +329,7 @@ class SklearnEngine(Engine):
         ]
         return records, best_trial(records)
 
-    def trial_model(self, study: "Study", workdir: Path, record: "TrialRecord", data: Any) -> Any:
+    def trial_model(self, study: Study, workdir: Path, record: TrialRecord, data: Any) -> Any:
         """The candidate's fit on the training split, restored from the fit store. Scored by
         k-fold CV it has no single model: then the candidate refit on train + validation (the
         run's own refit where it made one, else trained now, seeded as the run would)."""
@@ -372,7 +372,7 @@ def pipeline_params(params: dict[str, Any]) -> dict[str, Any]:
     return {(STEP if k in TRAINING_PARAMS else PREFIX) + k: v for k, v in params.items()}
 
 
-def _wrapper_view(params: dict[str, Any], study: "Study") -> dict[str, Any]:
+def _wrapper_view(params: dict[str, Any], study: Study) -> dict[str, Any]:
     """What identifies a candidate among a fit's wrapper parameters (its key names)."""
     from hpsearch.config import TRAINING_PARAMS
 
@@ -381,7 +381,7 @@ def _wrapper_view(params: dict[str, Any], study: "Study") -> dict[str, Any]:
     return view
 
 
-def canonical_candidate(params: dict[str, Any], study: "Study") -> str:
+def canonical_candidate(params: dict[str, Any], study: Study) -> str:
     from hpsearch.checkpoint import canonical
 
     return canonical(
@@ -389,9 +389,7 @@ def canonical_candidate(params: dict[str, Any], study: "Study") -> str:
     )
 
 
-def fits_by_candidate(
-    store: "FitStore", n_all: int, study: "Study"
-) -> dict[str, list[dict[str, Any]]]:
+def fits_by_candidate(store: FitStore, n_all: int, study: Study) -> dict[str, list[dict[str, Any]]]:
     """Fit records grouped by candidate (fold fits in start order, the refit last)."""
     from hpsearch.checkpoint import canonical
 
@@ -407,7 +405,7 @@ def fits_by_candidate(
 
 
 def random_histories(
-    engine: SklearnEngine, study: "Study", records: list["TrialRecord"], fits: dict[str, list]
+    engine: SklearnEngine, study: Study, records: list[TrialRecord], fits: dict[str, list]
 ) -> list[dict[str, Any]]:
     """Each candidate's fold fits as history rows ("0", "1", ...), its refit as "refit"."""
     rows: list[dict[str, Any]] = []
@@ -456,12 +454,12 @@ def n_workers(n_jobs: int | None) -> int:
 
 def record_from(
     engine: SklearnEngine,
-    study: "Study",
+    study: Study,
     i: int,
     raw: dict[str, Any],
     fits: dict[str, list],
     res: dict[str, Any],
-) -> "TrialRecord":
+) -> TrialRecord:
     """Candidate i as a trial: scores from sklearn's results, times and failure reasons from
     its fold fits' records (its refit, if any, left out)."""
     from hpsearch.trials import TrialRecord, trial_id

@@ -15,7 +15,8 @@ import os
 import socket
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from hpsearch import interrupt
 from hpsearch.errors import HPSearchError
@@ -36,13 +37,13 @@ class ChiefError(HPSearchError):
 
 
 def serve(
-    tuner: Any, ctx: "EngineContext", reported: set[str], report: Callable[[Any], None]
+    tuner: Any, ctx: EngineContext, reported: set[str], report: Callable[[Any], None]
 ) -> None:
     """Serve `tuner.oracle` at the study's chief address until every trial has ended and
     the live workers have stopped asking; `report(trial)` each trial as it ends."""
-    import grpc
     from concurrent import futures
 
+    import grpc
     from keras_tuner.src import protos
     from keras_tuner.src.distribute.oracle_chief import OracleServicer
 
@@ -204,7 +205,7 @@ def finished(oracle: Any, servicer: Any) -> bool:
 
 
 @contextlib.contextmanager
-def as_worker(ctx: "EngineContext") -> Iterator[None]:
+def as_worker(ctx: EngineContext) -> Iterator[None]:
     """Keras Tuner's worker mode for the tuner built inside: its environment variables, and a
     chief that answers (one line if it does not)."""
     import grpc

@@ -28,6 +28,7 @@ from hpsearch.engines.common import (
     seed_keras,
 )
 from hpsearch.files import now, plain, write_json
+from hpsearch.mixin import Mixin
 from hpsearch.schema import Checker, check_address
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ class TunerEngine(KerasObjectiveEngine):
                 "keras_tuner.worker_timeout", "a number of seconds > 0", raw["worker_timeout"]
             )
 
-    def planned(self, study: "Study") -> int | None:
+    def planned(self, study: Study) -> int | None:
         settings = study.settings[self.name]
         return None if settings.algorithm == "hyperband" else settings.max_trials
 
@@ -158,7 +159,7 @@ class TunerEngine(KerasObjectiveEngine):
             callbacks=training_callbacks(ctx.settings.patience),
         )
 
-    def trial_model(self, study: "Study", workdir: Path, record: "TrialRecord", data: Any) -> Any:
+    def trial_model(self, study: Study, workdir: Path, record: TrialRecord, data: Any) -> Any:
         """The trial's checkpoint (Keras Tuner keeps each trial's best epoch) as an estimator."""
         for folder in (Path(workdir) / "keras_tuner").glob("trial_*"):
             if folder.name.removeprefix("trial_").isdigit() and int(
@@ -174,7 +175,7 @@ ENGINE = TunerEngine()
 
 
 def estimator_from_weights(
-    engine: KerasObjectiveEngine, study: "Study", params: dict[str, Any], weights: Path, data: Any
+    engine: KerasObjectiveEngine, study: Study, params: dict[str, Any], weights: Path, data: Any
 ) -> Any:
     """A trial's model rebuilt as a fitted pipeline: `build_model` with its parameters and
     the weights it saved (preprocessing fitted on the training data, as in the search)."""
@@ -213,7 +214,7 @@ def _quiet_tuner(ctx: EngineContext) -> Any:
         kt_config.DEBUG, kt_utils.save_json = debug, save_json
 
 
-def _fitted_preprocessing(study: "Study", x_train: Any) -> list[tuple[str, Any]]:
+def _fitted_preprocessing(study: Study, x_train: Any) -> list[tuple[str, Any]]:
     from hpsearch.engines.common import preprocessing
 
     steps = preprocessing(study)
@@ -229,8 +230,8 @@ def _transform(steps: list[tuple[str, Any]], x: Any) -> Any:
 
 
 def as_estimator(
-    engine: TunerEngine,
-    study: "Study",
+    engine: KerasObjectiveEngine,
+    study: Study,
     steps: list[tuple[str, Any]],
     params: dict[str, Any],
     keras_model: Any,
@@ -330,7 +331,7 @@ def make_tuner(
     return tuner
 
 
-class _Recording:
+class _Recording(Mixin):
     """Mixin: seeds each trial from its identity, keeps what Keras Tuner drops (times,
     per-epoch history, the session) in records/<id>.json, and reports each ended trial."""
 
@@ -406,7 +407,7 @@ class _Recording:
         record = self.record(trial)
         self.ctx.report(record, self.history(trial, record))
 
-    def history(self, trial: Any, record: "TrialRecord") -> list[dict[str, Any]]:
+    def history(self, trial: Any, record: TrialRecord) -> list[dict[str, Any]]:
         rows = history_rows(
             self.engine.name, record.trial, "0", self.saved(trial.trial_id).get("history")
         )
@@ -414,7 +415,7 @@ class _Recording:
         first = trial.hyperparameters.values.get("tuner/initial_epoch", 0)
         return [{**row, "epoch": row["epoch"] + first} for row in rows]
 
-    def record(self, trial: Any) -> "TrialRecord":
+    def record(self, trial: Any) -> TrialRecord:
         from hpsearch.trials import TrialRecord, float32_score, trial_id
 
         saved = self.saved(trial.trial_id)

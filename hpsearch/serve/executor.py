@@ -16,8 +16,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from hpsearch.files import now
 from hpsearch.live import _started, read_status
@@ -95,8 +96,8 @@ class Executor:
             if not self._stop_sent:
                 self._stop_sent = True
                 proc.send_signal(signal.SIGINT)
-                self._job = self.store.update(job, stopped_by="page", message=STOPPING)
-            return self._job
+                job = self._job = self.store.update(job, stopped_by="page", message=STOPPING)
+            return job
 
     def shutdown(self, timeout: float = STOP_WAIT_SECONDS) -> None:
         """Stop the loop; a running study is stopped cleanly and stays marked running, so
@@ -188,7 +189,7 @@ class Executor:
 
     def _command(self, job: Job, resume: bool) -> list[str]:
         base = [self.python, "-m", "hpsearch"]
-        if resume:
+        if resume and job.run is not None:
             return [*base, "resume", str(self.results_dir / job.run), "--quiet", *self.extra_args]
         return [
             *base,

@@ -12,8 +12,9 @@ import math
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from hpsearch.analysis import engine_summary, load_run, read_summary, scored_trials, top_trials
 from hpsearch.errors import InputError
@@ -51,9 +52,11 @@ def run_path(results_dir: Path, study: str, run_id: str) -> Path:
 
 def download_path(run_dir: Path, name: str) -> Path:
     """A downloadable file of a run: one of DOWNLOADS, or best/<engine>.pkl|.keras."""
-    if name in DOWNLOADS:
-        path = run_dir / name
-    elif name.startswith("best/") and BEST_FILE.match(name.removeprefix("best/")):
+    if (
+        name in DOWNLOADS
+        or name.startswith("best/")
+        and BEST_FILE.match(name.removeprefix("best/"))
+    ):
         path = run_dir / name
     else:
         raise NotFound(name)

@@ -5,8 +5,9 @@ new fields may be added, none renamed or removed. Responses are built as plain d
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from http import HTTPStatus
-from typing import Any, Iterator, Literal, Optional
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,30 +25,30 @@ class Error(BaseModel):
 
 class EngineBest(Open):
     engine: str
-    state: Optional[str]
-    metric: Optional[str]
-    direction: Optional[Literal["maximize", "minimize"]]
-    best_trial: Optional[str]
-    best_val_score: Optional[float]
-    test_metric: Optional[str]
-    test_score: Optional[float]
+    state: str | None
+    metric: str | None
+    direction: Literal["maximize", "minimize"] | None
+    best_trial: str | None
+    best_val_score: float | None
+    test_metric: str | None
+    test_score: float | None
 
 
 class RunSummary(Open):
     id: str  # "study/run_id"
     study: str
     run_id: str
-    dataset: Optional[str]
+    dataset: str | None
     engines: list[str]
     state: State
     message: str
-    started_at: Optional[str]
-    finished_at: Optional[str]
-    duration_seconds: Optional[float]
+    started_at: str | None
+    finished_at: str | None
+    duration_seconds: float | None
     trials_done: int
-    trials_planned: Optional[int]
+    trials_planned: int | None
     best: list[EngineBest]
-    job: Optional[str]
+    job: str | None
     url: str
     api: str
 
@@ -57,12 +58,12 @@ class Job(Open):
     study: str
     kind: Literal["run", "resume"]
     state: JobState
-    run: Optional[str]
+    run: str | None
     submitted_at: str
-    started_at: Optional[str]
-    ended_at: Optional[str]
+    started_at: str | None
+    ended_at: str | None
     message: str
-    position: Optional[int]  # place in the queue, while queued
+    position: int | None  # place in the queue, while queued
 
 
 class JobReply(BaseModel):
@@ -82,7 +83,7 @@ class DownloadFile(BaseModel):
 
 
 class RunDetail(RunSummary):
-    status: Optional[dict[str, Any]]  # status.json: updated_at, engine_order, engines
+    status: dict[str, Any] | None  # status.json: updated_at, engine_order, engines
     summary: list[dict[str, Any]]  # summary.csv rows: engine, best_val_score, test_*, param_* ...
     info: dict[str, Any]  # seed, sizes, source, resumed_at, wall_seconds
     files: list[DownloadFile]
@@ -108,8 +109,8 @@ class Progress(BaseModel):
     run: str
     engine: str
     series: str
-    cum_fit: list[Optional[float]]
-    best: list[Optional[float]]
+    cum_fit: list[float | None]
+    best: list[float | None]
 
 
 class Compare(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -74,10 +75,8 @@ def serve(
         http=json_errors_protocol(),
     )
     server = uvicorn.Server(config)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn raises it again after its shutdown
         server.run()
-    except KeyboardInterrupt:  # uvicorn raises the signal again once it has shut down
-        pass
     print("hpsearch serve: stopped", file=sys.stderr)
     return 0 if server.started else 1
 
@@ -103,7 +102,7 @@ def json_errors_protocol() -> type[Any]:
     is not a number, a broken request line) as the app answers: a JSON error, our headers."""
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-    class JsonErrors(HttpToolsProtocol):  # type: ignore[misc]
+    class JsonErrors(HttpToolsProtocol):
         def send_400_response(self, msg: str) -> None:
             body = json.dumps(
                 {
