@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hpsearch import engines, interrupt
+from hpsearch import interrupt, registry
 from hpsearch.config import load_study
 from hpsearch.errors import HPSearchError
 
@@ -37,23 +37,17 @@ def _prepare_keras(verbose: bool = False) -> None:
 
 
 def cluster_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """Engine settings given on the command line (--scheduler, --chief, --storage)."""
+    """Engine settings given on the command line: each engine's cluster option."""
     from hpsearch.errors import StudyError
-    from hpsearch.schema import Checker, check_address
+    from hpsearch.schema import Checker
 
     overrides: dict[str, dict[str, Any]] = {}
-    # `is not None`: an empty value (an unset $CHIEF) is refused, not ignored
-    if getattr(args, "scheduler", None) is not None:
-        check_address(Checker("--scheduler", ""), "sklearn.scheduler", args.scheduler, "tcp")
-        overrides["sklearn"] = {"backend": "dask", "scheduler": args.scheduler}
-    if getattr(args, "chief", None) is not None:
-        check_address(Checker("--chief", ""), "keras_tuner.chief", args.chief)
-        overrides["keras_tuner"] = {"chief": args.chief}
-    if getattr(args, "storage", None) is not None:
-        from hpsearch.engines.optuna_engine import check_storage
-
-        check_storage(Checker("--storage", ""), args.storage)
-        overrides["optuna"] = {"storage": args.storage}
+    for name, cluster in _clusters().items():
+        value = getattr(args, _dest(cluster.flag), None)
+        # `is not None`: an empty value (an unset $CHIEF) is refused, not ignored
+        if value is not None:
+            cluster.check(Checker(cluster.flag, ""), value)
+            overrides[name] = cluster.overrides(value)
     worker = getattr(args, "id", None)
     # Keras Tuner takes any tuner id containing "chief" for its chief; the id names files
     if worker is not None and ("chief" in worker or not re.fullmatch(r"[A-Za-z0-9_.-]+", worker)):
@@ -88,20 +82,30 @@ def cmd_resume(args: argparse.Namespace) -> int:
     )
 
 
+def _clusters(workers: bool = False) -> dict[str, Any]:
+    """Each engine's distributed mode (only those that `worker`s join, if `workers`)."""
+    engines = registry.engines().items()
+    return {n: e.cluster for n, e in engines if e.cluster and (e.cluster.workers or not workers)}
+
+
+def _dest(flag: str) -> str:
+    return flag.removeprefix("--").replace("-", "_")
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
-    """Join a running run (its chief or its storage) and train trials until none are left."""
-    from hpsearch.worker import ADDRESSES, default_id, run_worker
+    """Join a running run (its coordinator) and train trials until none are left."""
+    from hpsearch.worker import default_id, run_worker
 
     overrides = cluster_overrides(args)
     worker_id = args.id or default_id()
-    engine, (key, _) = next((e, a) for e, a in ADDRESSES.items() if e in overrides)
+    engine, cluster = next((e, c) for e, c in _clusters(workers=True).items() if e in overrides)
     study = load_study(args.study, overrides)
     _prepare_keras(args.verbose)
 
     run_dir, trained = run_worker(
         study,
         engine,
-        overrides[engine][key],
+        overrides[engine][cluster.setting],
         worker_id,
         args.output_dir,
         int(args.verbose),
@@ -283,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--engine",
         action="append",
-        choices=engines.names(),
+        choices=registry.names(),
         help="run only this engine (repeatable); default: the study's engines",
     )
     run.add_argument("--seed", type=_seed, help="override the study's seed")
@@ -319,24 +323,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long to wait for the run to start (default: %(default)s)",
     )
     joins = worker.add_mutually_exclusive_group(required=True)
-    for command in (run, resume, joins):
-        command.add_argument(
-            "--chief",
-            metavar="HOST:PORT",
-            help="keras_tuner: the chief's address (run: serve the oracle there)",
-        )
-        command.add_argument(
-            "--storage",
-            metavar="URL",
-            help="optuna: the storage shared with workers (sqlite:///FILE, "
-            "postgresql://..., journal:FILE)",
-        )
-    for command in (run, resume):
-        command.add_argument(
-            "--scheduler",
-            metavar="ADDRESS",
-            help='sklearn: run fits on this Dask scheduler (backend = "dask")',
-        )
+    for name, cluster in _clusters().items():  # each engine's own option
+        for command in (run, resume, joins) if cluster.workers else (run, resume):
+            command.add_argument(
+                cluster.flag, metavar=cluster.metavar, help=f"{name}: {cluster.help}"
+            )
     worker.add_argument("--verbose", action="store_true", help="show Keras's per-epoch output")
     worker.set_defaults(func=cmd_worker)
     for command in (run, resume):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hpsearch import engines
+from hpsearch import registry
 from hpsearch.errors import Found, StudyError
 from hpsearch.schema import Checker, is_type, type_name
 
@@ -81,7 +81,7 @@ class Study:
     dataset: str
     source: str
     text: str
-    engines: tuple[str, ...] = engines.DEFAULT_ENGINES
+    engines: tuple[str, ...] = field(default_factory=registry.defaults)
     seed: int = 42
     data_dir: str | None = None
     output_dir: str = "results"
@@ -229,7 +229,7 @@ def parse_study(
         raise StudyError(
             source, None, "valid TOML", Found(str(exc)), int(line.group(1)) if line else None
         ) from None
-    registered = engines.names()
+    registered = registry.names()
     c.table("", doc, {name: dict for name in (*SCHEMA, *registered)})
     sections = {name: c.table(name, doc.get(name, {}), SCHEMA[name]) for name in SCHEMA}
     st, tr = sections["study"], sections["train"]
@@ -238,7 +238,7 @@ def parse_study(
         raise c.fail("study.dataset", f"one of {', '.join(DATASETS)}", Found("nothing"))
     dataset = c.one_of("study.dataset", st["dataset"], tuple(DATASETS))
     task = DATASETS[dataset][0]
-    chosen = tuple(st.get("engines", engines.DEFAULT_ENGINES))
+    chosen = tuple(st.get("engines", registry.defaults()))
     if not chosen:
         raise c.fail("study.engines", f"a non-empty list of {', '.join(registered)}", [])
     for e in chosen:
@@ -275,7 +275,7 @@ def parse_study(
     # there is still a typo).
     settings, overrides = {}, {k: dict(v) for k, v in (overrides or {}).items() if v}
     for name in registered:
-        engine = engines.get(name)
+        engine = registry.get(name)
         raw = c.table(name, {**doc.get(name, {}), **overrides.get(name, {})}, engine.schema)
         settings[name] = engine.parse(c, raw, task)
 

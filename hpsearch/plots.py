@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from hpsearch import engines as registry
+from hpsearch import registry
 
 # One color and line style per engine, in registry order (an engine keeps its look everywhere).
 ENGINE_PALETTE = [
@@ -78,6 +78,9 @@ def _engine_index(engine: str) -> int:
 
 
 def engine_color(engine: str) -> str:
+    """The engine's own colour (as on the web pages); a palette colour for one not registered."""
+    if engine in registry.names():
+        return str(registry.get(engine).colour)
     return ENGINE_PALETTE[_engine_index(engine) % len(ENGINE_PALETTE)]
 
 

@@ -20,8 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from hpsearch import engines as registry
-from hpsearch import interrupt
+from hpsearch import interrupt, registry
 from hpsearch.config import SPACE_PARAMS, Study, merge_overrides, parse_study
 from hpsearch.data import Dataset, load_dataset
 from hpsearch.engines.base import EngineContext, EngineResult

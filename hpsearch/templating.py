@@ -7,11 +7,14 @@ report inlines its stylesheet (one self-contained file); the server links to it.
 from __future__ import annotations
 
 import functools
+import json
 import math
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from hpsearch import registry
 
 PACKAGE = Path(__file__).resolve().parent
 TEMPLATES = PACKAGE / "templates"
@@ -43,6 +46,10 @@ def environment() -> Any:
         undefined=jinja2.StrictUndefined,
     )
     env.filters["fmt"] = fmt
+    # each engine's colour, for serve.js (<body data-colours>): the same as in plots.py
+    env.globals["engine_colours"] = lambda: json.dumps(
+        {name: engine.colour for name, engine in registry.engines().items()}
+    )
     # Markup: the stylesheet is ours, and escaping its quotes would break it inside <style>
     env.globals["inline_css"] = lambda: markupsafe.Markup(
         (STATIC / "hpsearch.css").read_text(encoding="utf-8")

@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hpsearch import engines as registry
+from hpsearch import registry
 from hpsearch.config import SPACE_PARAMS
 from hpsearch.data import Dataset, load_dataset
 from hpsearch.errors import HPSearchError

@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 
 from hpsearch.config import SPACE_PARAMS
-from hpsearch.engines.base import MAXIMIZE, MINIMIZE
+
+# A metric's direction: whether a higher or a lower score is better.
+MAXIMIZE, MINIMIZE = "maximize", "minimize"
 
 HISTORY_COLUMNS = ["engine", "trial", "fit", "epoch", "metric", "value"]
 COLUMNS = [

@@ -15,7 +15,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from hpsearch import engines as registry
+from hpsearch import registry
 from hpsearch.config import Study
 from hpsearch.data import load_dataset
 from hpsearch.engines.base import EngineContext
@@ -24,8 +24,10 @@ from hpsearch.files import now
 from hpsearch.heartbeat import Heartbeat, interval_for
 from hpsearch.runner import RESUME_KEYS, _without_test, stored_study
 
-# engine -> the setting that names the run's coordinator, and its command-line flag
-ADDRESSES = {"keras_tuner": ("chief", "--chief"), "optuna": ("storage", "--storage")}
+
+def _cluster(engine: str) -> Any:
+    """The engine's distributed mode: the setting naming the run's coordinator, its option."""
+    return registry.get(engine).cluster
 
 
 class WorkerError(InputError):
@@ -58,7 +60,8 @@ def find_run(
 def _find_run(study: Study, engine: str, address: str, output_dir: str | None) -> tuple[Path, dict]:
     from hpsearch.live import read_status
 
-    key, flag = ADDRESSES[engine]
+    cluster = _cluster(engine)
+    key, flag = cluster.setting, cluster.flag
     root = Path(output_dir or study.output_dir) / study.name
     for path in sorted(root.glob("*/run.json"), reverse=True):  # run ids start with the time
         try:
@@ -66,7 +69,7 @@ def _find_run(study: Study, engine: str, address: str, output_dir: str | None) -
             if "finished_at" in info or engine not in info.get("engines", ()):
                 continue
             ran = stored_study(path.parent, info)
-            if not same_coordinator(engine, getattr(ran.settings[engine], key), address):
+            if not cluster.same(getattr(ran.settings[engine], key), address):
                 continue
             if read_status(path.parent)["state"] != "running":
                 continue
@@ -83,14 +86,6 @@ def _find_run(study: Study, engine: str, address: str, output_dir: str | None) -
             f"(a shared filesystem across machines)"
         )
     )
-
-
-def same_coordinator(engine: str, run_address: str, worker_address: str) -> bool:
-    """Is the worker's address the run's? A chief's by its port: the run names the address
-    it listens on (0.0.0.0:8000), a worker the one it reaches it at (chief-host:8000)."""
-    if engine == "keras_tuner":
-        return run_address.rpartition(":")[2] == worker_address.rpartition(":")[2]
-    return run_address == worker_address
 
 
 def check_same_study(study: Study, ran: Study, run_dir: Path, engine: str) -> None:
@@ -115,7 +110,7 @@ def _comparable(spec: Any, settings: Any) -> Any:
     (matched by find_run) and what a resume may change."""
     import dataclasses
 
-    return dataclasses.replace(spec.resume_view(settings), **{ADDRESSES[spec.name][0]: None})
+    return dataclasses.replace(spec.resume_view(settings), **{spec.cluster.setting: None})
 
 
 def run_worker(
@@ -134,7 +129,7 @@ def run_worker(
     worker_id = worker_id or default_id()
     run_dir, info = find_run(study, engine, address, output_dir, wait)
     # The run's study, reaching its coordinator at this worker's address.
-    ran = stored_study(run_dir, info, {engine: {ADDRESSES[engine][0]: address}})
+    ran = stored_study(run_dir, info, {engine: {_cluster(engine).setting: address}})
     check_same_study(study, ran, run_dir, engine)
     for what, then, current in changed_provenance(info.get("versions", {})):
         raise WorkerError(

@@ -171,7 +171,7 @@ def test_full_study_parses_into_the_right_objects():
 
 def test_minimal_study_gets_every_default():
     s = parse_study(HEAD + 'name = "m"\n', SRC)
-    assert s.engines == engines.DEFAULT_ENGINES == ("sklearn", "keras_tuner")
+    assert s.engines == engines.defaults() == ("sklearn", "keras_tuner")
     assert s.seed == 42 and s.data_dir is None and s.output_dir == "results"
     assert s.max_train_samples is None and s.max_eval_samples is None
     assert s.epochs == 10 and s.batch_size == 32

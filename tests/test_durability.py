@@ -272,7 +272,7 @@ def test_a_failed_refit_keeps_the_trials_and_reports_the_failure(tmp_path, monke
     from hpsearch import engines, wrappers
     from hpsearch.config import parse_study
     from hpsearch.data import load_dataset
-    from hpsearch.engines import EngineContext
+    from hpsearch.engines.base import EngineContext
     from hpsearch.runner import _without_test
 
     study = parse_study(write_study(tmp_path, "california_housing", ["sklearn"], n=2).read_text())

@@ -21,7 +21,7 @@ from hpsearch import engines as registry
 from hpsearch import runner
 from hpsearch.config import Study, parse_study
 from hpsearch.data import Dataset
-from hpsearch.engines import EngineContext, EngineResult
+from hpsearch.engines.base import EngineContext, EngineResult
 from hpsearch.trials import TrialRecord
 
 from conftest import run_cli, write_study

@@ -149,7 +149,7 @@ def test_temporary_model_files_are_not_engines(tmp_path):
 def test_pruned_trials_are_counted_apart_from_failed_ones(tmp_path):
     """status.json, `hpsearch status` and summary.csv's row: pruned is not failed."""
     from hpsearch.config import parse_study
-    from hpsearch.engines import EngineResult
+    from hpsearch.engines.base import EngineResult
     from hpsearch.runner import summary_row
     from hpsearch.status import format_status
 

@@ -16,7 +16,8 @@ from sklearn.pipeline import Pipeline
 
 from hpsearch.config import Study, parse_study
 from hpsearch.data import Dataset
-from hpsearch.engines import EngineContext, EngineResult, optuna_engine
+from hpsearch.engines import optuna_engine
+from hpsearch.engines.base import EngineContext, EngineResult
 from hpsearch.engines.common import EnvironmentFailure
 from hpsearch.errors import StudyError
 from hpsearch.trials import TrialRecord

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from hpsearch.trials import MAXIMIZE, MINIMIZE
+
 if TYPE_CHECKING:
     from hpsearch.config import Study
     from hpsearch.data import Dataset
     from hpsearch.schema import Checker
     from hpsearch.trials import TrialRecord
-
-MAXIMIZE, MINIMIZE = "maximize", "minimize"
 
 
 @dataclass
@@ -68,10 +68,42 @@ class EngineResult:
     seconds: float = math.nan  # filled in by the runner
 
 
+@dataclass(frozen=True)
+class Cluster:
+    """An engine's distributed mode as the command line, `worker` and `serve` see it."""
+
+    flag: str  # its option on `run` and `resume` (and `worker`, if workers join)
+    metavar: str
+    help: str
+    setting: str  # the engine's setting that holds the address
+    check: Callable[[Checker, str], Any]  # raises `c.fail(...)` on a bad address
+    extra: dict[str, Any] = field(default_factory=dict)  # settings the option also sets
+    workers: bool = False  # `worker` processes join it at that address
+    by_port: bool = False  # a worker's address is the run's if the ports match
+    # settings a submitted study may not use unless `serve --allow-cluster`: (key, the
+    # refused value, or None for any value but the default)
+    refused: tuple[tuple[str, Any], ...] = ()
+
+    def overrides(self, address: str) -> dict[str, Any]:
+        """The engine's settings that the option gives."""
+        return {**self.extra, self.setting: address}
+
+    def same(self, run_address: str, worker_address: str) -> bool:
+        """Is a worker's address the run's? (A chief listens on 0.0.0.0:PORT; a worker
+        reaches it at HOST:PORT.)"""
+        if self.by_port:
+            return run_address.rpartition(":")[2] == worker_address.rpartition(":")[2]
+        return run_address == worker_address
+
+
 class Engine:
     """Base class: subclasses set the class attributes and implement `metric` and `run`."""
 
     name: ClassVar[str]
+    rank: ClassVar[int] = 100  # engines are listed in this order (then by name)
+    default: ClassVar[bool] = False  # run by a study that names no engines
+    colour: ClassVar[str] = "#7f7f7f"  # in plots and on the pages
+    cluster: ClassVar[Cluster | None] = None  # its distributed mode, if it has one
     settings_class: ClassVar[type]  # a frozen dataclass with a default for every field
     schema: ClassVar[dict[str, Any]]  # TOML key -> type (or tuple of types)
     # Settings that change speed, not results: a resume may change them.

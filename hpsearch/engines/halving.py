@@ -18,10 +18,10 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from hpsearch.engines.common import history_rows
-from hpsearch.engines.sklearn_engine import (
+from hpsearch.engines.sklearn_fits import (
     PREFIX,
     STEP,
-    SklearnEngine,
+    SearchEngine,
     canonical_candidate,
     fit_slots,
     fits_by_candidate,
@@ -48,7 +48,7 @@ def first_rung(settings: Any, epochs: int) -> int:
 
 
 def search(
-    engine: SklearnEngine,
+    engine: SearchEngine,
     ctx: EngineContext,
     pipeline: Pipeline,
     X: Any,
@@ -130,7 +130,7 @@ def rungs_of(results: dict[str, Any], search: Any) -> dict[int, list[Rung]]:
 
 
 def record_of(
-    engine: SklearnEngine,
+    engine: SearchEngine,
     study: Study,
     i: int,
     raw: dict[str, Any],
@@ -199,7 +199,7 @@ def rung_epochs(record: TrialRecord) -> list[int]:
 
 
 def histories(
-    engine: SklearnEngine, study: Study, records: list[TrialRecord], fits: dict[str, list]
+    engine: SearchEngine, study: Study, records: list[TrialRecord], fits: dict[str, list]
 ) -> list[dict[str, Any]]:
     """Every rung's fits as history rows, named by rung ("r1", or "r1f0" with folds), then
     the refit of the best ("refit")."""

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import interrupt
-from hpsearch.engines.base import EngineContext, EngineResult, KerasObjectiveEngine
+from hpsearch.engines import optuna_shared
+from hpsearch.engines.base import Cluster, EngineContext, EngineResult, KerasObjectiveEngine
 from hpsearch.engines.common import (
     EnvironmentFailure,
     history_rows,
@@ -29,6 +30,7 @@ from hpsearch.engines.common import (
     seed_keras,
 )
 from hpsearch.engines.optuna_draws import Draws
+from hpsearch.engines.optuna_shared import OUTCOME
 from hpsearch.errors import HPSearchError
 from hpsearch.files import now, plain
 from hpsearch.schema import Checker
@@ -51,8 +53,6 @@ SAMPLER_NEEDS = {"cmaes": "cmaes", "gp": "torch"}
 PRUNERS = ("median", "successive_halving", "hyperband", "none")
 # Keyword arguments of each pruner (optuna's defaults; tests may lower n_startup_trials).
 PRUNER_KWARGS: dict[str, dict[str, Any]] = {"median": {}, "successive_halving": {}, "hyperband": {}}
-# Our outcome of a trial, stored with it: a trial without one was interrupted, not finished.
-OUTCOME = "hpsearch_status"
 
 
 class OptunaMissing(HPSearchError):
@@ -74,6 +74,16 @@ class OptunaSettings:
 
 class OptunaEngine(KerasObjectiveEngine):
     name = "optuna"
+    rank, colour = 2, "#2ca02c"
+    cluster = Cluster(
+        flag="--storage",
+        metavar="URL",
+        help="the storage shared with workers (sqlite:///FILE, postgresql://..., journal:FILE)",
+        setting="storage",
+        check=lambda c, value: check_storage(c, value),
+        workers=True,
+        refused=(("storage", None),),  # a database, or a file anywhere
+    )
     settings_class = OptunaSettings
     schema = {
         "n_trials": int,
@@ -110,7 +120,6 @@ class OptunaEngine(KerasObjectiveEngine):
         import keras
 
         from hpsearch.config import split_params
-        from hpsearch.engines import optuna_shared
         from hpsearch.engines.tuner_engine import as_estimator
         from hpsearch.model import build_model
         from hpsearch.trials import best_trial
@@ -166,8 +175,6 @@ class OptunaEngine(KerasObjectiveEngine):
 
     def work(self, ctx: EngineContext) -> int:
         """Train trials of the run's study in the shared storage until it has enough."""
-        from hpsearch.engines import optuna_shared
-
         return optuna_shared.optimize(Trainer(self, ctx), None, wait_for_others=False)
 
     def record(self, study: Study, trial: Any) -> TrialRecord:
@@ -217,7 +224,6 @@ class Trainer:
     objective that trains one trial of `build_model`."""
 
     def __init__(self, engine: OptunaEngine, ctx: EngineContext) -> None:
-        from hpsearch.engines import optuna_shared
         from hpsearch.engines.tuner_engine import _fitted_preprocessing, _transform
 
         self.optuna = optuna = _import_optuna()
@@ -284,7 +290,6 @@ class Trainer:
         import keras
 
         from hpsearch.config import split_params
-        from hpsearch.engines import optuna_shared
         from hpsearch.engines.callbacks import training_callbacks
         from hpsearch.model import build_model
 

@@ -15,19 +15,32 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hpsearch import interrupt
 from hpsearch.heartbeat import Liveness
 
 if TYPE_CHECKING:
     from hpsearch.engines.base import EngineContext
-    from hpsearch.engines.optuna_engine import Trainer
 
+# Our outcome of a trial, stored with it: a trial without one was interrupted, not finished.
+OUTCOME = "hpsearch_status"
 POLL = 1.0  # seconds between the run's looks at its workers' trials while it waits for them
 DEFAULT_NAME = "hpsearch"  # the study's name in a run's own SQLite file
 RETRIES = 3  # times a trial whose worker was lost is queued again
 JOIN = 30.0  # seconds a process retries opening the storage (a worker: until the run made it)
+
+
+class Trains(Protocol):
+    """One process's side of the study (optuna_engine.Trainer), as `optimize` drives it."""
+
+    optuna: Any
+    ostudy: Any
+    ctx: EngineContext
+    poll: Any
+    trained: int
+
+    def optimize(self, n_trials: int) -> None: ...
 
 
 class Surplus(Exception):
@@ -117,8 +130,6 @@ def fail_lost_trials(ostudy: Any, ctx: EngineContext, dead: set[str]) -> list[in
 def counts(trial: Any) -> bool:
     """Does `trial` hold one of the study's places? Finished ones, running and queued ones do;
     a trial failed without hpsearch's outcome (a lost worker's, a surplus one) does not."""
-    from hpsearch.engines.optuna_engine import OUTCOME
-
     return OUTCOME in trial.user_attrs or trial.state.name in ("RUNNING", "WAITING")
 
 
@@ -131,7 +142,7 @@ def surplus(ostudy: Any, trial: Any, n_trials: int) -> bool:
     return len(earlier) >= n_trials
 
 
-def optimize(trainer: Trainer, report: Callable[[Any], None] | None, wait_for_others: bool) -> int:
+def optimize(trainer: Trains, report: Callable[[Any], None] | None, wait_for_others: bool) -> int:
     """Train trials until the study has its `n_trials`; `report` each finished trial (the run
     does, workers do not); with `wait_for_others`, return only when no trial runs anywhere.
     Returns how many trials this process trained."""

@@ -8,18 +8,28 @@ study stays fast.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hpsearch.engines.base import MAXIMIZE, MINIMIZE, Engine, EngineContext, EngineResult
+from hpsearch.engines import halving
+from hpsearch.engines.base import Cluster, Engine, EngineContext, EngineResult
 from hpsearch.engines.common import history_rows
+from hpsearch.engines.sklearn_fits import (
+    PREFIX,
+    STEP,
+    SearchEngine,
+    canonical_candidate,
+    fit_slots,
+    fits_by_candidate,
+    n_workers,
+    pipeline_params,
+    record_params,
+)
 from hpsearch.errors import Found
 from hpsearch.schema import Checker, check_address
+from hpsearch.trials import MAXIMIZE, MINIMIZE
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -29,9 +39,6 @@ if TYPE_CHECKING:
     from hpsearch.trials import TrialRecord
 
 MAX_SEED = 2**32 - 1  # numpy's seeding range (config.MAX_SEED: this module stays light)
-STEP = "model__"  # the pipeline step holding the wrapper
-PREFIX = STEP + "model__"  # ... then scikeras's routing to build_model
-# sklearn scorers that make sense for each task (others would score NaN on every fit).
 SCORERS = {
     "classification": (
         "accuracy",
@@ -82,6 +89,16 @@ class SklearnSettings:
 
 class SklearnEngine(Engine):
     name = "sklearn"
+    rank, default, colour = 0, True, "#1f77b4"
+    cluster = Cluster(
+        flag="--scheduler",
+        metavar="ADDRESS",
+        help='run fits on this Dask scheduler (backend = "dask")',
+        setting="scheduler",
+        check=lambda c, value: check_address(c, "sklearn.scheduler", value, "tcp"),
+        extra={"backend": "dask"},
+        refused=(("backend", "dask"), ("scheduler", None)),  # a scheduler unpickles what it is sent
+    )
     settings_class = SklearnSettings
     schema = {
         "n_iter": int,
@@ -264,8 +281,6 @@ class SklearnEngine(Engine):
         store.clean()
         pipeline = self.pipeline(study, store.directory, ctx.session, ctx.verbose)
         if settings.search == "halving":
-            from hpsearch.engines import halving
-
             records, best = halving.search(self, ctx, pipeline, X, y, cv, store)
             named_histories = halving.histories
         else:
@@ -364,48 +379,8 @@ class SklearnEngine(Engine):
 ENGINE = SklearnEngine()
 
 
-def pipeline_params(params: dict[str, Any]) -> dict[str, Any]:
-    """A candidate's parameters as the pipeline's: build_model's routed through the wrapper,
-    training ones (batch_size) the wrapper's own."""
-    from hpsearch.config import TRAINING_PARAMS
-
-    return {(STEP if k in TRAINING_PARAMS else PREFIX) + k: v for k, v in params.items()}
-
-
-def _wrapper_view(params: dict[str, Any], study: Study) -> dict[str, Any]:
-    """What identifies a candidate among a fit's wrapper parameters (its key names)."""
-    from hpsearch.config import TRAINING_PARAMS
-
-    view = {k: v for k, v in params.items() if k.startswith(STEP)}
-    view.update({k: params.get(k, getattr(study, k)) for k in TRAINING_PARAMS})
-    return view
-
-
-def canonical_candidate(params: dict[str, Any], study: Study) -> str:
-    from hpsearch.checkpoint import canonical
-
-    return canonical(
-        _wrapper_view({k.removeprefix(STEP): v for k, v in pipeline_params(params).items()}, study)
-    )
-
-
-def fits_by_candidate(store: FitStore, n_all: int, study: Study) -> dict[str, list[dict[str, Any]]]:
-    """Fit records grouped by candidate (fold fits in start order, the refit last)."""
-    from hpsearch.checkpoint import canonical
-
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for fit in store.records():
-        model_params = _wrapper_view(fit["params"], study)
-        groups.setdefault(canonical(model_params), []).append(fit)
-    for fits in groups.values():
-        for fit in fits:
-            fit["refit"] = fit["n_samples"] == n_all  # CV folds always hold fewer rows
-        fits.sort(key=lambda f: (f["refit"], f["started"]))
-    return groups
-
-
 def random_histories(
-    engine: SklearnEngine, study: Study, records: list[TrialRecord], fits: dict[str, list]
+    engine: SearchEngine, study: Study, records: list[TrialRecord], fits: dict[str, list]
 ) -> list[dict[str, Any]]:
     """Each candidate's fold fits as history rows ("0", "1", ...), its refit as "refit"."""
     rows: list[dict[str, Any]] = []
@@ -416,13 +391,6 @@ def random_histories(
     return rows
 
 
-def record_params(raw: dict[str, Any]) -> dict[str, Any]:
-    """A candidate's pipeline parameters as a trial's (plain values, no prefixes)."""
-    from hpsearch.files import plain
-
-    return {k.removeprefix(PREFIX).removeprefix(STEP): plain(v) for k, v in raw.items()}
-
-
 def train_epochs(c: Checker) -> int:
     """[train] epochs of the study file being checked (an engine's check is given only its
     own section; the file's text is at hand, and [train] is already validated)."""
@@ -431,25 +399,6 @@ def train_epochs(c: Checker) -> int:
     from hpsearch.config import Study
 
     return tomllib.loads("\n".join(c.lines)).get("train", {}).get("epochs", Study.epochs)
-
-
-@contextlib.contextmanager
-def fit_slots(settings: SklearnSettings, store_dir: Path, X: Any, y: Any) -> Iterator[int | None]:
-    """Where a search's fits run; yields its n_jobs. loky (the default): `settings.n_jobs`
-    processes here. dask: every thread of a Dask cluster's workers (engines/dask_backend.py),
-    X and y sent once; each fit is still checkpointed, by the worker that trains it, in the
-    (shared) fit store. Live reports and the refit of the best stay in this process."""
-    if settings.backend != "dask":
-        yield settings.n_jobs
-        return
-    from hpsearch.engines.dask_backend import parallel
-
-    with parallel(settings, store_dir, X, y) as threads:
-        yield threads
-
-
-def n_workers(n_jobs: int | None) -> int:
-    return (os.cpu_count() or 1) if n_jobs == -1 else max(1, n_jobs or 1)
 
 
 def record_from(

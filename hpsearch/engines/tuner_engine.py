@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import interrupt
-from hpsearch.engines.base import MINIMIZE, EngineContext, EngineResult, KerasObjectiveEngine
+from hpsearch.engines.base import Cluster, EngineContext, EngineResult, KerasObjectiveEngine
 from hpsearch.engines.common import (
     EnvironmentFailure,
     history_rows,
@@ -30,6 +30,7 @@ from hpsearch.engines.common import (
 from hpsearch.files import now, plain, write_json
 from hpsearch.mixin import Mixin
 from hpsearch.schema import Checker, check_address
+from hpsearch.trials import MINIMIZE
 
 if TYPE_CHECKING:
     from hpsearch.config import Study
@@ -52,6 +53,17 @@ class TunerSettings:
 
 class TunerEngine(KerasObjectiveEngine):
     name = "keras_tuner"
+    rank, default, colour = 1, True, "#ff7f0e"
+    cluster = Cluster(
+        flag="--chief",
+        metavar="HOST:PORT",
+        help="the chief's address (run: serve the oracle there)",
+        setting="chief",
+        check=lambda c, value: check_address(c, "keras_tuner.chief", value),
+        workers=True,
+        by_port=True,  # the run listens on 0.0.0.0:PORT, a worker reaches it at HOST:PORT
+        refused=(("chief", None),),  # it opens a port
+    )
     settings_class = TunerSettings
     schema = {
         "algorithm": str,

@@ -8,21 +8,20 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from hpsearch import registry
 from hpsearch.config import Study, parse_study
 from hpsearch.data import locate_data, resolve_data_dir
 from hpsearch.errors import StudyError
 from hpsearch.results import check_writable
 from hpsearch.serve.jobs import FILENAME, QUEUE, clean_filename
 
-# Settings that reach past this machine: a Dask scheduler (it sends pickles), a Keras Tuner
-# chief (an open port), an Optuna storage (a database, or a file anywhere). Refused in a
-# submitted study unless `serve --allow-cluster`.
-CLUSTER = (
-    ("sklearn", "backend", "dask"),
-    ("sklearn", "scheduler", None),
-    ("keras_tuner", "chief", None),
-    ("optuna", "storage", None),
-)
+
+def cluster_settings() -> list[tuple[str, str, Any]]:
+    """Settings that reach past this machine (a scheduler that unpickles what it is sent, a
+    chief's open port, a storage anywhere), as each engine declares them: (engine, key,
+    refused value or None for any). Refused in a submitted study unless `--allow-cluster`."""
+    engines = registry.engines().items()
+    return [(n, key, v) for n, e in engines if e.cluster for key, v in e.cluster.refused]
 
 
 def _inside(path: Path, roots: list[Path]) -> bool:
@@ -64,7 +63,7 @@ def check_submission(
             f"nothing, or a folder inside this server's data folders ({allowed})",
             raw["data_dir"],
         )
-    for section, key, value in CLUSTER if not allow_cluster else ():
+    for section, key, value in cluster_settings() if not allow_cluster else ():
         given = doc.get(section, {}).get(key)
         if given is not None and (value is None or given == value):
             raise StudyError(

@@ -55,7 +55,8 @@
 
   // --- engine colors: fixed by name so an engine keeps its color on every page ---
   const PALETTE = ["#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#7f7f7f"];
-  const KNOWN = {sklearn: "#1f77b4", keras_tuner: "#ff7f0e", optuna: "#2ca02c"};
+  // each engine's own colour, from the registry (base.html), as in the static report
+  const KNOWN = JSON.parse(document.body.dataset.colours || "{}");
   HP.FAILED = "#d62728";
   HP.PRUNED = "#8c8c8c";
   HP.engineColor = function (name) {
