@@ -61,7 +61,13 @@ def _rows(run_dir: Path, engine: str) -> int:
 
 
 def _kill_after(
-    cmd: list[str], cwd: Path, out: Path, engine: str, enough: int, sig: int = signal.SIGKILL
+    cmd: list[str],
+    cwd: Path,
+    out: Path,
+    engine: str,
+    enough: int,
+    sig: int = signal.SIGKILL,
+    pythonpath: str = str(ROOT),
 ) -> tuple[Path, subprocess.Popen]:
     """Start a run, signal it once trials.csv lists `enough` finished trials of `engine`.
 
@@ -73,7 +79,7 @@ def _kill_after(
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": pythonpath},
     )
     deadline = time.time() + 300
     try:
