@@ -22,8 +22,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hpsearch import templating
 from hpsearch.errors import HPSearchError
+from hpsearch.serve import models, openapi
+from hpsearch.serve import runfiles as files
 from hpsearch.serve import runs as data
-from hpsearch.serve import schema
 from hpsearch.serve.executor import Executor
 from hpsearch.serve.jobs import JobConflict, JobStore
 from hpsearch.serve.security import BodyTooLarge, Guard, GuardMiddleware, error, read_body
@@ -42,13 +43,6 @@ def _plotly_js() -> Path:
     import plotly
 
     return Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
-
-
-def _documented(model: Any, *codes: int, ok: int = 200) -> dict[int | str, Any]:
-    # the codes every operation can answer (400, 401, 405 ...) are added by schema.finish
-    out: dict[int | str, Any] = {ok: {"model": model}} if model else {}
-    out.update({c: {"model": schema.Error} for c in codes})
-    return out
 
 
 def create_app(
@@ -92,7 +86,7 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,  # their pages load scripts from a CDN
-        description=schema.DESCRIPTION,
+        description=openapi.DESCRIPTION,
     )
     app.state.results, app.state.store, app.state.executor = results, store, executor
     app.add_middleware(GuardMiddleware, guard=guard)
@@ -128,8 +122,8 @@ def create_app(
 
     def run_dir(study: str, run_id: str) -> Path:
         try:
-            return data.run_path(results, study, run_id)
-        except data.NotFound:
+            return files.run_path(results, study, run_id)
+        except files.NotFound:
             raise StarletteHTTPException(404, f"no run {study}/{run_id} in {results}") from None
 
     def detail(path: Path) -> dict[str, Any]:
@@ -147,7 +141,7 @@ def create_app(
         positions = store.positions()
         listed = [
             data.run_summary(results, p, jobs.get(f"{p.parent.name}/{p.name}"))
-            for p in data.list_runs(results)
+            for p in files.list_runs(results)
         ]
         return {
             "runs": listed,
@@ -156,13 +150,15 @@ def create_app(
 
     # --- JSON API ----------------------------------------------------------------------------
 
-    @app.get("/api/runs", responses=_documented(schema.RunList), tags=["runs"])
+    @app.get("/api/runs", responses=openapi.documented(models.RunList), tags=["runs"])
     def api_runs() -> JSONResponse:
         """Every run under the results folder (newest first) and the queue's jobs."""
         return JSONResponse(run_list())
 
     @app.get(
-        "/api/runs/{study}/{run_id}", responses=_documented(schema.RunDetail, 404), tags=["runs"]
+        "/api/runs/{study}/{run_id}",
+        responses=openapi.documented(models.RunDetail, 404),
+        tags=["runs"],
     )
     def api_run(study: str, run_id: str) -> JSONResponse:
         """One run: its state, each engine's progress, summary.csv, its files."""
@@ -170,7 +166,7 @@ def create_app(
 
     @app.get(
         "/api/runs/{study}/{run_id}/trials",
-        responses=_documented(schema.Trials, 404),
+        responses=openapi.documented(models.Trials, 404),
         tags=["runs"],
     )
     def api_trials(study: str, run_id: str) -> Response:
@@ -179,14 +175,14 @@ def create_app(
 
     @app.get(
         "/api/runs/{study}/{run_id}/histories",
-        responses=_documented(schema.Histories, 404),
+        responses=openapi.documented(models.Histories, 404),
         tags=["runs"],
     )
     def api_histories(study: str, run_id: str) -> Response:
         """Per-epoch values of every fit (histories.csv, rewritten as each trial finishes)."""
         return Response(data.histories(run_dir(study, run_id)), media_type="application/json")
 
-    @app.get("/api/compare", responses=_documented(schema.Compare, 404, 422), tags=["runs"])
+    @app.get("/api/compare", responses=openapi.documented(models.Compare, 404, 422), tags=["runs"])
     def api_compare(
         run: list[str] = Query(..., description="run ids study/run_id"),
     ) -> JSONResponse:
@@ -197,7 +193,7 @@ def create_app(
         study, _, run_id = run.partition("/")
         return run_dir(study, run_id)
 
-    @app.get("/api/jobs", responses=_documented(list[schema.Job]), tags=["queue"])
+    @app.get("/api/jobs", responses=openapi.documented(list[models.Job]), tags=["queue"])
     def api_jobs() -> JSONResponse:
         """The queue: every job, newest first."""
         return JSONResponse(run_list()["jobs"])
@@ -205,9 +201,9 @@ def create_app(
     @app.post(
         "/api/studies",
         status_code=201,
-        responses=_documented(schema.JobReply, 413, 415, 422, ok=201),
+        responses=openapi.documented(models.JobReply, 413, 415, 422, ok=201),
         tags=["queue"],
-        openapi_extra={"requestBody": {"required": True, "content": schema.STUDY}},
+        openapi_extra={"requestBody": {"required": True, "content": openapi.STUDY}},
     )
     async def api_submit(
         request: Request,
@@ -237,7 +233,7 @@ def create_app(
 
     @app.post(
         "/api/jobs/{job_id}/cancel",
-        responses=_documented(schema.JobReply, 404, 409),
+        responses=openapi.documented(models.JobReply, 404, 409),
         tags=["queue"],
     )
     def api_cancel(job_id: str) -> JSONResponse:
@@ -252,7 +248,7 @@ def create_app(
     @app.post(
         "/api/runs/{study}/{run_id}/stop",
         status_code=202,
-        responses=_documented(schema.JobReply, 404, 409, ok=202),
+        responses=openapi.documented(models.JobReply, 404, 409, ok=202),
         tags=["queue"],
     )
     def api_stop(study: str, run_id: str) -> JSONResponse:
@@ -267,14 +263,14 @@ def create_app(
     @app.post(
         "/api/runs/{study}/{run_id}/resume",
         status_code=201,
-        responses=_documented(schema.JobReply, 404, 409, ok=201),
+        responses=openapi.documented(models.JobReply, 404, 409, ok=201),
         tags=["queue"],
     )
     def api_resume(study: str, run_id: str) -> JSONResponse:
         """Queue an interrupted run to finish (finished trials are kept)."""
         path = run_dir(study, run_id)
         state = data.run_summary(results, path)["state"]
-        if not data.resumable(state, data.read_json(path / "run.json")):
+        if not data.resumable(state, files.read_json(path / "run.json")):
             return error(409, f"{study}/{run_id}: expected an interrupted run, found one {state}")
         try:
             job = store.resume(f"{path.parent.name}/{path.name}")
@@ -285,7 +281,7 @@ def create_app(
 
     # --- pages and files -----------------------------------------------------------------------
 
-    rendered = data.Cache(size=64)
+    rendered = files.Cache(size=64)
 
     def page(name: str, title: str, subtitle: str = "", **context: Any) -> HTMLResponse:
         # readers polling a running study's page get the same HTML until its data change
@@ -301,7 +297,7 @@ def create_app(
             "api.html",
             "hpsearch API",
             f"{doc['info']['title']} {doc['info']['version']} · the same as /openapi.json",
-            **schema.api_page(doc),
+            **openapi.api_page(doc),
         )
 
     @app.get("/", include_in_schema=False)
@@ -328,13 +324,13 @@ def create_app(
     def download(study: str, run_id: str, name: str) -> Response:
         path = run_dir(study, run_id)
         try:
-            file = data.download_path(path, name)
-        except data.NotFound:
+            file = files.download_path(path, name)
+        except files.NotFound:
             return error(404, f"no file {name} in run {study}/{run_id}")
         media = MEDIA.get(file.suffix, "application/octet-stream")
         inline = file.suffix == ".html"
         return FileResponse(
-            file, media_type=media, filename=None if inline else data.download_name(path, name)
+            file, media_type=media, filename=None if inline else files.download_name(path, name)
         )
 
     static = {p.name: p for p in templating.STATIC.iterdir() if p.suffix in STATIC_TYPES}
@@ -349,7 +345,7 @@ def create_app(
 
     # The document is built here, once, before every GET also answers HEAD (FastAPI's routes
     # do not, Starlette's do): it lists each operation once, not a HEAD twin of each GET.
-    schema.finish(app.openapi())
+    openapi.finish(app.openapi())
     for route in app.routes:
         if isinstance(route, APIRoute) and route.methods and "GET" in route.methods:
             route.methods.add("HEAD")
