@@ -6,16 +6,20 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import BaseModel, TypeAdapter
 
 from hpsearch.cli import dispatch
+from hpsearch.serve import models
 from hpsearch.serve.app import create_app
 from hpsearch.serve.jobs import QUEUE
 
 from test_report import make_run
 
+M = TypeVar("M", bound=BaseModel)
 LOCAL = "http://127.0.0.1:8765"
 GOOD = """
 [study]
@@ -157,6 +161,52 @@ def test_submit_cancel_and_conflicts(results: Path) -> None:
     assert c.get("/api/runs").json()["runs"][1]["state"] == "queued"
     assert c.post("/api/runs/study/20260101-100000-aaaa/resume").status_code == 409  # queued once
     assert c.post("/api/runs/study/20260102-100000-bbbb/resume").status_code == 409  # finished
+
+
+def answer(reply, model: type[M], status: int = 200) -> M:
+    """The reply's body as `model`, which must name every field: the documents are open (new
+    fields may come), the server's answers must not carry a field the document lacks."""
+    assert reply.status_code == status, reply.text
+    return model.model_validate(reply.json(), extra="forbid", strict=True)
+
+
+def test_answers_match_their_models(results: Path) -> None:
+    c = client(results)
+    killed, done = "study/20260101-100000-aaaa", "study/20260102-100000-bbbb"
+    submitted = answer(
+        c.post("/api/studies?filename=tiny.toml", content=GOOD), models.JobReply, 201
+    )
+    answer(c.post(f"/api/jobs/{submitted.job.id}/cancel"), models.JobReply)
+    answer(c.post(f"/api/runs/{killed}/resume"), models.JobReply, 201)  # a run with a job
+    listing = answer(c.get("/api/runs"), models.RunList)
+    assert {r.job is not None for r in listing.runs} == {True, False} and len(listing.jobs) == 2
+    jobs = TypeAdapter(list[models.Job]).validate_python(
+        c.get("/api/jobs").json(), extra="forbid", strict=True
+    )
+    assert [j.state for j in jobs] == ["queued", "cancelled"]
+    for run in (killed, done):
+        detail = answer(c.get(f"/api/runs/{run}"), models.RunDetail)
+        assert detail.files and detail.best
+        assert answer(c.get(f"/api/runs/{run}/trials"), models.Trials).trials
+        assert answer(c.get(f"/api/runs/{run}/histories"), models.Histories).rows["value"]
+    compared = answer(c.get("/api/compare", params={"run": [killed, done]}), models.Compare)
+    assert compared.table and compared.progress
+
+
+def test_errors_match_their_model(results: Path) -> None:
+    c = client(results)
+    killed = "study/20260101-100000-aaaa"
+    for reply, status in (
+        (c.get("/api/runs/study/nothing"), 404),
+        (c.post("/api/jobs/nothing/cancel"), 404),
+        (c.post(f"/api/runs/{killed}/stop"), 409),
+        (c.post("/api/runs/study/20260102-100000-bbbb/resume"), 409),
+        (c.post("/api/studies", content=GOOD, headers={"Content-Type": "text/plain"}), 415),
+        (c.post("/api/studies", content="[study]"), 422),
+        (c.get("/api/compare"), 422),
+        (c.delete("/api/runs"), 405),
+    ):
+        assert "\n" not in answer(reply, models.Error, status).error  # one line
 
 
 @pytest.mark.parametrize(

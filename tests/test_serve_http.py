@@ -220,12 +220,12 @@ def test_api_page_renders_the_openapi_document_without_external_urls(results: Pa
 
 
 def test_a_crash_is_a_json_500_with_the_security_headers(results: Path, monkeypatch) -> None:
-    from hpsearch.serve import runs
+    from hpsearch.serve import service
 
     def crash(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(runs, "list_runs", crash)
+    monkeypatch.setattr(service, "list_runs", crash)
     c = TestClient(
         create_app(results, run_queue=False), base_url=LOCAL, raise_server_exceptions=False
     )

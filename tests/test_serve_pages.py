@@ -19,6 +19,7 @@ from hpsearch.report import write_compare_report, write_report
 from hpsearch.serve import runs
 from hpsearch.serve.app import create_app
 from hpsearch.serve.jobs import QUEUE, STOPPED_FROM_PAGE, STOPPING, clean_filename
+from hpsearch.serve.models import JobReply
 
 from test_report import make_run
 
@@ -172,7 +173,10 @@ def test_stop_from_the_page_then_resume(results: Path, tmp_path: Path) -> None:
             ),
             "the run to start",
         )
-        assert c.post(f"/api/runs/{run}/stop").status_code == 202
+        stopped = c.post(f"/api/runs/{run}/stop")
+        assert stopped.status_code == 202
+        job = JobReply.model_validate(stopped.json(), extra="forbid", strict=True).job
+        assert job.id == first["id"]
         _wait(
             lambda: (
                 {j["id"]: j for j in c.get("/api/jobs").json()}[first["id"]]["state"] != "running"

@@ -1,54 +1,31 @@
 """The web service: pages, the JSON API and downloads over one results folder.
 
-`create_app(results_dir, ...)` builds the FastAPI application; `hpsearch serve` runs it
-with uvicorn. Reading goes through hpsearch/serve/runs.py, the queue through jobs.py and
-executor.py, the access rules through security.py.
+`create_app(results_dir, ...)` wires the application together; `hpsearch serve` runs it with
+uvicorn. The routes live in hpsearch/serve/routes/ (runs API, queue, pages and files) and
+share one `Service` (service.py); reading goes through runs.py and runfiles.py, the queue
+through jobs.py and executor.py, the access rules through security.py.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
-from fastapi.routing import APIRoute
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hpsearch import templating
 from hpsearch.errors import HPSearchError
-from hpsearch.serve import runs as data
-from hpsearch.serve import schema
+from hpsearch.serve import openapi
 from hpsearch.serve.executor import Executor
 from hpsearch.serve.jobs import JobConflict, JobStore
-from hpsearch.serve.security import BodyTooLarge, Guard, GuardMiddleware, error, read_body
-from hpsearch.serve.submit import check_submission
-
-STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
-MEDIA = {
-    ".csv": "text/csv; charset=utf-8",
-    ".json": "application/json",
-    ".toml": "text/plain; charset=utf-8",
-    ".html": "text/html; charset=utf-8",
-}
-
-
-def _plotly_js() -> Path:
-    import plotly
-
-    return Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
-
-
-def _documented(model: Any, *codes: int, ok: int = 200) -> dict[int | str, Any]:
-    # the codes every operation can answer (400, 401, 405 ...) are added by schema.finish
-    out: dict[int | str, Any] = {ok: {"model": model}} if model else {}
-    out.update({c: {"model": schema.Error} for c in codes})
-    return out
+from hpsearch.serve.routes import pages, queue, runs
+from hpsearch.serve.security import MAX_BODY, Guard, GuardMiddleware, error, is_loopback
+from hpsearch.serve.service import ApiError, Service
 
 
 def create_app(
@@ -65,8 +42,6 @@ def create_app(
 ) -> FastAPI:
     """The application over `results_dir`; `run_queue=False` leaves queued studies alone
     (tests of the API alone); `allow_cluster` lets submitted studies use cluster settings."""
-    from hpsearch.serve.security import MAX_BODY, is_loopback
-
     results = Path(results_dir).resolve()
     results.mkdir(parents=True, exist_ok=True)
     env_data = os.environ.get("HPSEARCH_DATA_DIR")
@@ -74,17 +49,26 @@ def create_app(
         Path(p).resolve()
         for p in (data_roots if data_roots is not None else ([env_data] if env_data else []))
     ]
-    guard = Guard(loopback=is_loopback(host), token=token, max_body=max_body or MAX_BODY, port=port)
     store = JobStore(results)
-    executor = Executor(store, results, extra_args=executor_args)
+    svc = Service(
+        results=results,
+        roots=roots,
+        guard=Guard(
+            loopback=is_loopback(host), token=token, max_body=max_body or MAX_BODY, port=port
+        ),
+        store=store,
+        executor=Executor(store, results, extra_args=executor_args),
+        allow_cluster=allow_cluster,
+        static={p.name: p for p in templating.STATIC.iterdir() if p.suffix in pages.STATIC_TYPES},
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if run_queue:
-            executor.start()
+            svc.executor.start()
         yield
         if run_queue:
-            executor.shutdown()
+            svc.executor.shutdown()
 
     app = FastAPI(
         title="hpsearch",
@@ -92,19 +76,39 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,  # their pages load scripts from a CDN
-        description=schema.DESCRIPTION,
+        description=openapi.DESCRIPTION,
     )
-    app.state.results, app.state.store, app.state.executor = results, store, executor
-    app.add_middleware(GuardMiddleware, guard=guard)
+    app.state.service = svc
+    # server.py and tests reach these directly
+    app.state.results, app.state.store, app.state.executor = results, store, svc.executor
+    app.add_middleware(GuardMiddleware, guard=svc.guard)
+    _handle_errors(app)
+    for router in (runs.router, queue.router, pages.router):
+        app.include_router(router)
+
+    openapi.finish(app.openapi())  # built once, here; every later request gets this one
+    return app
+
+
+def _handle_errors(app: FastAPI) -> None:
+    """Every error answers {"error": "one line"}. A crash's 500 is answered by GuardMiddleware,
+    inside FastAPI's handler for Exception, so that it carries the security headers too."""
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error(exc.status, exc.message, **exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # raised by the framework: no route matched, or a method the path does not have
         headers = dict(exc.headers or {})  # 405's Allow, 401's WWW-Authenticate
         detail = exc.detail
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"not found: {request.url.path}"
         elif exc.status_code == 405:  # Starlette's Allow lists a set: sorted, the same each time
-            methods = headers.get("Allow", "").replace(" ", "").split(",")
+            methods = set(headers.get("Allow", "").replace(" ", "").split(","))
+            if "GET" in methods:  # HEAD reaches the routes as GET (GuardMiddleware)
+                methods.add("HEAD")
             allow = headers["Allow"] = ", ".join(sorted(methods))
             detail = f"method: expected {allow} on {request.url.path}, got {request.method}"
         return error(exc.status_code, str(detail), **headers)
@@ -117,240 +121,8 @@ def create_app(
 
     @app.exception_handler(HPSearchError)
     async def bad_input(request: Request, exc: HPSearchError) -> JSONResponse:
-        return error(422, str(exc))  # e.g. comparing a run that has no table yet
+        return error(422, str(exc))  # e.g. a study that does not validate, or compared too early
 
-    # A crash's 500 is answered by GuardMiddleware, inside FastAPI's handler for Exception,
-    # so that it carries the security headers too.
-
-    def jobs_by_run() -> dict[str, dict[str, Any]]:
-        positions = store.positions()
-        return {j.run: j.public(positions.get(j.id)) for j in store.all() if j.run}
-
-    def run_dir(study: str, run_id: str) -> Path:
-        try:
-            return data.run_path(results, study, run_id)
-        except data.NotFound:
-            raise StarletteHTTPException(404, f"no run {study}/{run_id} in {results}") from None
-
-    def detail(path: Path) -> dict[str, Any]:
-        run = f"{path.parent.name}/{path.name}"
-        current = executor.current()
-        return data.run_detail(
-            results,
-            path,
-            jobs_by_run().get(run),
-            can_stop=current is not None and current.run == run,
-        )
-
-    def run_list() -> dict[str, Any]:
-        jobs = jobs_by_run()
-        positions = store.positions()
-        listed = [
-            data.run_summary(results, p, jobs.get(f"{p.parent.name}/{p.name}"))
-            for p in data.list_runs(results)
-        ]
-        return {
-            "runs": listed,
-            "jobs": [j.public(positions.get(j.id)) for j in reversed(store.all())],
-        }
-
-    # --- JSON API ----------------------------------------------------------------------------
-
-    @app.get("/api/runs", responses=_documented(schema.RunList), tags=["runs"])
-    def api_runs() -> JSONResponse:
-        """Every run under the results folder (newest first) and the queue's jobs."""
-        return JSONResponse(run_list())
-
-    @app.get(
-        "/api/runs/{study}/{run_id}", responses=_documented(schema.RunDetail, 404), tags=["runs"]
-    )
-    def api_run(study: str, run_id: str) -> JSONResponse:
-        """One run: its state, each engine's progress, summary.csv, its files."""
-        return JSONResponse(detail(run_dir(study, run_id)))
-
-    @app.get(
-        "/api/runs/{study}/{run_id}/trials",
-        responses=_documented(schema.Trials, 404),
-        tags=["runs"],
-    )
-    def api_trials(study: str, run_id: str) -> Response:
-        """Every trial so far (trials.csv), with plotting fields."""
-        return Response(data.trials(run_dir(study, run_id)), media_type="application/json")
-
-    @app.get(
-        "/api/runs/{study}/{run_id}/histories",
-        responses=_documented(schema.Histories, 404),
-        tags=["runs"],
-    )
-    def api_histories(study: str, run_id: str) -> Response:
-        """Per-epoch values of every fit (histories.csv, rewritten as each trial finishes)."""
-        return Response(data.histories(run_dir(study, run_id)), media_type="application/json")
-
-    @app.get("/api/compare", responses=_documented(schema.Compare, 404, 422), tags=["runs"])
-    def api_compare(
-        run: list[str] = Query(..., description="run ids study/run_id"),
-    ) -> JSONResponse:
-        """Runs side by side: what `hpsearch compare` prints, and best so far per engine."""
-        return JSONResponse(data.compare(results, [_compared(r) for r in run]))
-
-    def _compared(run: str) -> Path:
-        study, _, run_id = run.partition("/")
-        return run_dir(study, run_id)
-
-    @app.get("/api/jobs", responses=_documented(list[schema.Job]), tags=["queue"])
-    def api_jobs() -> JSONResponse:
-        """The queue: every job, newest first."""
-        return JSONResponse(run_list()["jobs"])
-
-    @app.post(
-        "/api/studies",
-        status_code=201,
-        responses=_documented(schema.JobReply, 413, 415, 422, ok=201),
-        tags=["queue"],
-        openapi_extra={"requestBody": {"required": True, "content": schema.STUDY}},
-    )
-    async def api_submit(
-        request: Request,
-        filename: str = Query(
-            "study.toml", description="NAME.toml, as errors and the queue name it"
-        ),
-    ) -> JSONResponse:
-        """Queue a study: the body is the TOML text; 422 with `validate`'s one line if bad."""
-        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()  # RFC 9110
-        if kind != "application/toml":  # not a form another site could post (no preflight)
-            return error(415, f"Content-Type: expected application/toml, got {kind or 'none'!r}")
-        try:
-            body = await read_body(request, guard.max_body)
-        except BodyTooLarge as exc:
-            return error(413, str(exc))
-        try:
-            text = body.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            return error(422, f"{filename}: expected UTF-8 text, got bytes that are not")
-        try:
-            study = check_submission(text, filename, results, roots, allow_cluster)
-        except HPSearchError as exc:
-            return error(422, str(exc))
-        job = store.submit(text, filename, study.name)
-        executor.wake()
-        return JSONResponse({"job": job.public(store.positions().get(job.id))}, status_code=201)
-
-    @app.post(
-        "/api/jobs/{job_id}/cancel",
-        responses=_documented(schema.JobReply, 404, 409),
-        tags=["queue"],
-    )
-    def api_cancel(job_id: str) -> JSONResponse:
-        """Cancel a queued job (a running one is stopped through its run)."""
-        try:
-            return JSONResponse({"job": store.cancel(job_id).public()})
-        except KeyError:
-            return error(404, f"no job {job_id}")
-        except JobConflict as exc:
-            return error(409, str(exc))
-
-    @app.post(
-        "/api/runs/{study}/{run_id}/stop",
-        status_code=202,
-        responses=_documented(schema.JobReply, 404, 409, ok=202),
-        tags=["queue"],
-    )
-    def api_stop(study: str, run_id: str) -> JSONResponse:
-        """Stop the running study cleanly (as Ctrl-C would); it can be resumed."""
-        path = run_dir(study, run_id)
-        try:
-            job = executor.stop_run(f"{path.parent.name}/{path.name}")
-        except JobConflict as exc:
-            return error(409, str(exc))
-        return JSONResponse({"job": job.public()}, status_code=202)
-
-    @app.post(
-        "/api/runs/{study}/{run_id}/resume",
-        status_code=201,
-        responses=_documented(schema.JobReply, 404, 409, ok=201),
-        tags=["queue"],
-    )
-    def api_resume(study: str, run_id: str) -> JSONResponse:
-        """Queue an interrupted run to finish (finished trials are kept)."""
-        path = run_dir(study, run_id)
-        state = data.run_summary(results, path)["state"]
-        if not data.resumable(state, data.read_json(path / "run.json")):
-            return error(409, f"{study}/{run_id}: expected an interrupted run, found one {state}")
-        try:
-            job = store.resume(f"{path.parent.name}/{path.name}")
-        except JobConflict as exc:
-            return error(409, str(exc))
-        executor.wake()
-        return JSONResponse({"job": job.public(store.positions().get(job.id))}, status_code=201)
-
-    # --- pages and files -----------------------------------------------------------------------
-
-    rendered = data.Cache(size=64)
-
-    def page(name: str, title: str, subtitle: str = "", **context: Any) -> HTMLResponse:
-        # readers polling a running study's page get the same HTML until its data change
-        context.update(title=title, subtitle=subtitle, static_url="/static")
-        key = (name, json.dumps(context, sort_keys=True, default=str))
-        return HTMLResponse(rendered.get(key, (), lambda: templating.render(name, **context)))
-
-    @app.get("/api", include_in_schema=False)
-    def api_page() -> HTMLResponse:
-        # the OpenAPI document as a page, rendered here: no CDN, no script (the pages' CSP)
-        doc = app.openapi()
-        return page(
-            "api.html",
-            "hpsearch API",
-            f"{doc['info']['title']} {doc['info']['version']} · the same as /openapi.json",
-            **schema.api_page(doc),
-        )
-
-    @app.get("/", include_in_schema=False)
-    def runs_page() -> HTMLResponse:
-        listing = run_list()
-        return page("runs.html", "hpsearch runs", str(results), results_dir=str(results), **listing)
-
-    @app.get("/runs/{study}/{run_id}", include_in_schema=False)
-    def run_page(study: str, run_id: str) -> HTMLResponse:
-        run = detail(run_dir(study, run_id))
-        return page(
-            "run.html",
-            f"{run['study']} / {run['run_id']}",
-            f"dataset {run['dataset']} · engines {', '.join(run['engines'])}",
-            run=run,
-        )
-
-    @app.get("/compare", include_in_schema=False)
-    def compare_page(run: list[str] = Query(default=[])) -> HTMLResponse:
-        ids = [f"{p.parent.name}/{p.name}" for p in map(_compared, run)]
-        return page("compare.html", f"Comparison of {len(ids)} runs", ", ".join(ids), ids=ids)
-
-    @app.get("/runs/{study}/{run_id}/files/{name:path}", include_in_schema=False)
-    def download(study: str, run_id: str, name: str) -> Response:
-        path = run_dir(study, run_id)
-        try:
-            file = data.download_path(path, name)
-        except data.NotFound:
-            return error(404, f"no file {name} in run {study}/{run_id}")
-        media = MEDIA.get(file.suffix, "application/octet-stream")
-        inline = file.suffix == ".html"
-        return FileResponse(
-            file, media_type=media, filename=None if inline else data.download_name(path, name)
-        )
-
-    static = {p.name: p for p in templating.STATIC.iterdir() if p.suffix in STATIC_TYPES}
-
-    @app.get("/static/{name}", include_in_schema=False)
-    def static_file(name: str) -> Response:
-        if name == "plotly.min.js":
-            return FileResponse(_plotly_js(), media_type=STATIC_TYPES[".js"])
-        if name not in static:
-            return error(404, f"not found: /static/{name}")
-        return FileResponse(static[name], media_type=STATIC_TYPES[static[name].suffix])
-
-    # The document is built here, once, before every GET also answers HEAD (FastAPI's routes
-    # do not, Starlette's do): it lists each operation once, not a HEAD twin of each GET.
-    schema.finish(app.openapi())
-    for route in app.routes:
-        if isinstance(route, APIRoute) and route.methods and "GET" in route.methods:
-            route.methods.add("HEAD")
-    return app
+    @app.exception_handler(JobConflict)
+    async def conflict(request: Request, exc: JobConflict) -> JSONResponse:
+        return error(409, str(exc))  # e.g. cancelling a job that already runs

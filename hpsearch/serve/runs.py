@@ -1,146 +1,23 @@
-"""The runs under a results folder, as the API's JSON shapes (see hpsearch/serve/schema.py).
+"""The runs under a results folder, as the API's JSON shapes (hpsearch/serve/models.py).
 
 Everything is read from the run folders' own files (status.json, run.json, the CSVs), as
-`hpsearch status` and `report` do; answers are cached until one of those files changes, so
-many readers polling a running study cost a stat() each.
+`hpsearch status` and `report` do, through hpsearch/serve/runfiles.py and its cache.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from hpsearch.analysis import engine_summary, load_run, read_summary, scored_trials, top_trials
 from hpsearch.errors import InputError
-from hpsearch.live import read_status
 from hpsearch.serve.jobs import STOPPED_FROM_PAGE, STOPPING
-
-NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}\Z")  # a study name or run id; no "..", "/"
-DOWNLOADS = (
-    "trials.csv",
-    "summary.csv",
-    "histories.csv",
-    "report.html",
-    "run.json",
-    "status.json",
-    "study.toml",
-)
-BEST_FILE = re.compile(r"[A-Za-z0-9_]+\.(pkl|keras)\Z")
-RUN_FILES = ("status.json", "run.json", "trials.csv", "summary.csv", "histories.csv")
-
-
-class NotFound(Exception):
-    """No such run or file under the results folder (HTTP 404)."""
-
-
-def run_path(results_dir: Path, study: str, run_id: str) -> Path:
-    """The folder of run `study/run_id`, which must be a run inside `results_dir`."""
-    if not (NAME.match(study) and NAME.match(run_id)):
-        raise NotFound(f"{study}/{run_id}")
-    root = results_dir.resolve()
-    path = (root / study / run_id).resolve()
-    if path.parent.parent != root or not any((path / f).is_file() for f in RUN_FILES[:3]):
-        raise NotFound(f"{study}/{run_id}")  # also a symlink pointing out of the folder
-    return path
-
-
-def download_path(run_dir: Path, name: str) -> Path:
-    """A downloadable file of a run: one of DOWNLOADS, or best/<engine>.pkl|.keras."""
-    if (
-        name in DOWNLOADS
-        or name.startswith("best/")
-        and BEST_FILE.match(name.removeprefix("best/"))
-    ):
-        path = run_dir / name
-    else:
-        raise NotFound(name)
-    if not path.is_file() or path.resolve().parent not in (run_dir, run_dir / "best"):
-        raise NotFound(name)
-    return path
-
-
-def download_name(run_dir: Path, name: str) -> str:
-    """The name a download is saved as: STUDY-RUN_ID-FILE (best/optuna.keras ->
-    fashion-20260101-100000-ab12-optuna.keras), so files of several runs never collide."""
-    return f"{run_dir.parent.name}-{run_dir.name}-{name.rsplit('/', 1)[-1]}"
-
-
-def list_runs(results_dir: Path) -> list[Path]:
-    """Every run folder (results/<study>/<run_id>), newest first."""
-    if not results_dir.is_dir():
-        return []
-    root = results_dir.resolve()
-    runs = [
-        p
-        for p in results_dir.glob("*/*")
-        if p.is_dir()
-        and NAME.match(p.parent.name)
-        and NAME.match(p.name)
-        and p.resolve().parent.parent == root  # no symlink out
-        and any((p / f).is_file() for f in RUN_FILES[:3])
-    ]
-    return sorted(runs, key=lambda p: p.name, reverse=True)
-
-
-# --- caching -----------------------------------------------------------------------------
-
-
-class Cache:
-    """Answers keyed by the (mtime, size) of the files they were read from. When a file
-    changes, one thread reads it again while the others asking for it wait for that answer."""
-
-    def __init__(self, size: int = 256) -> None:
-        self._items: OrderedDict[tuple, tuple[tuple, Any]] = OrderedDict()
-        self._lock = threading.Lock()
-        self._making: dict[tuple, threading.Lock] = {}
-        self.size = size
-
-    def _hit(self, key: tuple, stamp: tuple) -> tuple[bool, Any]:
-        with self._lock:
-            hit = self._items.get(key)
-            if hit is not None and hit[0] == stamp:
-                self._items.move_to_end(key)
-                return True, hit[1]
-            return False, None
-
-    def get(self, key: tuple, files: Iterable[Path], make: Callable[[], Any]) -> Any:
-        stamp = tuple(_stamp(f) for f in files)
-        found, value = self._hit(key, stamp)
-        if found:
-            return value
-        with self._lock:
-            making = self._making.setdefault(key, threading.Lock())
-        with making:
-            found, value = self._hit(key, stamp)  # made by the thread we waited for
-            if found:
-                return value
-            value = make()
-            with self._lock:
-                self._items[key] = (stamp, value)
-                self._items.move_to_end(key)
-                while len(self._items) > self.size:
-                    self._making.pop(self._items.popitem(last=False)[0], None)
-        return value
-
-
-def _stamp(path: Path) -> tuple[int, int, int] | None:
-    try:
-        st = path.stat()  # an atomic replace makes a new inode, whatever the clock's grain
-        return st.st_mtime_ns, st.st_size, st.st_ino
-    except OSError:
-        return None
-
-
-CACHE = Cache(size=4096)  # a few entries per run: enough for thousands of runs
-
-
-# --- the shapes --------------------------------------------------------------------------
+from hpsearch.serve.runfiles import CACHE, download_name, read_json, read_run_status, run_files
 
 
 def plain(value: Any) -> Any:
@@ -154,8 +31,6 @@ def plain(value: Any) -> Any:
     if isinstance(value, (str, int, float, bool)):
         return value
     try:
-        import pandas as pd
-
         if pd.isna(value):
             return None
     except (TypeError, ValueError):
@@ -165,21 +40,6 @@ def plain(value: Any) -> Any:
 
 def _records(frame: Any) -> list[dict[str, Any]]:
     return [{str(k): plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _status(run_dir: Path) -> dict[str, Any] | None:
-    try:
-        return read_status(run_dir)
-    except InputError:
-        return None
 
 
 def _test_column(row: dict[str, Any]) -> str | None:
@@ -196,7 +56,7 @@ def run_summary(
     # A run whose process died reads as interrupted: the pid check is not cached
     base = CACHE.get(("summary", str(run_dir)), files, lambda: _summary(results_dir, run_dir))
     out = dict(base, best=[dict(b) for b in base["best"]])
-    status = _status(run_dir)
+    status = read_run_status(run_dir)
     if status is not None:
         out["state"], out["message"] = status["state"], status.get("message", "")
         for best in out["best"]:  # engines of a killed run read as interrupted too
@@ -218,7 +78,7 @@ def run_summary(
 
 
 def _summary(results_dir: Path, run_dir: Path) -> dict[str, Any]:
-    info, status = read_json(run_dir / "run.json"), _status(run_dir) or {}
+    info, status = read_json(run_dir / "run.json"), read_run_status(run_dir) or {}
     run_id = f"{run_dir.parent.name}/{run_dir.name}"
     engines = status.get("engines", {})
     summary = {str(r["engine"]): r for r in _records(read_summary(run_dir))}
@@ -267,8 +127,6 @@ def _duration(info: dict[str, Any], status: dict[str, Any]) -> float | None:
     for source in (status, info):
         if isinstance(source.get("wall_seconds"), (int, float)):
             return float(source["wall_seconds"])
-    from datetime import datetime
-
     try:  # a status.json from before it kept wall_seconds: the last session's span
         sessions = [info.get("started_at") or status["started_at"], *(info.get("resumed_at") or [])]
         start = datetime.fromisoformat(sessions[-1])
@@ -283,7 +141,7 @@ def run_detail(
     """RunDetail: the run page's header, summary table and downloads."""
     out = run_summary(results_dir, run_dir, job)
     info = read_json(run_dir / "run.json")
-    status = _status(run_dir)
+    status = read_run_status(run_dir)
     summary = CACHE.get(
         ("summary.csv", str(run_dir)),
         [run_dir / "summary.csv"],
@@ -296,7 +154,7 @@ def run_detail(
             "bytes": path.stat().st_size,
             "download": download_name(run_dir, name),
         }
-        for name, path in _files(run_dir)
+        for name, path in run_files(run_dir)
     ]
     out.update(
         status=(
@@ -323,18 +181,6 @@ def run_detail(
 def resumable(state: str, info: dict[str, Any]) -> bool:
     """Interrupted, or failed before it finished (a crash): `resume` takes both."""
     return state == "interrupted" or (state == "failed" and not info.get("finished_at"))
-
-
-def _files(run_dir: Path) -> list[tuple[str, Path]]:
-    found = [(n, run_dir / n) for n in DOWNLOADS if (run_dir / n).is_file()]
-    best = run_dir / "best"
-    if best.is_dir():
-        found += [
-            (f"best/{p.name}", p)
-            for p in sorted(best.iterdir())
-            if BEST_FILE.match(p.name) and p.is_file()
-        ]
-    return found
 
 
 def encode(data: Any) -> bytes:

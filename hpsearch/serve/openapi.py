@@ -1,125 +1,13 @@
-"""The JSON API's shapes, for the OpenAPI document (/openapi.json). Field names are stable:
-new fields may be added, none renamed or removed. Responses are built as plain dicts
-(hpsearch/serve/runs.py) and documented here, with every status code the API answers
-(`finish`); `api_page` turns the document into the /api page's context."""
+"""The OpenAPI document's text and finish: every status code the API answers, each error
+with the Error schema (`finish`); `api_page` turns the document into the /api page's context."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from http import HTTPStatus
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-State = Literal["running", "queued", "finished", "interrupted", "failed"]
-JobState = Literal["queued", "running", "finished", "failed", "interrupted", "cancelled"]
-
-
-class Open(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class Error(BaseModel):
-    error: str  # the same one line the command line prints
-
-
-class EngineBest(Open):
-    engine: str
-    state: str | None
-    metric: str | None
-    direction: Literal["maximize", "minimize"] | None
-    best_trial: str | None
-    best_val_score: float | None
-    test_metric: str | None
-    test_score: float | None
-
-
-class RunSummary(Open):
-    id: str  # "study/run_id"
-    study: str
-    run_id: str
-    dataset: str | None
-    engines: list[str]
-    state: State
-    message: str
-    started_at: str | None
-    finished_at: str | None
-    duration_seconds: float | None
-    trials_done: int
-    trials_planned: int | None
-    best: list[EngineBest]
-    job: str | None
-    url: str
-    api: str
-
-
-class Job(Open):
-    id: str
-    study: str
-    kind: Literal["run", "resume"]
-    state: JobState
-    run: str | None
-    submitted_at: str
-    started_at: str | None
-    ended_at: str | None
-    message: str
-    position: int | None  # place in the queue, while queued
-
-
-class JobReply(BaseModel):
-    job: Job
-
-
-class RunList(BaseModel):
-    runs: list[RunSummary]
-    jobs: list[Job]
-
-
-class DownloadFile(BaseModel):
-    name: str
-    url: str
-    bytes: int
-    download: str = Field(description="the name it is saved as: STUDY-RUN_ID-FILE")
-
-
-class RunDetail(RunSummary):
-    status: dict[str, Any] | None  # status.json: updated_at, engine_order, engines
-    summary: list[dict[str, Any]]  # summary.csv rows: engine, best_val_score, test_*, param_* ...
-    info: dict[str, Any]  # seed, sizes, source, resumed_at, wall_seconds
-    files: list[DownloadFile]
-    can_stop: bool
-    can_resume: bool
-
-
-class Trials(BaseModel):
-    run: str
-    columns: list[str]
-    # trials.csv rows plus plotting fields: order, ok, failed, pruned, score, group, higher,
-    # best (best so far), cum_fit (cumulative fit seconds), elapsed (seconds since the start)
-    trials: list[dict[str, Any]]
-    top: dict[str, list[str]]  # engine -> best trial ids, best first
-
-
-class Histories(BaseModel):
-    run: str
-    rows: dict[str, list[Any]]  # columnar: engine, trial, fit, epoch, metric, value
-
-
-class Progress(BaseModel):
-    run: str
-    engine: str
-    series: str
-    cum_fit: list[float | None]
-    best: list[float | None]
-
-
-class Compare(BaseModel):
-    runs: list[RunSummary]
-    table: list[dict[str, Any]]  # one row per run and engine, as `hpsearch compare` writes
-    progress: list[Progress]
-
-
-# --- the OpenAPI document ----------------------------------------------------------------------
+from hpsearch.serve.models import Error
 
 DESCRIPTION = (
     "Runs, trials and the study queue of one results folder. Errors are "
@@ -164,6 +52,14 @@ WHEN = {
     415: "a Content-Type other than application/toml",
     422: "invalid input: the one line names the field, what was expected and what was found",
 }
+
+
+def documented(model: Any, *codes: int, ok: int = 200) -> dict[int | str, Any]:
+    """A route's `responses`: its reply's model and the errors only it answers (the codes every
+    operation can answer, 400, 401, 405 ..., are added by `finish`)."""
+    out: dict[int | str, Any] = {ok: {"model": model}} if model else {}
+    out.update({c: {"model": Error} for c in codes})
+    return out
 
 
 def finish(doc: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,116 @@
+"""The JSON API's shapes, for the OpenAPI document (/openapi.json). Field names are stable:
+new fields may be added, none renamed or removed. Responses are built as plain dicts
+(hpsearch/serve/runs.py) and documented here; hpsearch/serve/openapi.py finishes the document."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+State = Literal["running", "queued", "finished", "interrupted", "failed"]
+JobState = Literal["queued", "running", "finished", "failed", "interrupted", "cancelled"]
+
+
+class Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Error(BaseModel):
+    error: str  # the same one line the command line prints
+
+
+class EngineBest(Open):
+    engine: str
+    state: str | None
+    metric: str | None
+    direction: Literal["maximize", "minimize"] | None
+    best_trial: str | None
+    best_val_score: float | None
+    test_metric: str | None
+    test_score: float | None
+
+
+class RunSummary(Open):
+    id: str  # "study/run_id"
+    study: str
+    run_id: str
+    dataset: str | None
+    engines: list[str]
+    state: State
+    message: str
+    started_at: str | None
+    finished_at: str | None
+    duration_seconds: float | None
+    trials_done: int
+    trials_planned: int | None
+    best: list[EngineBest]
+    job: str | None
+    url: str
+    api: str
+
+
+class Job(Open):
+    id: str
+    study: str
+    kind: Literal["run", "resume"]
+    state: JobState
+    run: str | None
+    submitted_at: str
+    started_at: str | None
+    ended_at: str | None
+    message: str
+    position: int | None  # place in the queue, while queued
+
+
+class JobReply(BaseModel):
+    job: Job
+
+
+class RunList(BaseModel):
+    runs: list[RunSummary]
+    jobs: list[Job]
+
+
+class DownloadFile(BaseModel):
+    name: str
+    url: str
+    bytes: int
+    download: str = Field(description="the name it is saved as: STUDY-RUN_ID-FILE")
+
+
+class RunDetail(RunSummary):
+    status: dict[str, Any] | None  # status.json: updated_at, engine_order, engines
+    summary: list[dict[str, Any]]  # summary.csv rows: engine, best_val_score, test_*, param_* ...
+    info: dict[str, Any]  # seed, sizes, source, resumed_at, wall_seconds
+    files: list[DownloadFile]
+    can_stop: bool
+    can_resume: bool
+
+
+class Trials(BaseModel):
+    run: str
+    columns: list[str]
+    # trials.csv rows plus plotting fields: order, ok, failed, pruned, score, group, higher,
+    # best (best so far), cum_fit (cumulative fit seconds), elapsed (seconds since the start)
+    trials: list[dict[str, Any]]
+    top: dict[str, list[str]]  # engine -> best trial ids, best first
+
+
+class Histories(BaseModel):
+    run: str
+    rows: dict[str, list[Any]]  # columnar: engine, trial, fit, epoch, metric, value
+
+
+class Progress(BaseModel):
+    run: str
+    engine: str
+    series: str
+    cum_fit: list[float | None]
+    best: list[float | None]
+
+
+class Compare(BaseModel):
+    runs: list[RunSummary]
+    table: list[dict[str, Any]]  # one row per run and engine, as `hpsearch compare` writes
+    progress: list[Progress]

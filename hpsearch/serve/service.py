@@ -1,0 +1,96 @@
+"""What every route shares: the `Service` (results folder, queue, executor, access rules ...),
+kept in `app.state` and handed to routes by the `service` dependency, and `ApiError`, the one
+way a route answers an error (written as {"error": "one line"} by the app's handler)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from hpsearch import templating
+from hpsearch.serve import runs
+from hpsearch.serve.executor import Executor
+from hpsearch.serve.jobs import JobStore
+from hpsearch.serve.runfiles import Cache, NotFound, list_runs, run_path
+from hpsearch.serve.security import Guard
+
+
+class ApiError(Exception):
+    """An error answer: `status`, its one line, and headers such as 405's Allow."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+@dataclass
+class Service:
+    """One results folder served: its runs, its queue and the rules for studies sent to it."""
+
+    results: Path
+    roots: list[Path]  # the data folders a submitted study may read
+    guard: Guard
+    store: JobStore
+    executor: Executor
+    allow_cluster: bool
+    # readers polling a running study's page get the same HTML until its data change
+    pages: Cache = field(default_factory=lambda: Cache(size=64))
+    static: dict[str, Path] = field(default_factory=dict)
+
+    def run_dir(self, study: str, run_id: str) -> Path:
+        """The folder of run study/run_id; 404 if there is no such run."""
+        try:
+            return run_path(self.results, study, run_id)
+        except NotFound:
+            raise ApiError(404, f"no run {study}/{run_id} in {self.results}") from None
+
+    def compared(self, run: str) -> Path:
+        """The folder of a run named "study/run_id", as /compare's `run` gives it."""
+        study, _, run_id = run.partition("/")
+        return self.run_dir(study, run_id)
+
+    def jobs_by_run(self) -> dict[str, dict[str, Any]]:
+        positions = self.store.positions()
+        return {j.run: j.public(positions.get(j.id)) for j in self.store.all() if j.run}
+
+    def run_list(self) -> dict[str, Any]:
+        """RunList: every run, newest first, and the queue's jobs, newest first."""
+        jobs = self.jobs_by_run()
+        positions = self.store.positions()
+        listed = [
+            runs.run_summary(self.results, p, jobs.get(f"{p.parent.name}/{p.name}"))
+            for p in list_runs(self.results)
+        ]
+        return {
+            "runs": listed,
+            "jobs": [j.public(positions.get(j.id)) for j in reversed(self.store.all())],
+        }
+
+    def detail(self, path: Path) -> dict[str, Any]:
+        """RunDetail of the run in `path`, with its job and whether it can be stopped here."""
+        run = f"{path.parent.name}/{path.name}"
+        current = self.executor.current()
+        return runs.run_detail(
+            self.results,
+            path,
+            self.jobs_by_run().get(run),
+            can_stop=current is not None and current.run == run,
+        )
+
+    def render(self, name: str, **context: Any) -> str:
+        """A page's HTML, cached by its template and context."""
+        key = (name, json.dumps(context, sort_keys=True, default=str))
+        return self.pages.get(key, (), lambda: templating.render(name, **context))
+
+
+def service(request: Request) -> Service:
+    """The dependency routes take the Service from."""
+    service: Service = request.app.state.service
+    return service
+
+
+Served = Annotated[Service, Depends(service)]
