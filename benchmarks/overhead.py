@@ -23,7 +23,7 @@ and it is taken off both sides: the goal applies to the ratio without it. `set-u
 engine's time before it builds the trial's model (its search, storage and seeding).
 
     python benchmarks/overhead.py [--quick] [--json PATH] [--engines sklearn optuna] [--profile]
-                                  [--gc-freeze] [--train N --val N --epochs N --batch N --repeats N]
+                                  [--train N --val N --epochs N --batch N --repeats N]
 """
 
 from __future__ import annotations
@@ -289,10 +289,9 @@ def measure(
     repeats: int,
     workroot: Path,
     log: Callable[[str], None],
-    freeze: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """Warm up every side, then `repeats` interleaved (bare, engine) pairs per engine; with
-    `freeze`, gc.freeze() after the warm-up (what is alive then is never scanned again)."""
+    """Warm up every side, then `repeats` interleaved (bare, engine) pairs per engine (the
+    engines freeze the collector's view at their first fit themselves: common.seed_keras)."""
     clock = JitClock.get()
     sides = {
         n: {
@@ -305,9 +304,6 @@ def measure(
     for n in names:  # imports, backend start-up, first compilations: on neither side's clock
         bare_fit(short, data, validates_each_epoch(n))
         engine_trial(n, short, data, workroot)
-    if freeze:
-        gc.collect()
-        gc.freeze()
     runs: dict[str, dict[str, list[Timed]]] = {n: {"bare": [], "engine": []} for n in names}
     for rep in range(repeats):
         for n in names:
@@ -334,9 +330,7 @@ def profile(name: str, study: Any, data: Any, workroot: Path, top: int = 20) -> 
     return text.getvalue()
 
 
-def report(
-    settings: dict[str, int], results: dict[str, dict[str, Any]], backend: str, freeze: bool = False
-) -> list[str]:
+def report(settings: dict[str, int], results: dict[str, dict[str, Any]], backend: str) -> list[str]:
     model = f"784-{'-'.join([str(FIXED['n_neurons'])] * FIXED['n_hidden'])}-10"
     lines = [
         f"data:    fashion_mnist, {settings['train']:,} train / {settings['val']:,} validation "
@@ -344,7 +338,7 @@ def report(
         f"lr {FIXED['learning_rate']:g}; {settings['epochs']} epochs, batch {settings['batch']}; "
         f"early stopping off; Keras backend {backend}",
         f"timing:  median of {settings['repeats']} runs per side, bare and engine interleaved, "
-        f"after a warm-up run of each" + ("; gc.freeze() after the warm-up" if freeze else ""),
+        "after a warm-up run of each",
         "",
         f"{'':12} {'--- wall time (s) ---':^29}  {'--- without JIT (s) ---':^24}",
         f"{'engine':12} {'bare':>7} {'engine':>7} {'extra':>6} {'ratio':>6}  {'bare':>7} "
@@ -399,12 +393,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         action="store_true",
         help="after timing, print a cProfile of one trial of each engine above the goal",
     )
-    parser.add_argument(
-        "--gc-freeze",
-        action="store_true",
-        help="gc.freeze() after the warm-up: full collections (Keras's "
-        "clear_session runs one per trial) then skip the objects of the imports",
-    )
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args(argv)
     settings = dict(QUICK if args.quick else FULL)
@@ -430,9 +418,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             settings["repeats"],
             Path(tmp),
             lambda line: print(line, flush=True),
-            args.gc_freeze,
         )
-        lines = report(settings, results, keras.backend.backend(), args.gc_freeze)
+        lines = report(settings, results, keras.backend.backend())
         print("\n" + "\n".join(lines))
         profiles = {}
         for name in args.engines if args.profile else []:
@@ -446,7 +433,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "fixed_params": FIXED,
         "backend": keras.backend.backend(),
         "goal_ratio": GOAL,
-        "gc_freeze": args.gc_freeze,
         "engines": results,
         "profiles": profiles,
     }

@@ -6,6 +6,7 @@ we can find it), what was expected and what was found.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -103,13 +104,6 @@ class Study:
     @property
     def task(self) -> str:
         return DATASETS[self.dataset][0]
-
-    def __getattr__(self, name: str) -> Any:
-        """`study.sklearn`, `study.keras_tuner`, ...: an engine's settings by its name."""
-        settings = self.__dict__.get("settings") or {}
-        if name in settings:
-            return settings[name]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 SCHEMA: dict[str, dict[str, Any]] = {
@@ -237,7 +231,6 @@ def parse_study(
     if "dataset" not in st:
         raise c.fail("study.dataset", f"one of {', '.join(DATASETS)}", Found("nothing"))
     dataset = c.one_of("study.dataset", st["dataset"], tuple(DATASETS))
-    task = DATASETS[dataset][0]
     chosen = tuple(st.get("engines", registry.defaults()))
     if not chosen:
         raise c.fail("study.engines", f"a non-empty list of {', '.join(registered)}", [])
@@ -271,13 +264,7 @@ def parse_study(
         if n in sections["space"] or default is not None
     }
     _check_space(c, space, dataset)
-    # Each engine checks its own section (also for engines this study does not run: a typo
-    # there is still a typo).
-    settings, overrides = {}, {k: dict(v) for k, v in (overrides or {}).items() if v}
-    for name in registered:
-        engine = registry.get(name)
-        raw = c.table(name, {**doc.get(name, {}), **overrides.get(name, {})}, engine.schema)
-        settings[name] = engine.parse(c, raw, task)
+    overrides = {k: dict(v) for k, v in (overrides or {}).items() if v}
 
     # The name becomes a directory: no separators, and no leading dot ('..' would escape).
     name = (
@@ -285,7 +272,7 @@ def parse_study(
     )
     if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
         raise c.fail("study.name", "letters, digits, '_', '-' or '.' only", name)
-    return Study(
+    study = Study(
         name=name,
         dataset=dataset,
         source=source,
@@ -301,9 +288,20 @@ def parse_study(
         space=space,
         encoding=tr.get("encoding", ""),
         bins=tr.get("bins", 32),
-        settings=settings,
         overrides=overrides,
     )
+    # Each engine checks its own section against the study validated so far (also for
+    # engines this study does not run: a typo there is still a typo).
+    settings = {}
+    for engine_name in registered:
+        engine = registry.get(engine_name)
+        raw = c.table(
+            engine_name,
+            {**doc.get(engine_name, {}), **overrides.get(engine_name, {})},
+            engine.schema,
+        )
+        settings[engine_name] = engine.parse(c, raw, study)
+    return dataclasses.replace(study, settings=settings)
 
 
 def merge_overrides(*layers: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]]:

@@ -144,7 +144,7 @@ def test_full_study_parses_into_the_right_objects():
         r = s.space[name]
         assert type(r) is IntRange and type(r.low) is int and type(r.high) is int
 
-    assert s.sklearn == SklearnSettings(
+    assert s.settings["sklearn"] == SklearnSettings(
         n_iter=4,
         cv="validation",
         scoring="f1_macro",
@@ -153,7 +153,7 @@ def test_full_study_parses_into_the_right_objects():
         patience=2,
         validation_fraction=0.25,
     )
-    assert s.keras_tuner == TunerSettings(
+    assert s.settings["keras_tuner"] == TunerSettings(
         algorithm="hyperband",
         max_trials=6,
         max_epochs=9,
@@ -183,10 +183,17 @@ def test_minimal_study_gets_every_default():
         "learning_rate": Fixed(1e-3),
     }
     # dropout and batch_size are in a study's space only when it names them
-    assert s.sklearn == SklearnSettings()
-    assert s.sklearn.cv == 3 and s.sklearn.n_iter == 10 and s.sklearn.random_state is None
-    assert s.keras_tuner == TunerSettings()
-    assert s.keras_tuner.algorithm == "random" and s.keras_tuner.max_trials == 10
+    assert s.settings["sklearn"] == SklearnSettings()
+    assert (
+        s.settings["sklearn"].cv == 3
+        and s.settings["sklearn"].n_iter == 10
+        and s.settings["sklearn"].random_state is None
+    )
+    assert s.settings["keras_tuner"] == TunerSettings()
+    assert (
+        s.settings["keras_tuner"].algorithm == "random"
+        and s.settings["keras_tuner"].max_trials == 10
+    )
 
 
 @pytest.mark.parametrize(
@@ -212,7 +219,7 @@ def test_regression_objective_and_integer_cv():
         '[keras_tuner]\nobjective = "val_root_mean_squared_error"\n',
         SRC,
     )
-    assert s.sklearn.cv == 5
+    assert s.settings["sklearn"].cv == 5
     assert KT.metric(s) == ("val_root_mean_squared_error", "minimize")
     # sklearn's neg_ scorer is reported as the positive error, lower is better
     assert SK.metric(s) == ("root_mean_squared_error", "minimize")
@@ -1058,7 +1065,7 @@ def test_valid_boundaries_are_accepted():
         SRC,
     )
     assert s.space["n_neurons"] == IntRange(1, 16384)
-    assert s.epochs == 10000 and s.batch_size == 1 and s.sklearn.cv == 2
+    assert s.epochs == 10000 and s.batch_size == 1 and s.settings["sklearn"].cv == 2
     s = parse_study(HEAD + 'name = "b"\n[space]\nn_hidden = 64\nn_neurons = 16\n', SRC)
     assert s.space["n_hidden"] == Fixed(64)
 

@@ -47,7 +47,7 @@ def run_optuna(
 
 def test_defaults_and_one_line_errors_with_did_you_mean():
     study = optuna_study("fashion_mnist", CLASSIFY, "")
-    assert study.optuna == optuna_engine.OptunaSettings(10, "tpe", "median", "", 3, "")
+    assert study.settings["optuna"] == optuna_engine.OptunaSettings(10, "tpe", "median", "", 3, "")
     assert optuna_engine.ENGINE.metric(study) == ("val_accuracy", "maximize")
     assert optuna_engine.ENGINE.planned(study) == 10
     regression = optuna_study("california_housing", CLASSIFY, 'objective = "val_loss"')

@@ -109,14 +109,15 @@ class Engine:
     # Settings that change speed, not results: a resume may change them.
     resume_free: ClassVar[tuple[str, ...]] = ()
 
-    def parse(self, c: Checker, raw: dict[str, Any], task: str) -> Any:
-        """The settings of this engine's section `raw` (already type-checked against `schema`)."""
-        self.check(c, raw, task)
+    def parse(self, c: Checker, raw: dict[str, Any], study: Study) -> Any:
+        """The settings of this engine's section `raw` (already type-checked against `schema`)
+        for `study`, validated but for the engines' settings."""
+        self.check(c, raw, study)
         return self.settings_class(
             **{k: float(v) if self.schema[k] is float else v for k, v in raw.items()}
         )
 
-    def check(self, c: Checker, raw: dict[str, Any], task: str) -> None:
+    def check(self, c: Checker, raw: dict[str, Any], study: Study) -> None:
         """Value checks beyond types: raise `c.fail(key, expected, got)`."""
 
     def metric(self, study: Study) -> tuple[str, str]:
@@ -170,9 +171,9 @@ class KerasObjectiveEngine(Engine):
         "val_root_mean_squared_error": MINIMIZE,
     }
 
-    def check_objective(self, c: Checker, raw: dict[str, Any], task: str) -> None:
+    def check_objective(self, c: Checker, raw: dict[str, Any], study: Study) -> None:
         if "objective" in raw:
-            c.one_of(f"{self.name}.objective", raw["objective"], self.OBJECTIVES[task])
+            c.one_of(f"{self.name}.objective", raw["objective"], self.OBJECTIVES[study.task])
 
     def objective(self, study: Study) -> str:
         return study.settings[self.name].objective or self.OBJECTIVES[study.task][0]

@@ -96,7 +96,7 @@ class OptunaEngine(KerasObjectiveEngine):
     }
     resume_free = ("worker_timeout",)
 
-    def check(self, c: Checker, raw: dict[str, Any], task: str) -> None:
+    def check(self, c: Checker, raw: dict[str, Any], study: Study) -> None:
         if "n_trials" in raw:
             c.at_least("optuna.n_trials", raw["n_trials"], 1)
         if "patience" in raw:
@@ -105,7 +105,7 @@ class OptunaEngine(KerasObjectiveEngine):
             c.one_of("optuna.sampler", raw["sampler"], tuple(SAMPLERS))
         if "pruner" in raw:
             c.one_of("optuna.pruner", raw["pruner"], PRUNERS)
-        self.check_objective(c, raw, task)
+        self.check_objective(c, raw, study)
         if raw.get("storage"):
             check_storage(c, raw["storage"])
         if "worker_timeout" in raw and not raw["worker_timeout"] >= 1:

@@ -119,7 +119,7 @@ class SklearnEngine(Engine):
     # Where and how widely fits run, not what they learn: a resume may change them.
     resume_free = ("n_jobs", "backend", "scheduler", "n_workers")
 
-    def check(self, c: Checker, raw: dict[str, Any], task: str) -> None:
+    def check(self, c: Checker, raw: dict[str, Any], study: Study) -> None:
         if "random_state" in raw and not 0 <= raw["random_state"] <= MAX_SEED:
             raise c.fail(
                 "sklearn.random_state", f"an integer in [0, {MAX_SEED}]", raw["random_state"]
@@ -141,8 +141,8 @@ class SklearnEngine(Engine):
                 "sklearn.validation_fraction", "a fraction in (0, 1)", raw["validation_fraction"]
             )
         if "scoring" in raw:
-            c.one_of("sklearn.scoring", raw["scoring"], SCORERS[task])
-        self.check_search(c, raw)
+            c.one_of("sklearn.scoring", raw["scoring"], SCORERS[study.task])
+        self.check_search(c, raw, study)
         backend = c.one_of("sklearn.backend", raw.get("backend", "loky"), BACKENDS)
         for key in ("scheduler", "n_workers"):
             if key in raw and backend != "dask":
@@ -156,7 +156,7 @@ class SklearnEngine(Engine):
         if "n_workers" in raw:
             c.at_least("sklearn.n_workers", raw["n_workers"], 0)
 
-    def check_search(self, c: Checker, raw: dict[str, Any]) -> None:
+    def check_search(self, c: Checker, raw: dict[str, Any], study: Study) -> None:
         """`search` and its own settings: n_iter is the random search's; n_candidates,
         min_resources and factor are successive halving's."""
         search = c.one_of("sklearn.search", raw.get("search", "random"), SEARCHES)
@@ -172,7 +172,7 @@ class SklearnEngine(Engine):
         elif "n_candidates" in raw:
             c.at_least("sklearn.n_candidates", raw["n_candidates"], 2)
         if search == "halving":
-            epochs, low = train_epochs(c), raw.get("min_resources", 1)
+            epochs, low = study.epochs, raw.get("min_resources", 1)
             c.at_least("sklearn.min_resources", low, 1)
             if low > epochs:
                 raise c.fail("sklearn.min_resources", f"at most [train] epochs ({epochs})", low)
@@ -389,16 +389,6 @@ def random_histories(
             name = "refit" if fit["refit"] else str(fold)
             rows += history_rows(engine.name, record.trial, name, fit.get("history"))
     return rows
-
-
-def train_epochs(c: Checker) -> int:
-    """[train] epochs of the study file being checked (an engine's check is given only its
-    own section; the file's text is at hand, and [train] is already validated)."""
-    import tomllib
-
-    from hpsearch.config import Study
-
-    return tomllib.loads("\n".join(c.lines)).get("train", {}).get("epochs", Study.epochs)
 
 
 def record_from(

@@ -77,13 +77,13 @@ class TunerEngine(KerasObjectiveEngine):
     }
     resume_free = ("chief", "worker_timeout")  # where the oracle listens, not what it tries
 
-    def check(self, c: Checker, raw: dict[str, Any], task: str) -> None:
+    def check(self, c: Checker, raw: dict[str, Any], study: Study) -> None:
         if "algorithm" in raw:
             c.one_of("keras_tuner.algorithm", raw["algorithm"], ALGORITHMS)
         for key, low in (("max_trials", 1), ("max_epochs", 1), ("factor", 2), ("patience", 0)):
             if key in raw:
                 c.at_least(f"keras_tuner.{key}", raw[key], low)
-        self.check_objective(c, raw, task)
+        self.check_objective(c, raw, study)
         if raw.get("chief"):
             check_address(c, "keras_tuner.chief", raw["chief"])
         if "worker_timeout" in raw and not raw["worker_timeout"] > 0:

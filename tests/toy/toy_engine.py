@@ -25,7 +25,7 @@ class ToyEngine(Engine):
     settings_class = ToySettings
     schema = {"n_trials": int}
 
-    def check(self, c: Any, raw: dict[str, Any], task: str) -> None:
+    def check(self, c: Any, raw: dict[str, Any], study: Any) -> None:
         if "n_trials" in raw:
             c.at_least("toy.n_trials", raw["n_trials"], 1)
 
