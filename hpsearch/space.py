@@ -1,7 +1,8 @@
 """Map the study's search space onto each engine's vocabulary.
 
-One space, two engines: sklearn wants lists and scipy distributions under the
-pipeline's parameter prefix; Keras Tuner wants `hp.*` calls.
+One space, every engine: scikit-learn's searches want lists and scipy distributions under
+the pipeline's parameter prefix, Keras Tuner wants `hp.*` calls (Optuna's `suggest_*` calls
+live with its engine).
 """
 
 from __future__ import annotations

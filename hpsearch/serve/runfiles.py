@@ -114,8 +114,9 @@ def read_run_status(run_dir: Path) -> dict[str, Any] | None:
 
 
 class Cache:
-    """Answers keyed by the (mtime, size) of the files they were read from. When a file
-    changes, one thread reads it again while the others asking for it wait for that answer."""
+    """Answers keyed by the (mtime, size, inode) of the files they were read from, the least
+    recently used dropped past `size`. When a file changes, one thread reads it again while
+    the others asking for it wait for that answer."""
 
     def __init__(self, size: int = 256) -> None:
         self._items: OrderedDict[tuple, tuple[tuple, Any]] = OrderedDict()
