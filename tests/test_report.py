@@ -370,7 +370,9 @@ def test_pruned_trials_are_hollow_grey_marks_in_the_plots(tmp_path: Path, monkey
     from hpsearch.analysis import scored_trials
 
     figures = []
-    monkeypatch.setattr(plots, "_png", lambda fig: figures.append(fig) or b"png")
+    from hpsearch.plots import runs as run_plots  # where these figures become PNGs
+
+    monkeypatch.setattr(run_plots, "_png", lambda fig: figures.append(fig) or b"png")
     run_dir = make_run(tmp_path, "marks")
     _with_pruned(run_dir)
     scored = scored_trials(load_run(run_dir).trials)
