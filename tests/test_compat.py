@@ -1,0 +1,154 @@
+"""hpsearch/compat/: each private part of another library still has the shape hpsearch relies
+on, each version guard says one line (or falls back), and nothing outside compat/ reaches
+into a library's private names."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from pathlib import Path
+
+import pytest
+
+from hpsearch import compat
+from hpsearch.compat import CompatError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def params(func: object) -> list[str]:
+    return list(inspect.signature(func).parameters)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def version_outside(monkeypatch: pytest.MonkeyPatch):
+    """Pretend distribution `dist` is installed at `found`."""
+
+    def pretend(dist: str, found: str) -> None:
+        real = compat.version
+        monkeypatch.setattr(compat, "version", lambda d: found if d == dist else real(d))
+
+    return pretend
+
+
+def one_line_error(check, dist: str, found: str, span: tuple[str, str]) -> None:
+    with pytest.raises(CompatError) as info:
+        check()
+    message = str(info.value)
+    assert "\n" not in message
+    assert f"{dist} {found}" in message and f"{span[0]} to {span[1]}.x" in message
+
+
+# -- the guard itself -----------------------------------------------------------------------
+
+
+def test_the_installed_versions_are_supported() -> None:
+    for info in pkgutil.iter_modules(compat.__path__):
+        module = importlib.import_module(f"hpsearch.compat.{info.name}")
+        if hasattr(module, "DIST"):
+            assert compat.supported(module.DIST, module.SUPPORTED), module.DIST
+        else:  # the standard library: Python's version
+            assert module.in_range(), info.name
+
+
+@pytest.mark.parametrize(
+    ("found", "ok"),
+    [("1.4.0", True), ("1.5.9rc1", True), ("1.3.9", False), ("1.6.0", False), ("2.0", False)],
+)
+def test_a_span_holds_every_patch_release_of_its_ends(found: str, ok: bool) -> None:
+    assert compat.supported("x", ("1.4", "1.5"), found=found) is ok
+
+
+def test_a_missing_library_is_outside_every_span(version_outside) -> None:
+    version_outside("keras-tuner", None)
+    from hpsearch.compat import keras_tuner
+
+    with pytest.raises(CompatError, match=r"keras-tuner \(not installed\)"):
+        keras_tuner.check()
+
+
+# -- Keras Tuner ----------------------------------------------------------------------------
+
+
+def test_keras_tuner_writes_every_state_file_through_utils_save_json() -> None:
+    from keras_tuner.src import config, utils
+    from keras_tuner.src.engine import stateful, tuner
+
+    from hpsearch.compat import keras_tuner as kt
+
+    assert params(utils.save_json) == ["path", "obj"]
+    assert isinstance(config.DEBUG, bool)
+    for module in (stateful, tuner):  # through the module attribute, which we replace
+        assert "utils.save_json(" in inspect.getsource(module)
+    original = utils.save_json
+
+    def fake(path: str, obj: object) -> str:
+        return ""
+
+    with kt.patched_state(True, fake):
+        assert utils.save_json is fake and config.DEBUG is True
+    assert utils.save_json is original
+
+
+def test_keras_tuner_oracle_service() -> None:
+    from keras_tuner.src import protos
+
+    from hpsearch.compat import keras_tuner as kt
+
+    servicer = kt.oracle_servicer()
+    assert params(servicer.__init__)[1:2] == ["oracle"]
+    assert "self.stop_triggered" in inspect.getsource(servicer)
+    for name in ("GetSpace", "UpdateSpace", "CreateTrial", "UpdateTrial", "EndTrial"):
+        assert params(getattr(servicer, name)) == ["self", "request", "context"], name
+    for name in ("GetTrial", "GetBestTrials"):
+        assert params(getattr(servicer, name)) == ["self", "request", "context"], name
+    assert callable(protos.get_service_grpc().add_OracleServicer_to_server)
+    assert type(kt.end_trial_response()).__name__ == "EndTrialResponse"
+
+
+def test_keras_tuner_oracle_lock_and_retry_queue() -> None:
+    from keras_tuner.src.engine import oracle as oracle_module
+    from keras_tuner.src.tuners.randomsearch import RandomSearchOracle
+
+    from hpsearch.compat import keras_tuner as kt
+
+    oracle = RandomSearchOracle(objective="val_loss", max_trials=1)
+    assert kt.retry_queue(oracle) == [] and kt.retry_queue(oracle) is oracle._retry_queue
+
+    @kt.synchronized
+    def fails(oracle: object) -> None:
+        raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        fails(oracle)
+    lock = oracle_module.LOCKS[oracle]  # held: Keras Tuner does not release it on a raise
+    assert not lock.acquire(blocking=False)
+    kt.release_lock(oracle)
+    assert oracle_module.THREADS[oracle] is None
+    assert lock.acquire(blocking=False)
+    lock.release()
+
+
+def test_keras_tuner_client_timeout_and_hypermodel_seam() -> None:
+    from keras_tuner.src.distribute import oracle_client
+    from keras_tuner.src.engine.tuner import Tuner
+
+    from hpsearch.compat import keras_tuner as kt
+
+    before = oracle_client.TIMEOUT
+    assert isinstance(before, int | float)
+    assert kt.set_client_timeout(7) == before and oracle_client.TIMEOUT == 7
+    kt.set_client_timeout(before)
+    assert params(Tuner._build_hypermodel) == ["self", "hp"]  # overridden in tuner_engine
+
+
+def test_keras_tuner_version_guard(version_outside) -> None:
+    from hpsearch.compat import keras_tuner as kt
+
+    version_outside("keras-tuner", "1.5.0")
+    one_line_error(
+        lambda: kt.patched_state(False, print).__enter__(), "keras-tuner", "1.5.0", kt.SUPPORTED
+    )
+    one_line_error(kt.oracle_servicer, "keras-tuner", "1.5.0", kt.SUPPORTED)
+    one_line_error(lambda: kt.set_client_timeout(1), "keras-tuner", "1.5.0", kt.SUPPORTED)
