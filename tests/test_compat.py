@@ -152,3 +152,55 @@ def test_keras_tuner_version_guard(version_outside) -> None:
     )
     one_line_error(kt.oracle_servicer, "keras-tuner", "1.5.0", kt.SUPPORTED)
     one_line_error(lambda: kt.set_client_timeout(1), "keras-tuner", "1.5.0", kt.SUPPORTED)
+
+
+# -- Optuna ---------------------------------------------------------------------------------
+
+
+def test_optuna_storage_and_trial_ids() -> None:
+    import optuna
+    from optuna.storages import BaseStorage
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    from hpsearch.compat import optuna as oc
+
+    assert params(is_heartbeat_enabled) == ["storage"]
+    assert params(BaseStorage.set_trial_state_values)[:3] == ["self", "trial_id", "state"]
+    assert params(optuna.trial.Trial.__init__)[1:3] == ["study", "trial_id"]
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    ostudy = optuna.create_study()
+    ostudy.ask()
+    ostudy.ask()
+    frozen = ostudy.get_trials(deepcopy=False)[1]
+    assert oc.heartbeat_enabled(ostudy) is False
+    again = oc.live_trial(ostudy, frozen)
+    assert again.number == frozen.number
+    oc.fail_trial(ostudy, frozen)
+    assert [t.state.name for t in ostudy.get_trials()] == ["RUNNING", "FAIL"]
+
+
+def test_optuna_hyperband_filter_study() -> None:
+    import optuna
+    from optuna import pruners
+
+    from hpsearch.compat import optuna as oc
+
+    assert params(pruners._filter_study) == ["study", "trial"]
+    ostudy = optuna.create_study(pruner=optuna.pruners.HyperbandPruner())
+    ostudy.ask()
+    frozen = ostudy.get_trials(deepcopy=False)[0]
+    view = oc.pruner_view(ostudy, frozen)
+    assert view is not ostudy and [t.number for t in view.get_trials()] == [0]
+
+
+def test_optuna_version_guard(version_outside) -> None:
+    import optuna
+
+    from hpsearch.compat import optuna as oc
+
+    ostudy = optuna.create_study(pruner=optuna.pruners.HyperbandPruner())
+    ostudy.ask()
+    version_outside("optuna", "6.0.1")
+    one_line_error(lambda: oc.heartbeat_enabled(ostudy), "optuna", "6.0.1", oc.SUPPORTED)
+    one_line_error(lambda: oc.live_trial(ostudy, ostudy.trials[0]), "optuna", "6.0.1", oc.SUPPORTED)
+    assert oc.pruner_view(ostudy, ostudy.trials[0]) is ostudy  # the fallback: the whole study
