@@ -204,3 +204,59 @@ def test_optuna_version_guard(version_outside) -> None:
     one_line_error(lambda: oc.heartbeat_enabled(ostudy), "optuna", "6.0.1", oc.SUPPORTED)
     one_line_error(lambda: oc.live_trial(ostudy, ostudy.trials[0]), "optuna", "6.0.1", oc.SUPPORTED)
     assert oc.pruner_view(ostudy, ostudy.trials[0]) is ostudy  # the fallback: the whole study
+
+
+# -- joblib's Dask backend ------------------------------------------------------------------
+
+
+def test_joblib_dask_backend_seams() -> None:
+    pytest.importorskip("distributed")
+    from hpsearch.compat.joblib import DaskDistributedBackend as Backend
+
+    assert inspect.iscoroutinefunction(Backend._to_func_args)
+    assert params(Backend._to_func_args) == ["self", "func"]
+    assert {"client", "scatter"} <= set(params(Backend.__init__))
+    init, args = inspect.getsource(Backend.__init__), inspect.getsource(Backend._to_func_args)
+    assert "self._scatter" in init and "self.data_futures" in init
+    assert "self.data_futures.get(" in args and "call_data_futures" in args
+    assert "call_data_futures" in inspect.getsource(Backend.start_call)
+    assert "call_data_futures" in inspect.getsource(Backend.stop_call)
+
+
+def test_joblib_version_guard(version_outside) -> None:
+    pytest.importorskip("distributed")
+    from hpsearch.compat import joblib as jc
+
+    version_outside("joblib", "1.7.0")
+    one_line_error(jc.check, "joblib", "1.7.0", jc.SUPPORTED)
+
+
+# -- the standard library -------------------------------------------------------------------
+
+
+def test_stdlib_private_parts() -> None:
+    import atexit
+    import random
+    import threading
+
+    from hpsearch.compat import stdlib
+
+    assert isinstance(random._inst, random.Random)  # type: ignore[attr-defined]
+    assert random.random.__self__ is random._inst  # type: ignore[attr-defined]
+    assert stdlib.shared_random() is random._inst  # type: ignore[attr-defined]
+    assert params(threading._shutdown) == []  # type: ignore[attr-defined]
+    assert callable(atexit._run_exitfuncs) and atexit._run_exitfuncs.__module__ == "atexit"
+
+
+def test_stdlib_falls_back_outside_its_versions(monkeypatch: pytest.MonkeyPatch) -> None:
+    import platform
+    import random
+
+    from hpsearch.compat import stdlib
+
+    monkeypatch.setattr(platform, "python_version", lambda: "3.99.0")
+    assert not stdlib.in_range()
+    assert stdlib.shared_random() is random._inst  # type: ignore[attr-defined]
+    with pytest.raises(SystemExit) as info:  # the ordinary exit, not os._exit
+        stdlib.exit_now(3)
+    assert info.value.code == 3

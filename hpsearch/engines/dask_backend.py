@@ -25,7 +25,8 @@ from hpsearch.errors import HPSearchError
 
 try:
     from distributed.diagnostics.plugin import WorkerPlugin
-    from joblib._dask import DaskDistributedBackend
+
+    from hpsearch.compat.joblib import DaskDistributedBackend
 except ImportError:  # parallel() says how to install it, in one line
     WorkerPlugin = DaskDistributedBackend = object  # type: ignore[misc, assignment]
 
@@ -55,6 +56,8 @@ def per_thread_random() -> None:
     import random
     import threading
 
+    from hpsearch.compat import stdlib as stdlib_compat
+
     if hasattr(random, "_hpsearch_streams"):
         return  # a worker serving a second run
     local = threading.local()
@@ -64,7 +67,7 @@ def per_thread_random() -> None:
             local.rng = random.Random()
         return local.rng
 
-    shared = random._inst  # the module functions' one instance
+    shared = stdlib_compat.shared_random()  # the module functions' one instance
     for name in [n for n in dir(random) if getattr(getattr(random, n), "__self__", None) is shared]:
         setattr(random, name, lambda *args, _name=name, **kw: getattr(stream(), _name)(*args, **kw))
     random._hpsearch_streams = local  # type: ignore[attr-defined]
@@ -333,6 +336,9 @@ def parallel(settings: Any, store_dir: Path, X: Any, y: Any) -> Iterator[int]:
         raise ClusterError(NEEDS_DASK) from None
     if DaskDistributedBackend is object:
         raise ClusterError(NEEDS_DASK)
+    from hpsearch.compat import joblib as joblib_compat
+
+    joblib_compat.check()
     from concurrent.futures import CancelledError
 
     from distributed import KilledWorker
