@@ -260,3 +260,54 @@ def test_stdlib_falls_back_outside_its_versions(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(SystemExit) as info:  # the ordinary exit, not os._exit
         stdlib.exit_now(3)
     assert info.value.code == 3
+
+
+# -- scikit-learn ---------------------------------------------------------------------------
+
+
+def test_sklearn_search_seams() -> None:
+    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+    from sklearn.model_selection import HalvingRandomSearchCV, RandomizedSearchCV
+    from sklearn.model_selection._search_successive_halving import BaseSuccessiveHalving
+
+    for cls in (RandomizedSearchCV, HalvingRandomSearchCV):
+        names = params(cls._run_search)
+        assert names[:2] == ["self", "evaluate_candidates"], cls
+        assert set(names) <= {"self", "evaluate_candidates", "callback_ctx"}, cls
+    assert params(HalvingRandomSearchCV._generate_candidate_params) == ["self"]
+    assert "self._generate_candidate_params()" in inspect.getsource(
+        BaseSuccessiveHalving._run_search
+    )
+    # fit hands `_run_search` the callback context that run_search_kwargs passes on
+    assert "callback_ctx" not in names or "callback_ctx=" in inspect.getsource(
+        RandomizedSearchCV.fit
+    )
+
+
+def test_sklearn_version_guard(version_outside) -> None:
+    from hpsearch.compat import sklearn as sc
+
+    assert sc.run_search_kwargs(None) == {} and sc.run_search_kwargs(1) == {"callback_ctx": 1}
+    version_outside("scikit-learn", "1.5.2")
+    one_line_error(sc.check, "scikit-learn", "1.5.2", sc.SUPPORTED)
+
+
+# -- scikeras -------------------------------------------------------------------------------
+
+
+def test_scikeras_private_parts() -> None:
+    from scikeras import wrappers
+
+    import hpsearch.wrappers  # noqa: F401  (drops _more_tags)
+
+    assert "def _more_tags" in inspect.getsource(wrappers)  # still there to drop
+    assert "_more_tags" not in vars(wrappers.BaseWrapper)
+    assert params(wrappers.BaseWrapper._validate_data) == ["self", "X", "y", "reset", "y_numeric"]
+    assert params(wrappers.BaseWrapper._fit)[:3] == ["self", "X", "y"]
+
+
+def test_scikeras_version_guard(version_outside) -> None:
+    from hpsearch.compat import scikeras as sk
+
+    version_outside("scikeras", "0.14.0")
+    one_line_error(sk.check, "scikeras", "0.14.0", sk.SUPPORTED)
