@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import re
 from pathlib import Path
 
 import pytest
@@ -311,3 +312,48 @@ def test_scikeras_version_guard(version_outside) -> None:
 
     version_outside("scikeras", "0.14.0")
     one_line_error(sk.check, "scikeras", "0.14.0", sk.SUPPORTED)
+
+
+# -- uvicorn --------------------------------------------------------------------------------
+
+
+def test_uvicorn_http_protocol() -> None:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    from uvicorn.server import ServerState
+
+    from hpsearch.compat import uvicorn as uc
+
+    assert params(HttpToolsProtocol.send_400_response) == ["self", "msg"]
+    source = inspect.getsource(HttpToolsProtocol)
+    assert "self.send_400_response(" in source  # how a parser error is answered
+    assert "self.transport = " in source and "self.server_state = " in source
+    assert isinstance(ServerState().default_headers, list)
+    protocol = uc.answering_400(lambda msg, headers: b"")
+    assert isinstance(protocol, type) and issubclass(protocol, HttpToolsProtocol)
+
+
+def test_uvicorn_falls_back_outside_its_versions(version_outside) -> None:
+    from hpsearch.compat import uvicorn as uc
+
+    version_outside("uvicorn", "0.99.0")
+    assert uc.answering_400(lambda msg, headers: b"") == "auto"
+
+
+# -- the rule -------------------------------------------------------------------------------
+
+PRIVATE = re.compile(
+    r"from \w+\.src\b|import \w+\._|from [\w.]*\._\w+ import"
+    r"|\._(inst|retry_queue|storage|trial_id|filter_study|more_tags|shutdown|run_exitfuncs)\b"
+    r"|httptools_impl|oracle_module"
+)
+
+
+def test_nothing_outside_compat_reaches_into_private_names() -> None:
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in sorted((ROOT / "hpsearch").rglob("*.py"))
+        if "compat" not in path.relative_to(ROOT / "hpsearch").parts
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if PRIVATE.search(line)
+    ]
+    assert found == []
