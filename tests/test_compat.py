@@ -8,6 +8,8 @@ import importlib
 import inspect
 import pkgutil
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -247,6 +249,22 @@ def test_stdlib_private_parts() -> None:
     assert stdlib.shared_random() is random._inst  # type: ignore[attr-defined]
     assert params(threading._shutdown) == []  # type: ignore[attr-defined]
     assert callable(atexit._run_exitfuncs) and atexit._run_exitfuncs.__module__ == "atexit"
+
+
+def test_stdlib_random_streams_per_thread() -> None:
+    code = """
+import random, threading
+from hpsearch.compat import stdlib
+stdlib.per_thread_random()
+random.seed(1)
+other = []
+thread = threading.Thread(target=lambda: (random.seed(2), other.append(random.random())))
+thread.start(); thread.join()
+assert random.random() == random.Random(1).random()  # the other thread's seed left it alone
+assert other == [random.Random(2).random()]
+assert getattr(random.random, "__self__", None) is None  # rebound: not the shared instance
+"""
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
 
 def test_stdlib_falls_back_outside_its_versions(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,5 +1,6 @@
-"""The standard library's private parts: `random`'s shared instance, and the interpreter's
-own exit steps (`threading._shutdown`, `atexit._run_exitfuncs`).
+"""The standard library's private parts and patches: `random`'s shared instance (its module
+functions rebound, one stream per thread), and the interpreter's own exit steps
+(`threading._shutdown`, `atexit._run_exitfuncs`).
 
 Version guard: a fallback outside SUPPORTED or where the name is missing. `random.random`
 is bound to the shared instance, so `random.random.__self__` finds it just as well; without
@@ -32,6 +33,28 @@ def shared_random() -> Any:
     if in_range() and hasattr(random, "_inst"):
         return random._inst
     return random.random.__self__  # type: ignore[attr-defined]
+
+
+def per_thread_random() -> None:
+    """Python's `random` functions, each thread with its own stream. Keras draws a fit's
+    initial weights from `random`, seeded for that fit; a worker's event loop draws from it
+    too, at any moment (tornado's jitter, distributed's back-off): with one shared stream,
+    fits on Dask workers came out different from loky's, and from run to run."""
+    import random
+
+    if hasattr(random, "_hpsearch_streams"):
+        return  # a worker serving a second run
+    local = threading.local()
+
+    def stream() -> random.Random:
+        if not hasattr(local, "rng"):
+            local.rng = random.Random()
+        return local.rng
+
+    shared = shared_random()  # the module functions' one instance
+    for name in [n for n in dir(random) if getattr(getattr(random, n), "__self__", None) is shared]:
+        setattr(random, name, lambda *args, _name=name, **kw: getattr(stream(), _name)(*args, **kw))
+    random._hpsearch_streams = local  # type: ignore[attr-defined]
 
 
 def exit_now(code: int) -> None:

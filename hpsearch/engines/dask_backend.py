@@ -48,36 +48,13 @@ class ClusterError(HPSearchError):
     """The Dask cluster cannot run this study's fits (unreachable, no workers, a worker unfit)."""
 
 
-def per_thread_random() -> None:
-    """Python's `random` functions, each thread with its own stream. Keras draws a fit's
-    initial weights from `random`, seeded for that fit; a worker's event loop draws from it
-    too, at any moment (tornado's jitter, distributed's back-off): with one shared stream,
-    fits on Dask workers came out different from loky's, and from run to run."""
-    import random
-    import threading
-
-    from hpsearch.compat import stdlib as stdlib_compat
-
-    if hasattr(random, "_hpsearch_streams"):
-        return  # a worker serving a second run
-    local = threading.local()
-
-    def stream() -> random.Random:
-        if not hasattr(local, "rng"):
-            local.rng = random.Random()
-        return local.rng
-
-    shared = stdlib_compat.shared_random()  # the module functions' one instance
-    for name in [n for n in dir(random) if getattr(getattr(random, n), "__self__", None) is shared]:
-        setattr(random, name, lambda *args, _name=name, **kw: getattr(stream(), _name)(*args, **kw))
-    random._hpsearch_streams = local  # type: ignore[attr-defined]
-
-
 def prepare_worker(backend: str) -> None:
     """Streams of `random` per thread; where Keras is not loaded yet (both settings are read
     once, as the frameworks load), the run's Keras backend and one thread per process, unless
     the worker was started with its own thread settings."""
-    per_thread_random()
+    from hpsearch.compat import stdlib as stdlib_compat
+
+    stdlib_compat.per_thread_random()
     if "keras" in sys.modules:
         return
     os.environ["KERAS_BACKEND"] = backend
