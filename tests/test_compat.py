@@ -362,7 +362,7 @@ def test_uvicorn_falls_back_outside_its_versions(version_outside) -> None:
 PRIVATE = re.compile(
     r"from \w+\.src\b|import \w+\._|from [\w.]*\._\w+ import"
     r"|\._(inst|retry_queue|storage|trial_id|filter_study|more_tags|shutdown|run_exitfuncs)\b"
-    r"|httptools_impl|oracle_module"
+    r"|httptools_impl|oracle_module|\b(_to_func_args|call_data_futures|data_futures|_scatter)\b"
 )
 
 
