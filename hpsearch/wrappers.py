@@ -18,14 +18,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils import Tags, get_tags
 from sklearn.utils.validation import column_or_1d
 
+from hpsearch.compat import scikeras as scikeras_compat
 from hpsearch.mixin import Mixin
 
-# sklearn >= 1.6 reads only `__sklearn_tags__`, and its check_estimator_tags_renamed
-# refuses any class in the MRO that still defines `_more_tags` without it. scikeras's
-# `_more_tags` calls `super()._more_tags()`, which BaseEstimator no longer has, so it
-# is dead code: drop it (those of its tags that are true are set in `__sklearn_tags__`).
-if "_more_tags" in vars(_scikeras.BaseWrapper):
-    del _scikeras.BaseWrapper._more_tags
+# sklearn >= 1.6 reads only `__sklearn_tags__`: scikeras's `_more_tags` is dead code, which
+# its checks refuse; drop it (those of its tags that are true are set in `__sklearn_tags__`).
+scikeras_compat.drop_more_tags()  # and the version guard of the overrides below
 
 _TASK_MIXINS = (ClassifierMixin, RegressorMixin)
 

@@ -17,7 +17,7 @@ import os
 import secrets
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,10 @@ from hpsearch.errors import HPSearchError
 
 try:
     from distributed.diagnostics.plugin import WorkerPlugin
-    from joblib._dask import DaskDistributedBackend
+
+    from hpsearch.compat.joblib import DaskDistributedBackend, SharedDataBackend
 except ImportError:  # parallel() says how to install it, in one line
-    WorkerPlugin = DaskDistributedBackend = object  # type: ignore[misc, assignment]
+    WorkerPlugin = DaskDistributedBackend = SharedDataBackend = object  # type: ignore[misc, assignment]
 
 NEEDS_DASK = 'the Dask backend needs dask.distributed: pip install "hpsearch[dask]"'
 JOBLIB_BACKEND = "hpsearch-dask"
@@ -47,34 +48,13 @@ class ClusterError(HPSearchError):
     """The Dask cluster cannot run this study's fits (unreachable, no workers, a worker unfit)."""
 
 
-def per_thread_random() -> None:
-    """Python's `random` functions, each thread with its own stream. Keras draws a fit's
-    initial weights from `random`, seeded for that fit; a worker's event loop draws from it
-    too, at any moment (tornado's jitter, distributed's back-off): with one shared stream,
-    fits on Dask workers came out different from loky's, and from run to run."""
-    import random
-    import threading
-
-    if hasattr(random, "_hpsearch_streams"):
-        return  # a worker serving a second run
-    local = threading.local()
-
-    def stream() -> random.Random:
-        if not hasattr(local, "rng"):
-            local.rng = random.Random()
-        return local.rng
-
-    shared = random._inst  # the module functions' one instance
-    for name in [n for n in dir(random) if getattr(getattr(random, n), "__self__", None) is shared]:
-        setattr(random, name, lambda *args, _name=name, **kw: getattr(stream(), _name)(*args, **kw))
-    random._hpsearch_streams = local  # type: ignore[attr-defined]
-
-
 def prepare_worker(backend: str) -> None:
     """Streams of `random` per thread; where Keras is not loaded yet (both settings are read
     once, as the frameworks load), the run's Keras backend and one thread per process, unless
     the worker was started with its own thread settings."""
-    per_thread_random()
+    from hpsearch.compat import stdlib as stdlib_compat
+
+    stdlib_compat.per_thread_random()
     if "keras" in sys.modules:
         return
     os.environ["KERAS_BACKEND"] = backend
@@ -185,38 +165,17 @@ class LoadingBatch:
         return repr(self.batch)
 
 
-class ClusterBackend(DaskDistributedBackend):
+class ClusterBackend(SharedDataBackend):
     """joblib's Dask backend, never run in this process, with the run's X and y sent as
-    SharedArrays and no data on one worker only."""
+    SharedArrays (each task batch loads them) and no data on one worker only."""
 
-    call_data_futures: dict[Any, Any] | None  # joblib's, set in start_call and stop_call
-
-    def __init__(self, data: Sequence[tuple[Any, SharedArray]] = (), **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        # joblib's own `scatter` table, holding SharedArrays instead of futures: every
-        # argument that *is* one of these arrays goes to a task as its SharedArray.
-        self._scatter = [array for array, _ in data]  # held, so that their ids stay theirs
-        self.data_futures = {id(array): shared for array, shared in data}
-
-    async def _to_func_args(self, func: Any) -> Any:
-        batch, tasks = await super()._to_func_args(func)
-        return LoadingBatch(batch), tasks
+    def wrap_batch(self, batch: Any) -> Any:
+        return LoadingBatch(batch)
 
     def effective_n_jobs(self, n_jobs: int | None) -> int:
         # joblib runs a call in the caller when its backend reports one slot: a cluster of
         # one thread would get no fit.
         return max(2, super().effective_n_jobs(n_jobs))
-
-    def start_call(self) -> None:
-        super().start_call()
-        # joblib also scatters each large argument of a call (sklearn's fold indices) to ONE
-        # worker: lose it and every task needing them fails ("already forgotten") rather
-        # than moving on. Without this table (joblib's switch) they travel inside each task.
-        self.call_data_futures = None
-
-    def stop_call(self) -> None:
-        self.call_data_futures = {}  # what the base class clears
-        super().stop_call()
 
 
 def shared_data(store: Path, token: str, arrays: dict[str, Any]) -> list[tuple[Any, SharedArray]]:
@@ -333,6 +292,9 @@ def parallel(settings: Any, store_dir: Path, X: Any, y: Any) -> Iterator[int]:
         raise ClusterError(NEEDS_DASK) from None
     if DaskDistributedBackend is object:
         raise ClusterError(NEEDS_DASK)
+    from hpsearch.compat import joblib as joblib_compat
+
+    joblib_compat.check()
     from concurrent.futures import CancelledError
 
     from distributed import KilledWorker

@@ -23,6 +23,7 @@ from sklearn.pipeline import Pipeline
 
 from hpsearch import interrupt
 from hpsearch.checkpoint import FitStore, canonical, fingerprint, fit_key
+from hpsearch.compat import sklearn as sklearn_compat
 from hpsearch.engines.common import EnvironmentFailure, is_environment_failure, seed_keras
 from hpsearch.files import now
 from hpsearch.mixin import Mixin
@@ -206,6 +207,7 @@ class UniqueRandomizedSearchCV(_Reporting, RandomizedSearchCV):
     batch: int = 1  # candidates per batch: enough to keep n_jobs workers busy
 
     def _run_search(self, evaluate_candidates: Callable) -> None:
+        sklearn_compat.check()
         samples = unique_samples(self.param_distributions, self.n_iter, self.random_state)
         for start in range(0, len(samples), self.batch):
             interrupt.check()
@@ -228,6 +230,7 @@ class UniqueHalvingRandomSearchCV(_Reporting, HalvingRandomSearchCV):
     on_rung: Callable[[dict[str, Any], list[int], bool], None] | None = None
 
     def _generate_candidate_params(self) -> list[dict[str, Any]]:
+        sklearn_compat.check()
         n = self.n_candidates
         if n == "exhaust":  # sklearn's rule: enough for the last rung to reach max_resources
             n = self.max_resources_ // self.min_resources_
@@ -253,9 +256,6 @@ class UniqueHalvingRandomSearchCV(_Reporting, HalvingRandomSearchCV):
             )
             return last["results"]
 
-        # scikit-learn 1.9 hands a callback context on; earlier versions call without one
-        super()._run_search(
-            evaluate, **({} if callback_ctx is None else {"callback_ctx": callback_ctx})
-        )
+        super()._run_search(evaluate, **sklearn_compat.run_search_kwargs(callback_ctx))
         if last["results"] is not None and self.on_rung is not None:
             self.on_rung(last["results"], last["rung"], True)

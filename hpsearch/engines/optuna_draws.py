@@ -63,13 +63,11 @@ class Draws:
     def _replay(self, trial: Any, ostudy: Any, names: list[str]) -> None:
         """Draw again, in their order, the parameters `trial` drew before it was cut off (the
         same values: the same state and history), to advance the sampler past them."""
-        from optuna import pruners
+        from hpsearch.compat import optuna as optuna_compat
 
         frozen = next(t for t in ostudy.get_trials(deepcopy=False) if t.number == trial.number)
         # a Hyperband pruner shows the sampler only its bracket's trials, as Trial does
-        study = (
-            pruners._filter_study(ostudy, frozen) if hasattr(pruners, "_filter_study") else ostudy
-        )
+        study = optuna_compat.pruner_view(ostudy, frozen)
         relative = trial.relative_params  # first, as the first suggestion did
         for name in (n for n in names if n in frozen.distributions):
             distribution = frozen.distributions[name]

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import interrupt
+from hpsearch.compat import optuna as optuna_compat
 from hpsearch.engines import optuna_shared
 from hpsearch.engines.base import Cluster, EngineContext, EngineResult, KerasObjectiveEngine
 from hpsearch.engines.common import (
@@ -147,7 +148,7 @@ class OptunaEngine(KerasObjectiveEngine):
             for trial in ostudy.get_trials(
                 deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
             ):
-                report(trainer.run_trial(optuna.trial.Trial(ostudy, trial._trial_id)))
+                report(trainer.run_trial(optuna_compat.live_trial(ostudy, trial)))
             for _ in range(ctx.settings.n_trials - len(reported)):
                 interrupt.check()
                 report(trainer.run_trial(ostudy.ask()))

@@ -118,11 +118,13 @@ def fail_lost_trials(ostudy: Any, ctx: EngineContext, dead: set[str]) -> list[in
     earlier session (killed, now resumed). Their places open for new trials."""
     from optuna.trial import TrialState
 
+    from hpsearch.compat import optuna as optuna_compat
+
     lost = []
     for trial in ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker, session = trial.user_attrs.get("worker"), trial.user_attrs.get("session")
         if worker in dead or (worker == ctx.worker and session not in (None, ctx.session)):
-            ostudy._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            optuna_compat.fail_trial(ostudy, trial)
             lost.append(trial.number)
     return lost
 
@@ -148,9 +150,9 @@ def optimize(trainer: Trains, report: Callable[[Any], None] | None, wait_for_oth
     Returns how many trials this process trained."""
     optuna, ostudy = trainer.optuna, trainer.ostudy
     n_trials = trainer.ctx.settings.n_trials
-    from optuna.storages._heartbeat import is_heartbeat_enabled
+    from hpsearch.compat import optuna as optuna_compat
 
-    heartbeats = is_heartbeat_enabled(ostudy._storage)
+    heartbeats = optuna_compat.heartbeat_enabled(ostudy)
 
     liveness, dead = (
         Liveness(trainer.ctx.workdir / "workers", trainer.ctx.settings.worker_timeout),

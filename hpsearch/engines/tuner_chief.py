@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import interrupt
+from hpsearch.compat import keras_tuner as kt_compat
 from hpsearch.errors import HPSearchError
 from hpsearch.heartbeat import Liveness
 
@@ -44,14 +45,12 @@ def serve(
     from concurrent import futures
 
     import grpc
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute.oracle_chief import OracleServicer
 
     address, oracle = ctx.settings.chief, tuner.oracle
     tuner.save()  # tuner0.json: a resumed chief reloads its oracle through it
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-    servicer = _safe_servicer(OracleServicer)(oracle)
-    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    servicer = _safe_servicer(kt_compat.oracle_servicer())(oracle)
+    kt_compat.add_servicer(servicer, server)
     try:
         bound = server.add_insecure_port(address)
     except RuntimeError:
@@ -105,28 +104,22 @@ def serve(
         server.stop(None)
 
 
-def _synchronized(func: Callable) -> Callable:
-    from keras_tuner.src.engine.oracle import synchronized
-
-    return synchronized(func)
-
-
-@_synchronized
+@kt_compat.synchronized
 def requeue(oracle: Any, tuner_id: str) -> str | None:
     """Put a lost worker's running trial back in the retry queue (None if it had none)."""
     trial = oracle.ongoing_trials.pop(tuner_id, None)
     oracle.tuner_ids.discard(tuner_id)
     if trial is None:
         return None
-    oracle._retry_queue.append(trial.trial_id)
+    kt_compat.retry_queue(oracle).append(trial.trial_id)
     oracle.save()
     return trial.trial_id
 
 
-@_synchronized
+@kt_compat.synchronized
 def waiting_trials(oracle: Any) -> list[str]:
     """Trials in the retry queue (a lost worker's)."""
-    return list(oracle._retry_queue)
+    return list(kt_compat.retry_queue(oracle))
 
 
 def _safe_servicer(base: type) -> type:
@@ -134,7 +127,6 @@ def _safe_servicer(base: type) -> type:
     id, a state file that cannot be written) rather than leaving the oracle locked: Keras
     Tuner's `synchronized` never releases its lock when the method raises."""
     import grpc
-    from keras_tuner.src.engine import oracle as oracle_module
 
     def guarded(name: str) -> Callable:
         method = getattr(base, name)
@@ -143,12 +135,7 @@ def _safe_servicer(base: type) -> type:
             try:
                 return method(self, request, context)
             except Exception as exc:
-                import threading
-
-                oracle = self.oracle
-                if oracle_module.THREADS.get(oracle) == threading.current_thread().name:
-                    oracle_module.THREADS[oracle] = None
-                    oracle_module.LOCKS[oracle].release()
+                kt_compat.release_lock(self.oracle)
                 context.abort(
                     grpc.StatusCode.FAILED_PRECONDITION,
                     f"{name}: {type(exc).__name__}: {exc}"[:300],
@@ -169,38 +156,38 @@ def _safe_servicer(base: type) -> type:
     end = methods["EndTrial"]
 
     def end_once(self: Any, request: Any, context: Any) -> Any:
-        from keras_tuner.src import protos
-
         if not claim_end(self.oracle, request.trial.trial_id):  # ended already: keep the first
-            return protos.get_service().EndTrialResponse()
+            return kt_compat.end_trial_response()
         return end(self, request, context)
 
     methods["EndTrial"] = end_once
     return type("SafeOracleServicer", (base,), methods)
 
 
-@_synchronized
+@kt_compat.synchronized
 def claim_end(oracle: Any, trial_id: str) -> bool:
     """May `trial_id` end now? Not if it ended already (a worker judged lost came back after
     its retry ended, or the retry ends after it); a queued retry is dropped: it has ended."""
     if trial_id in oracle.end_order:
         return False
-    if trial_id in oracle._retry_queue:
-        oracle._retry_queue.remove(trial_id)
+    if trial_id in (queue := kt_compat.retry_queue(oracle)):
+        queue.remove(trial_id)
     return True
 
 
-@_synchronized
+@kt_compat.synchronized
 def ended(oracle: Any) -> list[str]:
     return list(oracle.end_order)
 
 
-@_synchronized
+@kt_compat.synchronized
 def finished(oracle: Any, servicer: Any) -> bool:
     """No trial running or waiting for a retry, and no new one to give."""
     full = bool(oracle.max_trials) and len(oracle.trials) >= oracle.max_trials
     return (
-        (full or servicer.stop_triggered) and not oracle.ongoing_trials and not oracle._retry_queue
+        (full or servicer.stop_triggered)
+        and not oracle.ongoing_trials
+        and not kt_compat.retry_queue(oracle)
     )
 
 
@@ -209,7 +196,6 @@ def as_worker(ctx: EngineContext) -> Iterator[None]:
     """Keras Tuner's worker mode for the tuner built inside: its environment variables, and a
     chief that answers (one line if it does not)."""
     import grpc
-    from keras_tuner.src.distribute import oracle_client
 
     address = ctx.settings.chief
     channel = grpc.insecure_channel(address)
@@ -230,7 +216,7 @@ def as_worker(ctx: EngineContext) -> Iterator[None]:
         "KERASTUNER_ORACLE_PORT": port,
     }
     saved = {k: os.environ.get(k) for k in env}
-    timeout, oracle_client.TIMEOUT = oracle_client.TIMEOUT, RPC_TIMEOUT
+    timeout = kt_compat.set_client_timeout(RPC_TIMEOUT)
     os.environ.update(env)
     try:
         yield
@@ -240,7 +226,7 @@ def as_worker(ctx: EngineContext) -> Iterator[None]:
             f"trials are kept by the run"
         ) from None
     finally:
-        oracle_client.TIMEOUT = timeout
+        kt_compat.set_client_timeout(timeout)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

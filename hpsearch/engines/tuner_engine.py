@@ -213,17 +213,13 @@ def _quiet_tuner(ctx: EngineContext) -> Any:
     """Keras Tuner as hpsearch runs it: its state files written atomically, failed trials'
     tracebacks only when verbose, and its prints ("Reloading Tuner ...") off stdout, which
     holds only the run directory."""
-    from keras_tuner.src import config as kt_config
-    from keras_tuner.src import utils as kt_utils
+    from hpsearch.compat import keras_tuner as kt_compat
 
-    debug, save_json = kt_config.DEBUG, kt_utils.save_json
-    kt_config.DEBUG = ctx.verbose > 0
-    kt_utils.save_json = _atomic_save_json  # its oracle, trial and tuner state files
-    try:
-        with contextlib.redirect_stdout(sys.stderr if ctx.verbose else io.StringIO()):
-            yield
-    finally:
-        kt_config.DEBUG, kt_utils.save_json = debug, save_json
+    with (
+        kt_compat.patched_state(ctx.verbose > 0, _atomic_save_json),
+        contextlib.redirect_stdout(sys.stderr if ctx.verbose else io.StringIO()),
+    ):
+        yield
 
 
 def _fitted_preprocessing(study: Study, x_train: Any) -> list[tuple[str, Any]]:

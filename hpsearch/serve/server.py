@@ -97,33 +97,32 @@ def _check_port(host: str, port: int) -> None:
 
 
 @functools.cache
-def json_errors_protocol() -> type[Any]:
+def json_errors_protocol() -> type[Any] | str:
     """uvicorn's HTTP protocol, answering a request its parser refuses (a Content-Length that
     is not a number, a broken request line) as the app answers: a JSON error, our headers."""
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    from hpsearch.compat import uvicorn as uvicorn_compat
 
-    class JsonErrors(HttpToolsProtocol):
-        def send_400_response(self, msg: str) -> None:
-            body = json.dumps(
-                {
-                    "error": "request: expected HTTP/1.1 with well-formed headers "
-                    f"(a numeric Content-Length), got one the parser refused "
-                    f"({msg.rstrip('.')})"
-                }
-            ).encode()
-            head = [b"HTTP/1.1 400 Bad Request"]
-            head += [name + b": " + value for name, value in self.server_state.default_headers]
-            head += [
-                f"{name}: {value}".encode()
-                for name, value in {
-                    **HEADERS,
-                    "Cache-Control": "no-store",
-                    "Content-Type": "application/json",
-                    "Content-Length": str(len(body)),
-                    "Connection": "close",
-                }.items()
-            ]
-            self.transport.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
-            self.transport.close()
+    return uvicorn_compat.answering_400(_json_400)
 
-    return JsonErrors
+
+def _json_400(msg: str, default_headers: list[tuple[bytes, bytes]]) -> bytes:
+    body = json.dumps(
+        {
+            "error": "request: expected HTTP/1.1 with well-formed headers "
+            f"(a numeric Content-Length), got one the parser refused "
+            f"({msg.rstrip('.')})"
+        }
+    ).encode()
+    head = [b"HTTP/1.1 400 Bad Request"]
+    head += [name + b": " + value for name, value in default_headers]
+    head += [
+        f"{name}: {value}".encode()
+        for name, value in {
+            **HEADERS,
+            "Cache-Control": "no-store",
+            "Content-Type": "application/json",
+            "Content-Length": str(len(body)),
+            "Connection": "close",
+        }.items()
+    ]
+    return b"\r\n".join(head) + b"\r\n\r\n" + body
