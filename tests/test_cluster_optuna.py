@@ -169,3 +169,38 @@ def test_on_a_journal_a_dead_workers_trial_and_an_earlier_sessions_are_failed(
     assert fail_lost_trials(ostudy, run, dead={"w1"}) == [0, 2]
     states = [t.state.name for t in ostudy.get_trials()]
     assert states == ["FAIL", "RUNNING", "FAIL", "RUNNING"]
+
+
+def test_a_worker_opening_a_locked_database_waits_for_it(tmp_path: Path) -> None:
+    """A shared SQLite file that another process holds locked (the run writing) refuses the
+    worker's first look with Optuna's StorageInternalError over SQLite's OperationalError: a
+    race, tried again, not the one-line refusal of an unusable storage."""
+    import sqlite3
+    import threading
+    import types
+
+    import optuna
+
+    from hpsearch.engines import optuna_shared
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    db = tmp_path / "optuna.db"
+    workdir = tmp_path / "results" / "tiny" / "20260101-000000-aaaa" / "state" / "optuna"
+    name = "tiny/20260101-000000-aaaa"
+    optuna.create_study(study_name=name, storage=f"sqlite:///{db}")
+    ctx = types.SimpleNamespace(
+        settings=types.SimpleNamespace(storage=f"sqlite:///{db}", worker_timeout=4.0),
+        study=types.SimpleNamespace(name="tiny"),
+        workdir=workdir,
+        worker="w1",
+    )
+    lock = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    lock.execute("BEGIN EXCLUSIVE")  # held past SQLite's 5 s busy timeout
+    release = threading.Timer(7.0, lambda: lock.execute("ROLLBACK"))
+    release.start()
+    try:
+        ostudy = optuna_shared.open_study(optuna, ctx, direction="minimize")
+    finally:
+        release.join()
+        lock.close()
+    assert ostudy.study_name == name

@@ -28,6 +28,7 @@ OUTCOME = "hpsearch_status"
 POLL = 1.0  # seconds between the run's looks at its workers' trials while it waits for them
 DEFAULT_NAME = "hpsearch"  # the study's name in a run's own SQLite file
 RETRIES = 3  # times a trial whose worker was lost is queued again
+RACES = ("KeyError", "OperationalError", "IntegrityError")  # opening a storage: try again
 JOIN = 30.0  # seconds a process retries opening the storage (a worker: until the run made it)
 
 
@@ -75,8 +76,10 @@ def open_study(optuna: Any, ctx: EngineContext, **options: Any) -> Any:
                 study_name=name, storage=storage, load_if_exists=True, **options
             )
         except Exception as exc:  # SQLAlchemy's errors too: an unreachable server, a race
-            # Races look like these; a bad URL or a missing driver does not get better.
-            transient = type(exc).__name__ in ("KeyError", "OperationalError", "IntegrityError")
+            # Races look like these (Optuna wraps a locked SQLite database's OperationalError
+            # in its StorageInternalError); a bad URL or a missing driver does not get better.
+            causes = (exc, exc.__cause__, exc.__context__)
+            transient = any(type(e).__name__ in RACES for e in causes if e is not None)
             if time.monotonic() > deadline or not transient:
                 from hpsearch.errors import InputError
 
