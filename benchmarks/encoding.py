@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from hpsearch.config import load_study
     from hpsearch.data import load_dataset
-    from hpsearch.engines.tuner_engine import _fitted_preprocessing, _transform
+    from hpsearch.engines.keras_estimator import fitted_preprocessing, transform
     from hpsearch.model import build_model
 
     study = load_study(ROOT / "studies" / "california.toml")
@@ -59,11 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for encoding, bins in ENCODINGS:
         # the engines' own preprocessing, fitted on the training split
-        steps = _fitted_preprocessing(
+        steps = fitted_preprocessing(
             dataclasses.replace(study, encoding=encoding, bins=bins or 32), data.x_train
         )
         x_train, x_val, x_test = (
-            _transform(steps, x) for x in (data.x_train, data.x_val, data.x_test)
+            transform(steps, x) for x in (data.x_train, data.x_val, data.x_test)
         )
         for seed in range(args.seeds):
             keras.utils.set_random_seed(seed)

@@ -121,7 +121,7 @@ class OptunaEngine(KerasObjectiveEngine):
         import keras
 
         from hpsearch.config import split_params
-        from hpsearch.engines.tuner_engine import as_estimator
+        from hpsearch.engines.keras_estimator import as_estimator
         from hpsearch.model import build_model
         from hpsearch.trials import best_trial
 
@@ -207,7 +207,7 @@ class OptunaEngine(KerasObjectiveEngine):
         """A completed trial's weights (kept for every one) as an estimator; None otherwise."""
         from pathlib import Path
 
-        from hpsearch.engines.tuner_engine import estimator_from_weights
+        from hpsearch.engines.keras_estimator import estimator_from_weights
 
         weights = Path(workdir) / "weights" / f"{int(record.trial)}.weights.h5"
         return (
@@ -225,13 +225,13 @@ class Trainer:
     objective that trains one trial of `build_model`."""
 
     def __init__(self, engine: OptunaEngine, ctx: EngineContext) -> None:
-        from hpsearch.engines.tuner_engine import _fitted_preprocessing, _transform
+        from hpsearch.engines.keras_estimator import fitted_preprocessing, transform
 
         self.optuna = optuna = _import_optuna()
         _check_sampler_package(ctx.settings.sampler)
         self.engine, self.ctx, study, data = engine, ctx, ctx.study, ctx.data
-        self.steps = _fitted_preprocessing(study, data.x_train)
-        self.x_train, self.x_val = (_transform(self.steps, x) for x in (data.x_train, data.x_val))
+        self.steps = fitted_preprocessing(study, data.x_train)
+        self.x_train, self.x_val = (transform(self.steps, x) for x in (data.x_train, data.x_val))
         self.n_classes = data.n_outputs if study.task == "classification" else None
         (ctx.workdir / "weights").mkdir(parents=True, exist_ok=True)
         if not ctx.verbose:
