@@ -41,7 +41,7 @@ def fitted_preprocessing(study: Study, x_train: Any) -> list[tuple[str, Any]]:
 
     steps = preprocessing(study)
     for _, step in steps:  # fitted on training data only, each on the step before's output
-        x_train = step.fittransform(x_train)
+        x_train = step.fit_transform(x_train)
     return steps
 
 
