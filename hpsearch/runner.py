@@ -153,8 +153,9 @@ def run_study(
         sessions=info.get("session_seconds") or [],
     )
     resume_hint = f"python -m hpsearch resume {run_dir}"
+    sizes = data.sizes()
     log(
-        f"{study.name}: {data.sizes()['train']} train / {data.sizes()['val']} val / {data.sizes()['test']} test "
+        f"{study.name}: {sizes['train']} train / {sizes['val']} val / {sizes['test']} test "
         f"from {data.origin}; writing to {run_dir} (if stopped: {resume_hint})"
     )
     session = f"{now()}-{uuid.uuid4().hex[:8]}"
