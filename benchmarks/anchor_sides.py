@@ -21,9 +21,9 @@ from typing import Any
 
 from anchors import MAXIMIZE, MINIMIZE, score_new_bests
 
-from hpsearch.config import load_study
 from hpsearch.data import load_dataset
 from hpsearch.engines.common import test_scores
+from hpsearch.study.config import load_study
 
 # The anchors' textbook settings (Géron, Hands-On Machine Learning, ch. 10), and their --quick.
 HYPERBAND = {"max_epochs": 10, "factor": 3, "hyperband_iterations": 2, "patience": 2, "batch": 32}
@@ -272,9 +272,9 @@ def hpsearch_side(run_dir: Path) -> dict[str, Any]:
     import keras
     import pandas as pd
 
-    from hpsearch.runner import stored_study
-    from hpsearch.trial_models import trial_model
-    from hpsearch.trials import read_trials
+    from hpsearch.report.trial_models import trial_model
+    from hpsearch.rundir.resume import stored_study
+    from hpsearch.study.trials import read_trials
 
     info = json.loads((run_dir / "run.json").read_text())
     origin = datetime.fromisoformat(info["started_at"])

@@ -3,7 +3,7 @@
 The same 3 x 256 relu MLP (adam 1e-3, batch 256, early stopping on the validation split with
 patience 15, best weights restored, up to 300 epochs), seeded alike, on the default study's
 split, with the features standard-scaled or scaled then encoded in 16 / 32 / 64 quantile bins
-per feature (hpsearch.encoding). Prints validation and test RMSE, epochs and seconds.
+per feature (hpsearch.data.encoding). Prints validation and test RMSE, epochs and seconds.
 
     python benchmarks/encoding.py [--seeds 3] [--json PATH]
 """
@@ -43,10 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     import keras
     import numpy as np
 
-    from hpsearch.config import load_study
     from hpsearch.data import load_dataset
     from hpsearch.engines.keras_estimator import fitted_preprocessing, transform
-    from hpsearch.model import build_model
+    from hpsearch.model.mlp import build_model
+    from hpsearch.study.config import load_study
 
     study = load_study(ROOT / "studies" / "california.toml")
     data = load_dataset(study)

@@ -77,8 +77,8 @@ def _speed_in_process(n_images: int = 55_000, batch: int = 256) -> float:
 def _fashion_images(n: int):
     """The first `n` Fashion-MNIST training images scaled to [0, 1] (hpsearch's own split)."""
     sys.path.insert(0, str(ROOT))
-    from hpsearch.config import parse_study
     from hpsearch.data import load_dataset
+    from hpsearch.study.config import parse_study
 
     study = parse_study(
         '[study]\nname = "speed"\ndataset = "fashion_mnist"\n'

@@ -174,7 +174,7 @@ def bare_fit(study: Any, data: Any, validate: bool) -> Timed:
     """The same model, data, epochs and batch in plain Keras, scored on validation."""
     import numpy as np
 
-    from hpsearch.model import build_model
+    from hpsearch.model.mlp import build_model
 
     start = time.perf_counter()
     model = build_model(**FIXED, n_features=data.n_features, n_classes=data.n_outputs)
@@ -195,22 +195,22 @@ def bare_fit(study: Any, data: Any, validate: bool) -> Timed:
 
 @contextlib.contextmanager
 def builds(into: list[float]) -> Iterator[None]:
-    """Note when `hpsearch.model.build_model` is called (engines import it inside `run`, so
+    """Note when `hpsearch.model.mlp.build_model` is called (engines import it inside `run`, so
     they get this wrapper; it adds one clock read per build)."""
-    import hpsearch.model
+    import hpsearch.model.mlp
 
-    original = hpsearch.model.build_model
+    original = hpsearch.model.mlp.build_model
 
     @functools.wraps(original)
     def build_model(*args: Any, **kwargs: Any) -> Any:
         into.append(time.perf_counter())
         return original(*args, **kwargs)
 
-    hpsearch.model.build_model = build_model
+    hpsearch.model.mlp.build_model = build_model
     try:
         yield
     finally:
-        hpsearch.model.build_model = original
+        hpsearch.model.mlp.build_model = original
 
 
 def engine_trial(name: str, study: Any, data: Any, workroot: Path) -> Timed:
@@ -400,8 +400,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     import keras
 
-    from hpsearch.config import parse_study
     from hpsearch.data import load_dataset
+    from hpsearch.study.config import parse_study
 
     info = machine_info()
     print(

@@ -92,10 +92,10 @@ def child(args: argparse.Namespace) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     import keras
 
-    from hpsearch.config import parse_study
     from hpsearch.data import load_dataset
     from hpsearch.engines.common import seed_keras
-    from hpsearch.model import build_model
+    from hpsearch.model.mlp import build_model
+    from hpsearch.study.config import parse_study
 
     study = parse_study(
         f'[study]\nname = "parallel"\ndataset = "fashion_mnist"\n'

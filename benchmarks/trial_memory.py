@@ -30,7 +30,7 @@ def child(mode: str, fits: int, neurons: int) -> None:
     import numpy as np
 
     from hpsearch.engines.common import seed_keras
-    from hpsearch.model import build_model
+    from hpsearch.model.mlp import build_model
 
     def make(**kwargs):
         if mode == "release":

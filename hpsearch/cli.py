@@ -10,9 +10,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hpsearch import interrupt, registry
-from hpsearch.config import load_study
-from hpsearch.errors import HPSearchError
+from hpsearch import registry
+from hpsearch.errors import HPSearchError, InputError, StudyError
+from hpsearch.run.progress import Display
+from hpsearch.run.status import format_status
+from hpsearch.runtime import interrupt
+from hpsearch.study.config import MAX_SEED, load_study
+from hpsearch.study.schema import Checker
 
 
 def _prepare_keras(verbose: bool = False) -> None:
@@ -38,8 +42,6 @@ def _prepare_keras(verbose: bool = False) -> None:
 
 def cluster_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """Engine settings given on the command line: each engine's cluster option."""
-    from hpsearch.errors import StudyError
-    from hpsearch.schema import Checker
 
     overrides: dict[str, dict[str, Any]] = {}
     for name, cluster in _clusters().items():
@@ -74,7 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     """Finish an interrupted run from its directory alone: the study is stored there."""
-    from hpsearch.runner import read_run, stored_study
+    from hpsearch.rundir.resume import read_run, stored_study  # lazy: loads pandas
 
     run_dir = Path(args.run_dir)
     return _run(
@@ -94,7 +96,7 @@ def _dest(flag: str) -> str:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Join a running run (its coordinator) and train trials until none are left."""
-    from hpsearch.worker import default_id, run_worker
+    from hpsearch.run.worker import default_id, run_worker  # lazy: loads pandas
 
     overrides = cluster_overrides(args)
     worker_id = args.id or default_id()
@@ -119,8 +121,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def _run(study: Any, args: argparse.Namespace, **options: Any) -> int:
     """Run (or resume) `study`, then the end-of-run table on stderr and the run dir on stdout."""
     _prepare_keras(args.verbose)
-    from hpsearch.progress import Display
-    from hpsearch.runner import run_study
+    from hpsearch.run.runner import run_study  # lazy: loads pandas
 
     run_dir = run_study(
         study,
@@ -130,14 +131,15 @@ def _run(study: Any, args: argparse.Namespace, **options: Any) -> int:
         **options,
     )
     if not args.quiet:
+        from hpsearch.report.tables import best_table  # pandas: only once a run has ended
+
         print(best_table(run_dir), file=sys.stderr)
     print(run_dir)
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from hpsearch.live import read_status
-    from hpsearch.status import format_status
+    from hpsearch.rundir.live import read_status  # lazy: loads pandas
 
     statuses = [read_status(Path(d)) for d in args.run_dir]
     if args.json:
@@ -150,13 +152,18 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from hpsearch.best import choose_engine, n_features_of, predictions, read_features
+    from hpsearch.report.best import (  # lazy: loads pandas
+        choose_engine,
+        n_features_of,
+        predictions,
+        read_features,
+    )
 
     run_dir = Path(args.run_dir)
     engine = choose_engine(run_dir, args.engine)  # before Keras loads: a bad dir fails fast
     _prepare_keras(False)
-    from hpsearch.best import load_best
-    from hpsearch.files import write_csv
+    from hpsearch.files import write_csv  # lazy: loads pandas
+    from hpsearch.report.best import load_best  # lazy: loads pandas
 
     if args.output:
         _writable_output(Path(args.output))
@@ -170,43 +177,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def best_table(run_dir: Path) -> str:
-    """The compact end-of-run table: best trial per engine, its scores, and where the files are."""
-    import pandas as pd
-
-    summary = pd.read_csv(Path(run_dir) / "summary.csv", dtype={"best_trial": str})
-    keep = [
-        c
-        for c in (
-            "engine",
-            "n_trials",
-            "n_failed",
-            "n_pruned",
-            "metric",
-            "direction",
-            "best_val_score",
-            "test_accuracy",
-            "test_rmse",
-            "test_r2",
-            "engine_seconds",
-        )
-        if c in summary.columns
-    ]
-    keep += [c for c in summary.columns if c.startswith("param_")]
-    table = summary[keep].rename(columns=lambda c: c.removeprefix("param_"))
-    run_dir = Path(run_dir)
-    files = ", ".join(
-        str(p.relative_to(run_dir))
-        for p in sorted([*run_dir.glob("*.*"), *run_dir.glob("best/[!.]*")])
-        if p.is_file()
-    )
-    return f"\n{table.to_string(index=False, float_format=lambda v: f'{v:.4g}')}\n\nfiles in {run_dir}: {files}"
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
     """Refuse what `run` would refuse before training: the file, the data, the output folder."""
-    from hpsearch.data import locate_data
-    from hpsearch.results import check_writable
+    from hpsearch.data import locate_data  # lazy: loads NumPy
+    from hpsearch.rundir.folder import check_writable  # lazy: loads pandas
 
     for path in args.study:
         study = load_study(path)
@@ -218,9 +192,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from hpsearch.compare import compare_runs
-    from hpsearch.files import write_csv
-    from hpsearch.report import write_compare_report
+    from hpsearch.files import write_csv  # lazy: loads pandas
+    from hpsearch.report.compare import compare_runs  # lazy: loads pandas
+    from hpsearch.report.html import write_compare_report  # lazy: loads pandas
 
     table = compare_runs(args.run_dir)
     output = Path(args.output)
@@ -233,7 +207,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from hpsearch.report import write_report
+    from hpsearch.report.html import write_report  # lazy: loads pandas
 
     for run_dir in args.run_dir:
         print(write_report(run_dir))
@@ -242,7 +216,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve RESULTS_DIR's runs, pages and API until Ctrl-C; queued studies run one at a time."""
-    from hpsearch.serve.server import serve
+    from hpsearch.serve.server import serve  # lazy: loads Starlette
 
     return serve(
         Path(args.results_dir),
@@ -256,8 +230,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _writable_output(path: Path) -> None:
     """An --output file we can write, checked before any work (exit 2, one line)."""
-    from hpsearch.errors import InputError, StudyError
-    from hpsearch.results import check_writable
+    from hpsearch.rundir.folder import check_writable  # lazy: loads pandas
 
     try:
         check_writable(path.parent, str(path))
@@ -270,7 +243,6 @@ def _writable_output(path: Path) -> None:
 
 
 def _seed(text: str) -> int:
-    from hpsearch.config import MAX_SEED
 
     if not text.isdigit() or int(text) > MAX_SEED:
         raise argparse.ArgumentTypeError(f"expected an integer in [0, {MAX_SEED}], got {text!r}")

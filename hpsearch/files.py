@@ -56,3 +56,8 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 def plain(value: Any) -> Any:
     """numpy scalars -> plain Python (for JSON and for comparing parameters)."""
     return value.item() if isinstance(value, np.generic) else value
+
+
+def canonical(params: dict[str, Any]) -> str:
+    """Parameters as stable JSON (sorted keys, numpy scalars as Python)."""
+    return json.dumps({k: plain(v) for k, v in params.items()}, sort_keys=True, default=repr)

@@ -13,8 +13,8 @@ from datetime import datetime
 
 import pytest
 
-from hpsearch.config import parse_study
-from hpsearch.trials import read_trials
+from hpsearch.study.config import parse_study
+from hpsearch.study.trials import read_trials
 
 from conftest import ROOT, write_study
 

@@ -25,10 +25,10 @@ from joblib._dask import DaskDistributedBackend  # the test extra installs dask
 from joblib.parallel import get_active_backend
 from test_durability import _rows
 
-from hpsearch.config import parse_study
-from hpsearch.engines import dask_backend
-from hpsearch.engines.dask_backend import ClusterError
-from hpsearch.engines.sklearn_engine import SklearnSettings
+from hpsearch.engines.sklearn import dask_backend
+from hpsearch.engines.sklearn.dask_backend import ClusterError
+from hpsearch.engines.sklearn.engine import SklearnSettings
+from hpsearch.study.config import parse_study
 
 from conftest import ROOT, write_study
 from test_engines import run_engine, study_text, synthetic
@@ -262,7 +262,7 @@ def test_the_data_reach_tasks_as_files_each_worker_loads_once(cluster, tmp_path)
         got = Parallel(n_jobs=2)(delayed(np.asarray)(X) for _ in range(6))
 
         def loaded(path: str) -> int:  # sent by value: the workers cannot import the tests
-            from hpsearch.engines.dask_backend import LOADS
+            from hpsearch.engines.sklearn.dask_backend import LOADS
 
             return LOADS[path]
 
@@ -316,7 +316,9 @@ def test_workers_on_another_backend_or_code_are_refused(cluster, tmp_path, monke
         monkeypatch.setattr(dask_backend, "run_backend", lambda: "tensorflow")
         expected = "expected Keras on the tensorflow backend, found jax"
     else:  # the scheduler unpickles every task: it is checked first, then the workers
-        monkeypatch.setattr("hpsearch.provenance.model_code_hash", lambda: "0123456789abcdef")
+        monkeypatch.setattr(
+            "hpsearch.runtime.provenance.model_code_hash", lambda: "0123456789abcdef"
+        )
         expected = "expected hpsearch with the client's model code (0123456789abcdef), found "
         if mismatch == "code":
             monkeypatch.setattr(dask_backend, "scheduler_problem", lambda code_hash: "")

@@ -97,8 +97,8 @@ def test_a_trial_past_the_studys_places_steps_aside() -> None:
     and queued trials hold one; failed ones without an outcome (a lost worker's) do not."""
     import optuna
 
-    from hpsearch.engines.optuna_engine import OUTCOME
-    from hpsearch.engines.optuna_shared import surplus
+    from hpsearch.engines.optuna.engine import OUTCOME
+    from hpsearch.engines.optuna.shared import surplus
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     ostudy = optuna.create_study()
@@ -131,7 +131,7 @@ def test_shared_storages_open_with_heartbeats_where_optuna_has_them(
     import optuna
     from optuna.storages._heartbeat import is_heartbeat_enabled
 
-    from hpsearch.engines.optuna_shared import make_storage
+    from hpsearch.engines.optuna.shared import make_storage
 
     url = f"sqlite:///{tmp_path / 'o.db'}" if kind == "sqlite" else f"journal:{tmp_path / 'o.log'}"
     storage = make_storage(optuna, url, timeout=8.0)
@@ -156,7 +156,7 @@ def test_on_a_journal_a_dead_workers_trial_and_an_earlier_sessions_are_failed(
 
     import optuna
 
-    from hpsearch.engines.optuna_shared import fail_lost_trials, make_storage
+    from hpsearch.engines.optuna.shared import fail_lost_trials, make_storage
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     ostudy = optuna.create_study(storage=make_storage(optuna, f"journal:{tmp_path / 'j.log'}", 8.0))
@@ -181,7 +181,7 @@ def test_a_worker_opening_a_locked_database_waits_for_it(tmp_path: Path) -> None
 
     import optuna
 
-    from hpsearch.engines import optuna_shared
+    from hpsearch.engines.optuna import shared as optuna_shared
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     db = tmp_path / "optuna.db"

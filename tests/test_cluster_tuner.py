@@ -163,7 +163,7 @@ def test_a_failed_call_to_the_chief_leaves_its_oracle_unlocked() -> None:
     from keras_tuner.src.distribute.oracle_chief import OracleServicer
     from keras_tuner.src.engine import oracle as oracle_module
 
-    from hpsearch.engines.tuner_chief import _safe_servicer
+    from hpsearch.engines.keras_tuner.chief import _safe_servicer
 
     class Aborted(Exception):
         pass
@@ -190,7 +190,7 @@ def test_a_trial_ends_once_though_its_lost_worker_comes_back(tmp_path: Path) -> 
     from keras_tuner.src import protos
     from keras_tuner.src.distribute.oracle_chief import OracleServicer
 
-    from hpsearch.engines.tuner_chief import _safe_servicer, requeue
+    from hpsearch.engines.keras_tuner.chief import _safe_servicer, requeue
 
     oracle = kt.oracles.RandomSearchOracle(objective=kt.Objective("score", "max"), max_trials=3)
     oracle._set_project_dir(str(tmp_path), "p")

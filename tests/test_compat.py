@@ -317,7 +317,7 @@ def test_sklearn_version_guard(version_outside) -> None:
 def test_scikeras_private_parts() -> None:
     from scikeras import wrappers
 
-    import hpsearch.wrappers  # noqa: F401  (drops _more_tags)
+    import hpsearch.model.wrappers  # noqa: F401  (drops _more_tags)
 
     assert "def _more_tags" in inspect.getsource(wrappers)  # still there to drop
     assert "_more_tags" not in vars(wrappers.BaseWrapper)

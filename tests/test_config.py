@@ -1,4 +1,4 @@
-"""Study-file validation (hpsearch.config) and the CLI's handling of bad input (hpsearch.cli).
+"""Study-file validation (hpsearch.study.config) and the CLI's handling of bad input (hpsearch.cli).
 
 Fast: nothing here trains a model or loads a dataset.
 """
@@ -12,10 +12,13 @@ from pathlib import Path
 
 import pytest
 
-import hpsearch.runner
+import hpsearch.run.opening
 from hpsearch import engines
 from hpsearch.cli import dispatch
-from hpsearch.config import (
+from hpsearch.engines.keras_tuner.engine import TunerSettings
+from hpsearch.engines.sklearn.engine import SklearnSettings
+from hpsearch.errors import StudyError
+from hpsearch.study.config import (
     MAX_PARAMETERS,
     SPACE_PARAMS,
     Choice,
@@ -25,9 +28,6 @@ from hpsearch.config import (
     load_study,
     parse_study,
 )
-from hpsearch.engines.sklearn_engine import SklearnSettings
-from hpsearch.engines.tuner_engine import TunerSettings
-from hpsearch.errors import StudyError
 
 SK, KT = engines.get("sklearn"), engines.get("keras_tuner")
 
@@ -1156,7 +1156,7 @@ def no_data(monkeypatch):
         calls.append(study)
         raise AssertionError("load_dataset must not be reached")
 
-    monkeypatch.setattr(hpsearch.runner, "load_dataset", refuse)
+    monkeypatch.setattr(hpsearch.run.opening, "load_dataset", refuse)
     return calls
 
 

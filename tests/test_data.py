@@ -13,10 +13,17 @@ from unittest import mock
 import numpy as np
 import pytest
 
-from hpsearch import data as data_mod
-from hpsearch.config import parse_study
-from hpsearch.data import CAL_FILE, ENV_DATA_DIR, Dataset, data_dirs, load_dataset
+from hpsearch.data import (
+    ENV_DATA_DIR,
+    Dataset,
+    california_housing,
+    data_dirs,
+    fashion_mnist,
+    load_dataset,
+)
+from hpsearch.data.california_housing import CAL_FILE
 from hpsearch.errors import DataError
+from hpsearch.study.config import parse_study
 
 from conftest import DATA_DIR
 
@@ -114,7 +121,7 @@ def offline(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(home))
     for var in (ENV_DATA_DIR, "KERAS_HOME", "SCIKIT_LEARN_DATA"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(data_mod, "DEBIAN_FASHION", tmp_path / "no-debian" / "fashion-mnist")
+    monkeypatch.setattr(fashion_mnist, "DEBIAN_FASHION", tmp_path / "no-debian" / "fashion-mnist")
     downloads: list[str] = []
 
     def refuse(name):
@@ -124,8 +131,8 @@ def offline(tmp_path, monkeypatch):
 
         return download
 
-    monkeypatch.setattr(data_mod, "_download_fashion", refuse("keras"))
-    monkeypatch.setattr(data_mod, "_download_california", refuse("sklearn"))
+    monkeypatch.setattr(fashion_mnist, "download", refuse("keras"))
+    monkeypatch.setattr(california_housing, "download", refuse("sklearn"))
     return home, downloads
 
 
@@ -304,7 +311,7 @@ def test_env_dir_without_files_falls_through_to_the_error(tmp_path, offline, mon
         "fashion_mnist: no IDX files in",
         str(empty / "fashion-mnist"),
         str(empty),
-        str(data_mod.DEBIAN_FASHION),
+        str(fashion_mnist.DEBIAN_FASHION),
         str(home / ".keras" / "datasets" / "fashion-mnist"),
         "download failed (OSError: network disabled",
         ENV_DATA_DIR,
@@ -358,7 +365,7 @@ def fashion_raw():
     """The real Fashion-MNIST files, read once for the module."""
     if not FASHION_DIR.is_dir():
         pytest.skip(f"no Fashion-MNIST in {FASHION_DIR}")
-    return data_mod._fashion_raw(study_of("fashion_mnist", data_dir=str(DATA_DIR)))
+    return fashion_mnist.raw(study_of("fashion_mnist", data_dir=str(DATA_DIR)))
 
 
 @pytest.fixture(scope="module")
@@ -368,7 +375,7 @@ def fashion(fashion_raw):
 
 def load_fashion_fast(fashion_raw, **study: object) -> Dataset:
     """load_dataset on the already-read files (the splitting and sampling still run)."""
-    with mock.patch.object(data_mod, "_fashion_raw", lambda s: fashion_raw):
+    with mock.patch.object(fashion_mnist, "raw", lambda s: fashion_raw):
         return load_dataset(study_of("fashion_mnist", **study))
 
 

@@ -30,7 +30,7 @@ def _sessions(run_dir: Path, engine: str) -> dict[str, str]:
     if engine == "optuna":
         import optuna
 
-        from hpsearch.engines.optuna_engine import OUTCOME
+        from hpsearch.engines.optuna.engine import OUTCOME
 
         optuna.logging.set_verbosity(optuna.logging.ERROR)
         trials = optuna.load_study(
@@ -275,11 +275,11 @@ def test_all_trials_failing_ends_with_a_clear_error_and_the_table(tmp_path):
 
 def test_a_failed_refit_keeps_the_trials_and_reports_the_failure(tmp_path, monkeypatch):
     """Only the final refit (on train + validation) diverges: trials stand, no test score."""
-    from hpsearch import engines, wrappers
-    from hpsearch.config import parse_study
+    from hpsearch import engines
     from hpsearch.data import load_dataset
     from hpsearch.engines.base import EngineContext
-    from hpsearch.runner import _without_test
+    from hpsearch.model import wrappers
+    from hpsearch.study.config import parse_study
 
     study = parse_study(write_study(tmp_path, "california_housing", ["sklearn"], n=2).read_text())
     data = load_dataset(study)
@@ -294,7 +294,7 @@ def test_a_failed_refit_keeps_the_trials_and_reports_the_failure(tmp_path, monke
     monkeypatch.setattr(wrappers.KerasRegressor, "fit", diverging_refit)
     for _attempt in range(2):  # the second time is a resume: the failure is cached, not re-run
         ctx = EngineContext(
-            "sklearn", study, _without_test(data), tmp_path / "state", lambda record: None
+            "sklearn", study, data.without_test(), tmp_path / "state", lambda record: None
         )
         result = engines.get("sklearn").run(ctx)
         assert [r.status for r in result.records] == ["ok", "ok"]
@@ -303,7 +303,7 @@ def test_a_failed_refit_keeps_the_trials_and_reports_the_failure(tmp_path, monke
         assert "loss became nan" in result.error
     # A run whose engine has no usable model is not a success: exit 1, one line, status failed.
     from hpsearch.errors import AllTrialsFailed
-    from hpsearch.runner import run_study
+    from hpsearch.run.runner import run_study
 
     with pytest.raises(AllTrialsFailed, match="no usable model from sklearn \\(refit of the best"):
         run_study(study, output_dir=str(tmp_path / "out"), log=lambda message: None)

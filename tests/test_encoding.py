@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from hpsearch.config import parse_study
-from hpsearch.encoding import PiecewiseLinearEncoder
+from hpsearch.data.encoding import PiecewiseLinearEncoder
+from hpsearch.study.config import parse_study
 
 from test_engines import run_engine, study_text, synthetic
 

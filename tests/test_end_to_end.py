@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from hpsearch.trials import COLUMNS
+from hpsearch.study.trials import COLUMNS
 
 from conftest import run_cli, write_study
 

@@ -18,11 +18,11 @@ import pytest
 from sklearn.pipeline import Pipeline
 
 from hpsearch import engines as registry
-from hpsearch import runner
-from hpsearch.config import Study, parse_study
 from hpsearch.data import Dataset
 from hpsearch.engines.base import EngineContext, EngineResult
-from hpsearch.trials import TrialRecord
+from hpsearch.run import opening, runner
+from hpsearch.study.config import Study, parse_study
+from hpsearch.study.trials import TrialRecord
 
 from conftest import run_cli, write_study
 
@@ -251,8 +251,8 @@ def cv3(n_jobs: int, tuner: str) -> dict[str, str]:
 def spied_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """California (cv = 3, n_jobs = 1, both engines) run in this process, its test set spied
     and each engine's `run` wrapped to log when it starts and returns, and what data it got."""
-    from hpsearch.config import load_study
     from hpsearch.data import load_dataset
+    from hpsearch.study.config import load_study
 
     tmp = tmp_path_factory.mktemp("spied")
     study = load_study(
@@ -279,7 +279,7 @@ def spied_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         return logged
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(runner, "load_dataset", lambda s: spied)
+        mp.setattr(opening, "load_dataset", lambda s: spied)
         for name in ENGINES:
             engine = registry.get(name)
             mp.setattr(engine, "run", wrap(name, engine.run))

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from hpsearch import engines as registry
-from hpsearch import runner
-from hpsearch.config import Study, parse_study
 from hpsearch.errors import HPSearchError
+from hpsearch.run import opening, runner
+from hpsearch.study.config import Study, parse_study
 
 from test_engines import study_text, synthetic
 
@@ -28,7 +28,7 @@ def _study_on_synthetic(tmp_path: Path, engine: str, monkeypatch: pytest.MonkeyP
     """A 2-trial study of `engine` that the runner runs on synthetic California data."""
     data, test = synthetic("california_housing"), synthetic("california_housing", seed=5)
     full = dataclasses.replace(data, x_test=test.x_val, y_test=test.y_val)
-    monkeypatch.setattr(runner, "load_dataset", lambda s: full)
+    monkeypatch.setattr(opening, "load_dataset", lambda s: full)
     return parse_study(
         study_text("california_housing", (engine,), LR_SPACE, output_dir=tmp_path / "out")
     )
@@ -59,7 +59,7 @@ def _read(paths: Any) -> dict[str, dict[str, Any]]:
 
 
 def test_memory_error_in_a_sklearn_fit_is_retrained_on_resume(tmp_path, monkeypatch):
-    from hpsearch import wrappers
+    from hpsearch.model import wrappers
 
     study = _study_on_synthetic(tmp_path, "sklearn", monkeypatch)
     victim = registry.get("sklearn").candidates(study)[1]["model__model__learning_rate"]
@@ -122,8 +122,8 @@ def test_memory_error_in_a_keras_tuner_trial_is_retried_on_resume(tmp_path, monk
 def test_each_fit_is_seeded_from_the_study_seed_and_its_own_key():
     """Same seed and fit: the same weights, whatever ran before; another study seed or another
     fit (other data): other weights. So a resumed or parallel search retrains identically."""
-    from hpsearch.engines.fitcache import CheckpointedRegressor
-    from hpsearch.model import build_model
+    from hpsearch.engines.sklearn.fitcache import CheckpointedRegressor
+    from hpsearch.model.mlp import build_model
 
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(64, 3)).astype("float32"), rng.normal(size=64).astype("float32")
@@ -153,8 +153,8 @@ def test_a_stop_turned_into_another_error_leaves_the_run_interrupted(
 ) -> None:
     """Optuna's _run_trial raises UnboundLocalError when SIGINT lands while it tells a trial:
     the run is still stopped as asked (interrupted, resumable), not failed."""
-    from hpsearch import interrupt
     from hpsearch.errors import Interrupted
+    from hpsearch.runtime import interrupt
 
     study = _study_on_synthetic(tmp_path, "optuna", monkeypatch)
 

@@ -16,10 +16,10 @@ import pytest
 from test_durability import _kill_after, _last_dir, _sessions
 
 from hpsearch import engines
-from hpsearch.checkpoint import FitStore
-from hpsearch.config import parse_study
-from hpsearch.engines.halving import rung_epochs
-from hpsearch.trials import COLUMNS, TrialRecord, read_trials, trials_dataframe
+from hpsearch.engines.sklearn.fitstore import FitStore
+from hpsearch.engines.sklearn.halving import rung_epochs
+from hpsearch.study.config import parse_study
+from hpsearch.study.trials import COLUMNS, TrialRecord, read_trials, trials_dataframe
 
 from conftest import run_cli, write_study
 from test_engines import run_engine, study_text, synthetic
@@ -147,7 +147,7 @@ def test_the_search_reaches_workers_without_its_reporting_callback():
     files and locks) stays in this process."""
     import pickle
 
-    from hpsearch.engines.fitcache import UniqueHalvingRandomSearchCV
+    from hpsearch.engines.sklearn.fitcache import UniqueHalvingRandomSearchCV
 
     search = UniqueHalvingRandomSearchCV(
         SK.pipeline(parse_study(halving_text("fashion_mnist"))),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hpsearch import heartbeat
-from hpsearch.heartbeat import Heartbeat, Liveness
+from hpsearch.runtime import heartbeat
+from hpsearch.runtime.heartbeat import Heartbeat, Liveness
 
 
 def test_a_silent_worker_is_lost_once_and_a_done_one_never(tmp_path: Path, monkeypatch) -> None:

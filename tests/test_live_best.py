@@ -51,7 +51,7 @@ def _counts(run_dir: Path) -> dict[str, int] | None:
         frame = pd.read_csv(run_dir / "trials.csv", dtype={"trial": str})
     except FileNotFoundError:
         return None
-    from hpsearch.trials import COLUMNS
+    from hpsearch.study.trials import COLUMNS
 
     assert list(frame.columns) == COLUMNS and frame["trial"].str.fullmatch(r"\d{3}").all()
     return {e: int((frame["engine"] == e).sum()) for e in ENGINES}
@@ -165,8 +165,8 @@ def test_trials_and_status_are_live_and_whole(runs):
 
 def test_live_files_are_never_torn_under_concurrent_reads(tmp_path):
     """In-process: a reader polls while a thread reports 150 trials; every read parses."""
-    from hpsearch.live import LiveRun
-    from hpsearch.trials import TrialRecord, trial_id
+    from hpsearch.rundir.live import LiveRun
+    from hpsearch.study.trials import TrialRecord, trial_id
 
     live = LiveRun(tmp_path, {}, {"sklearn": 150}, {"sklearn": ("accuracy", "maximize")})
     live.start_engine("sklearn")
@@ -223,12 +223,12 @@ LOAD_SCRIPT = r"""
 import json, sys, warnings
 from pathlib import Path
 import keras, numpy as np
-import hpsearch, hpsearch.best
+import hpsearch, hpsearch.report.best
 from hpsearch.data import load_dataset
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-args, out = json.loads(sys.argv[1]), {"same": hpsearch.load_best is hpsearch.best.load_best}
+args, out = json.loads(sys.argv[1]), {"same": hpsearch.load_best is hpsearch.report.best.load_best}
 warnings.simplefilter("always")
 caught = warnings.catch_warnings(record=True).__enter__()
 for run_dir in map(Path, args["runs"]):
@@ -290,7 +290,7 @@ def _summary(run_dir: Path) -> dict[str, dict[str, float]]:
 
 @pytest.mark.parametrize("dataset", ["fashion", "california"])
 def test_load_best_in_a_fresh_process_reproduces_the_test_score(runs, loaded, dataset):
-    from hpsearch.best import choose_engine
+    from hpsearch.report.best import choose_engine
 
     run_dir = runs[dataset]
     found, summary = loaded[str(run_dir)], _summary(run_dir)
@@ -333,8 +333,8 @@ def cli(capsys) -> Callable[..., tuple[int, str, str]]:
 
 
 def test_predict_writes_the_loaded_models_predictions(runs, loaded, tmp_path, cli):
-    from hpsearch.config import load_study
     from hpsearch.data import load_dataset
+    from hpsearch.study.config import load_study
 
     fm, ca = runs["fashion"], runs["california"]
     x = load_dataset(load_study(fm / "study.toml")).x_test[:N_ROWS]
@@ -401,7 +401,7 @@ def test_sklearn_pipeline_survives_pickle_and_clone(tmp_path, dataset):
     from sklearn.base import clone
 
     from hpsearch import engines, load_study
-    from hpsearch.model import build_model
+    from hpsearch.model.mlp import build_model
 
     study = load_study(write_study(tmp_path, dataset, ["sklearn"], n=1))
     for pipeline in (

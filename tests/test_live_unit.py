@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from hpsearch.errors import ResumeMismatch
-from hpsearch.live import LiveRun
-from hpsearch.trials import TrialRecord, read_trials, trials_dataframe
+from hpsearch.rundir.live import LiveRun
+from hpsearch.study.trials import TrialRecord, read_trials, trials_dataframe
 
 
 def _record(engine: str, trial: str, score: float, status: str = "ok") -> TrialRecord:
@@ -71,14 +71,14 @@ def test_a_resumed_run_keeps_its_earlier_rows_until_they_are_reported_again(tmp_
     assert status["engines"]["sklearn"]["trials_done"] == 3
     assert status["engines"]["keras_tuner"]["trials_done"] == 1
     assert status["engines"]["sklearn"]["best_score"] == 0.5  # minimize
-    from hpsearch.status import format_status
+    from hpsearch.run.status import format_status
 
     rows = [line.split()[0] for line in format_status(status).splitlines()[3:]]
     assert rows == ["sklearn", "keras_tuner"]  # the study's order, not JSON's sorted keys
 
 
 def test_a_run_still_running_is_not_resumed(tmp_path):
-    from hpsearch.runner import read_run
+    from hpsearch.rundir.resume import read_run
 
     (tmp_path / "run.json").write_text(
         json.dumps({"seed": 1, "engines": ["sklearn"], "data_fingerprint": "x"})
@@ -102,7 +102,7 @@ def test_a_run_still_running_is_not_resumed(tmp_path):
 
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     try:
-        from hpsearch.live import _started, _stat
+        from hpsearch.rundir.live import _started, _stat
 
         while _stat(child.pid, 0) != "Z":
             time.sleep(0.01)
@@ -114,9 +114,9 @@ def test_a_run_still_running_is_not_resumed(tmp_path):
 
 
 def test_a_failed_write_of_a_finished_fit_is_the_machines_failure(tmp_path, monkeypatch):
-    from hpsearch.checkpoint import FitStore
     from hpsearch.engines.common import EnvironmentFailure
-    from hpsearch.engines.fitcache import _store
+    from hpsearch.engines.sklearn.fitcache import _store
+    from hpsearch.engines.sklearn.fitstore import FitStore
 
     def full_disk(self, *args, **kwargs):
         raise OSError(28, "No space left on device")
@@ -128,7 +128,7 @@ def test_a_failed_write_of_a_finished_fit_is_the_machines_failure(tmp_path, monk
 
 def test_the_search_keeps_its_live_callback_when_sent_to_workers():
     """sklearn pickles the search for its workers (n_jobs > 1): the parent keeps reporting."""
-    from hpsearch.engines.fitcache import UniqueRandomizedSearchCV
+    from hpsearch.engines.sklearn.fitcache import UniqueRandomizedSearchCV
 
     search = UniqueRandomizedSearchCV(None, {"a": [1, 2]})
     search.on_batch = report = print
@@ -138,7 +138,7 @@ def test_the_search_keeps_its_live_callback_when_sent_to_workers():
 
 
 def test_temporary_model_files_are_not_engines(tmp_path):
-    from hpsearch.best import saved_engines
+    from hpsearch.report.best import saved_engines
 
     (tmp_path / "best").mkdir()
     for name in ("sklearn.pkl", ".sklearn.x1y2.pkl", "keras_tuner.keras"):
@@ -148,10 +148,10 @@ def test_temporary_model_files_are_not_engines(tmp_path):
 
 def test_pruned_trials_are_counted_apart_from_failed_ones(tmp_path):
     """status.json, `hpsearch status` and summary.csv's row: pruned is not failed."""
-    from hpsearch.config import parse_study
     from hpsearch.engines.base import EngineResult
-    from hpsearch.runner import summary_row
-    from hpsearch.status import format_status
+    from hpsearch.run.runner import summary_row
+    from hpsearch.run.status import format_status
+    from hpsearch.study.config import parse_study
 
     records = [
         _record("optuna", "000", 0.5),
@@ -185,7 +185,7 @@ def test_a_resumed_run_counts_every_session_a_killed_one_up_to_its_last_update(t
     """Session 1 ran 20 s; session 2 was killed 13 s in (status.json's last update says 33 s
     in all, run.json still 20): the resume counts [20, 13]. A status.json from before it
     kept wall_seconds gives its session's span from start to last update."""
-    from hpsearch.live import closed_sessions
+    from hpsearch.rundir.live import closed_sessions
 
     info = {
         "started_at": "2026-01-01T00:00:00+00:00",

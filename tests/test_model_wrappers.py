@@ -136,8 +136,8 @@ def test_classifier_learns_and_survives_pickle():
 
 
 def test_every_optimizer_a_study_may_name_is_built():
-    from hpsearch.config import OPTIMIZERS
-    from hpsearch.model import OPTIMIZER_CLASSES
+    from hpsearch.model.mlp import OPTIMIZER_CLASSES
+    from hpsearch.study.config import OPTIMIZERS
 
     assert set(OPTIMIZERS) == set(OPTIMIZER_CLASSES)
     for name in OPTIMIZERS:

@@ -14,13 +14,14 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
-from hpsearch.config import Study, parse_study
 from hpsearch.data import Dataset
-from hpsearch.engines import optuna_engine
 from hpsearch.engines.base import EngineContext, EngineResult
 from hpsearch.engines.common import EnvironmentFailure
+from hpsearch.engines.optuna import engine as optuna_engine
+from hpsearch.engines.optuna import trainer as optuna_trainer
 from hpsearch.errors import StudyError
-from hpsearch.trials import TrialRecord
+from hpsearch.study.config import Study, parse_study
+from hpsearch.study.trials import TrialRecord
 
 from conftest import run_cli, write_study
 from test_engines import study_text, synthetic
@@ -130,9 +131,9 @@ def test_resume_reports_finished_trials_without_retraining_them(tmp_path, monkey
     data = synthetic("fashion_mnist")
     workdir = tmp_path / "state"
     seeded: list[str] = []
-    seed = optuna_engine.seed_keras
+    seed = optuna_trainer.seed_keras
     monkeypatch.setattr(
-        optuna_engine, "seed_keras", lambda s, key: (seeded.append(key), seed(s, key))
+        optuna_trainer, "seed_keras", lambda s, key: (seeded.append(key), seed(s, key))
     )
     first, _ = run_optuna(optuna_study("fashion_mnist", CLASSIFY, "n_trials = 2"), data, workdir)
     assert seeded == ["trial:0", "trial:1"]
@@ -189,9 +190,9 @@ def test_an_environment_failure_is_not_a_failed_trial_and_is_retrained(tmp_path,
 def test_nan_loss_is_a_failed_trial_and_the_study_goes_on(tmp_path, monkeypatch):
     """Trial 1's model starts with NaN weights (a stand-in for divergence): its loss is NaN,
     so that trial fails with the reason and the others go on."""
-    import hpsearch.model
+    import hpsearch.model.mlp
 
-    build = hpsearch.model.build_model
+    build = hpsearch.model.mlp.build_model
 
     built: list[int] = []
 
@@ -204,7 +205,7 @@ def test_nan_loss_is_a_failed_trial_and_the_study_goes_on(tmp_path, monkeypatch)
             kernel.assign(np.full(kernel.shape, np.nan, dtype="float32"))
         return model
 
-    monkeypatch.setattr(hpsearch.model, "build_model", build_poisoned)
+    monkeypatch.setattr(hpsearch.model.mlp, "build_model", build_poisoned)
     space = 'n_hidden = 1\nn_neurons = 8\noptimizer = "adam"\nlearning_rate = [0.002, 0.001]'
     study = optuna_study(
         "california_housing", space, 'n_trials = 4\npruner = "none"\nsampler = "random"'
@@ -238,7 +239,7 @@ def test_a_sampler_without_its_package_is_one_line(tmp_path, monkeypatch):
 def test_pruned_trials_are_not_counted_as_failed_in_status_json(tmp_path):
     import json
 
-    from hpsearch.live import LiveRun
+    from hpsearch.rundir.live import LiveRun
 
     live = LiveRun(tmp_path, {"study": "s"}, {"optuna": 3}, {"optuna": ("val_loss", "minimize")})
     common = dict(engine="optuna", params={}, metric="val_loss", direction="minimize")
@@ -287,7 +288,7 @@ def test_a_trial_cut_off_between_its_draws_draws_as_the_uninterrupted_run(tmp_pa
     before it: the value it had, then what the uninterrupted run drew; trial 3 follows suit."""
     import optuna
 
-    from hpsearch.engines.optuna_draws import Draws
+    from hpsearch.engines.optuna.draws import Draws
 
     names = ["a", "b", "c"]
 

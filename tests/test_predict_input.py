@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hpsearch.best import read_features
 from hpsearch.errors import InputError
+from hpsearch.report.best import read_features
 
 X = np.arange(12, dtype=np.float32).reshape(3, 4) / 10
 

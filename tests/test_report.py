@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hpsearch.analysis import load_run, score_view
 from hpsearch.errors import HPSearchError
-from hpsearch.report import write_compare_report, write_report
+from hpsearch.report.analysis import score_view
+from hpsearch.report.html import write_compare_report, write_report
+from hpsearch.rundir.read import load_run
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_SECTIONS = {"best", "progress", "parameters", "curves", "trials"}
@@ -366,11 +367,11 @@ def test_pruned_trials_are_hollow_grey_marks_in_the_plots(tmp_path: Path, monkey
     they have one), and only the failed one as a red x."""
     from matplotlib.colors import to_rgba
 
-    from hpsearch import plots
-    from hpsearch.analysis import scored_trials
+    from hpsearch.report import plots
+    from hpsearch.report.analysis import scored_trials
 
     figures = []
-    from hpsearch.plots import runs as run_plots  # where these figures become PNGs
+    from hpsearch.report.plots import runs as run_plots  # where these figures become PNGs
 
     monkeypatch.setattr(run_plots, "_png", lambda fig: figures.append(fig) or b"png")
     run_dir = make_run(tmp_path, "marks")
@@ -429,7 +430,7 @@ def test_compare_report(tmp_path: Path) -> None:
 
 
 def test_report_inlines_the_stylesheet_verbatim(tmp_path: Path) -> None:
-    from hpsearch.templating import STATIC
+    from hpsearch.report.templating import STATIC
 
     text = write_report(make_run(tmp_path, "css")).read_text(encoding="utf-8")
     # escaped, its quoted font names ("Segoe UI" -> &#34;) would drop the font-family rule
@@ -438,7 +439,7 @@ def test_report_inlines_the_stylesheet_verbatim(tmp_path: Path) -> None:
 
 def test_importing_report_loads_no_keras_nor_matplotlib() -> None:
     code = (
-        "import sys, hpsearch.report; heavy = [m for m in ('keras', 'tensorflow', 'jax', "
+        "import sys, hpsearch.report.html; heavy = [m for m in ('keras', 'tensorflow', 'jax', "
         "'matplotlib') if m in sys.modules]; print(heavy); sys.exit(bool(heavy))"
     )
     done = subprocess.run(

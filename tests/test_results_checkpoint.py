@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hpsearch.checkpoint import FitStore, fingerprint, fit_key
+from hpsearch.data.dataset import arrays_fingerprint as fingerprint
+from hpsearch.engines.sklearn.fitstore import FitStore, fit_key
 from hpsearch.files import atomic_write_text
-from hpsearch.results import new_run_dir
+from hpsearch.rundir.folder import new_run_dir
 
 
 def test_atomic_write_replaces_whole_file_and_leaves_no_temp(tmp_path):

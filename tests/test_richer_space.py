@@ -9,8 +9,8 @@ from typing import Any
 import keras
 import pytest
 
-from hpsearch.config import parse_study
-from hpsearch.model import build_model
+from hpsearch.model.mlp import build_model
+from hpsearch.study.config import parse_study
 
 from test_engines import run_engine, study_text, synthetic
 

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from hpsearch.config import parse_study
-from hpsearch.report import write_compare_report, write_report
+from hpsearch.report.html import write_compare_report, write_report
 from hpsearch.serve import runs
 from hpsearch.serve.app import create_app
 from hpsearch.serve.jobs import QUEUE, STOPPED_FROM_PAGE, STOPPING, clean_filename
 from hpsearch.serve.models import JobReply
+from hpsearch.study.config import parse_study
 
 from test_report import make_run
 

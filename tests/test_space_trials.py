@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import ParameterSampler
 
-from hpsearch.config import Choice, Fixed, FloatRange, IntRange
-from hpsearch.space import from_hp, sklearn_distributions
-from hpsearch.trials import COLUMNS, TrialRecord, best_trial, trials_dataframe
+from hpsearch.study.config import Choice, Fixed, FloatRange, IntRange
+from hpsearch.study.space import from_hp, sklearn_distributions
+from hpsearch.study.trials import COLUMNS, TrialRecord, best_trial, trials_dataframe
 
 SPACE = {
     "n_hidden": IntRange(1, 3),
@@ -41,7 +41,7 @@ def test_sklearn_samples_stay_in_range_and_cover_it():
 
 
 def test_unique_samples_are_distinct_deterministic_and_cover_small_spaces():
-    from hpsearch.space import unique_samples
+    from hpsearch.study.space import unique_samples
 
     small = sklearn_distributions({"n_hidden": IntRange(1, 2), "activation": Choice(("a", "b"))})
     draws = unique_samples(small, 10, random_state=0)  # only 4 combinations exist
@@ -109,7 +109,7 @@ def test_trials_dataframe_columns_and_rows():
 
 
 def test_trial_ids_and_float32_scores_have_one_form():
-    from hpsearch.trials import float32_score, trial_id
+    from hpsearch.study.trials import float32_score, trial_id
 
     assert [trial_id(i) for i in (0, 7, 42, 1234)] == ["000", "007", "042", "1234"]
     assert float32_score(0.8880000114440918) == 0.888  # float32 noise dropped

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hpsearch.config import load_study
 from hpsearch.data import load_dataset
-from hpsearch.runner import run_study
-from hpsearch.trial_models import NoTrialState, trial_model
-from hpsearch.trials import read_trials
+from hpsearch.report.trial_models import NoTrialState, trial_model
+from hpsearch.run.runner import run_study
+from hpsearch.study.config import load_study
+from hpsearch.study.trials import read_trials
 
 from conftest import write_study
 

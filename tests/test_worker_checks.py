@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from hpsearch.config import load_study
 from hpsearch.data import load_dataset
-from hpsearch.live import LiveRun
-from hpsearch.provenance import provenance
-from hpsearch.worker import WorkerError, run_worker
+from hpsearch.run.worker import WorkerError, run_worker
+from hpsearch.rundir.live import LiveRun
+from hpsearch.runtime.provenance import provenance
+from hpsearch.study.config import load_study
 
 from conftest import write_study
 

@@ -1,6 +1,6 @@
 """joblib's private Dask backend (`joblib._dask`), subclassed here with its private data
 tables (`_scatter`, `data_futures`, `call_data_futures`) and task batches (`_to_func_args`)
-replaced, for hpsearch's ClusterBackend (hpsearch/engines/dask_backend.py).
+replaced, for hpsearch's ClusterBackend (hpsearch/engines/sklearn/dask_backend.py).
 
 Imported only by the Dask backend, with Dask installed: importing it imports joblib._dask
 (and so distributed), and raises ImportError where Dask is missing.

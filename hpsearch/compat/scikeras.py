@@ -1,8 +1,8 @@
 """scikeras's private parts: its `BaseWrapper._more_tags` (deleted: dead code that
 scikit-learn >= 1.6 refuses) and the `_validate_data(X, y, reset, y_numeric)` and
-`_fit(X, y, ...)` methods that hpsearch/wrappers.py overrides.
+`_fit(X, y, ...)` methods that hpsearch/model/wrappers.py overrides.
 
-Version guard: an error outside SUPPORTED, no fallback, checked as hpsearch/wrappers.py
+Version guard: an error outside SUPPORTED, no fallback, checked as hpsearch/model/wrappers.py
 defines its subclasses: a changed `_validate_data` or `_fit` would skip sklearn's input
 checks (or break every fit) silently. Where `_more_tags` is gone there is nothing to drop.
 """

@@ -1,4 +1,4 @@
-"""scikit-learn's private seams that hpsearch's searches override (hpsearch/engines/fitcache.py):
+"""scikit-learn's private seams that hpsearch's searches override (hpsearch/engines/sklearn/fitcache.py):
 `BaseSearchCV._run_search(evaluate_candidates)` (1.9 adds a `callback_ctx` keyword) and
 `BaseSuccessiveHalving._generate_candidate_params()`.
 

@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from hpsearch.trials import MAXIMIZE, MINIMIZE
+from hpsearch.errors import InputError
+from hpsearch.study.trials import MAXIMIZE, MINIMIZE
 
 if TYPE_CHECKING:
-    from hpsearch.config import Study
     from hpsearch.data import Dataset
-    from hpsearch.schema import Checker
-    from hpsearch.trials import TrialRecord
+    from hpsearch.study.config import Study
+    from hpsearch.study.schema import Checker
+    from hpsearch.study.trials import TrialRecord
 
 
 @dataclass
@@ -141,7 +142,6 @@ class Engine:
     def work(self, ctx: EngineContext) -> int:
         """As a `worker` of a running run (its data, its state folder): train trials until
         the run has no more to give, and return how many this process trained."""
-        from hpsearch.errors import InputError
 
         raise InputError(
             f"the {self.name} engine has no worker processes (workers serve keras_tuner and optuna)"

@@ -7,7 +7,7 @@ from typing import Any
 
 import keras
 
-from hpsearch import interrupt
+from hpsearch.runtime import interrupt
 
 
 def training_callbacks(patience: int) -> list[Any]:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from hpsearch.config import Study
+    from hpsearch.study.config import Study
 
 
 class EnvironmentFailure(BaseException):
@@ -69,7 +69,7 @@ def preprocessing(study: Study) -> list[tuple[str, Any]]:
     none. `[train] encoding` chooses: standard, piecewise_linear (scaled, then binned), none."""
     from sklearn.preprocessing import StandardScaler
 
-    from hpsearch.encoding import PiecewiseLinearEncoder
+    from hpsearch.data.encoding import PiecewiseLinearEncoder  # lazy: loads scikit-learn
 
     encoding = study.encoding or ("standard" if study.task == "regression" else "none")
     steps: list[tuple[str, Any]] = [] if encoding == "none" else [("scale", StandardScaler())]

@@ -8,9 +8,11 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hpsearch.study.config import split_params
+
 if TYPE_CHECKING:
-    from hpsearch.config import Study
     from hpsearch.engines.base import KerasObjectiveEngine
+    from hpsearch.study.config import Study
 
 
 def estimator_from_weights(
@@ -18,8 +20,7 @@ def estimator_from_weights(
 ) -> Any:
     """A trial's model rebuilt as a fitted pipeline: `build_model` with its parameters and
     the weights it saved (preprocessing fitted on the training data, as in the search)."""
-    from hpsearch.config import split_params
-    from hpsearch.model import build_model
+    from hpsearch.model.mlp import build_model  # lazy: loads Keras
 
     steps = fitted_preprocessing(study, data.x_train)
     n_classes = data.n_outputs if study.task == "classification" else None
@@ -37,7 +38,7 @@ def estimator_from_weights(
 
 def fitted_preprocessing(study: Study, x_train: Any) -> list[tuple[str, Any]]:
     """The study's preprocessing steps, each fitted on the training data (the step before's output)."""
-    from hpsearch.engines.common import preprocessing
+    from hpsearch.engines.common import preprocessing  # lazy: loads NumPy
 
     steps = preprocessing(study)
     for _, step in steps:  # fitted on training data only, each on the step before's output
@@ -64,10 +65,12 @@ def as_estimator(
     hpsearch's wrapper of `build_model` with the trial's hyperparameters and weights."""
     from sklearn.pipeline import Pipeline
 
-    from hpsearch.config import split_params
-    from hpsearch.engines.callbacks import training_callbacks
-    from hpsearch.model import build_model
-    from hpsearch.wrappers import KerasClassifier, KerasRegressor
+    from hpsearch.engines.callbacks import training_callbacks  # lazy: loads Keras
+    from hpsearch.model.mlp import build_model  # lazy: loads Keras
+    from hpsearch.model.wrappers import (  # lazy: loads scikeras, SciPy, scikit-learn
+        KerasClassifier,
+        KerasRegressor,
+    )
 
     cls = KerasClassifier if study.task == "classification" else KerasRegressor
     patience = study.settings[engine.name].patience

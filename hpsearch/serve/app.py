@@ -18,8 +18,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hpsearch import templating
 from hpsearch.errors import HPSearchError
+from hpsearch.report import templating
 from hpsearch.serve import openapi
 from hpsearch.serve.executor import Executor
 from hpsearch.serve.jobs import JobConflict, JobStore

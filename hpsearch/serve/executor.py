@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch.files import now
-from hpsearch.live import _started, read_status
+from hpsearch.rundir.live import _started, read_status
 from hpsearch.serve.jobs import ENDED, STOPPED_FROM_PAGE, STOPPING, Job, JobConflict, JobStore
 
 POLL_SECONDS = 0.5

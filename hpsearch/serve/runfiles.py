@@ -14,20 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch.errors import InputError
-from hpsearch.live import read_status
+from hpsearch.rundir.folder import BEST, RUN_FILES, is_run_dir
+from hpsearch.rundir.live import read_status
 
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}\Z")  # a study name or run id; no "..", "/"
-DOWNLOADS = (
-    "trials.csv",
-    "summary.csv",
-    "histories.csv",
-    "report.html",
-    "run.json",
-    "status.json",
-    "study.toml",
-)
 BEST_FILE = re.compile(r"[A-Za-z0-9_]+\.(pkl|keras)\Z")
-RUN_FILES = ("status.json", "run.json", "trials.csv", "summary.csv", "histories.csv")
 
 
 class NotFound(Exception):
@@ -40,22 +31,22 @@ def run_path(results_dir: Path, study: str, run_id: str) -> Path:
         raise NotFound(f"{study}/{run_id}")
     root = results_dir.resolve()
     path = (root / study / run_id).resolve()
-    if path.parent.parent != root or not any((path / f).is_file() for f in RUN_FILES[:3]):
+    if path.parent.parent != root or not is_run_dir(path):
         raise NotFound(f"{study}/{run_id}")  # also a symlink pointing out of the folder
     return path
 
 
 def download_path(run_dir: Path, name: str) -> Path:
-    """A downloadable file of a run: one of DOWNLOADS, or best/<engine>.pkl|.keras."""
+    """A downloadable file of a run: one of RUN_FILES, or best/<engine>.pkl|.keras."""
     if (
-        name in DOWNLOADS
+        name in RUN_FILES
         or name.startswith("best/")
         and BEST_FILE.match(name.removeprefix("best/"))
     ):
         path = run_dir / name
     else:
         raise NotFound(name)
-    if not path.is_file() or path.resolve().parent not in (run_dir, run_dir / "best"):
+    if not path.is_file() or path.resolve().parent not in (run_dir, run_dir / BEST):
         raise NotFound(name)
     return path
 
@@ -78,15 +69,15 @@ def list_runs(results_dir: Path) -> list[Path]:
         and NAME.match(p.parent.name)
         and NAME.match(p.name)
         and p.resolve().parent.parent == root  # no symlink out
-        and any((p / f).is_file() for f in RUN_FILES[:3])
+        and is_run_dir(p)
     ]
     return sorted(runs, key=lambda p: p.name, reverse=True)
 
 
 def run_files(run_dir: Path) -> list[tuple[str, Path]]:
     """The run's downloadable files that exist, as (name in the URL, path)."""
-    found = [(n, run_dir / n) for n in DOWNLOADS if (run_dir / n).is_file()]
-    best = run_dir / "best"
+    found = [(n, run_dir / n) for n in RUN_FILES if (run_dir / n).is_file()]
+    best = run_dir / BEST
     if best.is_dir():
         found += [
             (f"best/{p.name}", p)

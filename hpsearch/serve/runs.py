@@ -14,8 +14,14 @@ from typing import Any
 
 import pandas as pd
 
-from hpsearch.analysis import engine_summary, load_run, read_summary, scored_trials, top_trials
 from hpsearch.errors import InputError
+from hpsearch.report.analysis import (
+    engine_summary,
+    scored_trials,
+    top_trials,
+)
+from hpsearch.rundir.folder import HISTORIES, RUN, STATUS, SUMMARY, TRIALS
+from hpsearch.rundir.read import load_run, read_summary
 from hpsearch.serve.jobs import STOPPED_FROM_PAGE, STOPPING
 from hpsearch.serve.runfiles import CACHE, download_name, read_json, read_run_status, run_files
 
@@ -52,7 +58,7 @@ def run_summary(
     results_dir: Path, run_dir: Path, job: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """RunSummary: what the runs table shows of one run."""
-    files = [run_dir / f for f in ("status.json", "run.json", "summary.csv")]
+    files = [run_dir / f for f in (STATUS, RUN, SUMMARY)]
     # A run whose process died reads as interrupted: the pid check is not cached
     base = CACHE.get(("summary", str(run_dir)), files, lambda: _summary(results_dir, run_dir))
     out = dict(base, best=[dict(b) for b in base["best"]])
@@ -78,7 +84,7 @@ def run_summary(
 
 
 def _summary(results_dir: Path, run_dir: Path) -> dict[str, Any]:
-    info, status = read_json(run_dir / "run.json"), read_run_status(run_dir) or {}
+    info, status = read_json(run_dir / RUN), read_run_status(run_dir) or {}
     run_id = f"{run_dir.parent.name}/{run_dir.name}"
     engines = status.get("engines", {})
     summary = {str(r["engine"]): r for r in _records(read_summary(run_dir))}
@@ -140,11 +146,11 @@ def run_detail(
 ) -> dict[str, Any]:
     """RunDetail: the run page's header, summary table and downloads."""
     out = run_summary(results_dir, run_dir, job)
-    info = read_json(run_dir / "run.json")
+    info = read_json(run_dir / RUN)
     status = read_run_status(run_dir)
     summary = CACHE.get(
-        ("summary.csv", str(run_dir)),
-        [run_dir / "summary.csv"],
+        (SUMMARY, str(run_dir)),
+        [run_dir / SUMMARY],
         lambda: _records(read_summary(run_dir)),
     )
     files = [
@@ -206,7 +212,7 @@ def trials(run_dir: Path) -> bytes:
             }
         )
 
-    return CACHE.get(("trials", str(run_dir)), [run_dir / "trials.csv"], make)
+    return CACHE.get(("trials", str(run_dir)), [run_dir / TRIALS], make)
 
 
 def histories(run_dir: Path) -> bytes:
@@ -225,7 +231,7 @@ def histories(run_dir: Path) -> bytes:
         )
         return encode({"run": _id(run_dir), "rows": rows})
 
-    return CACHE.get(("histories", str(run_dir)), [run_dir / "histories.csv"], make)
+    return CACHE.get(("histories", str(run_dir)), [run_dir / HISTORIES], make)
 
 
 def compare(results_dir: Path, run_dirs: list[Path]) -> dict[str, Any]:

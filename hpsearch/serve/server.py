@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hpsearch.compat import uvicorn as uvicorn_compat
 from hpsearch.errors import InputError
 from hpsearch.serve.security import HEADERS, is_loopback, new_token
 
@@ -30,7 +31,7 @@ def serve(
     the next `serve`."""
     import uvicorn
 
-    from hpsearch.serve.app import create_app
+    from hpsearch.serve.app import create_app  # lazy: loads FastAPI, pandas, pydantic
 
     if not 0 < port < 65536:
         raise InputError(f"--port: expected 1-65535, got {port}")
@@ -100,7 +101,6 @@ def _check_port(host: str, port: int) -> None:
 def json_errors_protocol() -> type[Any] | str:
     """uvicorn's HTTP protocol, answering a request its parser refuses (a Content-Length that
     is not a number, a broken request line) as the app answers: a JSON error, our headers."""
-    from hpsearch.compat import uvicorn as uvicorn_compat
 
     return uvicorn_compat.answering_400(_json_400)
 

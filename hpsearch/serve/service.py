@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from hpsearch import templating
+from hpsearch.report import templating
 from hpsearch.serve import runs
 from hpsearch.serve.executor import Executor
 from hpsearch.serve.jobs import JobStore

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch import registry
-from hpsearch.config import Study, parse_study
 from hpsearch.data import locate_data, resolve_data_dir
 from hpsearch.errors import StudyError
-from hpsearch.results import check_writable
+from hpsearch.rundir.folder import check_writable
 from hpsearch.serve.jobs import FILENAME, QUEUE, clean_filename
+from hpsearch.study.config import Study, parse_study
 
 
 def cluster_settings() -> list[tuple[str, str, Any]]:

@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from hpsearch.engines.base import Engine, EngineContext, EngineResult
-from hpsearch.space import sklearn_distributions, unique_samples
-from hpsearch.trials import MINIMIZE, TrialRecord, best_trial, trial_id
+from hpsearch.study.space import sklearn_distributions, unique_samples
+from hpsearch.study.trials import MINIMIZE, TrialRecord, best_trial, trial_id
 
 
 @dataclass(frozen=True)

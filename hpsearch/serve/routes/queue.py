@@ -8,6 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from hpsearch.rundir.folder import RUN
 from hpsearch.serve import models, openapi, runs
 from hpsearch.serve.openapi import documented
 from hpsearch.serve.runfiles import read_json
@@ -84,7 +85,7 @@ def api_resume(study: str, run_id: str, svc: Served) -> JSONResponse:
     """Queue an interrupted run to finish (finished trials are kept)."""
     path = svc.run_dir(study, run_id)
     state = runs.run_summary(svc.results, path)["state"]
-    if not runs.resumable(state, read_json(path / "run.json")):
+    if not runs.resumable(state, read_json(path / RUN)):
         raise ApiError(409, f"{study}/{run_id}: expected an interrupted run, found one {state}")
     job = svc.store.resume(f"{path.parent.name}/{path.name}")
     svc.executor.wake()

@@ -1,0 +1,1 @@
+"""The Keras Tuner engine and its chief/worker mode (`chief`). `engine` declares it."""

@@ -1,0 +1,105 @@
+"""A scikit-learn search's fits, shared by the random search (randomized.py) and
+successive halving (halving.py): the pipeline's parameter names, a candidate's key in the fit
+store, its fits grouped, and where the fits run."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from hpsearch.study.config import TRAINING_PARAMS
+
+if TYPE_CHECKING:
+    from hpsearch.engines.sklearn.fitstore import FitStore
+    from hpsearch.study.config import Study
+
+
+class SearchEngine(Protocol):
+    """What the searches ask of the sklearn engine (halving.py stays below it)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def metric(self, study: Study) -> tuple[str, str]: ...
+    def scoring(self, study: Study) -> str: ...
+    def folds(self, study: Study) -> int: ...
+    def random_state(self, study: Study) -> int: ...
+
+
+class Backend(Protocol):
+    """The settings that say where fits run."""
+
+    backend: str
+    n_jobs: int | None
+
+
+STEP = "model__"  # the pipeline step holding the wrapper
+PREFIX = STEP + "model__"  # ... then scikeras's routing to build_model
+# sklearn scorers that make sense for each task (others would score NaN on every fit).
+
+
+def pipeline_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A candidate's parameters as the pipeline's: build_model's routed through the wrapper,
+    training ones (batch_size) the wrapper's own."""
+
+    return {(STEP if k in TRAINING_PARAMS else PREFIX) + k: v for k, v in params.items()}
+
+
+def _wrapper_view(params: dict[str, Any], study: Study) -> dict[str, Any]:
+    """What identifies a candidate among a fit's wrapper parameters (its key names)."""
+
+    view = {k: v for k, v in params.items() if k.startswith(STEP)}
+    view.update({k: params.get(k, getattr(study, k)) for k in TRAINING_PARAMS})
+    return view
+
+
+def canonical_candidate(params: dict[str, Any], study: Study) -> str:
+    from hpsearch.files import canonical  # lazy: loads pandas
+
+    return canonical(
+        _wrapper_view({k.removeprefix(STEP): v for k, v in pipeline_params(params).items()}, study)
+    )
+
+
+def fits_by_candidate(store: FitStore, n_all: int, study: Study) -> dict[str, list[dict[str, Any]]]:
+    """Fit records grouped by candidate (fold fits in start order, the refit last)."""
+    from hpsearch.files import canonical  # lazy: loads pandas
+
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for fit in store.records():
+        model_params = _wrapper_view(fit["params"], study)
+        groups.setdefault(canonical(model_params), []).append(fit)
+    for fits in groups.values():
+        for fit in fits:
+            fit["refit"] = fit["n_samples"] == n_all  # CV folds always hold fewer rows
+        fits.sort(key=lambda f: (f["refit"], f["started"]))
+    return groups
+
+
+def record_params(raw: dict[str, Any]) -> dict[str, Any]:
+    """A candidate's pipeline parameters as a trial's (plain values, no prefixes)."""
+    from hpsearch.files import plain  # lazy: loads pandas
+
+    return {k.removeprefix(PREFIX).removeprefix(STEP): plain(v) for k, v in raw.items()}
+
+
+@contextlib.contextmanager
+def fit_slots(settings: Backend, store_dir: Path, X: Any, y: Any) -> Iterator[int | None]:
+    """Where a search's fits run; yields its n_jobs. loky (the default): `settings.n_jobs`
+    processes here. dask: every thread of a Dask cluster's workers (dask_backend.py),
+    X and y sent once; each fit is still checkpointed, by the worker that trains it, in the
+    (shared) fit store. Live reports and the refit of the best stay in this process."""
+    if settings.backend != "dask":
+        yield settings.n_jobs
+        return
+    from hpsearch.engines.sklearn.dask_backend import parallel  # lazy: loads Dask, joblib
+
+    with parallel(settings, store_dir, X, y) as threads:
+        yield threads
+
+
+def n_workers(n_jobs: int | None) -> int:
+    return (os.cpu_count() or 1) if n_jobs == -1 else max(1, n_jobs or 1)

@@ -1,0 +1,2 @@
+"""The study: what a study file says (`config`), its checker (`schema`), the search space
+(`space`) and one trial's record (`trials`)."""
