@@ -19,6 +19,7 @@ from hpsearch.study.config import Study, merge_overrides, parse_study
 # What must be unchanged for a resumed run to continue the same search (engine settings too).
 RESUME_KEYS = (
     "dataset",
+    "data",
     "seed",
     "engines",
     "max_train_samples",

@@ -29,6 +29,26 @@ def _inside(path: Path, roots: list[Path]) -> bool:
     return any(path == r.resolve() or r.resolve() in path.parents for r in roots)
 
 
+def _check_data_files(data: Any, filename: str, data_roots: list[Path]) -> None:
+    """`[data]` files of a submitted study: absolute paths inside the server's data folders
+    (checked before parsing, which reads them: no file elsewhere is opened, or named back)."""
+    if not isinstance(data, dict):
+        return
+    allowed = ", ".join(map(str, data_roots)) or "none: start serve with --data-dir"
+    for key in ("train", "test"):
+        value = data.get(key)
+        if not isinstance(value, str):
+            continue
+        path = Path(value)
+        if not path.is_absolute() or not _inside(path, data_roots):
+            raise StudyError(
+                filename,
+                f"data.{key}",
+                f"an absolute path inside this server's data folders ({allowed})",
+                value,
+            )
+
+
 def check_submission(
     text: str, filename: str, results_dir: Path, data_roots: list[Path], allow_cluster: bool = False
 ) -> Study:
@@ -40,10 +60,14 @@ def check_submission(
         raise StudyError(
             "filename", None, "a NAME.toml of letters, digits, '_', '-' or '.'", filename
         )
+    try:
+        doc: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        doc = {}  # parse_study says what is wrong, with the line
+    _check_data_files(doc.get("data"), filename, data_roots)  # before anything reads them
     study = parse_study(text, filename)
     # Where the queue keeps it: a relative data_dir is taken from that folder, as the child will
     stored = str(results_dir / QUEUE / "job" / filename)
-    doc: dict[str, Any] = tomllib.loads(text)
     raw = doc.get("study", {})
     if (
         "output_dir" in raw
