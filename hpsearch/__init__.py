@@ -18,6 +18,7 @@ __all__ = [
     "load_best",
     "load_study",
     "trial_model",
+    "search",
     "__version__",
 ]
 
@@ -41,4 +42,8 @@ def __getattr__(name: str) -> Any:
         return trial_model
     if name == "load_study":
         return load_study
+    if name == "search":
+        from hpsearch.search import search
+
+        return search
     raise AttributeError(f"module 'hpsearch' has no attribute {name!r}")

@@ -109,6 +109,8 @@ class Engine:
     schema: ClassVar[dict[str, Any]]  # TOML key -> type (or tuple of types)
     # Settings that change speed, not results: a resume may change them.
     resume_free: ClassVar[tuple[str, ...]] = ()
+    # The setting that counts its trials: `hpsearch.search(n_trials=...)` sets it.
+    trials_setting: ClassVar[str | None] = None
 
     def parse(self, c: Checker, raw: dict[str, Any], study: Study) -> Any:
         """The settings of this engine's section `raw` (already type-checked against `schema`)

@@ -73,6 +73,7 @@ class TunerEngine(KerasObjectiveEngine):
         by_port=True,  # the run listens on 0.0.0.0:PORT, a worker reaches it at HOST:PORT
         refused=(("chief", None),),  # it opens a port
     )
+    trials_setting = "max_trials"
     settings_class = TunerSettings
     schema = {
         "algorithm": str,

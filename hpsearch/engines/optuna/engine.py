@@ -52,6 +52,7 @@ class OptunaEngine(KerasObjectiveEngine):
         workers=True,
         refused=(("storage", None),),  # a database, or a file anywhere
     )
+    trials_setting = "n_trials"
     settings_class = OptunaSettings
     schema = {
         "n_trials": int,

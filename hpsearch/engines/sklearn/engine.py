@@ -94,6 +94,7 @@ class SklearnEngine(Engine):
         extra={"backend": "dask"},
         refused=(("backend", "dask"), ("scheduler", None)),  # a scheduler unpickles what it is sent
     )
+    trials_setting = "n_iter"
     settings_class = SklearnSettings
     schema = {
         "n_iter": int,
