@@ -176,9 +176,11 @@ def gradient_boosting_side(data: Any, task: str) -> dict[str, Any]:
     x_fit = pd.concat([data.x_train, data.x_val])
     categorical = [not pd.api.types.is_numeric_dtype(x_fit[c]) for c in x_fit.columns]
     model = cls(categorical_features=categorical, random_state=0)
-    as_category = lambda x: x.astype(
-        {c: "category" for c, k in zip(x.columns, categorical, strict=True) if k}
-    )  # noqa: E731
+
+    def as_category(x: pd.DataFrame) -> pd.DataFrame:
+        kinds = zip(x.columns, categorical, strict=True)
+        return x.astype({c: "category" for c, k in kinds if k})
+
     model.fit(as_category(x_fit), np.concatenate([data.y_train, data.y_val]))
     predicted = model.predict(as_category(data.x_test))
     return {"seconds": time.perf_counter() - started, "score": score(task, data, predicted)}

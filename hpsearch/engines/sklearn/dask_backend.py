@@ -24,7 +24,7 @@ from typing import Any
 from hpsearch.compat import joblib as joblib_compat
 from hpsearch.compat import stdlib as stdlib_compat
 from hpsearch.errors import HPSearchError
-from hpsearch.runtime.provenance import model_code_hash
+from hpsearch.runtime import provenance
 
 try:
     from distributed.diagnostics.plugin import WorkerPlugin
@@ -313,7 +313,10 @@ def parallel(settings: Any, store_dir: Path, X: Any, y: Any) -> Iterator[int]:
                 client,
                 plugin,
                 where,
-                Prepare(run_backend(), model_code_hash(), str(store_dir), str(probe), token),
+                # looked up now, not bound at import: tests give the client other code
+                Prepare(
+                    run_backend(), provenance.model_code_hash(), str(store_dir), str(probe), token
+                ),
             )
             try:
                 threads = sum(client.nthreads().values())
