@@ -29,6 +29,24 @@ def _inside(path: Path, roots: list[Path]) -> bool:
     return any(path == r.resolve() or r.resolve() in path.parents for r in roots)
 
 
+def _refuse_model(text: str, filename: str) -> None:
+    """A [model] section names code (a folder on sys.path, a function of any installed module,
+    called with the study's values): refused before parsing imports it, command line only."""
+    try:
+        model = tomllib.loads(text).get("model")
+    except tomllib.TOMLDecodeError:
+        return  # parse_study says what is wrong, in its words
+    if isinstance(model, dict) and model:
+        key = "model.path" if "path" in model else f"model.{next(iter(model))}"
+        raise StudyError(
+            filename,
+            key,
+            "no [model] section in a study run by `serve` (a model factory is code: run "
+            "its study from the command line)",
+            model.get("path", next(iter(model.values()))),
+        )
+
+
 def check_submission(
     text: str, filename: str, results_dir: Path, data_roots: list[Path], allow_cluster: bool = False
 ) -> Study:
@@ -40,6 +58,7 @@ def check_submission(
         raise StudyError(
             "filename", None, "a NAME.toml of letters, digits, '_', '-' or '.'", filename
         )
+    _refuse_model(text, filename)
     study = parse_study(text, filename)
     # Where the queue keeps it: a relative data_dir is taken from that folder, as the child will
     stored = str(results_dir / QUEUE / "job" / filename)

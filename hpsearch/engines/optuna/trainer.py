@@ -29,14 +29,14 @@ from hpsearch.engines.optuna.settings import PRUNER_KWARGS, SAMPLER_NEEDS, SAMPL
 from hpsearch.engines.optuna.shared import OUTCOME
 from hpsearch.engines.optuna.space import suggest
 from hpsearch.files import now
-from hpsearch.model import mlp
+from hpsearch.model import factory
 from hpsearch.runtime import interrupt
 from hpsearch.study.config import split_params
 
 
 class Trainer:
     """One process's side of an Optuna study: the storage opened, the data prepared, and the
-    objective that trains one trial of `build_model`."""
+    objective that trains one trial of the study's model factory."""
 
     def __init__(self, engine: KerasObjectiveEngine, ctx: EngineContext) -> None:
         self.optuna = optuna = import_optuna()
@@ -44,7 +44,6 @@ class Trainer:
         self.engine, self.ctx, study, data = engine, ctx, ctx.study, ctx.data
         self.steps = fitted_preprocessing(study, data.x_train)
         self.x_train, self.x_val = (transform(self.steps, x) for x in (data.x_train, data.x_val))
-        self.n_classes = data.n_outputs if study.task == "classification" else None
         (ctx.workdir / "weights").mkdir(parents=True, exist_ok=True)
         if not ctx.verbose:
             optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -129,10 +128,8 @@ class Trainer:
 
         try:
             build, fit = split_params(params)
-            # mlp.build_model looked up per trial, not bound at import: tests swap it
-            model = mlp.build_model(
-                **build, n_features=self.x_train.shape[1], n_classes=self.n_classes
-            )
+            # looked up per trial (factory.build), not bound at import: tests swap build_model
+            model = factory.build(study, build, self.x_train.shape[1:], ctx.data.n_outputs)
             model.fit(
                 self.x_train,
                 ctx.data.y_train,
