@@ -54,10 +54,11 @@ class TunerSettings:
     max_epochs: int = 0  # hyperband only; 0 -> train.epochs
     factor: int = 3
     objective: str = ""  # "" -> the task's default
-    direction: str = ""  # "maximize" / "minimize": an objective of a model factory's own metric
     patience: int = 3
     chief: str = ""  # HOST:PORT: serve the oracle there to `worker` processes instead of training
     worker_timeout: float = 60.0  # seconds without a worker's heartbeat before its trial is retried
+    # last: settings built by position stay as they were
+    direction: str = ""  # "maximize" / "minimize": an objective of a model factory's own metric
 
 
 class TunerEngine(KerasObjectiveEngine):
