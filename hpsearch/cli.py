@@ -152,12 +152,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from hpsearch.report.best import (  # lazy: loads pandas
-        choose_engine,
-        n_features_of,
-        predictions,
-        read_features,
-    )
+    from hpsearch.report.best import choose_engine, predict_file  # lazy: loads pandas
 
     run_dir = Path(args.run_dir)
     engine = choose_engine(run_dir, args.engine)  # before Keras loads: a bad dir fails fast
@@ -168,7 +163,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.output:
         _writable_output(Path(args.output))
     model = load_best(run_dir, engine)
-    table = predictions(model, read_features(args.input, n_features_of(model)))
+    table = predict_file(model, args.input)
     if args.output:
         write_csv(Path(args.output), table)
         print(f"wrote {len(table)} predictions of {engine} to {args.output}", file=sys.stderr)

@@ -356,6 +356,39 @@ def test_data_dir_inside_the_servers_data_folders_is_accepted(results: Path) -> 
     assert reply.status_code == 201, reply.text
 
 
+def own_data(train: str) -> str:
+    return GOOD.replace('dataset = "california_housing"\n', "").replace(
+        "[train]", f'[data]\ntrain = "{train}"\ntarget = "y"\n\n[train]'
+    )
+
+
+@pytest.mark.parametrize("train", ["/etc/passwd.csv", "../../secret.csv", "rows.csv"])
+def test_own_data_files_must_be_absolute_inside_the_data_folders(
+    results: Path, tmp_path: Path, train: str
+) -> None:
+    secret = tmp_path / "secret.csv"  # outside the data folder: never opened, never named back
+    secret.write_text("password,y\nhunter2,1\nx,0\n")
+    text = own_data(str(secret) if train == "/etc/passwd.csv" else train)
+    reply = client(results, data_roots=[tmp_path / "data"]).post(
+        "/api/studies?filename=t.toml", content=text
+    )
+    error = reply.json()["error"]
+    assert (
+        reply.status_code == 422 and "t.toml: data.train: expected an absolute path inside" in error
+    )
+    assert "password" not in error and not (results / QUEUE).exists()
+
+
+def test_own_data_inside_the_data_folder_is_accepted(results: Path, tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    rows = tmp_path / "data" / "rows.csv"
+    rows.write_text("a,y\n" + "".join(f"{i},{i % 2}\n" for i in range(40)))
+    reply = client(results, data_roots=[tmp_path / "data"]).post(
+        "/api/studies?filename=t.toml", content=own_data(str(rows))
+    )
+    assert reply.status_code == 201, reply.text
+
+
 def test_odd_filenames_are_refused(results: Path) -> None:
     reply = client(results).post("/api/studies?filename=../x.toml", content=GOOD)
     assert reply.status_code == 422 and reply.json()["error"].startswith("filename: expected")

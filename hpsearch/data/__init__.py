@@ -32,7 +32,7 @@ from types import ModuleType
 
 import numpy as np
 
-from hpsearch.data import california_housing, fashion_mnist
+from hpsearch.data import california_housing, fashion_mnist, files
 from hpsearch.data.dataset import Dataset, subset
 from hpsearch.data.folders import ENV_DATA_DIR, base_dirs, explicit_dir_error, resolve_data_dir
 from hpsearch.study.config import DATASETS, Study
@@ -74,6 +74,8 @@ def locate_data(study: Study) -> str:
     `validate`): a folder, or 'download' when no local copy exists and the study sets no
     data_dir. Raises the same DataError as `load_dataset` for an explicit data_dir without
     the files."""
+    if study.data is not None:  # its files were checked when the study was read
+        return study.data.train
     src = SOURCES[study.dataset]
     for folder in src.folders(study.data_dir, study.source):
         if src.found(folder):
@@ -85,17 +87,21 @@ def locate_data(study: Study) -> str:
 
 
 def load_dataset(study: Study) -> Dataset:
-    """Load, split and (for subsets) sample the study's dataset; the seed makes it reproducible.
+    """Load, split and (for subsets) sample the study's data; the seed makes it reproducible.
 
     Raises DataError (one line: where it looked or which file, what it expected, what to do).
     """
     rng = np.random.default_rng(study.seed)
-    (x_train, y_train, x_val, y_val, x_test, y_test), origin = SOURCES[study.dataset].splits(
-        study, rng
-    )
+    classes = None
+    if study.data is not None:
+        (x_train, y_train, x_val, y_val, x_test, y_test), origin, classes = files.splits(study, rng)
+    else:
+        (x_train, y_train, x_val, y_val, x_test, y_test), origin = SOURCES[study.dataset].splits(
+            study, rng
+        )
     x_train, y_train = subset(x_train, y_train, study.max_train_samples, rng)
     x_val, y_val = subset(x_val, y_val, study.max_eval_samples, rng)
     x_test, y_test = subset(x_test, y_test, study.max_eval_samples, rng)
     return Dataset(
-        study.dataset, study.task, x_train, y_train, x_val, y_val, x_test, y_test, origin
+        study.dataset, study.task, x_train, y_train, x_val, y_val, x_test, y_test, origin, classes
     )

@@ -66,16 +66,42 @@ def _freeze_once() -> None:
 def preprocessing(study: Study) -> list[tuple[str, Any]]:
     """Pipeline steps before the model, fitted on training data only (inside the pipeline, so
     CV folds do not leak). By default feature scaling for regression; pixels in [0, 1] need
-    none. `[train] encoding` chooses: standard, piecewise_linear (scaled, then binned), none."""
+    none. `[train] encoding` chooses: standard, piecewise_linear (scaled, then binned), none.
+    A CSV / Parquet table starts with `TableEncoder` (imputed, scaled, encoded: raw rows in);
+    an NPZ file's arrays of any shape get nothing unless the study asks."""
     from sklearn.preprocessing import StandardScaler
 
     from hpsearch.data.encoding import PiecewiseLinearEncoder  # lazy: loads scikit-learn
+    from hpsearch.data.table import TableEncoder  # lazy: loads pandas, scikit-learn
 
-    encoding = study.encoding or ("standard" if study.task == "regression" else "none")
-    steps: list[tuple[str, Any]] = [] if encoding == "none" else [("scale", StandardScaler())]
+    spec = study.data
+    steps: list[tuple[str, Any]] = []
+    if spec is not None and spec.format != "npz":
+        table = TableEncoder(
+            spec.categorical,
+            spec.categorical_encoding,
+            spec.max_categories,
+            spec.categorical_missing,
+        )
+        steps.append(("table", table))  # it standardises the numeric columns itself
+    default = "standard" if spec is None and study.task == "regression" else "none"
+    encoding = study.encoding or default
+    if encoding != "none" and not steps:
+        steps.append(("scale", StandardScaler()))
     if encoding == "piecewise_linear":
         steps.append(("encode", PiecewiseLinearEncoder(study.bins)))
     return steps
+
+
+def class_weights(study: Study, y_train: np.ndarray) -> dict[int, float] | None:
+    """`[data] class_weight = "balanced"` as Keras's `class_weight` (class -> weight), else None."""
+    if study.data is None or not study.data.class_weight:
+        return None
+    from sklearn.utils.class_weight import compute_class_weight  # lazy: loads scikit-learn
+
+    classes = np.unique(y_train)
+    weights = compute_class_weight("balanced", classes=classes, y=y_train)
+    return {int(c): float(w) for c, w in zip(classes, weights, strict=True)}
 
 
 def test_scores(task: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:

@@ -12,16 +12,19 @@ from __future__ import annotations
 import io
 import math
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from hpsearch.data.table import TableEncoder
 from hpsearch.errors import InputError
 from hpsearch.files import atomic_write
 from hpsearch.rundir.folder import BEST
 from hpsearch.rundir.read import read_summary
+from hpsearch.study.data_section import read_columns, sniff_sep
 
 
 def save_best(run_dir: Path, engine: str, estimator: Any) -> tuple[Path, Path]:
@@ -105,13 +108,65 @@ def load_best(run_dir: str | Path, engine: str | None = None) -> Any:
         ) from None
 
 
+def takes_table(model: Any) -> bool:
+    """Whether `model` takes raw table rows (its pipeline starts with TableEncoder)."""
+    steps = getattr(model, "steps", None) or []
+    return bool(steps) and isinstance(steps[0][1], TableEncoder)
+
+
+def predict_file(model: Any, path: str | Path) -> pd.DataFrame:
+    """`predictions` for the rows of a file: raw table rows (CSV or Parquet, shaped like the
+    training file) for a model of a table, else numbers (.npy or a numeric CSV)."""
+    if not takes_table(model):
+        return predictions(model, read_features(path, n_features_of(model)))
+    rows = read_table(path)
+    try:
+        return predictions(model, rows)
+    except ValueError as exc:  # TableEncoder: a missing column, text in a numeric one
+        raise InputError(f"{path}: {' '.join(str(exc).split())[:300]}") from None
+
+
+def _read(path: Path, expected: str, read: Callable[[Path], Any]) -> Any:
+    """`read(path)`, its failures as one InputError line naming the file."""
+    try:
+        return read(path)
+    except InputError:
+        raise
+    except FileNotFoundError:
+        raise InputError(f"{path}: expected an input file, found none") from None
+    except Exception as exc:
+        raise InputError(
+            f"{path}: expected {expected}, got {type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:200]}"
+        ) from None
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Rows to predict from a CSV (separator sniffed) or Parquet file, with a header row."""
+
+    def read(path: Path) -> pd.DataFrame:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return read_columns(path, "parquet", "", None)
+        if path.suffix.lower() in (".csv", ".tsv", ".txt"):
+            return pd.read_csv(path, sep=sniff_sep(path), encoding="utf-8-sig")
+        raise InputError(
+            f"{path}: expected a .csv or .parquet file of rows shaped like the training "
+            f"file, got {path.suffix or 'no suffix'!r}"
+        )
+
+    frame = _read(Path(path), "a table of rows", read)
+    if frame.empty:
+        raise InputError(f"{path}: expected rows to predict, found none")
+    return frame
+
+
 def read_features(path: str | Path, n_features: int) -> np.ndarray:
     """Rows to predict from a .npy array or a numeric CSV (a header row is skipped)."""
-    path = Path(path)
-    try:
+
+    def read(path: Path) -> Any:
         if path.suffix == ".npy":
-            x = np.load(path, allow_pickle=False)
-        elif path.suffix == ".csv":
+            return np.load(path, allow_pickle=False)
+        if path.suffix == ".csv":
             frame = pd.read_csv(path, header=None)
             first = pd.to_numeric(frame.iloc[0], errors="coerce") if len(frame) else None
             # A header row: names, or the column numbers 0..n-1 that pandas writes by default.
@@ -119,20 +174,13 @@ def read_features(path: str | Path, n_features: int) -> np.ndarray:
                 first.isna().any() or first.tolist() == list(range(len(first)))
             ):
                 frame = frame.iloc[1:]
-            x = frame.apply(pd.to_numeric, errors="raise").to_numpy()
-        else:
-            raise InputError(
-                f"{path}: expected a .csv or .npy file, got {path.suffix or 'no suffix'!r}"
-            )
-    except InputError:
-        raise
-    except FileNotFoundError:
-        raise InputError(f"{path}: expected an input file, found none") from None
-    except Exception as exc:
+            return frame.apply(pd.to_numeric, errors="raise").to_numpy()
         raise InputError(
-            f"{path}: expected a numeric table, got {type(exc).__name__}: "
-            f"{' '.join(str(exc).split())[:200]}"
-        ) from None
+            f"{path}: expected a .csv or .npy file, got {path.suffix or 'no suffix'!r}"
+        )
+
+    path = Path(path)
+    x = _read(path, "a numeric table", read)
     x = np.asarray(x, dtype=np.float32)
     if x.ndim == 1 and n_features > 1:
         x = x.reshape(1, -1)

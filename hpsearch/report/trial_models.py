@@ -21,6 +21,7 @@ from typing import Any
 from hpsearch import registry
 from hpsearch.data import Dataset, load_dataset
 from hpsearch.errors import HPSearchError
+from hpsearch.model.labels import LabelledClassifier
 from hpsearch.rundir.folder import RUN, STATE, TRIALS
 from hpsearch.rundir.resume import stored_study
 from hpsearch.study.config import SPACE_PARAMS, Choice, IntRange, Param
@@ -74,14 +75,13 @@ def trial_model(run_dir: str | Path, engine: str, trial: str, data: Dataset | No
     record = next((r for r in records if int(r.trial) == int(trial)), None)
     if record is None:
         raise NoTrialState(
-            f"{run_dir / 'trials.csv'}: no trial {trial!r} of {engine} (it has {len(records)})"
+            f"{run_dir / TRIALS}: no trial {trial!r} of {engine} (it has {len(records)})"
         )
     if not record.ok:
         return None
     study = stored_study(run_dir, info)
-    return registry.get(engine).trial_model(
-        study,
-        workdir,
-        typed(record, study.space),
-        data if data is not None else load_dataset(study),
-    )
+    data = data if data is not None else load_dataset(study)
+    model = registry.get(engine).trial_model(study, workdir, typed(record, study.space), data)
+    if model is not None and data.classes is not None:  # answers with the file's own labels
+        return LabelledClassifier(model, data.classes)
+    return model

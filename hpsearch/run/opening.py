@@ -61,6 +61,9 @@ def open_run(
             "data_origin": data.origin,
             "data_fingerprint": data.fingerprint(),
             "sizes": data.sizes(),
+            "task": study.task,
+            # what predict answers with: the file's own labels, in the order of the positions
+            **({"classes": list(data.classes)} if data.classes is not None else {}),
             "engines": list(study.engines),
             "seed": study.seed,
             "model": study.factory or "hpsearch.model.mlp:build_model",

@@ -25,6 +25,7 @@ from hpsearch.engines.base import EngineContext, EngineResult
 from hpsearch.engines.common import EnvironmentFailure, test_scores
 from hpsearch.errors import AllTrialsFailed, HPSearchError, Interrupted
 from hpsearch.files import now, write_csv, write_json
+from hpsearch.model.labels import LabelledClassifier
 from hpsearch.report.best import save_best
 from hpsearch.report.html import write_report
 from hpsearch.run.opening import open_run
@@ -200,7 +201,10 @@ def _finish_model(study: Study, data: Dataset, run_dir: Path, result: EngineResu
 
     assert data.x_test is not None and data.y_test is not None, "the runner's data has a test set"
     result.test = test_scores(study.task, data.y_test, result.model.predict(data.x_test))
-    save_best(run_dir, result.engine, result.model)
+    model = result.model
+    if data.classes is not None:  # saved to answer "Adelie", not the position it trained on
+        model = LabelledClassifier(model, data.classes)
+    save_best(run_dir, result.engine, model)
 
 
 def _one_line(result: EngineResult) -> str:

@@ -20,6 +20,7 @@ from hpsearch.study.factory import source_hash
 # What must be unchanged for a resumed run to continue the same search (engine settings too).
 RESUME_KEYS = (
     "dataset",
+    "data",
     "seed",
     "engines",
     "max_train_samples",

@@ -29,13 +29,9 @@ def _inside(path: Path, roots: list[Path]) -> bool:
     return any(path == r.resolve() or r.resolve() in path.parents for r in roots)
 
 
-def _refuse_model(text: str, filename: str) -> None:
+def _refuse_model(model: Any, filename: str) -> None:
     """A [model] section names code (a folder on sys.path, a function of any installed module,
     called with the study's values): refused before parsing imports it, command line only."""
-    try:
-        model = tomllib.loads(text).get("model")
-    except tomllib.TOMLDecodeError:
-        return  # parse_study says what is wrong, in its words
     if isinstance(model, dict) and model:
         key = "model.path" if "path" in model else f"model.{next(iter(model))}"
         raise StudyError(
@@ -45,6 +41,26 @@ def _refuse_model(text: str, filename: str) -> None:
             "its study from the command line)",
             model.get("path", next(iter(model.values()))),
         )
+
+
+def _check_data_files(data: Any, filename: str, data_roots: list[Path]) -> None:
+    """`[data]` files of a submitted study: absolute paths inside the server's data folders
+    (checked before parsing, which reads them: no file elsewhere is opened, or named back)."""
+    if not isinstance(data, dict):
+        return
+    allowed = ", ".join(map(str, data_roots)) or "none: start serve with --data-dir"
+    for key in ("train", "test"):
+        value = data.get(key)
+        if not isinstance(value, str):
+            continue
+        path = Path(value)
+        if not path.is_absolute() or not _inside(path, data_roots):
+            raise StudyError(
+                filename,
+                f"data.{key}",
+                f"an absolute path inside this server's data folders ({allowed})",
+                value,
+            )
 
 
 def check_submission(
@@ -58,11 +74,15 @@ def check_submission(
         raise StudyError(
             "filename", None, "a NAME.toml of letters, digits, '_', '-' or '.'", filename
         )
-    _refuse_model(text, filename)
+    try:
+        doc: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        doc = {}  # parse_study says what is wrong, with the line
+    _check_data_files(doc.get("data"), filename, data_roots)  # before anything reads them
+    _refuse_model(doc.get("model"), filename)  # before parsing imports it
     study = parse_study(text, filename)
     # Where the queue keeps it: a relative data_dir is taken from that folder, as the child will
     stored = str(results_dir / QUEUE / "job" / filename)
-    doc: dict[str, Any] = tomllib.loads(text)
     raw = doc.get("study", {})
     if (
         "output_dir" in raw

@@ -15,7 +15,9 @@ from typing import Any
 
 from hpsearch import registry
 from hpsearch.errors import Found, StudyError
+from hpsearch.study import data_section
 from hpsearch.study import factory as factories
+from hpsearch.study.data_section import DataSpec
 from hpsearch.study.schema import Checker, is_type, type_name
 
 # name -> (task, n_features, n_outputs); shapes let us refuse absurd models before any data loads.
@@ -105,10 +107,12 @@ class Study:
     # engine name -> settings given on the command line over the file's (--chief, --scheduler,
     # --storage): kept in run.json, so that resume and workers see the same study
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # `[data]`: the study's own file (then `dataset` is that file's name), else None
+    data: DataSpec | None = None
 
     @property
     def task(self) -> str:
-        return DATASETS[self.dataset][0]
+        return self.data.task if self.data else DATASETS[self.dataset][0]
 
 
 SCHEMA: dict[str, dict[str, Any]] = {
@@ -125,6 +129,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "train": {"epochs": int, "batch_size": int, "encoding": str, "bins": int},
     "space": {k: object for k in SPACE_PARAMS},
     "model": {"factory": str, "path": str},
+    "data": data_section.SCHEMA,
 }
 
 
@@ -165,7 +170,7 @@ def _values(param: Param) -> list[Any]:
     return [param.low, param.high]
 
 
-def _check_space(c: Checker, space: dict[str, Param], dataset: str) -> None:
+def _check_space(c: Checker, space: dict[str, Param], dataset: str | None) -> None:
     for name, bounds in (("n_hidden", (0, MAX_HIDDEN)), ("n_neurons", (1, MAX_NEURONS))):
         for v in _values(space[name]):
             if not bounds[0] <= v <= bounds[1]:
@@ -184,6 +189,8 @@ def _check_space(c: Checker, space: dict[str, Param], dataset: str) -> None:
         c.one_of("space.optimizer", v, OPTIMIZERS)
     for v in _values(space["activation"]):
         c.one_of("space.activation", v, ACTIVATIONS)
+    if dataset is None:  # a file's width is known once it loads
+        return
     _, n_in, n_out = DATASETS[dataset]
     hidden, neurons = max(_values(space["n_hidden"])), max(_values(space["n_neurons"]))
     n_params = (
@@ -264,9 +271,26 @@ def parse_study(
     }
     st, tr = sections["study"], sections["train"]
 
-    if "dataset" not in st:
-        raise c.fail("study.dataset", f"one of {', '.join(DATASETS)}", Found("nothing"))
-    dataset = c.one_of("study.dataset", st["dataset"], tuple(DATASETS))
+    data = None
+    if "data" in doc:
+        if "dataset" in st:
+            raise c.fail(
+                "study.dataset",
+                "either study.dataset or a [data] table, not both",
+                Found(f"dataset = {st['dataset']!r} and [data]"),
+            )
+        if "data_dir" in st:
+            raise c.fail(
+                "study.data_dir", "no data_dir with [data] (its paths are its own)", st["data_dir"]
+            )
+        data = data_section.parse_data(c, sections["data"])
+        dataset = data.name
+    elif "dataset" not in st:
+        raise c.fail(
+            "study.dataset", f"one of {', '.join(DATASETS)}, or a [data] table", Found("nothing")
+        )
+    else:
+        dataset = c.one_of("study.dataset", st["dataset"], tuple(DATASETS))
     chosen = tuple(st.get("engines", registry.defaults()))
     if not chosen:
         raise c.fail("study.engines", f"a non-empty list of {', '.join(registered)}", [])
@@ -300,7 +324,7 @@ def parse_study(
             for n, (_, default) in SPACE_PARAMS.items()
             if n in sections["space"] or default is not None
         }
-        _check_space(c, space, dataset)
+        _check_space(c, space, None if data else dataset)
     else:
         raw_space = doc.get("space", {})
         if not isinstance(raw_space, dict):
@@ -333,6 +357,7 @@ def parse_study(
         overrides=overrides,
         factory=factory.spec if factory else "",
         factory_path=factory.path if factory else None,
+        data=data,
     )
     # Each engine checks its own section against the study validated so far (also for
     # engines this study does not run: a typo there is still a typo).

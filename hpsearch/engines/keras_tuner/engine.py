@@ -22,6 +22,7 @@ from hpsearch.compat import keras_tuner as kt_compat
 from hpsearch.engines.base import Cluster, EngineContext, EngineResult, KerasObjectiveEngine
 from hpsearch.engines.common import (
     EnvironmentFailure,
+    class_weights,
     history_rows,
     is_environment_failure,
     last_error_line,
@@ -169,6 +170,7 @@ class TunerEngine(KerasObjectiveEngine):
             batch_size=study.batch_size,
             verbose=ctx.verbose,
             callbacks=training_callbacks(ctx.settings.patience),
+            class_weight=class_weights(study, data.y_train),
         )
 
     def trial_model(self, study: Study, workdir: Path, record: TrialRecord, data: Any) -> Any:

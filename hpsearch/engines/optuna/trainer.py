@@ -18,6 +18,7 @@ from hpsearch.engines.base import EngineContext, KerasObjectiveEngine
 from hpsearch.engines.callbacks import training_callbacks
 from hpsearch.engines.common import (
     EnvironmentFailure,
+    class_weights,
     is_environment_failure,
     last_error_line,
     seed_keras,
@@ -44,6 +45,7 @@ class Trainer:
         self.engine, self.ctx, study, data = engine, ctx, ctx.study, ctx.data
         self.steps = fitted_preprocessing(study, data.x_train)
         self.x_train, self.x_val = (transform(self.steps, x) for x in (data.x_train, data.x_val))
+        self.class_weight = class_weights(study, data.y_train)
         (ctx.workdir / "weights").mkdir(parents=True, exist_ok=True)
         if not ctx.verbose:
             optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -137,6 +139,7 @@ class Trainer:
                 epochs=study.epochs,
                 verbose=ctx.verbose,
                 callbacks=[*callbacks, reporter],
+                class_weight=self.class_weight,
                 **{"batch_size": study.batch_size, **fit},
             )
         except optuna.TrialPruned:

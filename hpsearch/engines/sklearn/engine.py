@@ -143,6 +143,10 @@ class SklearnEngine(Engine):
             c.one_of("sklearn.scoring", raw["scoring"], tuple(get_scorer_names()))
         self.check_search(c, raw, study)
         backend = c.one_of("sklearn.backend", raw.get("backend", "loky"), BACKENDS)
+        if backend == "dask" and study.data and study.data.format != "npz":
+            raise c.fail(  # Dask workers load the data as shared NumPy arrays
+                "sklearn.backend", 'backend = "loky" for a CSV or Parquet table', backend
+            )
         for key in ("scheduler", "n_workers"):
             if key in raw and backend != "dask":
                 raise c.fail(
@@ -240,6 +244,8 @@ class SklearnEngine(Engine):
             CheckpointedClassifier if study.task == "classification" else CheckpointedRegressor
         )
         fit_options: dict[str, Any] = {}
+        if study.task == "classification" and study.data and study.data.class_weight:
+            fit_options["class_weight"] = study.data.class_weight  # scikeras: per fit's own y
         if settings.patience > 0:
             fit_options["validation_split"] = settings.validation_fraction
         model = wrapper(
@@ -269,8 +275,7 @@ class SklearnEngine(Engine):
         )
 
         study, data, settings = ctx.study, ctx.data, ctx.settings
-        X = np.concatenate([data.x_train, data.x_val])
-        y = np.concatenate([data.y_train, data.y_val])
+        X, y = data.train_and_val()
         if settings.cv == "validation":
             cv: Any = PredefinedSplit(
                 np.r_[np.full(len(data.x_train), -1), np.zeros(len(data.x_val))]
@@ -303,7 +308,6 @@ class SklearnEngine(Engine):
         """The candidate's fit on the training split, restored from the fit store. Scored by
         k-fold CV it has no single model: then the candidate refit on train + validation (the
         run's own refit where it made one, else trained now, seeded as the run would)."""
-        import numpy as np
         from sklearn.base import clone
 
         from hpsearch.engines.sklearn.fitcache import (
@@ -314,10 +318,7 @@ class SklearnEngine(Engine):
         if self.folds(study) == 1:
             X, y = data.x_train, data.y_train
         else:
-            X, y = (
-                np.concatenate([data.x_train, data.x_val]),
-                np.concatenate([data.y_train, data.y_val]),
-            )
+            X, y = data.train_and_val()
         kept = {fit["key"] for fit in store.records()}
         own = pipeline_params(record.params)
         if study.settings[self.name].search == "halving" and self.folds(study) == 1:
