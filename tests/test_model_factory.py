@@ -4,6 +4,7 @@ a resume refuses a changed factory; an objective on its own metric; one CLI run.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -264,3 +265,22 @@ def test_a_cli_run_with_the_example_cnn(tmp_path: Path) -> None:
 
     x = np.zeros((3, 784), dtype=np.float32)
     assert load_best(run_dir, "optuna").predict(x).shape == (3,)  # the pickled factory
+
+
+def test_the_example_cnn_gets_the_shape_of_image_samples(tmp_path: Path) -> None:
+    """Samples of 8 x 8 (an NPZ of images): input_shape is theirs, not a flat width."""
+    flat = synthetic("fashion_mnist", n=120)
+    rng = np.random.default_rng(0)
+    images = dataclasses.replace(
+        flat,
+        x_train=rng.random((len(flat.x_train), 8, 8), dtype=np.float32),
+        x_val=rng.random((len(flat.x_val), 8, 8), dtype=np.float32),
+    )
+    text = factory_study(
+        "cnn:build_cnn", "filters = 4\ndense = 8", ("keras_tuner",), ROOT / "examples"
+    )
+    result, reported = run_engine("keras_tuner", parse_study(text), images, tmp_path)
+    assert [r.status for r in reported] == ["ok"]  # one distinct draw: a fixed space
+    model = result.model.steps[-1][1].model_
+    assert model.input_shape == (None, 8, 8)
+    assert result.model.predict(images.x_val[:4]).shape == (4,)
