@@ -284,3 +284,14 @@ def test_the_example_cnn_gets_the_shape_of_image_samples(tmp_path: Path) -> None
     model = result.model.steps[-1][1].model_
     assert model.input_shape == (None, 8, 8)
     assert result.model.predict(images.x_val[:4]).shape == (4,)
+
+
+def test_an_objective_the_model_does_not_compile_fails_its_trials_saying_so(
+    tmp_path: Path,
+) -> None:
+    text = factory_study("spy_factories:spy_shape", "units = 4", ("optuna",))
+    study = parse_study(text.replace("[optuna]\n", f"[optuna]\n{VAL_AUC}"))  # it has accuracy
+    _, reported = run_engine("optuna", study, synthetic("fashion_mnist"), tmp_path)
+    assert [r.error for r in reported] == [
+        "the model reports no val_auc (it reports val_accuracy, val_loss)"
+    ] * 2

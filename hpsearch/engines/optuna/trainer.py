@@ -153,6 +153,10 @@ class Trainer:
         # Early stopping restored the best epoch by val_loss; score the weights kept.
         stopper = [c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)]
         kept = stopper[0].best_epoch if stopper else reporter.epochs - 1
+        if reporter.key not in reporter.history:  # a factory that compiles no such metric
+            shown = ", ".join(k for k in reporter.history if k.startswith("val_"))
+            keep("failed", error=f"the model reports no {reporter.key} (it reports {shown})")
+            raise KeyError(f"the model reports no {reporter.key}")
         value = reporter.history[reporter.key][kept]
         if not math.isfinite(value):
             keep("failed", error=f"{reporter.key} is {value}")
