@@ -182,7 +182,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         where = locate_data(study)
         check_writable(Path(study.output_dir), study.source)
         source = "no local copy: run downloads it" if where == "download" else f"from {where}"
-        print(f"{path}: ok ({study.dataset} {source}, engines {', '.join(study.engines)})")
+        model = f", model {study.factory}" if study.factory else ""
+        print(f"{path}: ok ({study.dataset} {source}, engines {', '.join(study.engines)}{model})")
     return 0
 
 

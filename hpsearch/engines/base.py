@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from hpsearch.errors import InputError
+from hpsearch.errors import Found, InputError
 from hpsearch.study.trials import MAXIMIZE, MINIMIZE
 
 if TYPE_CHECKING:
@@ -159,7 +160,9 @@ class Engine:
 class KerasObjectiveEngine(Engine):
     """An engine that selects on a Keras validation metric (`objective` in its section).
 
-    The objectives form a closed set, so each one's direction is declared, not guessed.
+    For hpsearch's MLP the objectives form a closed set, so each one's direction is declared,
+    not guessed. A study's own factory may compile any metric: its `val_NAME` is an objective
+    too, with its `direction` given in the section (never guessed either).
     """
 
     # The first is the default; RMSE first for regression, so engines report the same unit.
@@ -174,12 +177,37 @@ class KerasObjectiveEngine(Engine):
     }
 
     def check_objective(self, c: Checker, raw: dict[str, Any], study: Study) -> None:
-        if "objective" in raw:
-            c.one_of(f"{self.name}.objective", raw["objective"], self.OBJECTIVES[study.task])
+        """`objective` and `direction`: a declared objective (its direction, if given, must be
+        its own), or, with a model factory, any `val_NAME` with its direction."""
+        objective = raw.get("objective", self.OBJECTIVES[study.task][0])
+        direction = raw.get("direction")
+        if direction is not None:
+            c.one_of(f"{self.name}.direction", direction, (MAXIMIZE, MINIMIZE))
+        if objective in self.OBJECTIVES[study.task]:
+            if direction is not None and direction != self.DIRECTIONS[objective]:
+                raise c.fail(
+                    f"{self.name}.direction",
+                    f"{self.DIRECTIONS[objective]} for {objective}",
+                    direction,
+                )
+        elif not study.factory:  # hpsearch's MLP compiles only these metrics
+            c.one_of(f"{self.name}.objective", objective, self.OBJECTIVES[study.task])
+        elif not re.fullmatch(r"val_\w+", objective):
+            raise c.fail(
+                f"{self.name}.objective",
+                "a validation metric val_NAME (NAME: a compiled metric)",
+                objective,
+            )
+        elif direction is None:
+            raise c.fail(
+                f"{self.name}.direction",
+                f"maximize or minimize (the direction of {objective} is not known)",
+                Found("nothing"),
+            )
 
     def objective(self, study: Study) -> str:
         return study.settings[self.name].objective or self.OBJECTIVES[study.task][0]
 
     def metric(self, study: Study) -> tuple[str, str]:
         objective = self.objective(study)
-        return objective, self.DIRECTIONS[objective]
+        return objective, self.DIRECTIONS.get(objective) or study.settings[self.name].direction

@@ -18,16 +18,17 @@ if TYPE_CHECKING:
 def estimator_from_weights(
     engine: KerasObjectiveEngine, study: Study, params: dict[str, Any], weights: Path, data: Any
 ) -> Any:
-    """A trial's model rebuilt as a fitted pipeline: `build_model` with its parameters and
-    the weights it saved (preprocessing fitted on the training data, as in the search)."""
-    from hpsearch.model.mlp import build_model  # lazy: loads Keras
+    """A trial's model rebuilt as a fitted pipeline: the study's model factory with its
+    parameters and the weights it saved (preprocessing fitted on the training data, as in the
+    search)."""
+    from hpsearch.model.factory import build  # lazy: loads Keras
 
     steps = fitted_preprocessing(study, data.x_train)
-    n_classes = data.n_outputs if study.task == "classification" else None
-    keras_model = build_model(
-        **split_params(params)[0],
-        n_features=transform(steps, data.x_train[:1]).shape[1],
-        n_classes=n_classes,
+    keras_model = build(
+        study,
+        split_params(params)[0],
+        transform(steps, data.x_train[:1]).shape[1:],
+        data.n_outputs,
     )
     keras_model.optimizer.build(keras_model.trainable_variables)  # as saved: no warning
     with warnings.catch_warnings():  # a checkpoint without optimizer state predicts the same
@@ -62,11 +63,12 @@ def as_estimator(
     data: Any,
 ) -> Any:
     """The best trial as a fitted scikit-learn pipeline: the same preprocessing, then
-    hpsearch's wrapper of `build_model` with the trial's hyperparameters and weights."""
+    hpsearch's wrapper of the study's model factory with the trial's hyperparameters and
+    weights."""
     from sklearn.pipeline import Pipeline
 
     from hpsearch.engines.callbacks import training_callbacks  # lazy: loads Keras
-    from hpsearch.model.mlp import build_model  # lazy: loads Keras
+    from hpsearch.model.factory import scikeras_model  # lazy: loads Keras
     from hpsearch.model.wrappers import (  # lazy: loads scikeras, SciPy, scikit-learn
         KerasClassifier,
         KerasRegressor,
@@ -78,7 +80,7 @@ def as_estimator(
     split = {"validation_split": 0.1} if patience else {}
     build, fit = split_params(params)
     wrapper = cls(
-        model=build_model,
+        model=scikeras_model(study),
         epochs=study.epochs,
         verbose=0,
         callbacks=training_callbacks(patience),

@@ -24,7 +24,7 @@ from hpsearch.errors import HPSearchError
 from hpsearch.model.labels import LabelledClassifier
 from hpsearch.rundir.folder import RUN, STATE, TRIALS
 from hpsearch.rundir.resume import stored_study
-from hpsearch.study.config import SPACE_PARAMS
+from hpsearch.study.config import SPACE_PARAMS, Choice, IntRange, Param
 from hpsearch.study.trials import TrialRecord, read_trials
 
 
@@ -34,10 +34,21 @@ class NoTrialState(HPSearchError):
     exit_code = 2
 
 
-def typed(record: TrialRecord) -> TrialRecord:
+def _integral(param: Param | None) -> bool:
+    """Does a space parameter take integers only (a model factory's: by its TOML values)?"""
+    if isinstance(param, IntRange):
+        return True
+    values = param.values if isinstance(param, Choice) else [getattr(param, "value", None)]
+    return all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+
+
+def typed(record: TrialRecord, space: dict[str, Param] | None = None) -> TrialRecord:
     """The record with its parameters in their space types (a CSV column may read 64 as 64.0)."""
     params = {
-        k: int(v) if SPACE_PARAMS.get(k, (None,))[0] is int and float(v).is_integer() else v
+        k: int(v)
+        if (SPACE_PARAMS.get(k, (None,))[0] is int or _integral((space or {}).get(k)))
+        and float(v).is_integer()
+        else v
         for k, v in record.params.items()
     }
     return dataclasses.replace(record, params=params)
@@ -70,7 +81,7 @@ def trial_model(run_dir: str | Path, engine: str, trial: str, data: Dataset | No
         return None
     study = stored_study(run_dir, info)
     data = data if data is not None else load_dataset(study)
-    model = registry.get(engine).trial_model(study, workdir, typed(record), data)
+    model = registry.get(engine).trial_model(study, workdir, typed(record, study.space), data)
     if model is not None and data.classes is not None:  # answers with the file's own labels
         return LabelledClassifier(model, data.classes)
     return model

@@ -13,7 +13,7 @@ from hpsearch.errors import ResumeMismatch
 from hpsearch.files import atomic_write_text, now
 from hpsearch.rundir.folder import STUDY, check_writable, new_run_dir, remove_temporaries
 from hpsearch.rundir.live import closed_sessions
-from hpsearch.rundir.resume import check_resumable, read_run
+from hpsearch.rundir.resume import check_resumable, factory_code, read_run
 from hpsearch.runtime.provenance import provenance
 from hpsearch.study.config import Study, merge_overrides, parse_study
 
@@ -66,7 +66,8 @@ def open_run(
             **({"classes": list(data.classes)} if data.classes is not None else {}),
             "engines": list(study.engines),
             "seed": study.seed,
-            "versions": provenance(),
+            "model": study.factory or "hpsearch.model.mlp:build_model",
+            "versions": provenance(factory_code(study)),
             "overrides": study.overrides,
             "started_at": now(),
             "argv": sys.argv,

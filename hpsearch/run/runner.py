@@ -33,7 +33,7 @@ from hpsearch.run.progress import Display
 from hpsearch.rundir.folder import HISTORIES, RUN, STATE, SUMMARY, TRIALS
 from hpsearch.rundir.live import LiveRun
 from hpsearch.runtime import interrupt
-from hpsearch.study.config import SPACE_PARAMS, Study
+from hpsearch.study.config import Study
 from hpsearch.study.trials import PRUNED, read_histories, read_trials
 
 
@@ -56,7 +56,7 @@ def summary_row(study: Study, result: EngineResult) -> dict[str, Any]:
         "best_cv_std": best.cv_std if best else None,
     }
     params = best.params if best else {}
-    row.update({f"param_{k}": params[k] for k in SPACE_PARAMS if k in params})
+    row.update({f"param_{k}": v for k, v in params.items()})  # a factory's own ones too
     row.update(result.test)
     row["epochs_run_total"] = sum(
         r.epochs_run * r.n_fits for r in records if r.epochs_run == r.epochs_run

@@ -23,7 +23,7 @@ from hpsearch.errors import InputError
 from hpsearch.files import now
 from hpsearch.rundir.folder import STATE
 from hpsearch.rundir.live import read_status
-from hpsearch.rundir.resume import RESUME_KEYS, stored_study
+from hpsearch.rundir.resume import RESUME_KEYS, factory_code, stored_study
 from hpsearch.runtime.heartbeat import Heartbeat, interval_for
 from hpsearch.runtime.provenance import changed_provenance
 from hpsearch.study.config import Study
@@ -132,7 +132,7 @@ def run_worker(
     # The run's study, reaching its coordinator at this worker's address.
     ran = stored_study(run_dir, info, {engine: {_cluster(engine).setting: address}})
     check_same_study(study, ran, run_dir, engine)
-    for what, then, current in changed_provenance(info.get("versions", {})):
+    for what, then, current in changed_provenance(info.get("versions", {}), factory_code(ran)):
         raise WorkerError(
             f"{run_dir}: cannot join: {what} differs from the run's (run: {then}, "
             f"worker: {current}); install the same versions on every worker"

@@ -15,6 +15,7 @@ from hpsearch.rundir.folder import RUN, STATUS, STUDY
 from hpsearch.rundir.live import read_status
 from hpsearch.runtime.provenance import changed_provenance
 from hpsearch.study.config import Study, merge_overrides, parse_study
+from hpsearch.study.factory import source_hash
 
 # What must be unchanged for a resumed run to continue the same search (engine settings too).
 RESUME_KEYS = (
@@ -27,6 +28,7 @@ RESUME_KEYS = (
     "epochs",
     "batch_size",
     "space",
+    "factory",
 )
 
 
@@ -66,6 +68,11 @@ def stored_study(
     )
 
 
+def factory_code(study: Study) -> str:
+    """The hash of the study's own model factory's source ("" for hpsearch's MLP)."""
+    return source_hash(study.factory, study.factory_path) if study.factory else ""
+
+
 def check_resumable(
     study: Study,
     run_dir: Path,
@@ -83,7 +90,7 @@ def check_resumable(
         raise ResumeMismatch(
             f"{run_dir}: cannot resume with engines {list(engines)}: the run used {info['engines']}"
         )
-    for what, then, current in changed_provenance(info.get("versions", {})):
+    for what, then, current in changed_provenance(info.get("versions", {}), factory_code(study)):
         raise ResumeMismatch(
             f"{run_dir}: cannot resume: {what} changed since the run started "
             f"(run: {then}, now: {current}); start a new run"

@@ -1,4 +1,5 @@
-"""What trained a run: package versions, the Keras backend, and a hash of the model code.
+"""What trained a run: package versions, the Keras backend, and hashes of the model code
+(hpsearch's, and a study's own model factory's).
 
 A resume reuses finished fits, so it is refused when any of these changed: weights from
 other code or another Keras would be mixed silently into one study.
@@ -35,6 +36,7 @@ RESUME_CHECKED = (
     "scikit-learn",
     "keras-tuner",
     "model_code",
+    "factory_code",
 )
 # The code a trained fit depends on: the model, the wrappers, the search space, the engines
 # (seeding, fit keys, callbacks). An edit there, even without a new version, refuses a resume.
@@ -57,8 +59,9 @@ def model_code_hash() -> str:
     return h.hexdigest()[:16]
 
 
-def provenance() -> dict[str, str]:
-    """Versions of Python and the packages, the Keras backend and its version, the code hash."""
+def provenance(factory_code: str = "") -> dict[str, str]:
+    """Versions of Python and the packages, the Keras backend and its version, the code hash,
+    and `factory_code` (the hash of a study's own model factory's source) when given."""
     found = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
@@ -71,13 +74,21 @@ def provenance() -> dict[str, str]:
     found["keras_backend"] = backend
     found["backend_version"] = found.get(backend, "")
     found["model_code"] = model_code_hash()
+    if factory_code:
+        found["factory_code"] = factory_code
     return found
 
 
-def changed_provenance(then: dict[str, Any]) -> Iterator[tuple[str, Any, Any]]:
-    """(what, then, now) for each checked item that differs from `then` (a run's versions)."""
-    current = provenance()
+WHAT = {"model_code": "the model code", "factory_code": "the model factory's code"}
+
+
+def changed_provenance(
+    then: dict[str, Any], factory_code: str = ""
+) -> Iterator[tuple[str, Any, Any]]:
+    """(what, then, now) for each checked item that differs from `then` (a run's versions);
+    `factory_code`: the hash of the study's model factory now."""
+    current = provenance(factory_code)
     for key in RESUME_CHECKED:
         if key in then and then[key] != current.get(key):
-            what = "the model code" if key == "model_code" else key
+            what = WHAT.get(key, key)
             yield what, then[key], current.get(key)

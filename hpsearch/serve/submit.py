@@ -29,6 +29,20 @@ def _inside(path: Path, roots: list[Path]) -> bool:
     return any(path == r.resolve() or r.resolve() in path.parents for r in roots)
 
 
+def _refuse_model(model: Any, filename: str) -> None:
+    """A [model] section names code (a folder on sys.path, a function of any installed module,
+    called with the study's values): refused before parsing imports it, command line only."""
+    if isinstance(model, dict) and model:
+        key = "model.path" if "path" in model else f"model.{next(iter(model))}"
+        raise StudyError(
+            filename,
+            key,
+            "no [model] section in a study run by `serve` (a model factory is code: run "
+            "its study from the command line)",
+            model.get("path", next(iter(model.values()))),
+        )
+
+
 def _check_data_files(data: Any, filename: str, data_roots: list[Path]) -> None:
     """`[data]` files of a submitted study: absolute paths inside the server's data folders
     (checked before parsing, which reads them: no file elsewhere is opened, or named back)."""
@@ -65,6 +79,7 @@ def check_submission(
     except tomllib.TOMLDecodeError:
         doc = {}  # parse_study says what is wrong, with the line
     _check_data_files(doc.get("data"), filename, data_roots)  # before anything reads them
+    _refuse_model(doc.get("model"), filename)  # before parsing imports it
     study = parse_study(text, filename)
     # Where the queue keeps it: a relative data_dir is taken from that folder, as the child will
     stored = str(results_dir / QUEUE / "job" / filename)

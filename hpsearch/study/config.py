@@ -16,6 +16,7 @@ from typing import Any
 from hpsearch import registry
 from hpsearch.errors import Found, StudyError
 from hpsearch.study import data_section
+from hpsearch.study import factory as factories
 from hpsearch.study.data_section import DataSpec
 from hpsearch.study.schema import Checker, is_type, type_name
 
@@ -97,6 +98,10 @@ class Study:
     encoding: str = ""
     bins: int = 32
     space: dict[str, Param] = field(default_factory=dict)
+    # [model]: the study's own model factory ("package.module:function"; "" = hpsearch's MLP)
+    # and the absolute folder put on sys.path to import it (None: none)
+    factory: str = ""
+    factory_path: str | None = None
     # engine name -> its settings (every registered engine, defaults where the file is silent)
     settings: dict[str, Any] = field(default_factory=dict)
     # engine name -> settings given on the command line over the file's (--chief, --scheduler,
@@ -123,13 +128,15 @@ SCHEMA: dict[str, dict[str, Any]] = {
     },
     "train": {"epochs": int, "batch_size": int, "encoding": str, "bins": int},
     "space": {k: object for k in SPACE_PARAMS},
+    "model": {"factory": str, "path": str},
     "data": data_section.SCHEMA,
 }
 
 
-def _parse_param(c: Checker, name: str, raw: Any) -> Param:
+def _parse_param(c: Checker, name: str, raw: Any, kind: type | None = None) -> Param:
+    """One [space] value; `kind`: the type of its values (default: SPACE_PARAMS's)."""
     key = f"space.{name}"
-    kind, _ = SPACE_PARAMS[name]
+    kind = kind or SPACE_PARAMS[name][0]
     if isinstance(raw, list):
         if not raw:
             raise c.fail(key, "a non-empty list of choices", raw)
@@ -138,7 +145,7 @@ def _parse_param(c: Checker, name: str, raw: Any) -> Param:
                 raise c.fail(key, f"a list of {type_name(kind)} values", raw)
         return Choice(tuple(float(v) if kind is float else v for v in raw))
     if isinstance(raw, dict):
-        if kind is str:
+        if kind in (str, bool):
             raise c.fail(key, "a value or a list of choices (ranges are numeric only)", raw)
         c.table(key, raw, {"low": kind, "high": kind, "log": bool})
         if "low" not in raw or "high" not in raw:
@@ -199,6 +206,29 @@ def _check_space(c: Checker, space: dict[str, Param], dataset: str | None) -> No
         )
 
 
+def _factory_space(c: Checker, factory: factories.Factory, raw: dict[str, Any]) -> dict[str, Param]:
+    """A factory's [space]: its keyword parameters (and the training ones), each value's type
+    read from the TOML value (`factories.value_kind`); only the keys given (the factory's own
+    defaults fill in the rest)."""
+    takes = (*factory.parameters, *TRAINING_PARAMS)
+    space: dict[str, Param] = {}
+    for name, value in raw.items():
+        if name not in takes and not (factory.any_keyword and name not in factories.CONTEXT):
+            raise c.fail(
+                f"space.{name}",
+                f"a parameter of {factory.spec} ({', '.join(takes)})",
+                Found(f"an unknown key {name!r}"),
+            )
+        kind = SPACE_PARAMS[name][0] if name in TRAINING_PARAMS else None
+        space[name] = _parse_param(
+            c, name, value, kind or factories.value_kind(c, f"space.{name}", value)
+        )
+    for v in _values(space["batch_size"]) if "batch_size" in space else []:
+        if not 1 <= v <= 1_000_000:
+            raise c.fail("space.batch_size", "values in [1, 1,000,000]", v)
+    return space
+
+
 def read_text(path: Path) -> str:
     source = str(path)
     if path.is_dir():
@@ -232,7 +262,13 @@ def parse_study(
         ) from None
     registered = registry.names()
     c.table("", doc, {name: dict for name in (*SCHEMA, *registered)})
-    sections = {name: c.table(name, doc.get(name, {}), SCHEMA[name]) for name in SCHEMA}
+    model = c.table("model", doc.get("model", {}), SCHEMA["model"])
+    factory = factories.resolve(c, model) if model else None
+    sections = {
+        name: c.table(name, doc.get(name, {}), SCHEMA[name])
+        for name in SCHEMA
+        if name != "space" or factory is None  # a factory's space: _factory_space
+    }
     st, tr = sections["study"], sections["train"]
 
     data = None
@@ -282,12 +318,18 @@ def parse_study(
         if value is not None and value > top:
             raise c.fail(key, f"a value <= {top:,}", value)
 
-    space = {
-        n: _parse_param(c, n, sections["space"].get(n, default))
-        for n, (_, default) in SPACE_PARAMS.items()
-        if n in sections["space"] or default is not None
-    }
-    _check_space(c, space, None if data else dataset)
+    if factory is None:
+        space = {
+            n: _parse_param(c, n, sections["space"].get(n, default))
+            for n, (_, default) in SPACE_PARAMS.items()
+            if n in sections["space"] or default is not None
+        }
+        _check_space(c, space, None if data else dataset)
+    else:
+        raw_space = doc.get("space", {})
+        if not isinstance(raw_space, dict):
+            raise c.fail("space", "a table", raw_space)
+        space = _factory_space(c, factory, raw_space)
     overrides = {k: dict(v) for k, v in (overrides or {}).items() if v}
 
     # The name becomes a directory: no separators, and no leading dot ('..' would escape).
@@ -313,6 +355,8 @@ def parse_study(
         encoding=tr.get("encoding", ""),
         bins=tr.get("bins", 32),
         overrides=overrides,
+        factory=factory.spec if factory else "",
+        factory_path=factory.path if factory else None,
         data=data,
     )
     # Each engine checks its own section against the study validated so far (also for

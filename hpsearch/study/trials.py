@@ -92,7 +92,8 @@ class TrialRecord:
 
     def row(self) -> dict[str, Any]:
         row = {k: v for k, v in asdict(self).items() if k != "params"}
-        row.update({f"param_{k}": self.params[k] for k in SPACE_PARAMS if k in self.params})
+        # a model factory's own parameters too (trials_dataframe puts them after COLUMNS)
+        row.update({f"param_{k}": v for k, v in self.params.items()})
         return row
 
     @property
@@ -106,8 +107,11 @@ class TrialRecord:
 
 
 def trials_dataframe(records: Iterable[TrialRecord]) -> pd.DataFrame:
-    """One row per trial, the columns of `trials.csv`, in a stable order."""
-    return pd.DataFrame([r.row() for r in records], columns=COLUMNS)
+    """One row per trial, the columns of `trials.csv`, in a stable order (a model factory's
+    parameters that are not the MLP's last, in the order they first appear)."""
+    rows = [r.row() for r in records]
+    extra = dict.fromkeys(k for row in rows for k in row if k not in COLUMNS)
+    return pd.DataFrame(rows, columns=[*COLUMNS, *extra])
 
 
 def read_trials(path: Path) -> list[TrialRecord]:

@@ -1,4 +1,4 @@
-"""Keras Tuner (random, Hyperband, Bayesian) over the same `build_model`.
+"""Keras Tuner (random, Hyperband, Bayesian) over the study's model factory (`build_model`).
 
 Trains on train, selects on validation (early stopping restores the best epoch). Keras
 Tuner keeps its own state in the engine's folder, so a resumed run reloads finished trials
@@ -58,6 +58,8 @@ class TunerSettings:
     patience: int = 3
     chief: str = ""  # HOST:PORT: serve the oracle there to `worker` processes instead of training
     worker_timeout: float = 60.0  # seconds without a worker's heartbeat before its trial is retried
+    # last: settings built by position stay as they were
+    direction: str = ""  # "maximize" / "minimize": an objective of a model factory's own metric
 
 
 class TunerEngine(KerasObjectiveEngine):
@@ -81,6 +83,7 @@ class TunerEngine(KerasObjectiveEngine):
         "max_epochs": int,
         "factor": int,
         "objective": str,
+        "direction": str,
         "patience": int,
         "chief": str,
         "worker_timeout": float,
@@ -115,12 +118,7 @@ class TunerEngine(KerasObjectiveEngine):
         study, data = ctx.study, ctx.data
         steps, fit = self._prepared(ctx)
         with _quiet_tuner(ctx), tuner_chief.local():
-            tuner = make_tuner(
-                self,
-                ctx,
-                fit["x"].shape[1],  # the encoded width
-                data.n_outputs if study.task == "classification" else None,
-            )
+            tuner = make_tuner(self, ctx, fit["x"].shape[1:], data.n_outputs)  # encoded shape
             reported = set()
             for trial_id in list(tuner.oracle.start_order):  # finished before a resume
                 trial = tuner.oracle.trials[trial_id]
@@ -154,12 +152,7 @@ class TunerEngine(KerasObjectiveEngine):
         data = ctx.data
         _, fit = self._prepared(ctx)
         with _quiet_tuner(ctx), tuner_chief.as_worker(ctx):
-            tuner = make_tuner(
-                self,
-                ctx,
-                fit["x"].shape[1],
-                data.n_outputs if ctx.study.task == "classification" else None,
-            )
+            tuner = make_tuner(self, ctx, fit["x"].shape[1:], data.n_outputs)
             tuner.search(**fit)
         return tuner.trained
 
@@ -219,12 +212,13 @@ def _atomic_save_json(path: str, obj: Any) -> str:
 
 
 def make_tuner(
-    engine: TunerEngine, ctx: EngineContext, n_features: int, n_classes: int | None
+    engine: TunerEngine, ctx: EngineContext, input_shape: tuple[int, ...], n_outputs: int
 ) -> Any:
-    """The tuner for the study's algorithm; failures never stop the study early."""
+    """The tuner for the study's algorithm (models for samples of `input_shape`, with
+    `n_outputs` head units); failures never stop the study early."""
     import keras_tuner as kt
 
-    from hpsearch.model.mlp import build_model  # lazy: loads Keras
+    from hpsearch.model.factory import build as build_model  # lazy: loads Keras
     from hpsearch.study.space import from_hp  # lazy: loads SciPy, scikit-learn
 
     study, s = ctx.study, ctx.settings
@@ -234,11 +228,11 @@ def make_tuner(
     space = study.space
 
     class HyperModel(kt.HyperModel):
-        """The thin adapter: hp -> keyword arguments -> build_model (and fit's batch_size)."""
+        """The thin adapter: hp -> keyword arguments -> the model factory (and fit's batch_size)."""
 
         def build(self, hp: Any) -> Any:
-            build, _ = split_params(from_hp(hp, space))
-            return build_model(**build, n_features=n_features, n_classes=n_classes)
+            build = split_params(from_hp(hp, space))[0]
+            return build_model(study, build, input_shape, n_outputs)
 
         def fit(self, hp: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
             kwargs.update(split_params({k: hp.get(k) for k in space})[1])

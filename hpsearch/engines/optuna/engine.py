@@ -1,4 +1,4 @@
-"""Optuna (TPE, random, CMA-ES, QMC, ...) over the same `build_model`, with pruning.
+"""Optuna (TPE, random, CMA-ES, QMC, ...) over the study's model factory, with pruning.
 
 Trains on train, selects on validation (early stopping restores the best epoch). Each epoch's
 objective goes to the pruner, which may stop a trial early ("pruned"). Optuna keeps the
@@ -59,6 +59,7 @@ class OptunaEngine(KerasObjectiveEngine):
         "sampler": str,
         "pruner": str,
         "objective": str,
+        "direction": str,
         "patience": int,
         "storage": str,
         "worker_timeout": float,
@@ -89,7 +90,7 @@ class OptunaEngine(KerasObjectiveEngine):
         import keras
 
         from hpsearch.engines.optuna.trainer import Trainer  # Optuna and Keras: only now
-        from hpsearch.model.mlp import build_model  # lazy: loads Keras
+        from hpsearch.model.factory import build  # lazy: loads Keras
 
         trainer = Trainer(self, ctx)
         optuna, ostudy, study = trainer.optuna, trainer.ostudy, ctx.study
@@ -129,10 +130,8 @@ class OptunaEngine(KerasObjectiveEngine):
         model = None
         if best is not None:
             keras.backend.clear_session()
-            keras_model = build_model(
-                **split_params(best.params)[0],
-                n_features=trainer.x_train.shape[1],
-                n_classes=trainer.n_classes,
+            keras_model = build(
+                study, split_params(best.params)[0], trainer.x_train.shape[1:], ctx.data.n_outputs
             )
             keras_model.optimizer.build(keras_model.trainable_variables)  # as saved: no warning
             keras_model.load_weights(str(trainer.weights(int(best.trial))))

@@ -40,6 +40,8 @@ class OptunaSettings:
     patience: int = 3
     storage: str = ""  # "" -> SQLite file optuna.db in the engine's folder; shared by `worker`s
     worker_timeout: float = 60.0  # seconds without a trial's heartbeat before it is retried
+    # last: settings built by position stay as they were
+    direction: str = ""  # "maximize" / "minimize": an objective of a model factory's own metric
 
 
 def check_storage(c: Checker, url: str) -> str:

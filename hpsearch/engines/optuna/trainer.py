@@ -30,14 +30,14 @@ from hpsearch.engines.optuna.settings import PRUNER_KWARGS, SAMPLER_NEEDS, SAMPL
 from hpsearch.engines.optuna.shared import OUTCOME
 from hpsearch.engines.optuna.space import suggest
 from hpsearch.files import now
-from hpsearch.model import mlp
+from hpsearch.model import factory
 from hpsearch.runtime import interrupt
 from hpsearch.study.config import split_params
 
 
 class Trainer:
     """One process's side of an Optuna study: the storage opened, the data prepared, and the
-    objective that trains one trial of `build_model`."""
+    objective that trains one trial of the study's model factory."""
 
     def __init__(self, engine: KerasObjectiveEngine, ctx: EngineContext) -> None:
         self.optuna = optuna = import_optuna()
@@ -45,7 +45,6 @@ class Trainer:
         self.engine, self.ctx, study, data = engine, ctx, ctx.study, ctx.data
         self.steps = fitted_preprocessing(study, data.x_train)
         self.x_train, self.x_val = (transform(self.steps, x) for x in (data.x_train, data.x_val))
-        self.n_classes = data.n_outputs if study.task == "classification" else None
         self.class_weight = class_weights(study, data.y_train)
         (ctx.workdir / "weights").mkdir(parents=True, exist_ok=True)
         if not ctx.verbose:
@@ -131,10 +130,8 @@ class Trainer:
 
         try:
             build, fit = split_params(params)
-            # mlp.build_model looked up per trial, not bound at import: tests swap it
-            model = mlp.build_model(
-                **build, n_features=self.x_train.shape[1], n_classes=self.n_classes
-            )
+            # looked up per trial (factory.build), not bound at import: tests swap build_model
+            model = factory.build(study, build, self.x_train.shape[1:], ctx.data.n_outputs)
             model.fit(
                 self.x_train,
                 ctx.data.y_train,
@@ -156,6 +153,10 @@ class Trainer:
         # Early stopping restored the best epoch by val_loss; score the weights kept.
         stopper = [c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)]
         kept = stopper[0].best_epoch if stopper else reporter.epochs - 1
+        if reporter.key not in reporter.history:  # a factory that compiles no such metric
+            shown = ", ".join(k for k in reporter.history if k.startswith("val_"))
+            keep("failed", error=f"the model reports no {reporter.key} (it reports {shown})")
+            raise KeyError(f"the model reports no {reporter.key}")
         value = reporter.history[reporter.key][kept]
         if not math.isfinite(value):
             keep("failed", error=f"{reporter.key} is {value}")

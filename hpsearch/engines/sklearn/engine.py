@@ -136,8 +136,12 @@ class SklearnEngine(Engine):
             raise c.fail(
                 "sklearn.validation_fraction", "a fraction in (0, 1)", raw["validation_fraction"]
             )
-        if "scoring" in raw:
+        if "scoring" in raw and (not study.factory or raw["scoring"] in SCORERS[study.task]):
             c.one_of("sklearn.scoring", raw["scoring"], SCORERS[study.task])
+        elif "scoring" in raw:  # a factory's model may suit any scorer: scikit-learn's names
+            from sklearn.metrics import get_scorer_names  # lazy: loads scikit-learn
+
+            c.one_of("sklearn.scoring", raw["scoring"], tuple(get_scorer_names()))
         self.check_search(c, raw, study)
         backend = c.one_of("sklearn.backend", raw.get("backend", "loky"), BACKENDS)
         if backend == "dask" and study.data and study.data.format != "npz":
@@ -225,7 +229,8 @@ class SklearnEngine(Engine):
         session: str = "",
         verbose: int = 0,
     ) -> Pipeline:
-        """The estimator searched: [scaler for regression] + checkpointed wrapper of build_model."""
+        """The estimator searched: [scaler for regression] + checkpointed wrapper of the study's
+        model factory (build_model unless [model] names one)."""
         from sklearn.pipeline import Pipeline
 
         from hpsearch.engines.callbacks import training_callbacks  # lazy: loads Keras
@@ -233,7 +238,7 @@ class SklearnEngine(Engine):
             CheckpointedClassifier,
             CheckpointedRegressor,
         )
-        from hpsearch.model.mlp import build_model  # lazy: loads Keras
+        from hpsearch.model.factory import scikeras_model  # lazy: loads Keras
 
         settings = study.settings[self.name]
         wrapper = (
@@ -245,7 +250,7 @@ class SklearnEngine(Engine):
         if settings.patience > 0:
             fit_options["validation_split"] = settings.validation_fraction
         model = wrapper(
-            model=build_model,
+            model=scikeras_model(study),
             epochs=study.epochs,
             batch_size=study.batch_size,
             verbose=verbose,
