@@ -70,6 +70,7 @@ def search(
     *,
     y: Any = None,
     study: str | Path | dict[str, Any] | None = None,
+    model: Any = None,
     resume: str | Path | None = None,
     verbose: int = 0,
     **settings: Any,
@@ -80,6 +81,9 @@ def search(
     `settings` override it: `engines`, `space`, `epochs`, `batch_size`, `n_trials` (every
     engine's trial count), `seed`, `name`, `output_dir`, the `[data]` keys (`test_fraction`,
     `task`, `class_weight`, `drop`, ...) and engine sections (`optuna={"sampler": "random"}`).
+    `model`: a model factory (a function returning a compiled Keras model, its keyword
+    parameters searched by `space`) or its "package.module:function" name. One defined in a
+    notebook or script runs in this process only: `worker`s and Dask cannot import it.
     `resume`: a run folder of an earlier `search` over the same data and settings.
     """
     if "keras" not in sys.modules and importlib.util.find_spec("jax") is not None:
@@ -88,6 +92,8 @@ def search(
 
     doc = _base(study)
     _apply(doc, settings)
+    if model is not None:
+        doc["model"] = {"factory": _factory_name(model)}
     folder = Path(doc["study"].get("output_dir", "results")) / doc["study"]["name"] / "data"
     doc["data"].update(_keep_data(data, target, y, folder))
     text = _to_toml(doc)
@@ -96,6 +102,19 @@ def search(
         atomic_write_text(source, text)  # `hpsearch run` runs it again from the command line
     run_dir = run_study(parse_study(text, str(source)), resume=resume, verbose=verbose)
     return SearchResult(run_dir)
+
+
+def _factory_name(model: Any) -> str:
+    """ "package.module:function" of a factory given as a function (or as that name)."""
+    if isinstance(model, str):
+        return model
+    name = getattr(model, "__qualname__", "")
+    if not callable(model) or not name.isidentifier():
+        raise InputError(
+            f"search(): model expected a function defined at the top of a module or notebook "
+            f"(or its 'package.module:function' name), got {model!r}"
+        )
+    return f"{model.__module__}:{name}"
 
 
 def _base(study: str | Path | dict[str, Any] | None) -> dict[str, dict[str, Any]]:
@@ -182,7 +201,7 @@ def _keep_data(data: Any, target: str | None, y: Any, folder: Path) -> dict[str,
 
 def _to_toml(doc: dict[str, dict[str, Any]]) -> str:
     """The study as TOML: tables of plain values, lists and inline tables (ranges)."""
-    order = ["study", "data", "train", "space"]
+    order = ["study", "data", "model", "train", "space"]
     names = order + [k for k in doc if k not in order]
     lines: list[str] = []
     for name in (n for n in names if n in doc):

@@ -125,3 +125,65 @@ def test_bad_calls_are_one_line(tmp_path):
     first = _keep_data(frame, "y", None, tmp_path)
     assert _keep_data(frame.copy(), "y", None, tmp_path) == first  # content-addressed
     assert _keep_data(frame.assign(a=[1.0, 3.0]), "y", None, tmp_path) != first
+
+
+FACTORY_SCRIPT = """
+import sys
+import numpy as np
+import keras
+import hpsearch
+
+calls = []
+
+def build(units=8, *, n_features, n_classes):
+    calls.append(units)
+    model = keras.Sequential([keras.Input((n_features,)), keras.layers.Dense(units, "relu"),
+                              keras.layers.Dense(n_classes, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+rng = np.random.default_rng(0)
+x = rng.normal(size=(150, 4)).astype("float32")
+y = np.where(x[:, 0] > 0, "up", "down")
+result = hpsearch.search(x, y=y, model=build, space={"units": [4, 12]}, engines=["optuna", "sklearn"],
+                         n_trials=2, epochs=1, output_dir=sys.argv[1])
+print(sorted(set(calls)), sorted(result.trials["param_units"].unique().tolist()))
+print(list(result.best_estimator().predict(x[:2])))
+"""
+
+
+def test_a_factory_defined_in_the_script_is_searched(tmp_path):
+    (tmp_path / "script.py").write_text(FACTORY_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, "script.py", str(tmp_path / "out")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    called, searched = done.stdout.strip().splitlines()[-2].split("] [")
+    assert set(eval(called + "]")) <= {4, 12} and set(eval("[" + searched)) <= {4, 12}
+    assert set(eval(done.stdout.strip().splitlines()[-1])) <= {"up", "down"}
+
+
+def test_dask_refuses_a_factory_from_main(tmp_path, monkeypatch):
+    import __main__
+    from hpsearch.errors import StudyError
+    from hpsearch.study.config import parse_study
+
+    def build(units=8, *, n_features, n_classes):  # pragma: no cover - never called
+        raise AssertionError
+
+    monkeypatch.setattr(__main__, "build", build, raising=False)
+    text = (
+        '[study]\ndataset = "california_housing"\nengines = ["sklearn"]\n'
+        '[model]\nfactory = "__main__:build"\n[space]\nunits = [4, 8]\n'
+        '[sklearn]\nbackend = "dask"\n'
+    )
+    with pytest.raises(
+        StudyError, match="sklearn.backend: expected backend = .loky. for a factory"
+    ):
+        parse_study(text, str(tmp_path / "t.toml"))
+    assert parse_study(text.replace('backend = "dask"', ""), str(tmp_path / "t.toml"))

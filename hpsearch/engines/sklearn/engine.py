@@ -144,6 +144,13 @@ class SklearnEngine(Engine):
             c.one_of("sklearn.scoring", raw["scoring"], tuple(get_scorer_names()))
         self.check_search(c, raw, study)
         backend = c.one_of("sklearn.backend", raw.get("backend", "loky"), BACKENDS)
+        if backend == "dask" and study.factory.startswith("__main__:"):
+            raise c.fail(  # the workers' own __main__ is not the notebook that defined it
+                "sklearn.backend",
+                'backend = "loky" for a factory defined in a notebook or script (Dask workers '
+                "import the factory: put it in a module)",
+                backend,
+            )
         if backend == "dask" and study.data and study.data.format != "npz":
             raise c.fail(  # Dask workers load the data as shared NumPy arrays
                 "sklearn.backend", 'backend = "loky" for a CSV or Parquet table', backend
