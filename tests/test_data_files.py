@@ -231,3 +231,29 @@ def test_npz_without_the_named_arrays_is_one_line(tmp_path):
         load_dataset(study(tmp_path, 'train = "a.npz"'))
     with pytest.raises(StudyError, match="data.y_key"):
         study(tmp_path, 'train = "a.npz"\ny_key = "labels"')
+
+
+def test_a_table_fingerprints_by_value_in_any_process(tmp_path):
+    """Fit keys and resume checks hash the tables: the same rows give the same hash in another
+    process (text columns are objects: hashing their addresses would differ every time)."""
+    import subprocess
+    import sys
+
+    from hpsearch.data.dataset import arrays_fingerprint
+
+    from conftest import ROOT
+
+    frame = pd.read_csv(PENGUINS)
+    code = (
+        "import sys, pandas as pd; from hpsearch.data.dataset import arrays_fingerprint;"
+        "print(arrays_fingerprint(pd.read_csv(sys.argv[1])))"
+    )
+    other = subprocess.run(
+        [sys.executable, "-c", code, str(PENGUINS)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+    ).stdout.strip()
+    assert other == arrays_fingerprint(frame)
+    assert arrays_fingerprint(frame.assign(island=frame["island"].str.lower())) != other
