@@ -219,3 +219,27 @@ def test_no_data_folder_no_listing_nor_upload(tmp_path: Path, monkeypatch) -> No
     ):
         assert reply.status_code == 404 and "--data-dir" in reply.json()["error"]
     assert not (tmp_path / "cache").exists()
+
+
+def test_the_runs_page_has_the_panel_only_with_a_data_folder(tmp_path: Path, data: Path) -> None:
+    with_data = served(tmp_path, data).get("/").text
+    assert 'id="data-panel" data-api="/api/data"' in with_data and "/static/data.js" in with_data
+    without = client(tmp_path / "results", data_roots=[]).get("/").text
+    assert 'id="data-panel"' in without and "--data-dir FOLDER" in without
+    assert "/static/data.js" not in without and 'data-api="/api/data"' not in without
+
+
+def test_the_panel_names_no_engine_and_writes_no_html() -> None:
+    """Engines and their trials keys come from /api/data (the registry); file contents are
+    only ever text."""
+    from hpsearch import registry
+    from hpsearch.report.templating import STATIC
+
+    script = (STATIC / "data.js").read_text()
+    page = (STATIC.parent / "templates" / "runs.html").read_text()
+    panel = page[page.index('id="data-panel"') :]
+    panel = panel[: panel.index("</section>")]
+    for name, engine in registry.engines().items():
+        for word in (name, engine.trials_setting):
+            assert word and f'"{word}"' not in script and word not in panel
+    assert "innerHTML" not in script and "insertAdjacentHTML" not in script
