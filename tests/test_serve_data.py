@@ -243,3 +243,16 @@ def test_the_panel_names_no_engine_and_writes_no_html() -> None:
         for word in (name, engine.trials_setting):
             assert word and f'"{word}"' not in script and word not in panel
     assert "innerHTML" not in script and "insertAdjacentHTML" not in script
+
+
+def test_max_upload_option(tmp_path: Path, monkeypatch, capsys) -> None:
+    from hpsearch.cli import dispatch
+    from hpsearch.serve import app
+
+    made = {}
+    monkeypatch.setattr(app, "create_app", lambda *a, **kw: made.update(kw) or 1 / 0)
+    assert dispatch(["serve", str(tmp_path), "--max-upload", "0", "--port", "65123"]) == 2
+    assert "--max-upload: expected at least 1 (MB), got 0" in capsys.readouterr().err
+    with pytest.raises(ZeroDivisionError):  # stopped once the app is made
+        dispatch(["serve", str(tmp_path), "--max-upload", "5", "--port", "65123"])
+    assert made["max_upload"] == 5_000_000
