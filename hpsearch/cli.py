@@ -221,6 +221,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         token=args.token,
         data_dirs=[Path(d) for d in args.data_dir] if args.data_dir else None,
         allow_cluster=args.allow_cluster,
+        max_upload_mb=args.max_upload,
     )
 
 
@@ -363,8 +364,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir",
         action="append",
         metavar="FOLDER",
-        help="a folder submitted studies may name as data_dir (repeatable; "
-        "default: $HPSEARCH_DATA_DIR)",
+        help="a folder submitted studies may name as data_dir or read [data] files from "
+        "(repeatable; default: $HPSEARCH_DATA_DIR); the first one also lists its data files "
+        "and takes uploads from the runs page",
+    )
+    srv.add_argument(
+        "--max-upload",
+        type=int,
+        default=200,
+        metavar="MB",
+        help="the largest data file the runs page may upload, in MB (default: %(default)s)",
     )
     srv.add_argument(
         "--allow-cluster",

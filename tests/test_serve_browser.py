@@ -60,9 +60,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _serve(results: Path, port: int) -> subprocess.Popen:
+def _serve(results: Path, port: int, *options: str) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hpsearch", "serve", str(results), "--port", str(port)],
+        [sys.executable, "-m", "hpsearch", "serve", str(results), "--port", str(port), *options],
         cwd=ROOT,
         start_new_session=True,
         stderr=subprocess.PIPE,

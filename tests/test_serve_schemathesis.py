@@ -28,7 +28,8 @@ CHECKS = [
 
 def config(jobs: list[str]) -> schemathesis.Config:
     """Seeded, 50 examples per operation and phase; half the generated path parameters and
-    compared runs name real ones, so that reads answer 200 and writes 200/201/409, not only 404."""
+    compared runs (and uploaded files) name real ones, so that reads answer 200 and writes
+    200/201/409, not only 404."""
     return schemathesis.Config.from_dict(
         {
             "base-url": "http://127.0.0.1:8765",  # a loopback Host, as the server expects
@@ -39,12 +40,15 @@ def config(jobs: list[str]) -> schemathesis.Config:
                 "run": {"values": list(RUNS)},
                 "ids": {"values": [f"study/{r}" for r in RUNS]},
                 "job": {"values": jobs},
+                "files": {"values": ["rows.csv", "new.csv", "t.toml"]},
             },
             "parameters": {
                 "path.study": {"dictionary": "study", "probability": 0.5},
                 "path.run_id": {"dictionary": "run", "probability": 0.5},
                 "query.run": {"dictionary": "ids", "probability": 0.5},
                 "path.job_id": {"dictionary": "job", "probability": 0.5},
+                # a data file's name that passes, so that uploads answer 201/409/422, not only 422
+                "query.filename": {"dictionary": "files", "probability": 0.5},
             },
         }
     )
@@ -58,15 +62,19 @@ def _toml(ctx: object, value: object) -> bytes:
 
 def _app() -> tuple[object, list[str]]:
     """The app over a results folder with an interrupted run, a finished one, a queued job
-    and a cancelled one; and the jobs' ids. Built at import: schemathesis's fixture-based
+    and a cancelled one, and a data folder; and the jobs' ids. Built at import: schemathesis's fixture-based
     loader does not run under pytest 9 (`_nodeid`)."""
-    results = Path(_FOLDER.name)
+    results = Path(_FOLDER.name) / "results"
     killed = make_run(results, RUNS[0])  # stopped mid-run: resumable (201, then 409)
     info = json.loads((killed / "run.json").read_text())
     del info["finished_at"], info["wall_seconds"]
     (killed / "run.json").write_text(json.dumps(info))
     make_run(results, RUNS[1], task="regression")
-    app = create_app(results, run_queue=False)
+    data = results.parent / "data"  # listed and uploaded into (a readable file, a broken one)
+    data.mkdir()
+    (data / "rows.csv").write_text("a,y\n" + "".join(f"{i},{i % 2}\n" for i in range(20)))
+    (data / "broken.parquet").write_bytes(b"not parquet")
+    app = create_app(results, run_queue=False, data_roots=[data])
     store = app.state.store
     queued, cancelled = (store.submit("[study]\n", "s.toml", "s") for _ in range(2))
     store.cancel(cancelled.id)  # no place in the queue: position null

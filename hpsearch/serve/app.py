@@ -23,8 +23,8 @@ from hpsearch.report import templating
 from hpsearch.serve import openapi
 from hpsearch.serve.executor import Executor
 from hpsearch.serve.jobs import JobConflict, JobStore
-from hpsearch.serve.routes import pages, queue, runs
-from hpsearch.serve.security import MAX_BODY, Guard, GuardMiddleware, error, is_loopback
+from hpsearch.serve.routes import data, pages, queue, runs
+from hpsearch.serve.security import MAX_BODY, MAX_UPLOAD, Guard, GuardMiddleware, error, is_loopback
 from hpsearch.serve.service import ApiError, Service
 
 
@@ -36,12 +36,15 @@ def create_app(
     token: str | None = None,
     data_roots: list[Path] | None = None,
     max_body: int | None = None,
+    max_upload: int | None = None,
     allow_cluster: bool = False,
     run_queue: bool = True,
     executor_args: tuple[str, ...] = (),
 ) -> FastAPI:
     """The application over `results_dir`; `run_queue=False` leaves queued studies alone
-    (tests of the API alone); `allow_cluster` lets submitted studies use cluster settings."""
+    (tests of the API alone); `allow_cluster` lets submitted studies use cluster settings;
+    the first of `data_roots` (given, not from $HPSEARCH_DATA_DIR) takes uploaded data files
+    of up to `max_upload` bytes."""
     results = Path(results_dir).resolve()
     results.mkdir(parents=True, exist_ok=True)
     env_data = os.environ.get("HPSEARCH_DATA_DIR")
@@ -54,11 +57,16 @@ def create_app(
         results=results,
         roots=roots,
         guard=Guard(
-            loopback=is_loopback(host), token=token, max_body=max_body or MAX_BODY, port=port
+            loopback=is_loopback(host),
+            token=token,
+            max_body=max_body or MAX_BODY,
+            port=port,
+            max_upload=max_upload or MAX_UPLOAD,
         ),
         store=store,
         executor=Executor(store, results, extra_args=executor_args),
         allow_cluster=allow_cluster,
+        data_dir=roots[0] if data_roots else None,
         static={p.name: p for p in templating.STATIC.iterdir() if p.suffix in pages.STATIC_TYPES},
     )
 
@@ -83,7 +91,7 @@ def create_app(
     app.state.results, app.state.store, app.state.executor = results, store, svc.executor
     app.add_middleware(GuardMiddleware, guard=svc.guard)
     _handle_errors(app)
-    for router in (runs.router, queue.router, pages.router):
+    for router in (runs.router, queue.router, data.router, pages.router):
         app.include_router(router)
 
     openapi.finish(app.openapi())  # built once, here; every later request gets this one

@@ -114,3 +114,40 @@ class Compare(BaseModel):
     runs: list[RunSummary]
     table: list[dict[str, Any]]  # one row per run and engine, as `hpsearch compare` writes
     progress: list[Progress]
+
+
+class DataColumn(BaseModel):
+    name: str
+    kind: Literal["numeric", "categorical", "text"]
+
+
+class DataArray(BaseModel):
+    name: str
+    shape: list[int]
+    dtype: str
+
+
+class DataFile(Open):
+    name: str
+    path: str  # absolute: what a study's [data] train names
+    format: Literal["csv", "parquet", "npz"]
+    bytes: int
+    rows: int | None = None
+    columns: list[DataColumn] | None = None  # CSV, Parquet
+    preview: list[list[Any]] | None = None  # CSV, Parquet: the first rows, as the columns
+    arrays: list[DataArray] | None = None  # NPZ
+    error: str | None = Field(None, description="why the file cannot be read (then no rows)")
+
+
+class EngineChoice(BaseModel):
+    name: str
+    colour: str
+    default: bool  # run by a study that names no engines
+    trials_setting: str | None  # the engine's key counting its trials: n_iter, n_trials ...
+
+
+class DataFiles(BaseModel):
+    folder: str
+    max_upload: int  # bytes
+    files: list[DataFile]
+    engines: list[EngineChoice]

@@ -31,6 +31,10 @@ n_trials = 2
 """,
     }
 }
+UPLOAD = {
+    kind: {"schema": {"type": "string", "format": "binary"}}
+    for kind in ("application/octet-stream", "text/csv")
+}
 ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 # What any operation may answer before it runs (GuardMiddleware), or when it crashes
 EVERY = {
@@ -46,10 +50,10 @@ WRITES = {
 IN_PATH = {404: "not found", 405: "a path parameter holding '/' reached a path without this method"}
 # For the codes FastAPI describes by their reason phrase only
 WHEN = {
-    404: "no such run, job or file",
+    404: "no such run, job or file (or no data folder)",
     409: "the run or job is not in a state that allows it",
     413: "a body over the server's limit",
-    415: "a Content-Type other than application/toml",
+    415: "a Content-Type other than application/toml (a study) or a file's (data)",
     422: "invalid input: the one line names the field, what was expected and what was found",
 }
 

@@ -25,6 +25,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 COOKIE = "hpsearch_token"  # + the port: cookies are shared by every port of a host
 MAX_BODY = 256 * 1024  # a study file is a few hundred bytes
+MAX_UPLOAD = 200 * 1000 * 1000  # a data file (`serve --max-upload`, in MB)
+UPLOAD_PATH = "/api/data"  # the one route whose body may pass MAX_BODY: up to max_upload
 READ_METHODS = ("GET", "HEAD")
 HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -61,6 +63,11 @@ class Guard:
     token: str | None
     max_body: int = MAX_BODY
     port: int = 0
+    max_upload: int = MAX_UPLOAD
+
+    def body_limit(self, path: str) -> int:
+        """The most bytes a write to `path` may send."""
+        return self.max_upload if path == UPLOAD_PATH else self.max_body
 
     @property
     def cookie(self) -> str:
@@ -210,8 +217,9 @@ def _refuse(guard: Guard, request: Request) -> Response | None:
                 403,
                 "Sec-Fetch-Site: expected a request from this server's own pages, got cross-site",
             )
-        if length is not None and int(length) > guard.max_body:
-            return error(413, f"body: expected at most {guard.max_body} bytes, got {length}")
+        limit = guard.body_limit(request.url.path)
+        if length is not None and int(length) > limit:
+            return error(413, f"body: expected at most {limit} bytes, got {length}")
     return None
 
 

@@ -26,6 +26,7 @@ def serve(
     token: str | None = None,
     data_dirs: list[Path] | None = None,
     allow_cluster: bool = False,
+    max_upload_mb: int = 200,
 ) -> int:
     """Serve until Ctrl-C or SIGTERM; the running study is stopped cleanly and resumed by
     the next `serve`."""
@@ -37,6 +38,8 @@ def serve(
         raise InputError(f"--port: expected 1-65535, got {port}")
     if results_dir.exists() and not results_dir.is_dir():
         raise InputError(f"{results_dir}: expected a results folder, found a file")
+    if max_upload_mb < 1:
+        raise InputError(f"--max-upload: expected at least 1 (MB), got {max_upload_mb}")
     if token is not None and len(token) < 16:
         raise InputError(f"--token: expected at least 16 characters, got {len(token)}")
     _check_port(host, port)
@@ -49,6 +52,7 @@ def serve(
         token=token,
         data_roots=data_dirs,
         allow_cluster=allow_cluster,
+        max_upload=max_upload_mb * 1000 * 1000,
     )
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from hpsearch import registry
 from hpsearch.report import templating
 from hpsearch.serve import runs
 from hpsearch.serve.executor import Executor
@@ -37,9 +38,30 @@ class Service:
     store: JobStore
     executor: Executor
     allow_cluster: bool
+    # where uploads go and what /api/data lists: the first --data-dir (None without one; not
+    # $HPSEARCH_DATA_DIR, a dataset cache nobody asked this server to write into)
+    data_dir: Path | None = None
     # readers polling a running study's page get the same HTML until its data change
     pages: Cache = field(default_factory=lambda: Cache(size=64))
     static: dict[str, Path] = field(default_factory=dict)
+
+    def upload_folder(self) -> Path:
+        """The data folder; 404 if the server has none."""
+        if self.data_dir is None:
+            raise ApiError(404, "no data folder: start serve with --data-dir FOLDER")
+        return self.data_dir
+
+    def engine_choices(self) -> list[dict[str, Any]]:
+        """EngineChoice of each registered engine: what the page's study form offers."""
+        return [
+            {
+                "name": name,
+                "colour": engine.colour,
+                "default": engine.default,
+                "trials_setting": engine.trials_setting,
+            }
+            for name, engine in registry.engines().items()
+        ]
 
     def run_dir(self, study: str, run_id: str) -> Path:
         """The folder of run study/run_id; 404 if there is no such run."""

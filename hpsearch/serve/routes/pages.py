@@ -52,7 +52,16 @@ def api_page(request: Request, svc: Served) -> HTMLResponse:
 def runs_page(svc: Served) -> HTMLResponse:
     listing = svc.run_list()
     results = str(svc.results)
-    return page(svc, "runs.html", "hpsearch runs", results, results_dir=results, **listing)
+    data_dir = str(svc.data_dir) if svc.data_dir else None  # the "Your data" panel's folder
+    return page(
+        svc,
+        "runs.html",
+        "hpsearch runs",
+        results,
+        results_dir=results,
+        data_dir=data_dir,
+        **listing,
+    )
 
 
 @router.get("/runs/{study}/{run_id}")
