@@ -221,6 +221,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         token=args.token,
         data_dirs=[Path(d) for d in args.data_dir] if args.data_dir else None,
         allow_cluster=args.allow_cluster,
+        allow_factories=tuple(args.allow_factory or ()),
         max_upload_mb=args.max_upload,
     )
 
@@ -380,6 +381,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let submitted studies use cluster settings (a Dask scheduler, a Keras "
         "Tuner chief, an Optuna storage): only for submitters you trust",
+    )
+    srv.add_argument(
+        "--allow-factory",
+        action="append",
+        metavar="MODULE:FUNCTION",
+        help="let submitted studies name this installed model factory in [model] (repeatable; "
+        "a factory is code the server runs: name only ones you trust; [model] path is always "
+        "refused)",
     )
     srv.set_defaults(func=cmd_serve)
     return parser

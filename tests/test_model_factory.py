@@ -209,12 +209,23 @@ def test_cli_validate_refuses_a_bad_factory_before_any_run_folder(tmp_path: Path
     assert not (tmp_path / "results").exists()
 
 
-def test_serve_refuses_a_model_section(tmp_path: Path) -> None:
-    text = factory_study("spy_factories:spy_shape", "units = 4", path="/tmp")
+def test_serve_takes_only_the_factories_its_operator_allowed(tmp_path, monkeypatch) -> None:
+    with_path = factory_study("spy_factories:spy_shape", "units = 4", path="/tmp")
+    allowed = ("spy_factories:spy_shape",)
+    with pytest.raises(StudyError, match=r"model\.path: expected no \[model\] path in a study"):
+        check_submission(with_path, "s.toml", tmp_path, [], allow_factories=allowed)
+    text = "\n".join(line for line in with_path.splitlines() if not line.startswith("path ="))
     with pytest.raises(
-        StudyError, match=r"model\.path: expected no \[model\] section in a study run by `serve`"
+        StudyError,
+        match=r"model\.factory: expected a factory this server allows \(none: start serve "
+        r"with --allow-factory MODULE:FUNCTION\), got 'spy_factories:spy_shape'",
     ):
         check_submission(text, "s.toml", tmp_path, [])
+    with pytest.raises(StudyError, match=r"allows \(other:build\)"):
+        check_submission(text, "s.toml", tmp_path, [], allow_factories=("other:build",))
+    monkeypatch.syspath_prepend(str(FACTORIES))  # as if installed
+    study = check_submission(text, "s.toml", tmp_path, [], allow_factories=allowed)
+    assert study.factory == "spy_factories:spy_shape"
 
 
 def test_a_resume_refuses_a_changed_factory(tmp_path: Path) -> None:

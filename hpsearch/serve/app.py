@@ -38,11 +38,13 @@ def create_app(
     max_body: int | None = None,
     max_upload: int | None = None,
     allow_cluster: bool = False,
+    allow_factories: tuple[str, ...] = (),
     run_queue: bool = True,
     executor_args: tuple[str, ...] = (),
 ) -> FastAPI:
     """The application over `results_dir`; `run_queue=False` leaves queued studies alone
-    (tests of the API alone); `allow_cluster` lets submitted studies use cluster settings;
+    (tests of the API alone); `allow_cluster` lets submitted studies use cluster settings,
+    `allow_factories` the model factories named there;
     the first of `data_roots` (given, not from $HPSEARCH_DATA_DIR) takes uploaded data files
     of up to `max_upload` bytes."""
     results = Path(results_dir).resolve()
@@ -66,6 +68,7 @@ def create_app(
         store=store,
         executor=Executor(store, results, extra_args=executor_args),
         allow_cluster=allow_cluster,
+        allow_factories=tuple(allow_factories),
         data_dir=roots[0] if data_roots else None,
         static={p.name: p for p in templating.STATIC.iterdir() if p.suffix in pages.STATIC_TYPES},
     )

@@ -26,6 +26,7 @@ def serve(
     token: str | None = None,
     data_dirs: list[Path] | None = None,
     allow_cluster: bool = False,
+    allow_factories: tuple[str, ...] = (),
     max_upload_mb: int = 200,
 ) -> int:
     """Serve until Ctrl-C or SIGTERM; the running study is stopped cleanly and resumed by
@@ -52,6 +53,7 @@ def serve(
         token=token,
         data_roots=data_dirs,
         allow_cluster=allow_cluster,
+        allow_factories=allow_factories,
         max_upload=max_upload_mb * 1000 * 1000,
     )
     shown = f"[{host}]" if ":" in host else host

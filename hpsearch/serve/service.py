@@ -38,6 +38,8 @@ class Service:
     store: JobStore
     executor: Executor
     allow_cluster: bool
+    # the [model] factories a submitted study may name ("module:function"), none by default
+    allow_factories: tuple[str, ...] = ()
     # where uploads go and what /api/data lists: the first --data-dir (None without one; not
     # $HPSEARCH_DATA_DIR, a dataset cache nobody asked this server to write into)
     data_dir: Path | None = None

@@ -29,17 +29,28 @@ def _inside(path: Path, roots: list[Path]) -> bool:
     return any(path == r.resolve() or r.resolve() in path.parents for r in roots)
 
 
-def _refuse_model(model: Any, filename: str) -> None:
+def _refuse_model(model: Any, filename: str, allowed: tuple[str, ...] = ()) -> None:
     """A [model] section names code (a folder on sys.path, a function of any installed module,
-    called with the study's values): refused before parsing imports it, command line only."""
-    if isinstance(model, dict) and model:
-        key = "model.path" if "path" in model else f"model.{next(iter(model))}"
+    called with the study's values): refused before parsing imports it, unless the operator
+    allowed that factory (`serve --allow-factory`); a `path` is always refused."""
+    if not isinstance(model, dict) or not model:
+        return
+    if "path" in model:
         raise StudyError(
             filename,
-            key,
-            "no [model] section in a study run by `serve` (a model factory is code: run "
-            "its study from the command line)",
-            model.get("path", next(iter(model.values()))),
+            "model.path",
+            "no [model] path in a study run by `serve` (it puts a folder's code on the "
+            "server's import path: install the factory, and start serve with --allow-factory)",
+            model["path"],
+        )
+    factory = model.get("factory")
+    if factory not in allowed:
+        names = ", ".join(allowed) or "none: start serve with --allow-factory MODULE:FUNCTION"
+        raise StudyError(
+            filename,
+            "model.factory",
+            f"a factory this server allows ({names})",
+            factory if factory is not None else next(iter(model.values())),
         )
 
 
@@ -64,7 +75,12 @@ def _check_data_files(data: Any, filename: str, data_roots: list[Path]) -> None:
 
 
 def check_submission(
-    text: str, filename: str, results_dir: Path, data_roots: list[Path], allow_cluster: bool = False
+    text: str,
+    filename: str,
+    results_dir: Path,
+    data_roots: list[Path],
+    allow_cluster: bool = False,
+    allow_factories: tuple[str, ...] = (),
 ) -> Study:
     """The study in `text`, or a StudyError naming the file, the field, what was expected
     and what was found. `filename` is cleaned first, as the queue stores it ("my study.toml"
@@ -79,7 +95,7 @@ def check_submission(
     except tomllib.TOMLDecodeError:
         doc = {}  # parse_study says what is wrong, with the line
     _check_data_files(doc.get("data"), filename, data_roots)  # before anything reads them
-    _refuse_model(doc.get("model"), filename)  # before parsing imports it
+    _refuse_model(doc.get("model"), filename, allow_factories)  # before parsing imports it
     study = parse_study(text, filename)
     # Where the queue keeps it: a relative data_dir is taken from that folder, as the child will
     stored = str(results_dir / QUEUE / "job" / filename)

@@ -48,7 +48,9 @@ async def api_submit(
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ApiError(422, f"{filename}: expected UTF-8 text, got bytes that are not") from None
-    study = check_submission(text, filename, svc.results, svc.roots, svc.allow_cluster)
+    study = check_submission(
+        text, filename, svc.results, svc.roots, svc.allow_cluster, svc.allow_factories
+    )
     job = svc.store.submit(text, filename, study.name)
     svc.executor.wake()
     return JSONResponse({"job": job.public(svc.store.positions().get(job.id))}, status_code=201)
