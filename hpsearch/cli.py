@@ -3,241 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import os
-import re
 import sys
-from pathlib import Path
-from typing import Any
 
 from hpsearch import registry
-from hpsearch.errors import HPSearchError, InputError, StudyError
-from hpsearch.run.progress import Display
-from hpsearch.run.status import format_status
+from hpsearch.commands import (
+    clusters,
+    cmd_compare,
+    cmd_importance,
+    cmd_predict,
+    cmd_report,
+    cmd_resume,
+    cmd_run,
+    cmd_serve,
+    cmd_status,
+    cmd_validate,
+    cmd_worker,
+)
+from hpsearch.errors import HPSearchError
 from hpsearch.runtime import interrupt
-from hpsearch.study.config import MAX_SEED, load_study
-from hpsearch.study.schema import Checker
-
-
-def _prepare_keras(verbose: bool = False) -> None:
-    """Pick the backend before Keras loads: JAX when installed (2-3x faster on CPU here)."""
-    if "KERAS_BACKEND" not in os.environ and importlib.util.find_spec("jax") is not None:
-        os.environ["KERAS_BACKEND"] = "jax"
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if verbose:
-        return
-    # TensorFlow (imported by scikeras and keras-tuner) prints C++ start-up notices straight to
-    # fd 2, past TF_CPP_MIN_LOG_LEVEL; load it with fd 2 pointed at /dev/null.
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        import keras_tuner  # noqa: F401
-        import scikeras.wrappers  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-def cluster_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """Engine settings given on the command line: each engine's cluster option."""
-
-    overrides: dict[str, dict[str, Any]] = {}
-    for name, cluster in _clusters().items():
-        value = getattr(args, _dest(cluster.flag), None)
-        # `is not None`: an empty value (an unset $CHIEF) is refused, not ignored
-        if value is not None:
-            cluster.check(Checker(cluster.flag, ""), value)
-            overrides[name] = cluster.overrides(value)
-    worker = getattr(args, "id", None)
-    # Keras Tuner takes any tuner id containing "chief" for its chief; the id names files
-    if worker is not None and ("chief" in worker or not re.fullmatch(r"[A-Za-z0-9_.-]+", worker)):
-        raise StudyError(
-            "--id",
-            None,
-            'a worker name of letters, digits, "_", "-" or "." without "chief"',
-            worker,
-        )
-    return overrides
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    study = load_study(args.study, cluster_overrides(args))
-    return _run(
-        study,
-        args,
-        engines=tuple(args.engine) if args.engine else None,
-        seed=args.seed,
-        output_dir=args.output_dir,
-        resume=args.resume,
-    )
-
-
-def cmd_resume(args: argparse.Namespace) -> int:
-    """Finish an interrupted run from its directory alone: the study is stored there."""
-    from hpsearch.rundir.resume import read_run, stored_study  # lazy: loads pandas
-
-    run_dir = Path(args.run_dir)
-    return _run(
-        stored_study(run_dir, read_run(run_dir), cluster_overrides(args)), args, resume=run_dir
-    )
-
-
-def _clusters(workers: bool = False) -> dict[str, Any]:
-    """Each engine's distributed mode (only those that `worker`s join, if `workers`)."""
-    engines = registry.engines().items()
-    return {n: e.cluster for n, e in engines if e.cluster and (e.cluster.workers or not workers)}
-
-
-def _dest(flag: str) -> str:
-    return flag.removeprefix("--").replace("-", "_")
-
-
-def cmd_worker(args: argparse.Namespace) -> int:
-    """Join a running run (its coordinator) and train trials until none are left."""
-    from hpsearch.run.worker import default_id, run_worker  # lazy: loads pandas
-
-    overrides = cluster_overrides(args)
-    worker_id = args.id or default_id()
-    engine, cluster = next((e, c) for e, c in _clusters(workers=True).items() if e in overrides)
-    study = load_study(args.study, overrides)
-    _prepare_keras(args.verbose)
-
-    run_dir, trained = run_worker(
-        study,
-        engine,
-        overrides[engine][cluster.setting],
-        worker_id,
-        args.output_dir,
-        int(args.verbose),
-        args.wait,
-    )
-    print(f"worker {worker_id}: trained {trained} {engine} trials of {run_dir}", file=sys.stderr)
-    print(run_dir)
-    return 0
-
-
-def _run(study: Any, args: argparse.Namespace, **options: Any) -> int:
-    """Run (or resume) `study`, then the end-of-run table on stderr and the run dir on stdout."""
-    _prepare_keras(args.verbose)
-    from hpsearch.run.runner import run_study  # lazy: loads pandas
-
-    run_dir = run_study(
-        study,
-        verbose=int(args.verbose),
-        display=Display(quiet=args.quiet),
-        keep_state=args.keep_state,
-        **options,
-    )
-    if not args.quiet:
-        from hpsearch.report.tables import best_table  # pandas: only once a run has ended
-
-        print(best_table(run_dir), file=sys.stderr)
-    print(run_dir)
-    return 0
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    from hpsearch.rundir.live import read_status  # lazy: loads pandas
-
-    statuses = [read_status(Path(d)) for d in args.run_dir]
-    if args.json:
-        import json
-
-        print(json.dumps(statuses if len(statuses) > 1 else statuses[0], indent=2))
-    else:
-        print("\n\n".join(format_status(s) for s in statuses))
-    return 0
-
-
-def cmd_predict(args: argparse.Namespace) -> int:
-    from hpsearch.report.best import choose_engine, predict_file  # lazy: loads pandas
-
-    run_dir = Path(args.run_dir)
-    engine = choose_engine(run_dir, args.engine)  # before Keras loads: a bad dir fails fast
-    _prepare_keras(False)
-    from hpsearch.files import write_csv  # lazy: loads pandas
-    from hpsearch.report.best import load_best  # lazy: loads pandas
-
-    if args.output:
-        _writable_output(Path(args.output))
-    model = load_best(run_dir, engine)
-    table = predict_file(model, args.input)
-    if args.output:
-        write_csv(Path(args.output), table)
-        print(f"wrote {len(table)} predictions of {engine} to {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(table.to_csv(index=False))
-    return 0
-
-
-def cmd_validate(args: argparse.Namespace) -> int:
-    """Refuse what `run` would refuse before training: the file, the data, the output folder."""
-    from hpsearch.data import locate_data  # lazy: loads NumPy
-    from hpsearch.rundir.folder import check_writable  # lazy: loads pandas
-
-    for path in args.study:
-        study = load_study(path)
-        where = locate_data(study)
-        check_writable(Path(study.output_dir), study.source)
-        source = "no local copy: run downloads it" if where == "download" else f"from {where}"
-        model = f", model {study.factory}" if study.factory else ""
-        print(f"{path}: ok ({study.dataset} {source}, engines {', '.join(study.engines)}{model})")
-    return 0
-
-
-def cmd_compare(args: argparse.Namespace) -> int:
-    from hpsearch.files import write_csv  # lazy: loads pandas
-    from hpsearch.report.compare import compare_runs  # lazy: loads pandas
-    from hpsearch.report.html import write_compare_report  # lazy: loads pandas
-
-    table = compare_runs(args.run_dir)
-    output = Path(args.output)
-    _writable_output(output)
-    write_csv(output, table)
-    html = write_compare_report(args.run_dir, output.with_suffix(".html"))
-    print(table.to_string(index=False))
-    print(f"\nwrote {output} and {html}", file=sys.stderr)
-    return 0
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    from hpsearch.report.html import write_report  # lazy: loads pandas
-
-    for run_dir in args.run_dir:
-        print(write_report(run_dir))
-    return 0
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve RESULTS_DIR's runs, pages and API until Ctrl-C; queued studies run one at a time."""
-    from hpsearch.serve.server import serve  # lazy: loads Starlette
-
-    return serve(
-        Path(args.results_dir),
-        host=args.host,
-        port=args.port,
-        token=args.token,
-        data_dirs=[Path(d) for d in args.data_dir] if args.data_dir else None,
-        allow_cluster=args.allow_cluster,
-        allow_factories=tuple(args.allow_factory or ()),
-        max_upload_mb=args.max_upload,
-    )
-
-
-def _writable_output(path: Path) -> None:
-    """An --output file we can write, checked before any work (exit 2, one line)."""
-    from hpsearch.rundir.folder import check_writable  # lazy: loads pandas
-
-    try:
-        check_writable(path.parent, str(path))
-    except StudyError:
-        raise InputError(
-            f"{path}: expected --output in a writable directory, got one that is not writable"
-        ) from None
-    if path.is_dir():
-        raise InputError(f"{path}: expected --output to be a file, got a directory")
+from hpsearch.study.config import MAX_SEED
 
 
 def _seed(text: str) -> int:
@@ -293,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long to wait for the run to start (default: %(default)s)",
     )
     joins = worker.add_mutually_exclusive_group(required=True)
-    for name, cluster in _clusters().items():  # each engine's own option
+    for name, cluster in clusters().items():  # each engine's own option
         for command in (run, resume, joins) if cluster.workers else (run, resume):
             command.add_argument(
                 cluster.flag, metavar=cluster.metavar, help=f"{name}: {cluster.help}"
@@ -336,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="CSV to write (default: %(default)s); the HTML report goes beside it",
     )
     cmp_.set_defaults(func=cmd_compare)
+    imp = sub.add_parser("importance", help="which hyperparameters mattered (fANOVA), per engine")
+    imp.add_argument("run_dir")
+    imp.add_argument("--json", action="store_true", help="engine -> {parameter: importance}")
+    imp.set_defaults(func=cmd_importance)
     rep = sub.add_parser("report", help="regenerate report.html from a run's CSVs (no retraining)")
     rep.add_argument("run_dir", nargs="+")
     rep.set_defaults(func=cmd_report)

@@ -19,7 +19,7 @@ import pandas as pd
 
 from hpsearch.errors import InputError
 from hpsearch.files import atomic_write_text
-from hpsearch.report import plots, templating
+from hpsearch.report import importance, plots, templating
 from hpsearch.report.analysis import (
     PLOT_COLUMNS,
     TOP_CURVES,
@@ -215,6 +215,21 @@ def _trials_context(scored: pd.DataFrame) -> dict[str, Any] | None:
     }
 
 
+def _importance_context(run: Run) -> dict[str, Any]:
+    """The "which hyperparameters mattered" table, or why there is none."""
+    try:
+        found = importance.importances(run)
+    except importance.NoOptuna as exc:
+        return {"table": None, "note": str(exc)}
+    if not found:
+        return {
+            "table": None,
+            "note": f"Not enough finished trials yet (fANOVA needs {importance.MIN_TRIALS} "
+            f"per engine) or no parameter varies.",
+        }
+    return {"table": _table(importance.table(found)), "note": ""}
+
+
 def write_report(run_dir: str | Path) -> Path:
     """Write `run_dir/report.html` (atomically) from the run's CSV files; return its path."""
     run = load_run(run_dir)
@@ -229,6 +244,7 @@ def write_report(run_dir: str | Path) -> Path:
         parameters=_parameters_figure(scored),
         **_curves_context(run, scored),
         trials=_trials_context(scored),
+        importance=_importance_context(run),
     )
     out = run.path / REPORT
     atomic_write_text(out, page)
