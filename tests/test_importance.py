@@ -89,3 +89,23 @@ def test_the_command_line_and_the_report_show_them(tmp_path, capsys):
     first = table(importances(load_run(run_dir))).iloc[0]
     assert "fANOVA" in section and "Not enough" not in section
     assert first["parameter"] in section and f"{first['importance']:.4g}"[:4] in section
+
+
+def test_the_run_page_api_answers_them_and_the_page_has_their_table(tmp_path):
+    from test_serve_api import client
+
+    make_run(tmp_path, "activation")
+    c = client(tmp_path)
+    reply = c.get("/api/runs/study/run/importance")
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert body["note"] == "" and body["run"] == "study/run"
+    assert {r["engine"] for r in body["rows"]} == {"sklearn", "optuna"}
+    assert {r["parameter"] for r in body["rows"] if r["importance"] > 0.6} == {"activation"}
+    page = c.get("/runs/study/run")
+    assert page.status_code == 200 and 'id="importance-table"' in page.text
+    assert c.get("/api/runs/study/nope/importance").status_code == 404
+    few = tmp_path / "few"
+    make_run(few, "activation", n=4)
+    body = client(few).get("/api/runs/study/run/importance").json()
+    assert body["rows"] == [] and body["note"].startswith("not enough finished trials yet")

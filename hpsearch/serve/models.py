@@ -102,6 +102,12 @@ class Histories(BaseModel):
     rows: dict[str, list[Any]]  # columnar: engine, trial, fit, epoch, metric, value
 
 
+class Importance(BaseModel):
+    run: str
+    rows: list[dict[str, Any]]  # engine, parameter, importance (an engine's shares add up to 1)
+    note: str  # why there are none yet ("" when there are)
+
+
 class Progress(BaseModel):
     run: str
     engine: str

@@ -20,6 +20,8 @@ from hpsearch.report.analysis import (
     scored_trials,
     top_trials,
 )
+from hpsearch.report.importance import MIN_TRIALS, NoOptuna, importances
+from hpsearch.report.importance import table as importance_table
 from hpsearch.rundir.folder import HISTORIES, RUN, STATUS, SUMMARY, TRIALS
 from hpsearch.rundir.read import load_run, read_summary
 from hpsearch.serve.jobs import STOPPED_FROM_PAGE, STOPPING
@@ -232,6 +234,26 @@ def histories(run_dir: Path) -> bytes:
         return encode({"run": _id(run_dir), "rows": rows})
 
     return CACHE.get(("histories", str(run_dir)), [run_dir / HISTORIES], make)
+
+
+def importance(run_dir: Path) -> bytes:
+    """Importance, encoded: which hyperparameters mattered per engine (fANOVA), computed once
+    per change of trials.csv (a second or two), with why there is none yet."""
+
+    def make() -> bytes:
+        note = ""
+        try:
+            found = importances(load_run(run_dir))
+        except InputError:
+            found = {}
+        except NoOptuna as exc:
+            found, note = {}, str(exc)
+        if not found and not note:
+            note = f"not enough finished trials yet ({MIN_TRIALS} per engine) or nothing varies"
+        rows = importance_table(found).to_dict(orient="records")
+        return encode({"run": _id(run_dir), "rows": rows, "note": note})
+
+    return CACHE.get(("importance", str(run_dir)), [run_dir / TRIALS], make)
 
 
 def compare(results_dir: Path, run_dirs: list[Path]) -> dict[str, Any]:

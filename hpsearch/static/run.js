@@ -184,6 +184,21 @@
   }
 
   // --- loading and polling ---
+  const importanceTable = new HP.Table($("importance-table"), [
+    {key: "engine", cell: (r) => [HP.swatch(r.engine), r.engine]},
+    {key: "parameter"},
+    {key: "importance", format: (v) => Number(v).toFixed(3)},
+  ], {sortable: true});
+  async function renderImportance() {  // fANOVA over the finished trials: once per change
+    try {
+      const imp = await HP.fetchJSON(`${api}/importance`);
+      importanceTable.setRows(imp.rows);
+      $("importance-table").hidden = !imp.rows.length;
+      $("importance-note").textContent = imp.note;
+    } catch (e) {
+      $("importance-note").textContent = `importances failed: ${e.message}`;
+    }
+  }
   async function load(withHistories) {
     const [d, t] = await Promise.all([HP.fetchJSON(api), HP.fetchJSON(`${api}/trials`)]);
     // Re-render only what changed: a redraw every 2 s would drop text selections and hovers.
@@ -197,7 +212,7 @@
     state.trials = t;
     if (changed("detail", d)) renderDetail(d);
     const newTrials = changed("trials", t);
-    if (newTrials) { renderTrials(t); renderPlots(); }
+    if (newTrials) { renderTrials(t); renderPlots(); renderImportance(); }
     let newHistories = false;
     if (withHistories || newTrials) {
       try { state.histories = await HP.fetchJSON(`${api}/histories`); } catch (e) { state.histories = null; }

@@ -37,6 +37,12 @@ def api_histories(study: str, run_id: str, svc: Served) -> Response:
     return Response(runs.histories(svc.run_dir(study, run_id)), media_type="application/json")
 
 
+@router.get("/api/runs/{study}/{run_id}/importance", responses=documented(models.Importance, 404))
+def api_importance(study: str, run_id: str, svc: Served) -> Response:
+    """Which hyperparameters mattered, per engine (fANOVA over its finished trials)."""
+    return Response(runs.importance(svc.run_dir(study, run_id)), media_type="application/json")
+
+
 @router.get("/api/compare", responses=documented(models.Compare, 404, 422))
 def api_compare(
     svc: Served,
