@@ -43,7 +43,7 @@ def __getattr__(name: str) -> Any:
     if name == "load_study":
         return load_study
     if name == "search":
-        from hpsearch.search import search
+        from hpsearch.api import search  # lazy: loads pandas
 
         return search
     raise AttributeError(f"module 'hpsearch' has no attribute {name!r}")

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from hpsearch.errors import InputError
-from hpsearch.search import _apply, _base, _keep_data, _to_toml, search
+from hpsearch.api import _apply, _base, _keep_data, _to_toml, search
 
 from conftest import DATA_DIR, ROOT, run_cli
 
@@ -187,3 +187,16 @@ def test_dask_refuses_a_factory_from_main(tmp_path, monkeypatch):
     ):
         parse_study(text, str(tmp_path / "t.toml"))
     assert parse_study(text.replace('backend = "dask"', ""), str(tmp_path / "t.toml"))
+
+
+def test_hpsearch_search_stays_the_function_after_a_call():
+    """A notebook calls `hpsearch.search(...)` again: the name must not have become the
+    module that holds it (importing a submodule binds its name on the package)."""
+    code = (
+        "import hpsearch, hpsearch.api, hpsearch.run.runner\n"
+        "first = hpsearch.search\n"
+        "assert callable(first) and first is hpsearch.search, hpsearch.search\n"
+        "print('function')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0 and done.stdout.strip() == "function", done.stderr[-500:]
