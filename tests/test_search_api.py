@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hpsearch.errors import InputError
 from hpsearch.api import _apply, _base, _keep_data, _to_toml, search
+from hpsearch.errors import InputError
 
 from conftest import DATA_DIR, ROOT, run_cli
 
