@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -47,6 +48,23 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
     atomic_write_text(path, frame.to_csv(index=False))
+
+
+def append_text(path: Path, text: str) -> None:
+    """Add whole lines to the end of `path` in one write (no fsync: a kill -9 loses nothing
+    once the call returns, and the table it grows is rewritten atomically at the end)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        os.write(fd, text.encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
+def complete_lines(path: Path) -> io.BytesIO:
+    """The file's bytes up to its last newline: a table being appended to, read while a row is
+    half-written (or after a kill in mid-write), loses that row, never shows it torn."""
+    data = Path(path).read_bytes()
+    return io.BytesIO(data[: data.rfind(b"\n") + 1])
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

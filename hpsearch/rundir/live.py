@@ -1,8 +1,15 @@
-"""A run's live files: trials.csv and histories.csv after every trial, and status.json, all
-written atomically.
+"""A run's live files: trials.csv and histories.csv as each trial finishes, and status.json.
+
+A finished trial's rows are appended to the tables, one write each, so a trial costs the same
+at the 10,000th as at the first (rewriting whole tables made a run quadratic). A table is
+rewritten whole, atomically and sorted, only when a row changes (a resumed engine reporting
+a trial again), when a new column appears (a parameter first seen), and when an engine
+finishes. status.json is small and replaced atomically after every trial.
 
 Another process (a shell running `hpsearch status`, a dashboard) may read the run directory
-at any moment and sees whole files: the old version or the new one, never a torn one.
+at any moment. Readers take a table's complete lines only (`files.complete_lines`), so a row
+being appended is not seen until it is whole; a row that could not be read that way (a
+newline inside a value) is written by a whole-table rewrite instead.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from hpsearch.errors import InputError
-from hpsearch.files import now, write_csv, write_json
+from hpsearch.files import append_text, now, write_csv, write_json
 from hpsearch.rundir.folder import HISTORIES, STATUS, TRIALS
 from hpsearch.study.trials import HISTORY_COLUMNS, PRUNED, TrialRecord, best_trial, trials_dataframe
 
@@ -69,6 +76,10 @@ class LiveRun:
             for name in planned
         }
         self.state, self.message = "running", ""
+        # what each table holds on disk: its columns and its rows' keys (None: rewrite it whole)
+        self._trials_file: tuple[list[str], set[tuple[str, str]]] | None = None
+        self._history_file: set[tuple[str, str]] | None = None
+        self._stats = {name: _Stats(self._records[name].values()) for name in planned}
 
     # --- what the runner and the engines call -----------------------------------------------
 
@@ -82,13 +93,18 @@ class LiveRun:
         """A finished trial's per-epoch rows: into histories.csv now (before its record)."""
         with self._lock:
             self._history[record.engine][record.trial] = list(history)
-            self._write_histories()
+            self._add_history(record.engine, record.trial)
 
     def on_trial(self, record: TrialRecord) -> None:
         """A finished trial: into trials.csv and status.json now (an engine's `ctx.on_trial`)."""
         with self._lock:
+            again = record.trial in self._records[record.engine]
             self._records[record.engine][record.trial] = record
-            self._write_trials()
+            if again:  # a resumed engine reporting a finished trial again: count afresh
+                self._stats[record.engine] = _Stats(self._records[record.engine].values())
+            else:
+                self._stats[record.engine].add(record)
+            self._add_trial(record)
             self._write_status()
 
     def finish_engine(
@@ -101,6 +117,7 @@ class LiveRun:
         """The engine's final records (and history rows) replace what it reported live."""
         with self._lock:
             self._records[name] = {r.trial: r for r in records}
+            self._stats[name] = _Stats(records)
             if history is not None:
                 self._history[name] = {}
                 for row in history:
@@ -130,9 +147,8 @@ class LiveRun:
     def poll(self, name: str) -> tuple[int, float | None]:
         """(trials done, best score so far) of one engine, for the progress bar."""
         with self._lock:
-            records = list(self._records[name].values())
-        best = best_trial(records)
-        return len(records), best.val_score if best else None
+            stats = self._stats[name]
+            return stats.done, stats.best.val_score if stats.best else None
 
     # --- the files ---------------------------------------------------------------------------
 
@@ -140,8 +156,23 @@ class LiveRun:
         return sorted(self._records[name].values(), key=lambda r: int(r.trial))
 
     def _write_trials(self) -> None:
-        records = [r for name in self._records for r in self._sorted(name)]
-        write_csv(self.run_dir / TRIALS, trials_dataframe(records))
+        frame = trials_dataframe(r for name in self._records for r in self._sorted(name))
+        write_csv(self.run_dir / TRIALS, frame)
+        keys = {(name, trial) for name in self._records for trial in self._records[name]}
+        self._trials_file = ([str(c) for c in frame.columns], keys)
+
+    def _add_trial(self, record: TrialRecord) -> None:
+        """Append the trial's row, or rewrite the table where a row cannot just be added."""
+        key, row = (record.engine, record.trial), record.row()
+        if self._trials_file is None or key in self._trials_file[1]:
+            return self._write_trials()
+        columns, keys = self._trials_file
+        if not set(row) <= set(columns) or not _appended(
+            self.run_dir / TRIALS, pd.DataFrame([row], columns=columns)
+        ):
+            return self._write_trials()
+        keys.add(key)
+        return None
 
     def _write_histories(self) -> None:
         rows = [
@@ -151,19 +182,32 @@ class LiveRun:
             for row in self._history[name][trial]
         ]
         write_csv(self.run_dir / HISTORIES, pd.DataFrame(rows, columns=HISTORY_COLUMNS))
+        self._history_file = {
+            (name, trial) for name in self._history for trial in self._history[name]
+        }
+
+    def _add_history(self, engine: str, trial: str) -> None:
+        rows, key = self._history[engine][trial], (engine, trial)
+        if self._history_file is None or key in self._history_file:
+            return self._write_histories()
+        if rows and not _appended(
+            self.run_dir / HISTORIES, pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+        ):
+            return self._write_histories()
+        self._history_file.add(key)
+        return None
 
     def _write_status(self) -> None:
         engines = {}
         for name, engine in self._engines.items():
-            records = list(self._records[name].values())
-            best = best_trial(records)
+            stats = self._stats[name]
             engines[name] = {
                 **engine,
-                "trials_done": len(records),
-                "trials_failed": sum(r.failed for r in records),
-                "trials_pruned": sum(r.status == PRUNED for r in records),
-                "best_trial": best.trial if best else None,
-                "best_score": best.val_score if best else None,
+                "trials_done": stats.done,
+                "trials_failed": stats.failed,
+                "trials_pruned": stats.pruned,
+                "best_trial": stats.best.trial if stats.best else None,
+                "best_score": stats.best.val_score if stats.best else None,
             }
         write_json(
             self.run_dir / STATUS,
@@ -185,6 +229,33 @@ class LiveRun:
                 "engine_order": list(engines),
             },
         )  # JSON objects have no order (ours are sorted)
+
+
+class _Stats:
+    """An engine's counts and best trial, kept as trials arrive (not recounted each time)."""
+
+    def __init__(self, records: Iterable[TrialRecord] = ()) -> None:
+        self.done = self.failed = self.pruned = 0
+        self.best: TrialRecord | None = None
+        for record in records:
+            self.add(record)
+
+    def add(self, record: TrialRecord) -> None:
+        self.done += 1
+        self.failed += record.failed
+        self.pruned += record.status == PRUNED
+        self.best = best_trial([self.best, record] if self.best else [record])
+
+
+def _appended(path: Path, frame: pd.DataFrame) -> bool:
+    """Append `frame`'s rows to the CSV at `path` (its header already written), formatted as a
+    whole-table write would format them; False, writing nothing, where a value holds a line
+    break (a reader taking complete lines could then see half a row)."""
+    text = frame.to_csv(index=False, header=False)
+    if text.count("\n") != len(frame) or "\r" in text:
+        return False
+    append_text(path, text)
+    return True
 
 
 def closed_sessions(run_dir: Path, info: dict[str, Any]) -> list[float]:

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from hpsearch.errors import InputError
+from hpsearch.files import complete_lines
 from hpsearch.rundir.folder import HISTORIES, SUMMARY, TRIALS, read_info
 from hpsearch.study.trials import HISTORY_COLUMNS, TEXT_COLUMNS
 
@@ -50,7 +51,7 @@ def _read_csv(path: Path, text_columns: Iterable[str]) -> pd.DataFrame:
     if not path.is_file():
         return pd.DataFrame()
     try:
-        return pd.read_csv(path, dtype={c: str for c in text_columns})
+        return pd.read_csv(complete_lines(path), dtype={c: str for c in text_columns})
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hpsearch.files import complete_lines
 from hpsearch.study.config import SPACE_PARAMS
 
 # A metric's direction: whether a higher or a lower score is better.
@@ -118,12 +120,18 @@ def read_trials(path: Path) -> list[TrialRecord]:
     """The records of a trials.csv (a resumed run starts from what its tables already hold)."""
     if not Path(path).is_file():
         return []
-    frame = pd.read_csv(
-        path,
-        dtype={c: str for c in TEXT_COLUMNS},
-        keep_default_na=False,
-        na_values={c: [""] for c in COLUMNS if c not in TEXT_COLUMNS},
-    )
+    lines = complete_lines(path)
+    header = next(csv.reader([lines.getvalue().split(b"\n", 1)[0].decode("utf-8")]), [])
+    try:
+        frame = pd.read_csv(
+            lines,
+            dtype={c: str for c in TEXT_COLUMNS},
+            keep_default_na=False,  # an error text "NA" stays text
+            # empty is missing in every other column, a factory's own parameters' included
+            na_values={c: [""] for c in {*COLUMNS, *header} if c not in TEXT_COLUMNS},
+        )
+    except pd.errors.EmptyDataError:
+        return []
     records = []
     for row in frame.to_dict("records"):
         params = {
@@ -140,7 +148,9 @@ def read_trials(path: Path) -> list[TrialRecord]:
 def read_histories(path: Path) -> list[dict[str, Any]]:
     """The rows of a histories.csv (engine, trial, fit, epoch, metric, value); [] if none."""
     try:
-        frame = pd.read_csv(path, dtype={"engine": str, "trial": str, "fit": str, "metric": str})
+        frame = pd.read_csv(
+            complete_lines(path), dtype={"engine": str, "trial": str, "fit": str, "metric": str}
+        )
     except (FileNotFoundError, pd.errors.EmptyDataError):
         return []
     if not set(HISTORY_COLUMNS) <= set(frame.columns):
