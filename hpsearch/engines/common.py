@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,24 +44,39 @@ def seed_keras(study_seed: int, identity: str) -> None:
     """Release Keras's previous state and seed Python, NumPy, TensorFlow and Keras for one fit."""
     import keras
 
-    keras.backend.clear_session()  # names, graphs and memory of the previous fit
-    _freeze_once()
+    keras.backend.clear_session(free_memory=False)  # names and graphs of the previous fit
+    collect_garbage()
     keras.utils.set_random_seed(fit_seed(study_seed, identity))
 
 
-_frozen = False
+# A full collection (every object, the imported frameworks' ~500k included) at most this often.
+FULL_EVERY_FITS = 100
+FULL_PACE = 50  # ... and no sooner than 50 times its own last duration after it (<= 2% of time)
+_gc = {"fits": 0, "last_full": 0.0, "full_seconds": 0.0}
 
 
-def _freeze_once() -> None:
-    """Move what exists at the first fit (the imported frameworks, ~500k objects) out of the
-    garbage collector's reach, once per process. clear_session (Keras, Keras Tuner) runs a full
-    collection before every fit, and walking those objects took 0.35-0.47 s each time
-    (benchmarks/overhead.py --profile). Only cyclic garbage among them would outlive this,
-    once: refcounting still frees them, and later objects are collected as usual."""
-    global _frozen
-    if not _frozen:
-        gc.freeze()
-        _frozen = True
+def collect_garbage() -> None:
+    """Free the previous fit's model (Keras models hold reference cycles) before the next one.
+
+    A full collection walks every object the process holds, the imported frameworks and the
+    records of a long run included: 0.1-0.5 s a fit, and more as a run grows. So after each
+    collection the survivors are frozen (`gc.freeze`) and the next one walks only what was
+    made since, the previous fit's model among it: a few milliseconds. Keras's and Keras
+    Tuner's own `gc.collect()` before a build then cost as little. What the frozen survivors
+    drop later (rare: caches' evictions) waits for a full collection, which runs every
+    FULL_EVERY_FITS fits or after FULL_PACE times its own duration, whichever comes first,
+    so that it costs at most ~2% of a run's time and a dropped model is not held for long.
+    """
+    _gc["fits"] += 1
+    since = time.monotonic() - _gc["last_full"]
+    if _gc["fits"] >= FULL_EVERY_FITS or since >= FULL_PACE * _gc["full_seconds"]:
+        start = time.monotonic()
+        gc.unfreeze()
+        gc.collect()
+        _gc.update(fits=0, last_full=time.monotonic(), full_seconds=time.monotonic() - start)
+    else:
+        gc.collect()
+    gc.freeze()
 
 
 def preprocessing(study: Study) -> list[tuple[str, Any]]:
