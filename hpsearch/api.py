@@ -28,6 +28,7 @@ from hpsearch.files import atomic_write, atomic_write_text
 from hpsearch.report.best import load_best
 from hpsearch.rundir.folder import REPORT
 from hpsearch.rundir.read import load_run, read_summary
+from hpsearch.runtime import compile_cache
 from hpsearch.study import data_section
 from hpsearch.study.config import SCHEMA, parse_study
 
@@ -88,6 +89,7 @@ def search(
     """
     if "keras" not in sys.modules and importlib.util.find_spec("jax") is not None:
         os.environ.setdefault("KERAS_BACKEND", "jax")  # as the command line: 2-3x faster on CPU
+    compile_cache.configure()  # as the command line: a model of an earlier shape skips XLA
     from hpsearch.run.runner import run_study  # lazy: loads Keras, the engines
 
     doc = _base(study)

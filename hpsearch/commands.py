@@ -16,6 +16,7 @@ from hpsearch import registry
 from hpsearch.errors import InputError, StudyError
 from hpsearch.run.progress import Display
 from hpsearch.run.status import format_status
+from hpsearch.runtime import compile_cache
 from hpsearch.study.config import load_study
 from hpsearch.study.schema import Checker
 
@@ -25,6 +26,7 @@ def _prepare_keras(verbose: bool = False) -> None:
     if "KERAS_BACKEND" not in os.environ and importlib.util.find_spec("jax") is not None:
         os.environ["KERAS_BACKEND"] = "jax"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    compile_cache.configure()  # before JAX loads: its settings are read then
     if verbose:
         return
     # TensorFlow (imported by scikeras and keras-tuner) prints C++ start-up notices straight to
