@@ -31,10 +31,11 @@ def _sessions(run_dir: Path, engine: str) -> dict[str, str]:
         import optuna
 
         from hpsearch.engines.optuna.engine import OUTCOME
+        from hpsearch.engines.optuna.shared import local_storage
 
         optuna.logging.set_verbosity(optuna.logging.ERROR)
         trials = optuna.load_study(
-            study_name="hpsearch", storage=f"sqlite:///{state / 'optuna.db'}"
+            study_name="hpsearch", storage=local_storage(optuna, state)
         ).trials
         return {
             f"{t.number:03d}": t.user_attrs["session"] for t in trials if OUTCOME in t.user_attrs

@@ -19,6 +19,7 @@ from hpsearch.engines.base import EngineContext, EngineResult
 from hpsearch.engines.common import EnvironmentFailure
 from hpsearch.engines.optuna import engine as optuna_engine
 from hpsearch.engines.optuna import trainer as optuna_trainer
+from hpsearch.engines.optuna.shared import local_storage
 from hpsearch.errors import StudyError
 from hpsearch.study.config import Study, parse_study
 from hpsearch.study.trials import TrialRecord
@@ -174,7 +175,7 @@ def test_an_environment_failure_is_not_a_failed_trial_and_is_retrained(tmp_path,
     import optuna
 
     cut = optuna.load_study(
-        study_name="hpsearch", storage=f"sqlite:///{tmp_path / 'state' / 'optuna.db'}"
+        study_name="hpsearch", storage=local_storage(optuna, tmp_path / "state")
     )
     assert [t.state.name for t in cut.trials] == ["COMPLETE", "RUNNING"]  # not failed: resumable
     drawn = cut.trials[1].params
@@ -321,3 +322,32 @@ def test_a_trial_cut_off_between_its_draws_draws_as_the_uninterrupted_run(tmp_pa
     again = trial_params(draws, ostudy, optuna.trial.Trial(ostudy, cut._trial_id))
     assert again == reference[2]
     assert trial_params(draws, ostudy, ostudy.ask()) == reference[3]
+
+
+def test_a_runs_own_study_is_a_journal_that_a_kill_leaves_readable(tmp_path):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    state = tmp_path / "state"
+    study = optuna.create_study(study_name="hpsearch", storage=local_storage(optuna, state))
+    for value in (0.5, 0.25):
+        trial = study.ask()
+        trial.suggest_float("x", 0, 1)
+        study.tell(trial, value)
+    journal = state / "optuna.log"
+    # what a kill -9 in mid-write leaves: half a record, and the writer's lock
+    journal.write_bytes(journal.read_bytes() + b'{"op_code":5,"worker_id":"w","tri')
+    (state / "optuna.log.lock").symlink_to(journal)
+    again = optuna.load_study(study_name="hpsearch", storage=local_storage(optuna, state))
+    trial = again.ask()  # a write: no wait for the lock, no "Invalid log format" after it
+    again.tell(trial, 0.125)
+    values = [t.value for t in optuna.load_study(
+        study_name="hpsearch", storage=local_storage(optuna, state)).trials]  # fmt: skip
+    assert values == [0.5, 0.25, 0.125]
+
+
+def test_a_run_begun_in_sqlite_goes_on_in_it(tmp_path):
+    import optuna
+
+    (tmp_path / "optuna.db").touch()
+    assert local_storage(optuna, tmp_path) == f"sqlite:///{tmp_path / 'optuna.db'}"

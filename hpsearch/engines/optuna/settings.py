@@ -38,7 +38,7 @@ class OptunaSettings:
     pruner: str = "median"
     objective: str = ""  # "" -> the task's default
     patience: int = 3
-    storage: str = ""  # "" -> SQLite file optuna.db in the engine's folder; shared by `worker`s
+    storage: str = ""  # "" -> a journal file in the engine's folder; else shared by `worker`s
     worker_timeout: float = 60.0  # seconds without a trial's heartbeat before it is retried
     # last: settings built by position stay as they were
     direction: str = ""  # "maximize" / "minimize": an objective of a model factory's own metric
