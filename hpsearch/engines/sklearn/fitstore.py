@@ -79,6 +79,22 @@ class FitStore:
             for path in sorted(self.directory.glob(f"[!.]*/{RECORD}"))
         ]
 
+    def new_records(self, seen: set[str]) -> list[dict[str, Any]]:
+        """The finished entries not in `seen` (their names then added to it): a caller that
+        keeps `seen` reads each entry once, however large the store grows."""
+        if not self.directory.is_dir():
+            return []
+        found = []
+        with os.scandir(self.directory) as entries:
+            names = sorted(e.name for e in entries if e.name[0] != "." and e.name not in seen)
+        for name in names:
+            try:
+                found.append(json.loads((self.directory / name / RECORD).read_text("utf-8")))
+            except FileNotFoundError:
+                continue  # not an entry (a stray file)
+            seen.add(name)
+        return found
+
     def clean(self) -> None:
         """Remove temporary folders a killed run left behind (never finished entries)."""
         if self.directory.is_dir():

@@ -11,6 +11,7 @@ from hpsearch.engines.common import history_rows
 from hpsearch.engines.sklearn.fits import (
     PREFIX,
     STEP,
+    FitIndex,
     SearchEngine,
     canonical_candidate,
     fit_slots,
@@ -61,8 +62,10 @@ def search(
         random_state=engine.random_state(study),
     )
 
+    index = FitIndex(store, len(X), study)
+
     def on_batch(results: dict[str, Any], indices: range) -> None:
-        fits = fits_by_candidate(store, len(X), study)
+        fits = index()
         for i in indices:
             record = record_from(engine, study, i, results["params"][i], fits, results)
             ctx.report(record, histories(engine, study, [record], fits))
