@@ -39,13 +39,13 @@ def test_the_previous_fit_is_freed_and_frozen_leftovers_at_the_full_collection(
 
     kept = _model()
     survivor = weakref.ref(kept)
-    monkeypatch.setattr(common, "FULL_PACE", 10**9)  # no full collection by time
-    monkeypatch.setitem(common._gc, "fits", 0)
+    monkeypatch.setattr(common, "FULL_PACE", 10**9)  # no full collection now
     common.collect_garbage()  # `kept` is alive: frozen with the rest
     assert gc.get_freeze_count() > 0
     del kept
-    for _ in range(common.FULL_EVERY_FITS - 2):
+    for _ in range(3):
         common.collect_garbage()
     assert survivor() is not None  # young collections do not walk frozen objects
-    common.collect_garbage()  # the FULL_EVERY_FITS-th: a full collection
+    monkeypatch.setattr(common, "FULL_PACE", 0)  # its time has come: a full collection
+    common.collect_garbage()
     assert survivor() is None

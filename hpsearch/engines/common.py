@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -49,10 +50,10 @@ def seed_keras(study_seed: int, identity: str) -> None:
     keras.utils.set_random_seed(fit_seed(study_seed, identity))
 
 
-# A full collection (every object, the imported frameworks' ~500k included) at most this often.
-FULL_EVERY_FITS = 100
-FULL_PACE = 50  # ... and no sooner than 50 times its own last duration after it (<= 2% of time)
-_gc = {"fits": 0, "last_full": 0.0, "full_seconds": 0.0}
+# A full collection (every object, the imported frameworks' ~500k included) runs once the time
+# since the last one is FULL_PACE times what that one took: at most ~2% of a run's time.
+FULL_PACE = 50
+_gc = {"last_full": -math.inf, "full_seconds": 0.0}
 
 
 def collect_garbage() -> None:
@@ -63,17 +64,14 @@ def collect_garbage() -> None:
     collection the survivors are frozen (`gc.freeze`) and the next one walks only what was
     made since, the previous fit's model among it: a few milliseconds. Keras's and Keras
     Tuner's own `gc.collect()` before a build then cost as little. What the frozen survivors
-    drop later (rare: caches' evictions) waits for a full collection, which runs every
-    FULL_EVERY_FITS fits or after FULL_PACE times its own duration, whichever comes first,
-    so that it costs at most ~2% of a run's time and a dropped model is not held for long.
+    drop later (rare: caches' evictions) waits for a full collection, paced by FULL_PACE
+    (every 20 s or so when one takes 0.4 s), so that a dropped model is not held for long.
     """
-    _gc["fits"] += 1
-    since = time.monotonic() - _gc["last_full"]
-    if _gc["fits"] >= FULL_EVERY_FITS or since >= FULL_PACE * _gc["full_seconds"]:
+    if time.monotonic() - _gc["last_full"] >= FULL_PACE * _gc["full_seconds"]:
         start = time.monotonic()
         gc.unfreeze()
         gc.collect()
-        _gc.update(fits=0, last_full=time.monotonic(), full_seconds=time.monotonic() - start)
+        _gc.update(last_full=time.monotonic(), full_seconds=time.monotonic() - start)
     else:
         gc.collect()
     gc.freeze()
