@@ -2,8 +2,8 @@
 one skips compilation (JAX backend).
 
 Every trial builds a new Keras model, and on JAX each new model traces and compiles its train,
-test and predict steps: for a small model that is most of a trial (0.7-0.9 s of a 1 s fit of
-a 10-8-1 MLP here, 0.12-0.25 s with the cache; benchmarks/many_trials.py). Models that differ
+test and predict steps: for a small model that is most of a trial (benchmarks/many_trials.py:
+447 ms a trial without the cache, 101 ms with it, see benchmarks/RESULTS.md). Models that differ
 only in values (a learning rate, a dropout rate, the seed) compile to the same program, and
 JAX's persistent cache finds it by the program's contents, across trials, runs and processes.
 
