@@ -12,7 +12,9 @@ ends: GET the run page, /api/runs/ID, .../trials, and every 5th loop /api/runs a
 .../histories (phases staggered, as independent tabs are). In both, one poller asks /api/runs
 every 2 s when the study ends. `--repeat`: baseline, loaded, baseline (the baselines'
 difference is drift; the slowdown is against their mean).
-Latency: send to last byte, as this client saw it; errors: any answer but 200, or none.
+Each reader sends the ETag it holds, as the page does: an unchanged answer is a 304 without
+its bytes. Latency: send to last byte, as this client saw it; errors: any answer but 200 or
+304, or none.
 Search seconds: first trial's start to last trial's end in the study's own trials.csv (to the
 second; no process start-up); slowdown = loaded / baseline - 1, and the same for the fits alone
 (sum of fit_seconds). Server, study and readers share this machine's cores: this client's CPU
@@ -166,14 +168,19 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+OK = (200, 304)  # 304: the ETag the reader sent is the answer's (nothing changed)
+
+
 class Connection:
     """One keep-alive HTTP/1.1 connection for GETs, on asyncio streams: httpx costs ~1.8 ms of
     this process's CPU a request here, this ~0.2 ms, and this client shares the study's cores."""
 
     LENGTH = re.compile(rb"\r\ncontent-length: *(\d+)", re.IGNORECASE)
+    ETAG = re.compile(rb"\r\netag: *([^\r]+)", re.IGNORECASE)
 
     def __init__(self, port: int) -> None:
         self.port, self.streams, self.used = port, None, 0.0
+        self.etags: dict[str, bytes] = {}  # as the page does: an unchanged answer is a 304
 
     async def get(self, path: str) -> int:
         """The answer's status, its body read to the end; 0 when there was none."""
@@ -183,11 +190,22 @@ class Connection:
             if self.streams is None:
                 self.streams = await asyncio.open_connection("127.0.0.1", self.port)
             read, write = self.streams
-            write.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n\r\n".encode())
+            held = self.etags.get(path)
+            condition = b"If-None-Match: " + held + b"\r\n" if held else b""
+            write.write(
+                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n".encode()
+                + condition
+                + b"\r\n"
+            )
             head = await asyncio.wait_for(read.readuntil(b"\r\n\r\n"), 30)
-            await read.readexactly(int(self.LENGTH.search(head).group(1)))  # every answer has one
+            status = int(head.split(b" ", 2)[1])
+            if status != 304:  # a 304 has no body; every other answer has a length
+                await read.readexactly(int(self.LENGTH.search(head).group(1)))
+            tag = self.ETAG.search(head)
+            if tag:
+                self.etags[path] = tag.group(1).strip()
             self.used = time.monotonic()
-            return int(head.split(b" ", 2)[1])
+            return status
         except (
             TimeoutError,
             OSError,
@@ -429,7 +447,8 @@ def report(
     table = {k: latency_row([s for kind, s, _ in reqs if kind == k]) for k in KINDS}
     table["all"] = latency_row([s for _, s, _ in reqs])
     for k, row in table.items():
-        row["errors"] = sum(1 for kind, _, st in reqs if st != 200 and k in (kind, "all"))
+        row["errors"] = sum(1 for kind, _, st in reqs if st not in OK and k in (kind, "all"))
+        row["not_modified"] = sum(1 for kind, _, st in reqs if st == 304 and k in (kind, "all"))
     base = [r for r in rows if not r["load"]]
     baseline = sum(r["search_seconds"] for r in base) / len(base)
     slow = round(slowdown(baseline, loaded["search_seconds"]), 4)  # as printed: 66 s / 60 s is met
@@ -440,10 +459,10 @@ def report(
         f"{table['all']['errors']}; CPU while reading: server {window['server_cpu_s']} s, "
         f"this client {window['client_cpu_s']} s\n"
     )
-    print("endpoint   requests   p50 ms   p90 ms   p99 ms   max ms errors")
+    print("endpoint   requests   p50 ms   p90 ms   p99 ms   max ms errors    304")
     for k, r in ((k, r) for k, r in table.items() if r["requests"]):
         cells = "".join(f" {r[c]:8.1f}" for c in ("p50_ms", "p90_ms", "p99_ms", "max_ms"))
-        print(f"{k:10s} {r['requests']:8d}{cells} {r['errors']:6d}")
+        print(f"{k:10s} {r['requests']:8d}{cells} {r['errors']:6d} {r['not_modified']:6d}")
     first, last = base[0]["search_seconds"], base[-1]["search_seconds"]
     drift = (
         f"; baselines {first:.0f} and {last:.0f} s: drift {slowdown(first, last):+.1%}"

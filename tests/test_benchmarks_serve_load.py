@@ -93,11 +93,10 @@ def test_report_against_the_mean_of_the_baselines(serve_load, capsys) -> None:
         }
 
     loaded = study(66.0, True)
-    # 100 requests of 10-109 ms (one refused) and two slow pages
-    loaded["requests"] = [("detail", (10 + i) / 1000, 0 if i == 0 else 200) for i in range(100)] + [
-        ("page", 0.5, 200),
-        ("page", 0.3, 200),
-    ]
+    # 100 requests of 10-109 ms (one refused, every other one unchanged: a 304) and two pages
+    loaded["requests"] = [
+        ("detail", (10 + i) / 1000, 0 if i == 0 else 304 if i % 2 else 200) for i in range(100)
+    ] + [("page", 0.5, 200), ("page", 0.3, 200)]
     args = argparse.Namespace(interval=1.0, json=None)
     out = serve_load.report([study(58.0, False), loaded, study(62.0, False)], {}, {}, args)
     assert out["baseline_seconds"] == 60.0 and out["slowdown"] == pytest.approx(0.10)
@@ -107,6 +106,7 @@ def test_report_against_the_mean_of_the_baselines(serve_load, capsys) -> None:
     }
     assert out["latency"]["all"]["requests"] == 102 and out["latency"]["all"]["errors"] == 1
     assert out["latency"]["detail"]["errors"] == 1 and out["latency"]["page"]["errors"] == 0
+    assert out["latency"]["detail"]["not_modified"] == 50  # answered, not an error
     assert out["latency"]["page"]["max_ms"] == 500.0 and out["requests_per_s"] == 10.2
     printed = capsys.readouterr().out
     assert "drift +6.9%" in printed and "slowdown: +10.0%; goal at most 10%: met" in printed

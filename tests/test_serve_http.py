@@ -308,3 +308,27 @@ def test_every_answered_status_is_documented(results: Path, monkeypatch) -> None
         422,
         500,
     }  # 202: a running run
+
+
+@pytest.mark.parametrize("tail", ["", "/trials", "/histories", "/importance"])
+def test_a_poll_of_an_unchanged_answer_is_a_304(results: Path, tail: str) -> None:
+    """The run page sends the ETag it holds; the answer comes back without its bytes until
+    the run's files change (then whole, with a new ETag)."""
+    c = client(results)
+    url = f"/api/runs/{RUN}{tail}"
+    first = c.get(url)
+    tag = first.headers["ETag"]
+    assert first.status_code == 200 and tag.startswith('"')
+    again = c.get(url, headers={"If-None-Match": f'"other", W/{tag}'})
+    assert again.status_code == 304 and again.content == b"" and again.headers["ETag"] == tag
+    assert again.headers["X-Content-Type-Options"] == "nosniff"  # the security headers too
+    assert "content-length" not in again.headers or again.headers["content-length"] == "0"
+    assert c.get(url, headers={"If-None-Match": '"other"'}).status_code == 200
+    run_dir = results / RUN
+    trials = run_dir / "trials.csv"  # a trial finishes
+    lines = trials.read_text().splitlines(True)
+    trials.write_text(lines[0] + "".join(lines[1:]) + lines[-1].replace(",00", ",09", 1))
+    (run_dir / "histories.csv").write_text((run_dir / "histories.csv").read_text() * 2)
+    changed = c.get(url, headers={"If-None-Match": tag})
+    if tail in ("/trials", "/histories"):  # the run's detail and importance may stay the same
+        assert changed.status_code == 200 and changed.headers["ETag"] != tag

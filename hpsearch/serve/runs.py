@@ -6,8 +6,10 @@ Everything is read from the run folders' own files (status.json, run.json, the C
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -196,16 +198,30 @@ def encode(data: Any) -> bytes:
     return json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
-def trials(run_dir: Path) -> bytes:
+@dataclass(frozen=True)
+class Encoded:
+    """An answer's bytes and their ETag (a hash of them), made once per change of its files:
+    a page that has it already is answered 304, without the bytes."""
+
+    body: bytes
+    etag: str
+
+
+def encoded(data: Any) -> Encoded:
+    body = encode(data)
+    return Encoded(body, f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"')
+
+
+def trials(run_dir: Path) -> Encoded:
     """Trials, encoded: every trial with the plotting fields the report uses."""
 
-    def make() -> bytes:
+    def make() -> Encoded:
         try:
             scored = scored_trials(load_run(run_dir).trials)
         except InputError:
-            return encode({"run": _id(run_dir), "columns": [], "trials": [], "top": {}})
+            return encoded({"run": _id(run_dir), "columns": [], "trials": [], "top": {}})
         top = top_trials(scored) if not scored.empty else {}
-        return encode(
+        return encoded(
             {
                 "run": _id(run_dir),
                 "columns": [str(c) for c in scored.columns],
@@ -217,10 +233,10 @@ def trials(run_dir: Path) -> bytes:
     return CACHE.get(("trials", str(run_dir)), [run_dir / TRIALS], make)
 
 
-def histories(run_dir: Path) -> bytes:
+def histories(run_dir: Path) -> Encoded:
     """Histories, encoded: the per-epoch values of every fit, columnar."""
 
-    def make() -> bytes:
+    def make() -> Encoded:
         try:
             frame = load_run(run_dir).histories
         except InputError:
@@ -231,16 +247,16 @@ def histories(run_dir: Path) -> bytes:
             if frame is None or frame.empty
             else {c: [plain(v) for v in frame[c]] for c in columns}
         )
-        return encode({"run": _id(run_dir), "rows": rows})
+        return encoded({"run": _id(run_dir), "rows": rows})
 
     return CACHE.get(("histories", str(run_dir)), [run_dir / HISTORIES], make)
 
 
-def importance(run_dir: Path) -> bytes:
+def importance(run_dir: Path) -> Encoded:
     """Importance, encoded: which hyperparameters mattered per engine (fANOVA), computed once
     per change of trials.csv (a second or two), with why there is none yet."""
 
-    def make() -> bytes:
+    def make() -> Encoded:
         note = ""
         try:
             found = importances(load_run(run_dir))
@@ -251,7 +267,7 @@ def importance(run_dir: Path) -> bytes:
         if not found and not note:
             note = f"not enough finished trials yet ({MIN_TRIALS} per engine) or nothing varies"
         rows = importance_table(found).to_dict(orient="records")
-        return encode({"run": _id(run_dir), "rows": rows, "note": note})
+        return encoded({"run": _id(run_dir), "rows": rows, "note": note})
 
     return CACHE.get(("importance", str(run_dir)), [run_dir / TRIALS], make)
 

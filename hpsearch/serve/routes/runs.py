@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from hpsearch.serve import models, runs
@@ -10,6 +12,22 @@ from hpsearch.serve.openapi import documented
 from hpsearch.serve.service import Served
 
 router = APIRouter(tags=["runs"])
+# A page polls these every 2 s: it sends the ETag it holds, and an unchanged answer is a 304.
+NOT_MODIFIED: dict[int | str, Any] = {
+    304: {"description": "unchanged: If-None-Match holds this answer's ETag"}
+}
+
+
+def conditional(request: Request, found: runs.Encoded) -> Response:
+    """The answer with its ETag, or 304 without a body when the client holds it already."""
+    headers = {"ETag": found.etag}
+    held = {
+        tag.strip().removeprefix("W/")
+        for tag in request.headers.get("if-none-match", "").split(",")
+    }
+    if found.etag in held or "*" in held:
+        return Response(status_code=304, headers=headers)
+    return Response(found.body, media_type="application/json", headers=headers)
 
 
 @router.get("/api/runs", responses=documented(models.RunList))
@@ -18,29 +36,40 @@ def api_runs(svc: Served) -> JSONResponse:
     return JSONResponse(svc.run_list())
 
 
-@router.get("/api/runs/{study}/{run_id}", responses=documented(models.RunDetail, 404))
-def api_run(study: str, run_id: str, svc: Served) -> JSONResponse:
+@router.get(
+    "/api/runs/{study}/{run_id}", responses={**documented(models.RunDetail, 404), **NOT_MODIFIED}
+)
+def api_run(study: str, run_id: str, request: Request, svc: Served) -> Response:
     """One run: its state, each engine's progress, summary.csv, its files."""
-    return JSONResponse(svc.detail(svc.run_dir(study, run_id)))
+    return conditional(request, runs.encoded(svc.detail(svc.run_dir(study, run_id))))
 
 
-@router.get("/api/runs/{study}/{run_id}/trials", responses=documented(models.Trials, 404))
-def api_trials(study: str, run_id: str, svc: Served) -> Response:
+@router.get(
+    "/api/runs/{study}/{run_id}/trials",
+    responses={**documented(models.Trials, 404), **NOT_MODIFIED},
+)
+def api_trials(study: str, run_id: str, request: Request, svc: Served) -> Response:
     """Every trial so far (trials.csv), with plotting fields."""
-    # encoded once per change of trials.csv (runs.trials caches the bytes)
-    return Response(runs.trials(svc.run_dir(study, run_id)), media_type="application/json")
+    # encoded once per change of trials.csv (runs.trials caches the bytes and their ETag)
+    return conditional(request, runs.trials(svc.run_dir(study, run_id)))
 
 
-@router.get("/api/runs/{study}/{run_id}/histories", responses=documented(models.Histories, 404))
-def api_histories(study: str, run_id: str, svc: Served) -> Response:
-    """Per-epoch values of every fit (histories.csv, rewritten as each trial finishes)."""
-    return Response(runs.histories(svc.run_dir(study, run_id)), media_type="application/json")
+@router.get(
+    "/api/runs/{study}/{run_id}/histories",
+    responses={**documented(models.Histories, 404), **NOT_MODIFIED},
+)
+def api_histories(study: str, run_id: str, request: Request, svc: Served) -> Response:
+    """Per-epoch values of every fit (histories.csv, growing as each trial finishes)."""
+    return conditional(request, runs.histories(svc.run_dir(study, run_id)))
 
 
-@router.get("/api/runs/{study}/{run_id}/importance", responses=documented(models.Importance, 404))
-def api_importance(study: str, run_id: str, svc: Served) -> Response:
+@router.get(
+    "/api/runs/{study}/{run_id}/importance",
+    responses={**documented(models.Importance, 404), **NOT_MODIFIED},
+)
+def api_importance(study: str, run_id: str, request: Request, svc: Served) -> Response:
     """Which hyperparameters mattered, per engine (fANOVA over its finished trials)."""
-    return Response(runs.importance(svc.run_dir(study, run_id)), media_type="application/json")
+    return conditional(request, runs.importance(svc.run_dir(study, run_id)))
 
 
 @router.get("/api/compare", responses=documented(models.Compare, 404, 422))
