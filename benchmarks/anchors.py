@@ -210,6 +210,9 @@ def _env(backend: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # each side compiles its own models: a compile cache warmed by an earlier run would favour
+    # hpsearch's side over a first run's (machine.COMPARABLE, for the scripts that import it)
+    env["HPSEARCH_COMPILE_CACHE"] = "off"
     if backend:
         env["KERAS_BACKEND"] = backend
     return env

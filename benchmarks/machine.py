@@ -27,6 +27,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEED_MODEL = "784-300-100-10 MLP, 55,000 images, batch 256, JAX backend"
+# Sides run one after the other must each compile their own models: JAX's compile cache (on by
+# default, hpsearch/runtime/compile_cache.py), warmed by one side, would favour the next (a
+# serve_load.py baseline took 35 s compiling, the next 13 s loading). Given to their processes.
+COMPARABLE = {"HPSEARCH_COMPILE_CACHE": "off"}
 
 
 def cpu_model() -> str:

@@ -40,7 +40,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
-from machine import header_lines, machine_info  # noqa: E402
+from machine import COMPARABLE, header_lines, machine_info  # noqa: E402
 
 MODEL = {
     "n_hidden": 2,
@@ -70,7 +70,7 @@ def worker_env(backend: str, workers: int, threads: int, cpus: int) -> dict[str,
         for k, v in os.environ.items()
         if k not in ("XLA_FLAGS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
     }
-    env.update(KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    env.update(KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3", **COMPARABLE)
     # What loky gives a worker when threads are left to the default: cpu_count // n_jobs.
     blas = threads or max(1, cpus // workers)
     env.update({var: str(blas) for var in THREAD_VARS})

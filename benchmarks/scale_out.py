@@ -45,7 +45,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
-from machine import header_lines, machine_info  # noqa: E402
+from machine import COMPARABLE, header_lines, machine_info  # noqa: E402
 
 GOAL = 1.6  # speedup of 2 workers over 1 on 2 cores
 ENGINES = ("sklearn", "keras_tuner", "optuna")
@@ -91,6 +91,7 @@ def pinned_env() -> dict[str, str]:
         "PYTHONPATH": str(ROOT),
         "KERAS_BACKEND": "jax",
         "TF_CPP_MIN_LOG_LEVEL": "3",
+        **COMPARABLE,
         "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false",
         "TF_NUM_INTRAOP_THREADS": "1",
         "TF_NUM_INTEROP_THREADS": "1",

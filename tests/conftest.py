@@ -14,6 +14,10 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("HPSEARCH_DATA_DIR", str(ROOT.parent / "shared" / "data"))
+# Tests that stop or kill a run mid-study need trials that take their time: a compile cache
+# warmed by an earlier test run (it lives in ~/.cache) could let a study end before the stop.
+# tests/test_compile_cache.py turns it on for itself.
+os.environ.setdefault("HPSEARCH_COMPILE_CACHE", "off")
 DATA_DIR = Path(os.environ["HPSEARCH_DATA_DIR"])
 HAVE_DATA = (DATA_DIR / "fashion-mnist" / "train-images-idx3-ubyte.gz").is_file() and (
     DATA_DIR / "scikit_learn_data" / "cal_housing_py3.pkz"

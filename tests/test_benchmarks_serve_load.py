@@ -101,7 +101,7 @@ def test_report_against_the_mean_of_the_baselines(serve_load, capsys) -> None:
     out = serve_load.report([study(58.0, False), loaded, study(62.0, False)], {}, {}, args)
     assert out["baseline_seconds"] == 60.0 and out["slowdown"] == pytest.approx(0.10)
     assert out["verdicts"] == {
-        "slowdown": "met",
+        "slowdown": "missed",  # +10% against a goal of 5%
         "p99": serve_load.verdict(out["latency"]["all"]["p99_ms"], 200, True),
     }
     assert out["latency"]["all"]["requests"] == 102 and out["latency"]["all"]["errors"] == 1
@@ -109,4 +109,4 @@ def test_report_against_the_mean_of_the_baselines(serve_load, capsys) -> None:
     assert out["latency"]["detail"]["not_modified"] == 50  # answered, not an error
     assert out["latency"]["page"]["max_ms"] == 500.0 and out["requests_per_s"] == 10.2
     printed = capsys.readouterr().out
-    assert "drift +6.9%" in printed and "slowdown: +10.0%; goal at most 10%: met" in printed
+    assert "drift +6.9%" in printed and "slowdown: +10.0%; goal at most 5%: missed" in printed

@@ -68,17 +68,9 @@
   HP.swatch = (engine) => HP.el("span", {class: "swatch", style: `background:${HP.engineColor(engine)}`});
 
   // --- HTTP: every API answer is JSON; errors carry {"error": "one line"} ---
-  // A GET answer with an ETag is kept; the next poll sends it (If-None-Match) and an unchanged
-  // answer comes back as a 304 with no body: the kept one is returned.
-  const held = new Map();
   HP.fetchJSON = async function (url, options) {
-    const opts = Object.assign({credentials: "same-origin", cache: "no-store",
-      headers: {Accept: "application/json"}}, options || {});
-    const get = !opts.method || opts.method.toUpperCase() === "GET";
-    const kept = get ? held.get(url) : undefined;
-    if (kept) opts.headers = Object.assign({}, opts.headers, {"If-None-Match": kept.etag});
-    const resp = await fetch(url, opts);
-    if (resp.status === 304 && kept) return kept.body;
+    const resp = await fetch(url, Object.assign({credentials: "same-origin",
+      headers: {Accept: "application/json"}}, options || {}));
     let body = null;
     try { body = await resp.json(); } catch (e) { body = null; }
     if (!resp.ok) {
@@ -86,8 +78,6 @@
       err.status = resp.status;
       throw err;
     }
-    const etag = get ? resp.headers.get("ETag") : null;
-    if (etag) held.set(url, {etag, body}); else held.delete(url);
     return body;
   };
   HP.post = (url, body, contentType) => HP.fetchJSON(url, {method: "POST", body,

@@ -12,7 +12,7 @@ from hpsearch.serve.openapi import documented
 from hpsearch.serve.service import Served
 
 router = APIRouter(tags=["runs"])
-# A page polls these every 2 s: it sends the ETag it holds, and an unchanged answer is a 304.
+# Polled every 2 s by a page: a client that sends the ETag it holds gets a 304 if unchanged.
 NOT_MODIFIED: dict[int | str, Any] = {
     304: {"description": "unchanged: If-None-Match holds this answer's ETag"}
 }
