@@ -98,8 +98,8 @@ def local_storage(optuna: Any, workdir: Path) -> Any:
     """The storage of a run's own study (no workers): Optuna's journal file, `optuna.log`.
 
     A trial writes a dozen records (its creation, each parameter, its attributes, each epoch's
-    value, its end). SQLite commits each in a transaction: ~32 ms a trial here, against ~5 ms
-    appended to a journal (benchmarks/many_trials.py). A run begun before kept `optuna.db`
+    value, its end). SQLite commits each in a transaction: ~39 ms a trial here, against ~5 ms
+    appended to a journal (benchmarks/optuna_storage.py). A run begun before kept `optuna.db`
     and goes on in it. Nothing else writes the file (a resume checks that the run's process
     is gone), so what a kill -9 may leave is cleared first: a half-written last line (Optuna
     reads past it, but not once a line follows it) and the lock of a write in progress.
