@@ -1,4 +1,5 @@
-"""A study's data: the two reference datasets, found offline first, split reproducibly.
+"""A study's data: the two reference datasets (found offline first) or your own CSV, Parquet
+or NPZ file ([data], `files.py`), split reproducibly.
 
 Where the files are looked for, in order (the first folder holding all of them wins):
 
