@@ -110,3 +110,36 @@ def test_report_against_the_mean_of_the_baselines(serve_load, capsys) -> None:
     assert out["latency"]["page"]["max_ms"] == 500.0 and out["requests_per_s"] == 10.2
     printed = capsys.readouterr().out
     assert "drift +6.9%" in printed and "slowdown: +10.0%; goal at most 5%: missed" in printed
+
+
+def test_report_counts_streams_and_events_apart_from_requests(serve_load, capsys) -> None:
+    def study(seconds: float, load: str) -> dict:
+        window = {
+            "start": "2026-11-27T12:00:00+00:00",
+            "end": "2026-11-27T12:00:10+00:00",
+            "server_cpu_s": 0.2,
+            "client_cpu_s": 0.1,
+        }
+        return {
+            "search_seconds": seconds,
+            "busy_seconds": seconds - 5,
+            "load": load,
+            "cover": 1.0,
+            **({"readers": window} if load else {}),
+        }
+
+    streamed, polled = study(61.0, "stream"), study(66.0, "poll")
+    streamed["requests"] = [("page", 0.01, 200), ("detail", 0.02, 200), ("runs", 0.03, 200)]
+    streamed["requests"] += [("stream", 0.0, 200), ("stream", 0.0, 0)]  # one broke
+    streamed["requests"] += [("event:trials", 0.0, 200)] * 7 + [("event:end", 0.0, 200)]
+    polled["requests"] = [("detail", 0.01, 200)] * 4
+    args = argparse.Namespace(interval=1.0, json=None)
+    out = serve_load.report([study(60.0, ""), streamed, polled, study(60.0, "")], {}, {}, args)
+    assert set(out["modes"]) == {"stream", "poll"}
+    stream = out["modes"]["stream"]
+    assert stream["events"] == 8 and stream["streams_failed"] == 1
+    assert stream["latency"]["all"]["requests"] == 3  # events and streams are not requests
+    assert stream["latency"]["all"]["errors"] == 1  # the broken stream
+    assert stream["slowdown"] == pytest.approx(1 / 60, abs=1e-4)
+    assert out["slowdown"] == stream["slowdown"]  # the top level: the first loaded phase
+    assert out["modes"]["poll"]["slowdown"] == pytest.approx(0.10)

@@ -81,7 +81,14 @@ def serve(
         timeout_graceful_shutdown=5,
         http=json_errors_protocol(),
     )
-    server = uvicorn.Server(config)
+    streams = app.state.service.streams
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            streams.close_soon()  # the pages' event streams end now, not at the grace timeout
+            super().handle_exit(sig, frame)
+
+    server = Server(config)
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn raises it again after its shutdown
         server.run()
     print("hpsearch serve: stopped", file=sys.stderr)

@@ -18,6 +18,7 @@ from hpsearch.serve.executor import Executor
 from hpsearch.serve.jobs import JobStore
 from hpsearch.serve.runfiles import Cache, NotFound, list_runs, run_path
 from hpsearch.serve.security import Guard
+from hpsearch.serve.stream import Streams
 
 
 class ApiError(Exception):
@@ -46,6 +47,8 @@ class Service:
     # readers polling a running study's page get the same HTML until its data change
     pages: Cache = field(default_factory=lambda: Cache(size=64))
     static: dict[str, Path] = field(default_factory=dict)
+    # the runs whose pages follow their live updates (GET .../events)
+    streams: Streams = field(default_factory=Streams)
 
     def upload_folder(self) -> Path:
         """The data folder; 404 if the server has none."""

@@ -1,18 +1,14 @@
-// The run page: header, summary, downloads and trials from the run's API, polled every 2 s while
-// the run is queued or running; plots drawn by run_plots.js (HP.runPlots) with Plotly.react.
+// The run page: header, summary, downloads and trials from the run's API, pushed by the server
+// as they change while the run is queued or running; plots drawn by run_plots.js (HP.runPlots).
 "use strict";
 (function () {
   const {el, fmt} = HP;
   const main = document.getElementById("run");
   const api = main.dataset.api;
   const LIVE = ["running", "queued"];
-  // histories.csv is rewritten with trials.csv as each trial ends: fetched when the trials
-  // change, and now and then besides (an engine's end replaces its rows)
-  const HIST_MS = 10000;
   const state = {detail: null, trials: {columns: [], trials: [], top: {}}, histories: null,
     picked: new Set(), unpicked: new Set()};  // curve selection beyond each engine's top 3
-  let lastHistories = 0;
-  let graceUntil = 0;  // after stop/resume, poll fast a while even before the state moves
+  let graceUntil = 0;  // after stop/resume, check fast a while even before the state moves
   const seen = {};  // JSON of the last rendered answers
   const $ = (id) => document.getElementById(id);
 
@@ -72,7 +68,7 @@
     $("stop-button").hidden = !d.can_stop;
     $("resume-button").hidden = !d.can_resume;
     const live = LIVE.includes(d.state);
-    $("live-note").textContent = live ? "live: updating every 2 s" : "";
+    $("live-note").textContent = live ? "live: updated as trials finish" : "";
     const rows = d.summary || [];
     summaryTable.setColumns(summaryColumns(rows));
     summaryTable.setRows(rows);
@@ -183,61 +179,84 @@
     $(id).addEventListener("plotly_click_key", (ev) => toggleCurve(ev.detail));
   }
 
-  // --- loading and polling ---
+  // --- loading, pushed changes, checks ---
   const importanceTable = new HP.Table($("importance-table"), [
     {key: "engine", cell: (r) => [HP.swatch(r.engine), r.engine]},
     {key: "parameter"},
     {key: "importance", format: (v) => Number(v).toFixed(3)},
   ], {sortable: true});
-  async function renderImportance() {  // fANOVA over the finished trials: once per change
+  function renderImportance(imp) {  // fANOVA over the finished trials
+    importanceTable.setRows(imp.rows);
+    $("importance-table").hidden = !imp.rows.length;
+    $("importance-note").textContent = imp.note;
+  }
+  // Re-render only what changed: a redraw at each event would drop text selections and hovers.
+  const changed = (name, value) => {
+    const sig = JSON.stringify(value);
+    if (seen[name] === sig) return false;
+    seen[name] = sig;
+    return true;
+  };
+  function show(kind, value) {  // one answer of the run's API, fetched or pushed
+    if (kind === "detail") { state.detail = value; if (changed("detail", value)) renderDetail(value); }
+    if (kind === "trials") {
+      state.trials = value;
+      if (changed("trials", value)) { renderTrials(value); renderPlots(); renderCurves(); }
+    }
+    if (kind === "histories") { state.histories = value; if (changed("histories", value)) renderCurves(); }
+    if (kind === "importance") renderImportance(value);
+    $("live-note").classList.remove("error");
+  }
+  async function loadTables() {  // a run that is not live: its answers fetched once
+    show("trials", await HP.fetchJSON(`${api}/trials`));
+    try { show("histories", await HP.fetchJSON(`${api}/histories`)); } catch (e) { state.histories = null; }
     try {
-      const imp = await HP.fetchJSON(`${api}/importance`);
-      importanceTable.setRows(imp.rows);
-      $("importance-table").hidden = !imp.rows.length;
-      $("importance-note").textContent = imp.note;
+      show("importance", await HP.fetchJSON(`${api}/importance`));
     } catch (e) {
       $("importance-note").textContent = `importances failed: ${e.message}`;
     }
   }
-  async function load(withHistories) {
-    const [d, t] = await Promise.all([HP.fetchJSON(api), HP.fetchJSON(`${api}/trials`)]);
-    // Re-render only what changed: a redraw every 2 s would drop text selections and hovers.
-    const changed = (name, value) => {
-      const sig = JSON.stringify(value);
-      if (seen[name] === sig) return false;
-      seen[name] = sig;
-      return true;
-    };
-    state.detail = d;
-    state.trials = t;
-    if (changed("detail", d)) renderDetail(d);
-    const newTrials = changed("trials", t);
-    if (newTrials) { renderTrials(t); renderPlots(); renderImportance(); }
-    let newHistories = false;
-    if (withHistories || newTrials) {
-      try { state.histories = await HP.fetchJSON(`${api}/histories`); } catch (e) { state.histories = null; }
-      lastHistories = Date.now();
-      newHistories = changed("histories", state.histories);
+
+  // A queued or running run's changes are pushed (GET .../events, Server-Sent Events): one
+  // watcher on the server for all its pages, nothing asked between changes. The stream ends
+  // with the run; an interrupted run is checked every 5 s (a resume from elsewhere brings it
+  // back), and the stream is opened again when it is live.
+  let source = null;
+  function follow() {
+    if (source || document.hidden) return;
+    source = new EventSource(`${api}/events`);
+    for (const kind of ["detail", "trials", "histories", "importance"]) {
+      source.addEventListener(kind, (ev) => show(kind, JSON.parse(ev.data)));
     }
-    if (newTrials || newHistories) renderCurves();
-    $("live-note").classList.remove("error");
+    source.addEventListener("end", () => {
+      unfollow();
+      if (state.detail.state === "interrupted" || Date.now() < graceUntil) checker.start(false);
+    });
+    source.onerror = () => {  // the browser reconnects by itself (the server said: in 2 s)
+      $("live-note").textContent = "connection lost: reconnecting";
+      $("live-note").classList.add("error");
+    };
   }
-  async function tick() {
-    const wasLive = state.detail ? LIVE.includes(state.detail.state) : false;
+  function unfollow() { if (source) source.close(); source = null; }
+  document.addEventListener("visibilitychange", () => {  // a hidden tab costs the server nothing
+    if (document.hidden) unfollow();
+    else if (!state.detail || LIVE.includes(state.detail.state)) follow();
+  });
+  async function check() {
     try {
-      await load(Date.now() - lastHistories >= HIST_MS);
-      if (wasLive && !LIVE.includes(state.detail.state)) await load(true);  // the final files
+      const before = state.detail && state.detail.state;
+      show("detail", await HP.fetchJSON(api));
+      if (!LIVE.includes(state.detail.state) && state.detail.state !== before) await loadTables();
     } catch (e) {
       $("live-note").textContent = `update failed: ${e.message}`;
       $("live-note").classList.add("error");
       return true;  // keep trying: the server may be restarting
     }
-    if (LIVE.includes(state.detail.state) || Date.now() < graceUntil) return true;
-    // An interrupted run can come back (a server restarting resumes it, or a resume from
-    // elsewhere): keep an eye on it, slowly. Finished and failed runs are done.
+    if (LIVE.includes(state.detail.state)) { follow(); return false; }
+    if (Date.now() < graceUntil) return true;
     return state.detail.state === "interrupted" ? 5000 : false;
   }
-  const poller = new HP.Poller(tick, 2000);
+  const checker = new HP.Poller(check, 2000);
 
   async function act(button, url, done) {
     const error = $("action-error");
@@ -253,18 +272,22 @@
       button.disabled = false;
     }
     graceUntil = Date.now() + 15000;
-    poller.start();  // a resumed run is queued again: follow it
+    if (!source) checker.start();  // a resumed run is queued again: follow it
   }
   $("stop-button").addEventListener("click", () => act($("stop-button"), `${api}/stop`, "stop requested"));
   $("resume-button").addEventListener("click", () => act($("resume-button"), `${api}/resume`, "resume queued"));
 
   (async () => {
     try {
-      await load(true);
+      show("detail", await HP.fetchJSON(api));
+      if (LIVE.includes(state.detail.state)) follow();  // the stream sends the rest at once
+      else await loadTables();
     } catch (e) {
       $("live-note").textContent = `could not load the run: ${e.message}`;
       $("live-note").classList.add("error");
+      checker.start(false);
+      return;
     }
-    if (!state.detail || [...LIVE, "interrupted"].includes(state.detail.state)) poller.start(false);
+    if (state.detail.state === "interrupted") checker.start(false);
   })();
 })();

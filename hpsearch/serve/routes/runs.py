@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from hpsearch.serve import models, runs
+from hpsearch.serve import models, runs, stream
 from hpsearch.serve.openapi import documented
 from hpsearch.serve.service import Served
 
@@ -70,6 +70,44 @@ def api_histories(study: str, run_id: str, request: Request, svc: Served) -> Res
 def api_importance(study: str, run_id: str, request: Request, svc: Served) -> Response:
     """Which hyperparameters mattered, per engine (fANOVA over its finished trials)."""
     return conditional(request, runs.importance(svc.run_dir(study, run_id)))
+
+
+EVENTS: dict[int | str, Any] = {
+    200: {
+        "description": "Server-Sent Events: detail, trials, histories and importance (each the "
+        "JSON of its GET route) as they change, then end (the state) once the run is no longer "
+        "queued or running. Last-Event-ID: only what changed since.",
+        "content": {
+            "text/event-stream": {
+                "schema": {  # one event
+                    "type": "object",
+                    "properties": {
+                        "event": {"enum": [*stream.KINDS, "end"]},
+                        "id": {"type": "string", "description": "the ETags the page now holds"},
+                        "data": {"type": "string", "description": "JSON"},
+                    },
+                    "required": ["event", "data"],
+                }
+            }
+        },
+    },
+    **documented(None, 404),
+}
+
+
+@router.get("/api/runs/{study}/{run_id}/events", responses=EVENTS, response_class=Response)
+async def api_events(study: str, run_id: str, request: Request, svc: Served) -> Response:
+    """The run's live updates, pushed: what the page would poll for, sent once per change."""
+    path = svc.run_dir(study, run_id)
+    events = svc.streams.follow(
+        path,
+        stream.reader(lambda: svc.detail(path), path),
+        request.headers.get("last-event-id", ""),
+    )
+    # no buffering in a proxy between: an event is useful now or not at all
+    return StreamingResponse(
+        events, media_type="text/event-stream", headers={"X-Accel-Buffering": "no"}
+    )
 
 
 @router.get("/api/compare", responses=documented(models.Compare, 404, 422))
