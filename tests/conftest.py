@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,10 +15,29 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("HPSEARCH_DATA_DIR", str(ROOT.parent / "shared" / "data"))
-# Tests that stop or kill a run mid-study need trials that take their time: a compile cache
-# warmed by an earlier test run (it lives in ~/.cache) could let a study end before the stop.
-# tests/test_compile_cache.py turns it on for itself.
-os.environ.setdefault("HPSEARCH_COMPILE_CACHE", "off")
+# JAX's compile cache (hpsearch/runtime/compile_cache.py) in a folder of this session's own,
+# shared by the suite's processes: a tiny trial compiles once for the whole suite (~5 of 22
+# minutes), and no cache warmed by an earlier session changes what a test sees. Off in the
+# modules below (see `_compile_cache`).
+os.environ.setdefault("HPSEARCH_COMPILE_CACHE", tempfile.mkdtemp(prefix="hpsearch-tests-jax-"))
+# Modules that stop, interrupt or kill a study mid-run, or time its trials: their trials must
+# take their time, or a study could end before the stop reaches it.
+SLOW_TRIALS = {
+    "test_cluster_dask",
+    "test_cluster_tuner",
+    "test_durability",
+    "test_failures_and_seeds",
+    "test_live_best",
+    "test_live_store",
+    "test_serve_api",
+    "test_serve_browser",
+    "test_serve_browser_data",
+    "test_serve_http",
+    "test_serve_pages",
+    "test_serve_queue",
+    "test_toy_engine",
+    "test_compile_cache",  # sets its own
+}
 DATA_DIR = Path(os.environ["HPSEARCH_DATA_DIR"])
 HAVE_DATA = (DATA_DIR / "fashion-mnist" / "train-images-idx3-ubyte.gz").is_file() and (
     DATA_DIR / "scikit_learn_data" / "cal_housing_py3.pkz"
@@ -34,6 +54,28 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "data" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _compile_cache(request, monkeypatch):
+    """The compile cache off in a SLOW_TRIALS module: for the processes it starts (JAX's own
+    variables, set by an earlier test that turned the cache on in this process, go too, as
+    they win) and for JAX in this process."""
+    if request.module.__name__.rpartition(".")[2] not in SLOW_TRIALS:
+        yield
+        return
+    monkeypatch.setenv("HPSEARCH_COMPILE_CACHE", "off")
+    for name in list(os.environ):
+        if name.startswith(("JAX_COMPILATION_CACHE", "JAX_PERSISTENT_CACHE")):
+            monkeypatch.delenv(name)
+    jax = sys.modules.get("jax")
+    if jax is None:
+        yield
+        return
+    before = jax.config.jax_enable_compilation_cache
+    jax.config.update("jax_enable_compilation_cache", False)
+    yield
+    jax.config.update("jax_enable_compilation_cache", before)
 
 
 SMALL = {
