@@ -102,7 +102,9 @@ def test_the_hparams_dashboard_lists_every_trial(logged, board) -> None:
         f"{board}/data/plugin/hparams/experiment", json={"experimentName": ""}, timeout=30
     ).json()
     types = {h["name"]: h["type"] for h in experiment["hparamInfos"]}
-    assert types["activation"] == "DATA_TYPE_STRING" and types["learning_rate"] == "DATA_TYPE_FLOAT64"
+    assert (
+        types["activation"] == "DATA_TYPE_STRING" and types["learning_rate"] == "DATA_TYPE_FLOAT64"
+    )
 
 
 def test_each_trial_has_its_curves_by_epoch(logged, board) -> None:
