@@ -51,6 +51,15 @@ def test_a_run_that_is_not_live_sends_its_answers_once_then_ends(
     assert [e["event"] for e in again] == ["end"]
 
 
+def test_head_answers_at_once_even_for_a_live_run(tmp_path: Path) -> None:
+    c = client(two_runs(tmp_path))
+    assert c.post(f"/api/runs/{KILLED}/resume").status_code == 201  # queued: the queue is idle
+    assert c.get(f"/api/runs/{KILLED}").json()["state"] == "queued"
+    head = c.head(f"/api/runs/{KILLED}/events")  # a GET would follow the run until it ends
+    assert head.status_code == 200 and head.text == ""
+    assert head.headers["content-type"].startswith("text/event-stream")
+
+
 def test_an_unknown_run_is_a_404_line(tmp_path: Path) -> None:
     got = client(two_runs(tmp_path)).get("/api/runs/study/nope/events")
     assert got.status_code == 404

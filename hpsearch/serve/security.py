@@ -96,6 +96,10 @@ def is_page(request: Request) -> bool:
     return request.method in READ_METHODS and not request.url.path.startswith("/api/")
 
 
+# in the scope of a HEAD answered as GET: a route whose GET never ends (an event stream) looks
+HEAD_ASKED = "hpsearch.head"
+
+
 def error(status: int, message: str, **headers: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers or None)
 
@@ -134,7 +138,7 @@ class GuardMiddleware:
             else:
                 # the routes answer HEAD as GET (their body is dropped above), so that no route
                 # needs a HEAD twin, in the OpenAPI document or in the routers
-                inner = {**scope, "method": "GET"} if head else scope
+                inner = {**scope, "method": "GET", HEAD_ASKED: True} if head else scope
                 await self.app(inner, receive, with_headers)
         except Exception as exc:
             if started:

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from hpsearch.serve import models, runs, stream
 from hpsearch.serve.openapi import documented
+from hpsearch.serve.security import HEAD_ASKED
 from hpsearch.serve.service import Served
 
 router = APIRouter(tags=["runs"])
@@ -99,6 +100,8 @@ EVENTS: dict[int | str, Any] = {
 async def api_events(study: str, run_id: str, request: Request, svc: Served) -> Response:
     """The run's live updates, pushed: what the page would poll for, sent once per change."""
     path = svc.run_dir(study, run_id)
+    if request.scope.get(HEAD_ASKED):  # the headers only: a live run's stream would not end
+        return Response(media_type="text/event-stream")
     events = svc.streams.follow(
         path,
         stream.reader(lambda: svc.detail(path), path),
