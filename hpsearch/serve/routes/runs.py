@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, Response
 
 from hpsearch.serve import models, runs
 from hpsearch.serve.openapi import documented
+from hpsearch.serve.search import Search
 from hpsearch.serve.service import Served
 
 router = APIRouter(tags=["runs"])
@@ -30,10 +31,17 @@ def conditional(request: Request, found: runs.Encoded) -> Response:
     return Response(found.body, media_type="application/json", headers=headers)
 
 
-@router.get("/api/runs", responses=documented(models.RunList))
-def api_runs(svc: Served) -> JSONResponse:
-    """Every run under the results folder (newest first) and the queue's jobs."""
-    return JSONResponse(svc.run_list())
+@router.get("/api/runs", responses=documented(models.RunList, 422))
+def api_runs(
+    svc: Served,
+    q: str = Query("", description="words found in the study, run id, tags or note (any case)"),
+    state: str = Query("", description="running, queued, finished, interrupted or failed"),
+    engine: str = Query("", description="runs of this engine"),
+    tag: list[str] = Query([], description="runs with this tag (repeatable: all of them)"),
+) -> JSONResponse:
+    """Every run under the results folder (newest first), or those the query finds, and the
+    queue's jobs."""
+    return JSONResponse(svc.run_list(Search(q, state, engine, tuple(tag))))
 
 
 @router.get(
