@@ -29,13 +29,14 @@
   function manageCell(r) {
     const live = ACTIVE.includes(r.state);
     if (confirming === r.id) {
-      return [el("span", {class: "note", text: "Move to the trash? "}),
+      return el("div", {class: "actions"}, el("span", {class: "note", text: "Move to the trash?"}),
         el("button", {type: "button", class: "confirm-delete danger", "data-run": r.id, text: "Delete"}),
-        el("button", {type: "button", class: "keep-run", text: "Keep"})];
+        el("button", {type: "button", class: "keep-run", text: "Keep"}));
     }
-    return [el("button", {type: "button", class: "edit-meta", "data-run": r.id, text: "Tags"}),
+    return el("div", {class: "actions"},
+      el("button", {type: "button", class: "edit-meta", "data-run": r.id, text: "Tags"}),
       el("button", {type: "button", class: "delete-run", "data-run": r.id, disabled: live,
-        title: live ? "a running or queued run cannot be deleted" : "move it to the trash", text: "Delete"})];
+        title: live ? "a running or queued run cannot be deleted" : "move it to the trash", text: "Delete"}));
   }
   const said = (ok, text) => {
     manageResult.textContent = ok ? text : "";
@@ -195,7 +196,7 @@
     const wanted = HP.unique([...values, keep].filter(Boolean));
     const have = [...select.options].slice(1).map((o) => o.value);
     if (JSON.stringify(have) === JSON.stringify(wanted)) return;
-    select.replaceChildren(el("option", {value: "", text: "any"}), wanted.map((v) => el("option", {text: v})));
+    select.replaceChildren(el("option", {value: "", text: "any"}), ...wanted.map((v) => el("option", {text: v})));
     select.value = keep;
   }
   let typing = null;

@@ -35,12 +35,12 @@
     ], {sortable: true, rowAttrs: (r) => ({"data-run": r.id})});
 
     function renderActions() {
-      actions.replaceChildren(confirming
+      actions.replaceChildren(...(confirming  // replaceChildren takes nodes, not a list
         ? [el("span", {class: "note", text: `Remove ${entries.length} run(s) for good? `}),
           el("button", {type: "button", id: "trash-empty-confirm", class: "danger", text: "Empty for good"}),
           " ", el("button", {type: "button", id: "trash-empty-keep", text: "Keep them"})]
-        : el("button", {type: "button", id: "trash-empty-button", disabled: !entries.length,
-          text: "Empty the trash"}));
+        : [el("button", {type: "button", id: "trash-empty-button", disabled: !entries.length,
+          text: "Empty the trash"})]));
     }
 
     async function load() {
@@ -48,6 +48,7 @@
         entries = (await HP.fetchJSON(api)).runs || [];
       } catch (e) { said(false, e.message); return; }
       table.setRows(entries);
+      table.table.hidden = !entries.length;  // no bare header row for an empty trash
       none.hidden = entries.length > 0;
       if (!entries.length) confirming = false;
       renderActions();
