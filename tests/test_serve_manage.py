@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,9 +16,9 @@ from fastapi.testclient import TestClient
 
 from hpsearch.cli import dispatch
 from hpsearch.rundir.folder import META
-from hpsearch.serve import trash
+from hpsearch.serve import executor, trash
 from hpsearch.serve.app import create_app
-from hpsearch.serve.jobs import JobStore
+from hpsearch.serve.jobs import Job, JobStore
 
 from test_report import make_run
 
@@ -219,3 +220,39 @@ def test_old_ended_jobs_are_pruned_and_live_ones_kept(tmp_path: Path) -> None:
     assert (results / ".queue" / recent).is_dir()
     assert JobStore(results).prune(0) == []  # 0 keeps every record
     assert dispatch(["serve", str(results), "--keep-jobs", "-1"]) == 2
+
+
+def test_the_queue_thread_prunes_while_serving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(executor, "PRUNE_SECONDS", 0.0)  # every turn of the loop, not hourly
+    results = tmp_path / "results"
+    app = create_app(results, keep_jobs_days=1)
+    with TestClient(app, base_url=LOCAL):  # its lifespan starts the queue's thread
+        store = app.state.store
+        ended = (datetime.now(UTC) - timedelta(days=2)).isoformat(timespec="seconds")
+        job = store.save(
+            Job(
+                id="20260101-100000-0000abcd",
+                study="s",
+                kind="run",
+                state="failed",
+                seq=1,
+                submitted_at=ended,
+                ended_at=ended,
+            )
+        )
+        deadline = time.monotonic() + 10
+        while store.get(job.id) is not None:
+            assert time.monotonic() < deadline, "the old job was not pruned while serving"
+            time.sleep(0.1)
+
+
+def test_emptying_drops_records_a_crash_left(results: Path) -> None:
+    c = client(results)
+    assert c.post(f"/api/runs/study/{OLD}/delete").status_code == 200
+    stray = results / trash.TRASH / "study" / f"{NEW}.json"  # a record whose run went back
+    stray.write_text('{"deleted_at": "2026-01-01T00:00:00+00:00"}')
+    assert ids(c.get("/api/trash").json()) == [f"study/{OLD}"]  # never listed
+    assert c.post("/api/trash/empty").json() == {"removed": 1}
+    assert not stray.exists()

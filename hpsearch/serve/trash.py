@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from hpsearch.serve.runfiles import NAME, NotFound, read_json
 
 TRASH = ".trash"
 EMPTYING = ".emptying"  # runs being removed for good: never listed, removed at the next empty
+# one move at a time: a restore racing an empty would find its run gone from under it
+_LOCK = threading.Lock()
 
 
 class Taken(Exception):
@@ -33,6 +36,11 @@ def trash_dir(results: Path) -> Path:
 
 def trash_run(results: Path, run_dir: Path, state: str) -> dict[str, Any]:
     """Move `run_dir` (results/<study>/<run-id>) into the trash; its TrashedRun."""
+    with _LOCK:
+        return _trash(results, run_dir, state)
+
+
+def _trash(results: Path, run_dir: Path, state: str) -> dict[str, Any]:
     study, run_id = run_dir.parent.name, run_dir.name
     target = trash_dir(results) / study / run_id
     if target.exists():
@@ -61,6 +69,11 @@ def trashed_path(results: Path, study: str, run_id: str) -> Path:
 
 def restore(results: Path, study: str, run_id: str) -> Path:
     """Move a trashed run back to results/<study>/<run-id>; Taken if that name is in use."""
+    with _LOCK:
+        return _restore(results, study, run_id)
+
+
+def _restore(results: Path, study: str, run_id: str) -> Path:
     path = trashed_path(results, study, run_id)
     target = results / study / run_id
     if target.exists():
@@ -90,6 +103,11 @@ def listing(results: Path) -> list[dict[str, Any]]:
 
 def empty(results: Path) -> int:
     """Remove every trashed run for good; how many there were."""
+    with _LOCK:
+        return _empty(results)
+
+
+def _empty(results: Path) -> int:
     root = trash_dir(results)
     if not root.is_dir():
         return 0
@@ -102,6 +120,9 @@ def empty(results: Path) -> int:
         _record(path).unlink(missing_ok=True)
         count += 1
     shutil.rmtree(root / EMPTYING, ignore_errors=True)  # this one and any a crash left
+    for record in root.glob("*/*.json"):  # a crash after a restore's move leaves its record
+        if not record.with_suffix("").exists():
+            record.unlink(missing_ok=True)
     for study in root.iterdir():
         if study.is_dir() and NAME.match(study.name) and not any(study.iterdir()):
             study.rmdir()
