@@ -130,6 +130,7 @@
     metaTags.value = (run.tags || []).join(" ");
     metaNote.value = run.note || "";
     metaForm.hidden = false;
+    metaForm.scrollIntoView({block: "nearest"});  // a row far down the list opens it above
     metaTags.focus();
   }
   document.getElementById("meta-cancel").addEventListener("click", () => { metaForm.hidden = true; editing = null; });
