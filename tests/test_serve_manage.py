@@ -256,3 +256,26 @@ def test_emptying_drops_records_a_crash_left(results: Path) -> None:
     assert ids(c.get("/api/trash").json()) == [f"study/{OLD}"]  # never listed
     assert c.post("/api/trash/empty").json() == {"removed": 1}
     assert not stray.exists()
+
+
+def test_managing_needs_the_token_and_stays_inside_the_results(results: Path) -> None:
+    c = client(results, token="t" * 24)
+    writes = [
+        ("post", f"/api/runs/study/{OLD}/delete"),
+        ("post", f"/api/trash/study/{OLD}/restore"),
+        ("post", "/api/trash/empty"),
+        ("put", f"/api/runs/study/{OLD}/meta"),
+    ]
+    for method, url in writes:
+        assert getattr(c, method)(url).status_code == 401, url
+    assert (results / "study" / OLD).is_dir()
+    signed = {"Authorization": "Bearer " + "t" * 24}
+    for path in ("..%2F..%2Fetc/passwd", "study/..", ".trash/x", f"study%2F{OLD}/x"):
+        answer = c.post(f"/api/runs/{path}/delete", headers=signed)
+        assert answer.status_code in (404, 405), path
+    outside = results.parent / "outside" / "run"
+    outside.mkdir(parents=True)
+    (outside / "status.json").write_text('{"state": "finished"}')
+    (results / "elsewhere").symlink_to(outside.parent)  # a study that is a link out
+    assert c.post("/api/runs/elsewhere/run/delete", headers=signed).status_code == 404
+    assert outside.is_dir()
