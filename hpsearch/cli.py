@@ -165,6 +165,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="the largest data file the runs page may upload, in MB (default: %(default)s)",
     )
     srv.add_argument(
+        "--keep-jobs",
+        type=float,
+        default=30.0,
+        metavar="DAYS",
+        help="forget the queue's finished, failed and cancelled jobs this many days after they "
+        "ended, at start and hourly; queued and running ones stay (default: %(default)g; "
+        "0 keeps them all)",
+    )
+    srv.add_argument(
         "--allow-cluster",
         action="store_true",
         help="let submitted studies use cluster settings (a Dask scheduler, a Keras "

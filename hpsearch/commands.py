@@ -241,6 +241,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         allow_cluster=args.allow_cluster,
         allow_factories=tuple(args.allow_factory or ()),
         max_upload_mb=args.max_upload,
+        keep_jobs_days=args.keep_jobs,
     )
 
 

@@ -9,6 +9,8 @@ Every file of a run is named here and nowhere else:
     summary.csv     one row per finished engine (rundir/read.py reads it with its types)
     report.html     the report; best/<engine>.pkl|.keras the best models
     state/<engine>/ an engine's own state for resume (fit store, oracle, storage, sampler)
+    meta.json       the user's tags and note (rundir/meta.py; written by the web page, never
+                    by the run itself)
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ SUMMARY = "summary.csv"
 REPORT = "report.html"
 BEST = "best"
 STATE = "state"
+META = "meta.json"
 # The files a run folder shows and serves, in the order the pages list them.
 RUN_FILES = (TRIALS, SUMMARY, HISTORIES, REPORT, RUN, STATUS, STUDY)
 # A folder holding one of these is a run (a run being started may have only status.json).

@@ -21,9 +21,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from hpsearch.errors import HPSearchError
 from hpsearch.report import templating
 from hpsearch.serve import openapi
-from hpsearch.serve.executor import Executor
+from hpsearch.serve.executor import KEEP_JOBS_DAYS, Executor
 from hpsearch.serve.jobs import JobConflict, JobStore
-from hpsearch.serve.routes import data, pages, queue, runs
+from hpsearch.serve.routes import data, manage, pages, queue, runs
 from hpsearch.serve.security import MAX_BODY, MAX_UPLOAD, Guard, GuardMiddleware, error, is_loopback
 from hpsearch.serve.service import ApiError, Service
 
@@ -41,12 +41,14 @@ def create_app(
     allow_factories: tuple[str, ...] = (),
     run_queue: bool = True,
     executor_args: tuple[str, ...] = (),
+    keep_jobs_days: float = KEEP_JOBS_DAYS,
 ) -> FastAPI:
     """The application over `results_dir`; `run_queue=False` leaves queued studies alone
     (tests of the API alone); `allow_cluster` lets submitted studies use cluster settings,
     `allow_factories` the model factories named there;
     the first of `data_roots` (given, not from $HPSEARCH_DATA_DIR) takes uploaded data files
-    of up to `max_upload` bytes."""
+    of up to `max_upload` bytes; jobs that ended over `keep_jobs_days` ago are pruned at
+    start and hourly (0 keeps them)."""
     results = Path(results_dir).resolve()
     results.mkdir(parents=True, exist_ok=True)
     env_data = os.environ.get("HPSEARCH_DATA_DIR")
@@ -66,7 +68,7 @@ def create_app(
             max_upload=max_upload or MAX_UPLOAD,
         ),
         store=store,
-        executor=Executor(store, results, extra_args=executor_args),
+        executor=Executor(store, results, extra_args=executor_args, keep_jobs_days=keep_jobs_days),
         allow_cluster=allow_cluster,
         allow_factories=tuple(allow_factories),
         data_dir=roots[0] if data_roots else None,
@@ -89,12 +91,13 @@ def create_app(
         redoc_url=None,  # their pages load scripts from a CDN
         description=openapi.DESCRIPTION,
     )
+    svc.executor.prune()  # at start; the queue's thread prunes hourly after
     app.state.service = svc
     # server.py and tests reach these directly
     app.state.results, app.state.store, app.state.executor = results, store, svc.executor
     app.add_middleware(GuardMiddleware, guard=svc.guard)
     _handle_errors(app)
-    for router in (runs.router, queue.router, data.router, pages.router):
+    for router in (runs.router, queue.router, data.router, manage.router, pages.router):
         app.include_router(router)
 
     openapi.finish(app.openapi())  # built once, here; every later request gets this one

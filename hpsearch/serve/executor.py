@@ -25,6 +25,8 @@ from hpsearch.rundir.live import _started, read_status
 from hpsearch.serve.jobs import ENDED, STOPPED_FROM_PAGE, STOPPING, Job, JobConflict, JobStore
 
 POLL_SECONDS = 0.5
+PRUNE_SECONDS = 3600.0  # ended jobs past --keep-jobs are looked for hourly
+KEEP_JOBS_DAYS = 30.0
 STOP_WAIT_SECONDS = 120.0  # a clean stop finishes the epoch in progress first
 
 
@@ -59,8 +61,10 @@ class Executor:
         python: str = sys.executable,
         extra_args: tuple[str, ...] = (),
         log: Callable[[str], None] | None = None,
+        keep_jobs_days: float = KEEP_JOBS_DAYS,
     ) -> None:
         self.store, self.results_dir = store, Path(results_dir)
+        self.keep_jobs_days = keep_jobs_days
         self.python, self.extra_args = python, extra_args
         self.log = log or (lambda msg: print(f"hpsearch serve: {msg}", file=sys.stderr))
         self._proc: subprocess.Popen | None = None
@@ -99,6 +103,14 @@ class Executor:
                 job = self._job = self.store.update(job, stopped_by="page", message=STOPPING)
             return job
 
+    def prune(self) -> None:
+        """Drop the records of jobs that ended more than keep_jobs_days ago."""
+        removed = self.store.prune(self.keep_jobs_days)
+        if removed:
+            self.log(
+                f"removed {len(removed)} job record(s) older than {self.keep_jobs_days:g} days"
+            )
+
     def shutdown(self, timeout: float = STOP_WAIT_SECONDS) -> None:
         """Stop the loop; a running study is stopped cleanly and stays marked running, so
         that the next `serve` resumes it. The loop's own thread stops the child: its ending
@@ -133,7 +145,11 @@ class Executor:
             for job in self.store.all():  # a previous server's running job comes first
                 if job.state == "running" and not self._stopping.is_set():
                     self._guarded(self._recover, job)
+            pruned = time.monotonic()  # `serve` pruned once at start (app.py)
             while not self._stopping.is_set():
+                if time.monotonic() - pruned > PRUNE_SECONDS:
+                    pruned = time.monotonic()
+                    self._guarded(self.prune)
                 self._guarded(self._step)
                 self._wake.wait(POLL_SECONDS)
                 self._wake.clear()

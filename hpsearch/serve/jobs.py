@@ -12,11 +12,12 @@ import dataclasses
 import json
 import re
 import secrets
+import shutil
 import threading
 import time
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -200,3 +201,43 @@ class JobStore:
             if job.state != "queued":
                 raise JobConflict(f"job {job_id}: expected a queued job, found one {job.state}")
             return self.update(job, state="cancelled", ended_at=now(), message="cancelled")
+
+    def prune(self, days: float) -> list[str]:
+        """Remove the records (and study files, logs) of jobs that ended over `days` ago;
+        queued and running jobs stay whatever their age. The ids removed."""
+        if days <= 0:
+            return []  # 0: kept for ever
+        cutoff = datetime.now(UTC) - timedelta(days=days)
+        removed = []
+        with self.lock:
+            for job in self.all():
+                ended = _when(job.ended_at or job.submitted_at)
+                if job.state in ENDED and ended is not None and ended < cutoff:
+                    # the record first: a crash then leaves a folder no record names, which the
+                    # next prune removes (below), never a record without its study file
+                    self._record(job.id).unlink(missing_ok=True)
+                    shutil.rmtree(self.folder(job), ignore_errors=True)
+                    removed.append(job.id)
+            self._cache = None
+            named = {j.id for j in self.all()}
+            for folder in self.root.glob("[0-9]*") if self.root.is_dir() else ():
+                # a folder without a record: a prune cut short, or a submission being written
+                # (its record follows within moments): only old ones go
+                old = datetime.fromtimestamp(folder.stat().st_mtime, UTC) < cutoff
+                if (
+                    folder.is_dir()
+                    and ID.fullmatch(folder.name)
+                    and folder.name not in named
+                    and old
+                ):
+                    shutil.rmtree(folder, ignore_errors=True)
+        return removed
+
+
+def _when(stamp: str | None) -> datetime | None:
+    """A record's ISO time, aware (old records' naive times read as UTC); None if unreadable."""
+    try:
+        when = datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)

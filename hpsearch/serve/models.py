@@ -45,6 +45,8 @@ class RunSummary(Open):
     trials_done: int
     trials_planned: int | None
     best: list[EngineBest]
+    tags: list[str] = Field(default_factory=list, description="the user's tags (meta.json)")
+    note: str = Field("", description="the user's note (meta.json)")
     job: str | None
     url: str
     api: str
@@ -67,9 +69,53 @@ class JobReply(BaseModel):
     job: Job
 
 
+class Facets(BaseModel):
+    engines: list[str]  # of every run: what the page's filters offer
+    tags: list[str]
+
+
 class RunList(BaseModel):
-    runs: list[RunSummary]
+    runs: list[RunSummary]  # those the query (q, state, engine, tag) finds; all without one
     jobs: list[Job]
+    total: int = Field(description="every run, found or not")
+    facets: Facets
+
+
+class RunMeta(BaseModel):
+    run: str  # "study/run_id"
+    tags: list[str]
+    note: str
+    updated_at: str | None
+
+
+class TrashedRun(BaseModel):
+    id: str  # "study/run_id", as it was and will be again once restored
+    study: str
+    run_id: str
+    deleted_at: str | None
+    state: str | None  # when it was deleted
+    dataset: str | None
+    engines: list[str]
+    tags: list[str]
+    note: str
+    taken: bool = Field(description="a run holds its name again: restoring it answers 409")
+    restore: str  # the URL to POST to restore it
+
+
+class Trashed(BaseModel):
+    trashed: TrashedRun
+
+
+class TrashList(BaseModel):
+    runs: list[TrashedRun]  # the last deleted first
+
+
+class Restored(BaseModel):
+    run: RunSummary
+
+
+class Emptied(BaseModel):
+    removed: int  # runs removed for good
 
 
 class DownloadFile(BaseModel):

@@ -24,7 +24,8 @@ from hpsearch.report.analysis import (
 )
 from hpsearch.report.importance import MIN_TRIALS, NoOptuna, importances
 from hpsearch.report.importance import table as importance_table
-from hpsearch.rundir.folder import HISTORIES, RUN, STATUS, SUMMARY, TRIALS
+from hpsearch.rundir.folder import HISTORIES, META, RUN, STATUS, SUMMARY, TRIALS
+from hpsearch.rundir.meta import read_meta
 from hpsearch.rundir.read import load_run, read_summary
 from hpsearch.serve.jobs import STOPPED_FROM_PAGE, STOPPING
 from hpsearch.serve.runfiles import CACHE, download_name, read_json, read_run_status, run_files
@@ -62,7 +63,7 @@ def run_summary(
     results_dir: Path, run_dir: Path, job: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """RunSummary: what the runs table shows of one run."""
-    files = [run_dir / f for f in (STATUS, RUN, SUMMARY)]
+    files = [run_dir / f for f in (STATUS, RUN, SUMMARY, META)]
     # A run whose process died reads as interrupted: the pid check is not cached
     base = CACHE.get(("summary", str(run_dir)), files, lambda: _summary(results_dir, run_dir))
     out = dict(base, best=[dict(b) for b in base["best"]])
@@ -110,6 +111,7 @@ def _summary(results_dir: Path, run_dir: Path) -> dict[str, Any]:
         )
     planned = [e.get("trials_planned") for e in engines.values()]
     started = info.get("started_at") or status.get("started_at")
+    meta = read_meta(run_dir)
     return {
         "id": run_id,
         "study": run_dir.parent.name,
@@ -125,6 +127,8 @@ def _summary(results_dir: Path, run_dir: Path) -> dict[str, Any]:
         "trials_done": sum(int(e.get("trials_done") or 0) for e in engines.values()),
         "trials_planned": sum(planned) if planned and None not in planned else None,
         "best": best,
+        "tags": meta["tags"],
+        "note": meta["note"],
         "job": None,
         "url": f"/runs/{run_id}",
         "api": f"/api/runs/{run_id}",

@@ -28,6 +28,7 @@ def serve(
     allow_cluster: bool = False,
     allow_factories: tuple[str, ...] = (),
     max_upload_mb: int = 200,
+    keep_jobs_days: float = 30.0,
 ) -> int:
     """Serve until Ctrl-C or SIGTERM; the running study is stopped cleanly and resumed by
     the next `serve`."""
@@ -41,6 +42,8 @@ def serve(
         raise InputError(f"{results_dir}: expected a results folder, found a file")
     if max_upload_mb < 1:
         raise InputError(f"--max-upload: expected at least 1 (MB), got {max_upload_mb}")
+    if not keep_jobs_days >= 0:  # NaN too
+        raise InputError(f"--keep-jobs: expected 0 or more days, got {keep_jobs_days}")
     if token is not None and len(token) < 16:
         raise InputError(f"--token: expected at least 16 characters, got {len(token)}")
     _check_port(host, port)
@@ -55,6 +58,7 @@ def serve(
         allow_cluster=allow_cluster,
         allow_factories=allow_factories,
         max_upload=max_upload_mb * 1000 * 1000,
+        keep_jobs_days=keep_jobs_days,
     )
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")

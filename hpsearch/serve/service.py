@@ -17,6 +17,7 @@ from hpsearch.serve import runs
 from hpsearch.serve.executor import Executor
 from hpsearch.serve.jobs import JobStore
 from hpsearch.serve.runfiles import Cache, NotFound, list_runs, run_path
+from hpsearch.serve.search import Search, facets
 from hpsearch.serve.security import Guard
 from hpsearch.serve.stream import Streams
 
@@ -84,8 +85,9 @@ class Service:
         positions = self.store.positions()
         return {j.run: j.public(positions.get(j.id)) for j in self.store.all() if j.run}
 
-    def run_list(self) -> dict[str, Any]:
-        """RunList: every run, newest first, and the queue's jobs, newest first."""
+    def run_list(self, search: Search | None = None) -> dict[str, Any]:
+        """RunList: every run (those `search` finds), newest first, and the queue's jobs,
+        newest first; `total` and `facets` count every run, found or not."""
         jobs = self.jobs_by_run()
         positions = self.store.positions()
         listed = [
@@ -93,8 +95,10 @@ class Service:
             for p in list_runs(self.results)
         ]
         return {
-            "runs": listed,
+            "runs": [r for r in listed if search is None or search.matches(r)],
             "jobs": [j.public(positions.get(j.id)) for j in reversed(self.store.all())],
+            "total": len(listed),
+            "facets": facets(listed),
         }
 
     def detail(self, path: Path) -> dict[str, Any]:

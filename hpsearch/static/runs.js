@@ -1,4 +1,6 @@
-// The runs page: runs and job queue, refreshed from /api/runs every 2 s; study submission.
+// The runs page: runs and job queue, refreshed from /api/runs every 2 s; search and filters
+// (asked of the API, which filters the same way for every client); tags, notes, delete with a
+// confirm step, the trash and restore; study submission.
 "use strict";
 (function () {
   const {el, fmt} = HP;
@@ -20,6 +22,29 @@
     return b ? (b.test_score ?? b.best_val_score) : null;
   };
 
+  // --- tags, notes, delete: a row's buttons; a delete asks to be confirmed in its row ---
+  let confirming = null;  // the run whose delete awaits its confirmation
+  const manageResult = document.getElementById("manage-result");
+  const manageError = document.getElementById("manage-error");
+  function manageCell(r) {
+    const live = ACTIVE.includes(r.state);
+    if (confirming === r.id) {
+      return el("div", {class: "actions"}, el("span", {class: "note", text: "Move to the trash?"}),
+        el("button", {type: "button", class: "confirm-delete danger", "data-run": r.id, text: "Delete"}),
+        el("button", {type: "button", class: "keep-run", text: "Keep"}));
+    }
+    return el("div", {class: "actions"},
+      el("button", {type: "button", class: "edit-meta", "data-run": r.id, text: "Tags"}),
+      el("button", {type: "button", class: "delete-run", "data-run": r.id, disabled: live,
+        title: live ? "a running or queued run cannot be deleted" : "move it to the trash", text: "Delete"}));
+  }
+  const said = (ok, text) => {
+    manageResult.textContent = ok ? text : "";
+    manageError.textContent = ok ? "" : text;
+    manageError.hidden = ok;
+  };
+  const runPath = (id) => id.split("/").map(encodeURIComponent).join("/");
+
   const runsTable = new HP.Table(document.getElementById("runs-table"), [
     {key: "pick", label: "compare", value: (r) => (picked.has(r.id) ? 0 : 1), cell: (r) =>
       el("input", {type: "checkbox", class: "compare-pick", value: r.id, checked: picked.has(r.id),
@@ -29,12 +54,16 @@
     {key: "dataset"},
     {key: "engines", value: (r) => (r.engines || []).join(", "), cls: () => "wrap"},
     {key: "state", cell: (r) => [HP.stateBadge(r.state), r.message ? el("span", {class: "note message", text: ` ${r.message}`}) : null]},
+    {key: "tags", value: (r) => (r.tags || []).join(" "), cls: () => "wrap", cell: (r) => [
+      (r.tags || []).map((t) => [el("span", {class: "tag", text: t}), " "]),
+      r.note ? el("span", {class: "note run-note", text: r.note}) : null]},
     {key: "best", label: "best score", value: bestValue, cell: bestLines, cls: () => "wrap"},
     {key: "trials", value: (r) => r.trials_done, cell: (r) =>
       fmt(r.trials_done) + (r.trials_planned === null || r.trials_planned === undefined ? "" : ` / ${fmt(r.trials_planned)}`)},
     {key: "started_at", label: "started", format: HP.when, cell: (r) =>
       el("span", {title: r.started_at || "", text: HP.when(r.started_at)})},
     {key: "duration_seconds", label: "duration", format: HP.duration},
+    {key: "manage", value: () => null, cell: manageCell},
   ], {sortable: true, rowAttrs: (r) => ({"data-run": r.id})});
 
   function jobOrder(jobs) {  // running, then queued by position, then the rest newest first
@@ -91,6 +120,97 @@
     poller.start();
   });
 
+  // --- the meta form: one run's tags and note ---
+  const metaForm = document.getElementById("meta-form");
+  const metaTags = document.getElementById("meta-tags"), metaNote = document.getElementById("meta-note");
+  let editing = null;
+  function openMeta(run) {
+    editing = run.id;
+    document.getElementById("meta-title").textContent = `Tags and note of ${run.id}`;
+    metaTags.value = (run.tags || []).join(" ");
+    metaNote.value = run.note || "";
+    metaForm.hidden = false;
+    metaForm.scrollIntoView({block: "nearest"});  // a row far down the list opens it above
+    metaTags.focus();
+  }
+  document.getElementById("meta-cancel").addEventListener("click", () => { metaForm.hidden = true; editing = null; });
+  metaForm.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const tags = metaTags.value.split(/[\s,]+/).filter(Boolean);
+    try {
+      await HP.fetchJSON(`/api/runs/${runPath(editing)}/meta`, {method: "PUT",
+        headers: {Accept: "application/json", "Content-Type": "application/json"},
+        body: JSON.stringify({tags, note: metaNote.value})});
+      said(true, `saved the tags and note of ${editing}`);
+      metaForm.hidden = true;
+      editing = null;
+      poller.start();
+    } catch (e) { said(false, e.message); }  // the form stays open for fixing
+  });
+
+  let shown = [];  // the runs as last listed, for the buttons' rows
+  document.getElementById("runs-table").addEventListener("click", async (ev) => {
+    const button = ev.target.closest("button");
+    if (!button) return;
+    const id = button.dataset.run;
+    if (button.classList.contains("edit-meta")) {
+      const run = shown.find((r) => r.id === id);
+      if (run) openMeta(run);
+    } else if (button.classList.contains("delete-run")) {
+      confirming = id;
+      runsTable.render();
+    } else if (button.classList.contains("keep-run")) {
+      confirming = null;
+      runsTable.render();
+    } else if (button.classList.contains("confirm-delete")) {
+      button.disabled = true;
+      try {
+        await HP.post(`/api/runs/${runPath(id)}/delete`);
+        said(true, `moved ${id} to the trash`);
+      } catch (e) { said(false, e.message); }
+      confirming = null;
+      picked.delete(id);
+      syncCompareButton();
+      poller.start();
+      trash.load();
+    }
+  });
+
+  // --- search and filters: sent to the API, kept in the page's address ---
+  const filters = {q: document.getElementById("runs-q"), state: document.getElementById("runs-state"),
+    engine: document.getElementById("runs-engine"), tag: document.getElementById("runs-tag")};
+  const start = new URLSearchParams(window.location.search);
+  for (const [name, input] of Object.entries(filters)) {
+    const given = start.get(name);
+    if (given && input.tagName === "SELECT" && ![...input.options].some((o) => o.value === given)) {
+      input.append(el("option", {text: given}));  // a tag or engine no run has (any more)
+    }
+    if (given) input.value = given;
+  }
+  function query() {
+    const params = new URLSearchParams();
+    for (const [name, input] of Object.entries(filters)) if (input.value.trim()) params.set(name, input.value.trim());
+    return params.toString();
+  }
+  function setOptions(select, values) {  // the facets of every run; the choice stays
+    const keep = select.value;
+    const wanted = HP.unique([...values, keep].filter(Boolean));
+    const have = [...select.options].slice(1).map((o) => o.value);
+    if (JSON.stringify(have) === JSON.stringify(wanted)) return;
+    select.replaceChildren(el("option", {value: "", text: "any"}), ...wanted.map((v) => el("option", {text: v})));
+    select.value = keep;
+  }
+  let typing = null;
+  function refilter() {
+    const q = query();
+    window.history.replaceState(null, "", q ? `?${q}` : window.location.pathname);
+    poller.start();
+  }
+  filters.q.addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(refilter, 250); });
+  for (const name of ["state", "engine", "tag"]) filters[name].addEventListener("change", refilter);
+
+  const runsEmpty = document.getElementById("runs-empty");
+  const noRuns = runsEmpty.textContent;
   let last = "";
   function render(data) {
     document.getElementById("runs-updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
@@ -99,16 +219,28 @@
     last = sig;
     const runs = data.runs || [], jobs = jobOrder(data.jobs || []);
     const active = jobs.filter((j) => ACTIVE.includes(j.state)).length;
+    shown = runs;
     runsTable.setRows(runs);
     jobsTable.setRows(jobs.slice(0, Math.max(20, active)));
-    document.getElementById("runs-empty").hidden = runs.length > 0;
+    const total = data.total ?? runs.length;
+    document.getElementById("runs-count").textContent =
+      runs.length === total ? `${total} runs` : `${runs.length} of ${total} runs`;
+    setOptions(filters.engine, (data.facets || {}).engines || []);
+    setOptions(filters.tag, (data.facets || {}).tags || []);
+    runsEmpty.hidden = runs.length > 0;
+    runsEmpty.textContent = total ? "No run matches the search and filters." : noRuns;
     document.getElementById("jobs-empty").hidden = jobs.length > 0;
   }
   const poller = new HP.Poller(async () => {
-    render(await HP.fetchJSON(api));
+    const asked = query();
+    const data = await HP.fetchJSON(asked ? `${api}?${asked}` : api);
+    if (asked !== query()) return 1;  // the filters changed meanwhile: ask again at once
+    render(data);
     return true;  // the list always polls: new runs and jobs can appear any time
   }, 2000);
   poller.start();
+  const trash = HP.trashView(() => poller.start());
+  trash.load();
 
   // --- submission ---
   const text = document.getElementById("study-text");

@@ -9,11 +9,12 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from hpsearch.serve import models, runs, stream
 from hpsearch.serve.openapi import documented
+from hpsearch.serve.search import Search
 from hpsearch.serve.security import HEAD_ASKED
 from hpsearch.serve.service import Served
 
 router = APIRouter(tags=["runs"])
-# Polled every 2 s by a page: a client that sends the ETag it holds gets a 304 if unchanged.
+# A client polling (the pages follow pushed events): one that sends the ETag it holds gets a 304 if unchanged.
 NOT_MODIFIED: dict[int | str, Any] = {
     304: {"description": "unchanged: If-None-Match holds this answer's ETag"}
 }
@@ -31,10 +32,17 @@ def conditional(request: Request, found: runs.Encoded) -> Response:
     return Response(found.body, media_type="application/json", headers=headers)
 
 
-@router.get("/api/runs", responses=documented(models.RunList))
-def api_runs(svc: Served) -> JSONResponse:
-    """Every run under the results folder (newest first) and the queue's jobs."""
-    return JSONResponse(svc.run_list())
+@router.get("/api/runs", responses=documented(models.RunList, 422))
+def api_runs(
+    svc: Served,
+    q: str = Query("", description="words found in the study, run id, tags or note (any case)"),
+    state: str = Query("", description="running, queued, finished, interrupted or failed"),
+    engine: str = Query("", description="runs of this engine"),
+    tag: list[str] = Query([], description="runs with this tag (repeatable: all of them)"),
+) -> JSONResponse:
+    """Every run under the results folder (newest first), or those the query finds, and the
+    queue's jobs."""
+    return JSONResponse(svc.run_list(Search(q, state, engine, tuple(tag))))
 
 
 @router.get(
