@@ -279,3 +279,15 @@ def test_managing_needs_the_token_and_stays_inside_the_results(results: Path) ->
     (results / "elsewhere").symlink_to(outside.parent)  # a study that is a link out
     assert c.post("/api/runs/elsewhere/run/delete", headers=signed).status_code == 404
     assert outside.is_dir()
+
+
+def test_the_run_page_shows_its_tags_and_note(results: Path) -> None:
+    c = client(results)
+    c.put(
+        f"/api/runs/study/{OLD}/meta", json={"tags": ["best-so-far"], "note": "wide <b>layers</b>"}
+    )
+    page = c.get(f"/runs/study/{OLD}").text
+    assert '<a class="tag" href="/?tag=best-so-far">best-so-far</a>' in page
+    assert "wide &lt;b&gt;layers&lt;/b&gt;" in page  # the note as text, escaped
+    detail = c.get(f"/api/runs/study/{OLD}").json()  # what run.js renders on each change
+    assert detail["tags"] == ["best-so-far"] and detail["note"] == "wide <b>layers</b>"

@@ -53,6 +53,11 @@
     $("run-engines").textContent = (d.engines || []).join(", ");
     $("run-started").textContent = HP.when(d.started_at);
     $("run-duration").textContent = HP.duration(d.duration_seconds);
+    // tags link to the runs list filtered by them; both are edited there
+    $("run-tags").replaceChildren(...(d.tags || []).flatMap((t) =>
+      [el("a", {class: "tag", href: `/?tag=${encodeURIComponent(t)}`, text: t}), " "]),
+    el("a", {class: "note", href: `/?q=${encodeURIComponent(d.run_id)}`, text: "edit on the runs page"}));
+    $("run-note").textContent = d.note || "";
     const st = d.status || {}, engines = st.engines || {};
     $("engine-status").replaceChildren(...(st.engine_order || Object.keys(engines)).map((name) => {
       const e = engines[name] || {};
