@@ -13,6 +13,10 @@ files and the engine's storage. The first trial (imports, set-up) is left out.
     python benchmarks/many_trials.py [--trials 2000] [--epochs 1] [--engines sklearn optuna]
                                      [--json PATH]
 
+`--engines sklearn-fixed`: the sklearn engine with one candidate a batch all along (its batches
+grow late in a run of short trials, see UniqueRandomizedSearchCV.grow), to compare in one run.
+Trials reported together (a batch) share their span evenly.
+
 Goal: median own time <= 25 ms a trial, and the last 10% of trials' median own time at most
 1.2x the first 10%'s (flat: no cost that grows with the run).
 """
@@ -54,6 +58,9 @@ ENGINE_SETTINGS = {
     "keras_tuner": {"algorithm": "random"},
     "optuna": {"sampler": "random", "pruner": "none"},
 }
+
+
+FIXED = "sklearn-fixed"  # --engines: sklearn with batches that never grow
 
 
 class Clock:
@@ -118,39 +125,62 @@ def instrumented(clock: Clock) -> Iterator[None]:
                 setattr(owner, name, value)
 
 
+def per_trial(reports: list[tuple[float, float]]) -> tuple[list[float], list[float]]:
+    """Own and wall seconds of each trial after the first, from (wall, Keras seconds so far) at
+    each report. Reports with no Keras time between them came together (a batch of the sklearn
+    engine): they share their span evenly, or a batch's cost would fall on its first trial and
+    the others would read as free."""
+    own: list[float] = []
+    walls: list[float] = []
+    i = 1
+    while i < len(reports):
+        j = i
+        while j + 1 < len(reports) and reports[j + 1][1] == reports[j][1]:
+            j += 1
+        (t0, k0), (t1, k1), n = reports[i - 1], reports[j], j - i + 1
+        own += [((t1 - t0) - (k1 - k0)) / n] * n
+        walls += [(t1 - t0) / n] * n
+        i = j + 1
+    return own, walls
+
+
 def run_engine(engine: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     import pandas as pd
     from sklearn.datasets import load_diabetes
 
     import hpsearch
+    from hpsearch.engines.sklearn.fitcache import UniqueRandomizedSearchCV
 
     frame = load_diabetes(as_frame=True).frame
     frame["target"] = frame["target"] / 100.0
     clock = Clock()
+    # "sklearn-fixed": one candidate a batch all along, as before batches grew (a comparison)
+    name, grow = (engine, UniqueRandomizedSearchCV.grow)
+    if engine == FIXED:
+        name, UniqueRandomizedSearchCV.grow = "sklearn", 0
     start = time.perf_counter()
-    with instrumented(clock):
-        result = hpsearch.search(
-            frame,
-            "target",
-            name=f"many-{engine}",
-            output_dir=str(out),
-            engines=[engine],
-            n_trials=args.trials,
-            seed=args.seed,
-            epochs=args.epochs,
-            batch_size=512,
-            space=SPACE,
-            **{engine: {**ENGINE_SETTINGS[engine], "patience": 0}},
-        )
+    try:
+        with instrumented(clock):
+            result = hpsearch.search(
+                frame,
+                "target",
+                name=f"many-{engine}",
+                output_dir=str(out),
+                engines=[name],
+                n_trials=args.trials,
+                seed=args.seed,
+                epochs=args.epochs,
+                batch_size=512,
+                space=SPACE,
+                **{name: {**ENGINE_SETTINGS[name], "patience": 0}},
+            )
+    finally:
+        UniqueRandomizedSearchCV.grow = grow
     wall = time.perf_counter() - start
     trials = pd.read_csv(result.run_dir / "trials.csv")
-    own = [
-        (t1 - t0) - (k1 - k0)
-        for (t0, k0), (t1, k1) in zip(clock.reports, clock.reports[1:], strict=False)
-    ]
+    own, walls = per_trial(clock.reports)
     tenth = max(1, len(own) // 10)
     first, last = statistics.median(own[:tenth]), statistics.median(own[-tenth:])
-    walls = [t1 - t0 for (t0, _), (t1, _) in zip(clock.reports, clock.reports[1:], strict=False)]
     return {
         "engine": engine,
         "trials": len(trials),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from test_benchmarks_overhead import load
 
 
@@ -23,3 +24,12 @@ def test_many_trials_times_every_engine(tmp_path, capsys):
         assert 0 < row["own_median_ms"] < row["trial_wall_median_ms"], row
         line = next(x for x in printed.splitlines() if x.startswith(row["engine"] + " "))
         assert str(row["own_median_ms"]) in line and str(row["flat_ratio"]) in line
+
+
+def test_trials_reported_together_share_their_span():
+    bench = load("many_trials")
+    # (wall, Keras seconds so far): trial 1 alone, then trials 2-4 reported at once (a batch)
+    reports = [(0.0, 0.0), (1.0, 0.9), (4.0, 3.6), (4.0, 3.6), (4.3, 3.6)]
+    own, walls = bench.per_trial(reports)
+    assert walls == pytest.approx([1.0, 1.1, 1.1, 1.1])
+    assert own == pytest.approx([0.1, 0.2, 0.2, 0.2])  # not [0.1, 0.3, 0.0, 0.3]
