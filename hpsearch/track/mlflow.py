@@ -1,0 +1,395 @@
+"""MLflow tracking of a run folder: `sync(run_dir, uri)` sends what the server lacks.
+
+One parent MLflow run per hpsearch run (experiment: the study's name) and one nested run per
+trial. Runs are found again by their tags, never remembered locally, so any number of syncs
+(live ones during the run, `hpsearch export mlflow` later, from another machine) log each
+thing once:
+
+    parent  hpsearch.run = <study>/<run-id>      params: dataset, seed, engines, ...
+    child   hpsearch.trial = <engine>/<trial>    params, val_score, per-epoch metrics
+            hpsearch.digest = what was logged    (step = epoch), tag outcome = ok|failed|pruned
+
+A child is logged whole and its digest tag set last: a child without it (a sync cut off) or
+with another digest (a trial whose record changed: a halving rung, a resumed engine) is
+deleted and logged again. Artifacts and models carry the digest of the file they came from
+as a tag of the parent, and are sent again only when it changes. mlflow is imported lazily:
+hpsearch imports without it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hpsearch.errors import InputError
+from hpsearch.rundir.folder import BEST, HISTORIES, REPORT, SUMMARY, TRIALS, read_info
+from hpsearch.rundir.read import read_summary
+from hpsearch.study.trials import TrialRecord, read_histories, read_trials
+
+INSTALL = 'pip install "hpsearch[mlflow]"'
+RUN_TAG, TRIAL_TAG, DIGEST_TAG = "hpsearch.run", "hpsearch.trial", "hpsearch.digest"
+OUTCOME_TAG, BEST_TAG = "outcome", "hpsearch.best"
+MODEL_TAG = "hpsearch.model."  # + engine: the digest of best/<engine>.pkl logged
+MODEL_URI_TAG = "hpsearch.model_uri."  # + engine: where that model is (models:/...)
+ARTIFACTS = (TRIALS, SUMMARY, REPORT)
+# status.json's state -> the parent's MLflow status; a trial's outcome -> its child's
+RUN_STATUS = {
+    "running": "RUNNING",
+    "finished": "FINISHED",
+    "failed": "FAILED",
+    "interrupted": "KILLED",
+}
+TRIAL_STATUS = {"ok": "FINISHED", "failed": "FAILED", "pruned": "KILLED"}
+BATCH = 1000  # MLflow's log_batch takes at most 1000 metrics (and 100 params) a call
+
+
+def installed() -> bool:
+    """Whether mlflow can be imported (without importing it: it takes a second or two)."""
+    return importlib.util.find_spec("mlflow") is not None
+
+
+def require() -> None:
+    """One line, exit 2, when tracking is asked for without mlflow installed."""
+    if not installed():
+        raise InputError(f"tracking with MLflow needs the mlflow package: {INSTALL}")
+
+
+@dataclass
+class Sent:
+    """What one sync sent (0s when the server had everything already)."""
+
+    parent: str = ""  # the parent run's id
+    trials: int = 0
+    artifacts: int = 0
+    models: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"parent run {self.parent}: {self.trials} trial runs, "
+            f"{self.artifacts} artifacts, {self.models} models sent"
+        )
+
+
+def sync(run_dir: str | Path, tracking_uri: str) -> Sent:
+    """Send what the tracking server lacks of `run_dir`; safe to repeat (see the docstring)."""
+    require()
+    from mlflow import MlflowClient
+
+    # MLflow's own notices (tables created, pickle caution) are not the run's: errors only
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    run_dir = Path(run_dir)
+    info = read_info(run_dir)
+    study = str(info.get("study") or run_dir.parent.name)
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(study)
+    exp_id = experiment.experiment_id if experiment else client.create_experiment(study)
+    parent = _parent(client, exp_id, f"{study}/{run_dir.name}", run_dir.name, info)
+    sent = Sent(parent.info.run_id)
+    children = {
+        r.data.tags.get(TRIAL_TAG, ""): r
+        for r in _search(client, exp_id, f"tags.`mlflow.parentRunId` = '{sent.parent}'")
+    }
+    histories: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in read_histories(run_dir / HISTORIES):
+        histories.setdefault((str(row["engine"]), str(row["trial"])), []).append(row)
+    for record in read_trials(run_dir / TRIALS):
+        key = f"{record.engine}/{record.trial}"
+        history = histories.get((record.engine, record.trial), [])
+        digest = _digest([record.row(), history])
+        child = children.get(key)
+        if child is not None and child.data.tags.get(DIGEST_TAG) == digest:
+            continue
+        if child is not None:  # cut off while logged, or its record changed since
+            client.delete_run(child.info.run_id)
+        children[key] = _log_trial(client, exp_id, sent.parent, record, history, digest)
+        sent.trials += 1
+    summary = read_summary(run_dir)
+    best = _log_scores(client, parent, summary, children)
+    sent.artifacts = _log_artifacts(client, parent, run_dir)
+    sent.models = _log_models(tracking_uri, client, parent, run_dir, best)
+    _log_state(client, parent, run_dir)
+    return sent
+
+
+def _search(client: Any, exp_id: str, where: str) -> list[Any]:
+    """Every active run of the experiment matching `where` (all pages)."""
+    found, token = [], None
+    while True:
+        page = client.search_runs([exp_id], where, max_results=1000, page_token=token)
+        found.extend(page)
+        token = page.token
+        if not token:
+            return found
+
+
+def _parent(client: Any, exp_id: str, label: str, name: str, info: dict[str, Any]) -> Any:
+    """The hpsearch run's MLflow run, made on first sight; its params sent if missing."""
+    found = _search(client, exp_id, f"tags.`{RUN_TAG}` = '{label}'")
+    if found:
+        parent = found[0]
+    else:
+        tags = {RUN_TAG: label, "mlflow.runName": name, "mlflow.source.name": "hpsearch"}
+        parent = client.create_run(exp_id, start_time=_ms(info.get("started_at")), tags=tags)
+    params = {
+        "dataset": info.get("dataset"),
+        "task": info.get("task"),
+        "seed": info.get("seed"),
+        "engines": ",".join(info.get("engines") or []),
+        "model": info.get("model"),
+        "data_fingerprint": info.get("data_fingerprint"),
+    }
+    missing = {k: v for k, v in params.items() if v is not None and k not in parent.data.params}
+    if missing:
+        from mlflow.entities import Param
+
+        client.log_batch(parent.info.run_id, params=[Param(k, str(v)) for k, v in missing.items()])
+    return parent
+
+
+def _log_trial(
+    client: Any,
+    exp_id: str,
+    parent_id: str,
+    record: TrialRecord,
+    history: list[dict[str, Any]],
+    digest: str,
+) -> Any:
+    """A trial's nested run, whole: params, scores, per-epoch metrics, outcome; digest last."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    tags = {
+        "mlflow.parentRunId": parent_id,
+        "mlflow.runName": f"{record.engine}-{record.trial}",
+        TRIAL_TAG: f"{record.engine}/{record.trial}",
+        "hpsearch.engine": record.engine,
+        OUTCOME_TAG: record.status,
+        "metric": record.metric,
+        "direction": record.direction,
+    }
+    if record.error:
+        tags["error"] = record.error[:5000]
+    if record.rungs:
+        tags["rungs"] = record.rungs
+    run = client.create_run(exp_id, start_time=_ms(record.started_at), tags=tags)
+    run_id, stamp = run.info.run_id, _ms(record.finished_at)
+    params = [Param(k, str(v)[:6000]) for k, v in record.params.items() if v == v]
+    metrics = [
+        Metric(name, float(value), stamp, 0)
+        for name in ("val_score", "cv_mean", "cv_std", "epochs_run", "fit_seconds")
+        if _finite(value := getattr(record, name))
+    ]
+    # One fit (a validation split): the metric's own name; several (folds, halving rungs):
+    # each fit's curve apart, as <fit>/<metric>.
+    several = len({str(row["fit"]) for row in history}) > 1
+    for row in history:
+        if _finite(row["value"]):
+            name = f"{row['fit']}/{row['metric']}" if several else str(row["metric"])
+            metrics.append(Metric(name, float(row["value"]), stamp, int(row["epoch"])))
+    for start in range(0, max(len(params), len(metrics), 1), BATCH):
+        client.log_batch(
+            run_id, metrics=metrics[start : start + BATCH], params=params[start : start + 100]
+        )
+    for start in range(BATCH, len(params), 100):  # past the metrics' batches (a wide factory)
+        client.log_batch(run_id, params=params[start : start + 100])
+    client.set_terminated(run_id, TRIAL_STATUS.get(record.status, "FINISHED"), end_time=stamp)
+    client.log_batch(run_id, tags=[RunTag(DIGEST_TAG, digest)])  # last: the child is whole
+    return client.get_run(run_id)
+
+
+def _log_scores(client: Any, parent: Any, summary: Any, children: dict[str, Any]) -> dict[str, Any]:
+    """summary.csv's best and test scores on the parent (<engine>.<score>) and on each engine's
+    best trial; returns engine -> that trial's run."""
+    best: dict[str, Any] = {}
+    for row in summary.to_dict("records") if len(summary) else []:
+        engine, trial = str(row.get("engine")), str(row.get("best_trial") or "")
+        trial = trial.zfill(3) if trial.isdigit() else trial  # a CSV may drop the zeros
+        child = children.get(f"{engine}/{trial}")
+        scores = {k: v for k, v in row.items() if str(k).startswith("test_") and _finite(v)}
+        _send_metrics(
+            client,
+            parent,
+            {
+                **{f"{engine}.{k}": v for k, v in scores.items()},
+                **(
+                    {f"{engine}.best_val_score": row["best_val_score"]}
+                    if _finite(row.get("best_val_score"))
+                    else {}
+                ),
+            },
+        )
+        _send_tags(client, parent, {f"{BEST_TAG}.{engine}": trial} if trial else {})
+        if child is not None:
+            _send_metrics(client, child, scores)
+            _send_tags(client, child, {BEST_TAG: "true"})
+            best[engine] = child
+    return best
+
+
+def _send_metrics(client: Any, run: Any, values: dict[str, Any]) -> None:
+    from mlflow.entities import Metric
+
+    now = _ms(None)
+    fresh = [
+        Metric(k, float(v), now, 0)
+        for k, v in values.items()
+        if run.data.metrics.get(k) != float(v)
+    ]
+    if fresh:
+        client.log_batch(run.info.run_id, metrics=fresh)
+        run.data.metrics.update({m.key: m.value for m in fresh})
+
+
+def _send_tags(client: Any, run: Any, values: dict[str, str]) -> None:
+    from mlflow.entities import RunTag
+
+    fresh = [RunTag(k, v) for k, v in values.items() if run.data.tags.get(k) != v]
+    if fresh:
+        client.log_batch(run.info.run_id, tags=fresh)
+        run.data.tags.update({t.key: t.value for t in fresh})
+
+
+def _log_artifacts(client: Any, parent: Any, run_dir: Path) -> int:
+    """trials.csv, summary.csv and report.html on the parent, each when it changed."""
+    sent = 0
+    for name in ARTIFACTS:
+        path = run_dir / name
+        if not path.is_file():
+            continue
+        digest = _digest(path.read_bytes())
+        if parent.data.tags.get(f"hpsearch.artifact.{name}") != digest:
+            client.log_artifact(parent.info.run_id, str(path))
+            _send_tags(client, parent, {f"hpsearch.artifact.{name}": digest})
+            sent += 1
+    return sent
+
+
+def _log_models(
+    tracking_uri: str, client: Any, parent: Any, run_dir: Path, best: dict[str, Any]
+) -> int:
+    """Each engine's best/<engine>.pkl as an MLflow model (sklearn flavour, signature, input
+    example) on its best trial's run, once summary.csv names that trial."""
+    import mlflow
+    import mlflow.sklearn
+
+    from hpsearch.report.best import load_pickle  # lazy: it loads the data readers
+
+    sent = 0
+    for engine, child in best.items():
+        path = run_dir / BEST / f"{engine}.pkl"
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        digest = _digest(data)
+        if parent.data.tags.get(MODEL_TAG + engine) == digest:
+            continue
+        model = load_pickle(data)
+        example = example_input(model)
+        mlflow.set_tracking_uri(tracking_uri)  # the fluent API logs models; this thread's run
+        with mlflow.start_run(run_id=child.info.run_id):
+            logged = mlflow.sklearn.log_model(
+                model,
+                name=f"{engine}-best",
+                signature=mlflow.models.infer_signature(example, model.predict(example)),
+                input_example=example,
+                serialization_format="cloudpickle",  # skops refuses hpsearch's own classes
+                pip_requirements=_requirements(),  # inferring them loads the model again
+            )
+        _send_tags(
+            client, parent, {MODEL_TAG + engine: digest, MODEL_URI_TAG + engine: logged.model_uri}
+        )
+        sent += 1
+    return sent
+
+
+def example_input(model: Any) -> Any:
+    """Two raw input rows the model takes: a table model's (its encoder's medians and first
+    categories), else zeros of its width."""
+    from hpsearch.report.best import n_features_of, takes_table
+
+    if not takes_table(model):
+        return np.zeros((2, n_features_of(model)), dtype=np.float32)
+    import pandas as pd
+
+    encoder = model.steps[0][1]
+    parts = encoder.transformer_.named_transformers_
+    row: dict[str, Any] = {}
+    if encoder.numeric_:
+        medians = parts["numeric"].steps[0][1].statistics_
+        row.update({c: float(m) for c, m in zip(encoder.numeric_, medians, strict=False)})
+    if encoder.categorical_:
+        categories = parts["categorical"].steps[-1][1].categories_
+        row.update({c: str(k[0]) for c, k in zip(encoder.categorical_, categories, strict=False)})
+    return pd.DataFrame([row, row], columns=encoder.columns_)
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for name in ("hpsearch", "scikit-learn", "scikeras", "keras", "jax", "pandas", "numpy"):
+        try:
+            found.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def _log_state(client: Any, parent: Any, run_dir: Path) -> None:
+    """The parent's status follows status.json's state (a resume sets it running again)."""
+    from hpsearch.rundir.live import read_status
+
+    try:
+        state = read_status(run_dir)
+    except InputError:
+        return
+    status = RUN_STATUS.get(state["state"], "RUNNING")
+    _send_tags(client, parent, {"hpsearch.state": state["state"]})
+    if parent.info.status == status:
+        return
+    if status == "RUNNING":
+        client.update_run(parent.info.run_id, status="RUNNING")
+    else:
+        client.set_terminated(parent.info.run_id, status, end_time=_ms(state.get("updated_at")))
+
+
+def _digest(value: Any) -> str:
+    """A short fingerprint of what was logged (NaN and NumPy numbers written alike)."""
+    data = value if isinstance(value, bytes) else json.dumps(_plain(value), sort_keys=True).encode()
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, Iterable) and not isinstance(value, str):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value if isinstance(value, (int, float, bool, type(None))) else str(value)
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _ms(stamp: str | None) -> int:
+    """An ISO time as MLflow's milliseconds since the epoch; now if missing or unreadable."""
+    try:
+        return int(datetime.fromisoformat(str(stamp)).timestamp() * 1000)
+    except ValueError:
+        return int(datetime.now().timestamp() * 1000)
