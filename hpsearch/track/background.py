@@ -54,7 +54,7 @@ class Tracker:
         self._wanted.set()
         self._thread.join(wait)
         if not self.complete:
-            self._warning("not everything was sent before the run ended" if not self.warned else "")
+            self._warning("was still sending when the run ended")
 
     def _loop(self) -> None:
         while True:
@@ -65,18 +65,19 @@ class Tracker:
                 self._sync(self.run_dir, self.where)
                 self.complete = closing
             except Exception as exc:  # any failure of the tracker: the study goes on
-                self._warning(f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}")
+                reason = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+                self._warning(f"failed ({reason})")
             if closing:
                 return
             self._closing.wait(self._pause)  # a close cuts the pause short
 
-    def _warning(self, why: str) -> None:
-        """The run's one warning line about this tracker (`why` empty: already warned)."""
-        if self.warned or not why:
+    def _warning(self, what: str) -> None:
+        """The run's one warning line about this tracker; later ones are not shown."""
+        if self.warned:
             return
         self.warned = True
         self._warn(
-            f"hpsearch: warning: {self.name} tracking at {self.where} failed ({why}); the study "
+            f"hpsearch: warning: {self.name} tracking at {self.where} {what}; the study "
             f"goes on, and what was not sent is sent by a later sync or by: python -m hpsearch "
             f"export {self.name} {self.run_dir} --tracking-uri {self.where}"
         )
