@@ -28,6 +28,7 @@ from hpsearch.run.runner import run_study
 from hpsearch.study.config import load_study, parse_study
 from hpsearch.track import mlflow as tracking
 from hpsearch.track.background import Tracker
+from hpsearch.track.mlflow_models import MODEL_URI_TAG
 
 from conftest import DATA_DIR, ROOT
 
@@ -186,6 +187,7 @@ def served(tmp_path_factory):
             "run_dir": tmp / run_dir,
             "code": study.returncode,
             "stderr": err,
+            "stdout": out,
             "at_kill": at_kill,
             "exports": (first, second),
             "after_first": after_first,
@@ -199,6 +201,7 @@ def served(tmp_path_factory):
 def test_live_run_shows_a_parent_with_nested_trials_params_curves_and_outcomes(served):
     assert served["code"] == 0, served["stderr"][-3000:]
     assert served["at_kill"], "no trial reached the server while the study ran"
+    assert len(served["stdout"].splitlines()) == 1  # the run folder; no MLflow links
     parents, children = runs_of(served["uri"], "tracked")
     run_dir = served["run_dir"]
     trials = pd.read_csv(run_dir / "trials.csv", dtype={"trial": str})
@@ -265,10 +268,18 @@ def test_export_twice_adds_nothing(served):
 
 
 def test_the_logged_model_predicts_raw_rows(served):
-    parents, _ = runs_of(served["uri"], "tracked")
+    parents, children = runs_of(served["uri"], "tracked")
     mlflow.set_tracking_uri(served["uri"])
+    client = MlflowClient(served["uri"])
     for engine in ("sklearn", "optuna"):
-        model = mlflow.pyfunc.load_model(parents[0].data.tags[tracking.MODEL_URI_TAG + engine])
+        uri = parents[0].data.tags[MODEL_URI_TAG + engine]
+        # on the best trial's run as it is now (not one deleted and logged again since)
+        best = parents[0].data.tags[f"{tracking.BEST_TAG}.{engine}"]
+        run = next(c for c in children if c.data.tags[tracking.TRIAL_TAG] == f"{engine}/{best}")
+        assert (
+            client.get_logged_model(uri.removeprefix("models:/")).source_run_id == run.info.run_id
+        )
+        model = mlflow.pyfunc.load_model(uri)
         assert model.metadata.get_input_schema().input_names()[0] == "island"
         predicted = list(model.predict(RAW_ROWS))
         assert set(predicted) <= {"Adelie", "Chinstrap", "Gentoo"}

@@ -23,24 +23,22 @@ import importlib.util
 import json
 import logging
 import math
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from hpsearch.errors import InputError
-from hpsearch.rundir.folder import BEST, HISTORIES, REPORT, SUMMARY, TRIALS, read_info
+from hpsearch.rundir.folder import HISTORIES, REPORT, SUMMARY, TRIALS, read_info
 from hpsearch.rundir.read import read_summary
 from hpsearch.study.trials import TrialRecord, read_histories, read_trials
+from hpsearch.track.mlflow_models import log_models
 
 INSTALL = 'pip install "hpsearch[mlflow]"'
 RUN_TAG, TRIAL_TAG, DIGEST_TAG = "hpsearch.run", "hpsearch.trial", "hpsearch.digest"
 OUTCOME_TAG, BEST_TAG = "outcome", "hpsearch.best"
-MODEL_TAG = "hpsearch.model."  # + engine: the digest of best/<engine>.pkl logged
-MODEL_URI_TAG = "hpsearch.model_uri."  # + engine: where that model is (models:/...)
 ARTIFACTS = (TRIALS, SUMMARY, REPORT)
 # status.json's state -> the parent's MLflow status; a trial's outcome -> its child's
 RUN_STATUS = {
@@ -85,8 +83,10 @@ def sync(run_dir: str | Path, tracking_uri: str) -> Sent:
     require()
     from mlflow import MlflowClient
 
-    # MLflow's own notices (tables created, pickle caution) are not the run's: errors only
+    # MLflow's own notices (tables created, pickle caution) are not the run's: errors only;
+    # and stdout is hpsearch's (its last line is the run folder), not MLflow's "View run" links
     logging.getLogger("mlflow").setLevel(logging.ERROR)
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     run_dir = Path(run_dir)
     info = read_info(run_dir)
     study = str(info.get("study") or run_dir.parent.name)
@@ -105,7 +105,7 @@ def sync(run_dir: str | Path, tracking_uri: str) -> Sent:
     for record in read_trials(run_dir / TRIALS):
         key = f"{record.engine}/{record.trial}"
         history = histories.get((record.engine, record.trial), [])
-        digest = _digest([record.row(), history])
+        digest = fingerprint([record.row(), history])
         child = children.get(key)
         if child is not None and child.data.tags.get(DIGEST_TAG) == digest:
             continue
@@ -116,7 +116,9 @@ def sync(run_dir: str | Path, tracking_uri: str) -> Sent:
     summary = read_summary(run_dir)
     best = _log_scores(client, parent, summary, children)
     sent.artifacts = _log_artifacts(client, parent, run_dir)
-    sent.models = _log_models(tracking_uri, client, parent, run_dir, best)
+    sent.models = log_models(
+        tracking_uri, parent, run_dir, best, lambda tags: send_tags(client, parent, tags)
+    )
     _log_state(client, parent, run_dir)
     return sent
 
@@ -227,10 +229,10 @@ def _log_scores(client: Any, parent: Any, summary: Any, children: dict[str, Any]
                 ),
             },
         )
-        _send_tags(client, parent, {f"{BEST_TAG}.{engine}": trial} if trial else {})
+        send_tags(client, parent, {f"{BEST_TAG}.{engine}": trial} if trial else {})
         if child is not None:
             _send_metrics(client, child, scores)
-            _send_tags(client, child, {BEST_TAG: "true"})
+            send_tags(client, child, {BEST_TAG: "true"})
             best[engine] = child
     return best
 
@@ -249,7 +251,7 @@ def _send_metrics(client: Any, run: Any, values: dict[str, Any]) -> None:
         run.data.metrics.update({m.key: m.value for m in fresh})
 
 
-def _send_tags(client: Any, run: Any, values: dict[str, str]) -> None:
+def send_tags(client: Any, run: Any, values: dict[str, str]) -> None:
     from mlflow.entities import RunTag
 
     fresh = [RunTag(k, v) for k, v in values.items() if run.data.tags.get(k) != v]
@@ -265,83 +267,12 @@ def _log_artifacts(client: Any, parent: Any, run_dir: Path) -> int:
         path = run_dir / name
         if not path.is_file():
             continue
-        digest = _digest(path.read_bytes())
+        digest = fingerprint(path.read_bytes())
         if parent.data.tags.get(f"hpsearch.artifact.{name}") != digest:
             client.log_artifact(parent.info.run_id, str(path))
-            _send_tags(client, parent, {f"hpsearch.artifact.{name}": digest})
+            send_tags(client, parent, {f"hpsearch.artifact.{name}": digest})
             sent += 1
     return sent
-
-
-def _log_models(
-    tracking_uri: str, client: Any, parent: Any, run_dir: Path, best: dict[str, Any]
-) -> int:
-    """Each engine's best/<engine>.pkl as an MLflow model (sklearn flavour, signature, input
-    example) on its best trial's run, once summary.csv names that trial."""
-    import mlflow
-    import mlflow.sklearn
-
-    from hpsearch.report.best import load_pickle  # lazy: it loads the data readers
-
-    sent = 0
-    for engine, child in best.items():
-        path = run_dir / BEST / f"{engine}.pkl"
-        if not path.is_file():
-            continue
-        data = path.read_bytes()
-        digest = _digest(data)
-        if parent.data.tags.get(MODEL_TAG + engine) == digest:
-            continue
-        model = load_pickle(data)
-        example = example_input(model)
-        mlflow.set_tracking_uri(tracking_uri)  # the fluent API logs models; this thread's run
-        with mlflow.start_run(run_id=child.info.run_id):
-            logged = mlflow.sklearn.log_model(
-                model,
-                name=f"{engine}-best",
-                signature=mlflow.models.infer_signature(example, model.predict(example)),
-                input_example=example,
-                serialization_format="cloudpickle",  # skops refuses hpsearch's own classes
-                pip_requirements=_requirements(),  # inferring them loads the model again
-            )
-        _send_tags(
-            client, parent, {MODEL_TAG + engine: digest, MODEL_URI_TAG + engine: logged.model_uri}
-        )
-        sent += 1
-    return sent
-
-
-def example_input(model: Any) -> Any:
-    """Two raw input rows the model takes: a table model's (its encoder's medians and first
-    categories), else zeros of its width."""
-    from hpsearch.report.best import n_features_of, takes_table
-
-    if not takes_table(model):
-        return np.zeros((2, n_features_of(model)), dtype=np.float32)
-    import pandas as pd
-
-    encoder = model.steps[0][1]
-    parts = encoder.transformer_.named_transformers_
-    row: dict[str, Any] = {}
-    if encoder.numeric_:
-        medians = parts["numeric"].steps[0][1].statistics_
-        row.update({c: float(m) for c, m in zip(encoder.numeric_, medians, strict=False)})
-    if encoder.categorical_:
-        categories = parts["categorical"].steps[-1][1].categories_
-        row.update({c: str(k[0]) for c, k in zip(encoder.categorical_, categories, strict=False)})
-    return pd.DataFrame([row, row], columns=encoder.columns_)
-
-
-def _requirements() -> list[str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = []
-    for name in ("hpsearch", "scikit-learn", "scikeras", "keras", "jax", "pandas", "numpy"):
-        try:
-            found.append(f"{name}=={version(name)}")
-        except PackageNotFoundError:
-            continue
-    return found
 
 
 def _log_state(client: Any, parent: Any, run_dir: Path) -> None:
@@ -353,7 +284,7 @@ def _log_state(client: Any, parent: Any, run_dir: Path) -> None:
     except InputError:
         return
     status = RUN_STATUS.get(state["state"], "RUNNING")
-    _send_tags(client, parent, {"hpsearch.state": state["state"]})
+    send_tags(client, parent, {"hpsearch.state": state["state"]})
     if parent.info.status == status:
         return
     if status == "RUNNING":
@@ -362,7 +293,7 @@ def _log_state(client: Any, parent: Any, run_dir: Path) -> None:
         client.set_terminated(parent.info.run_id, status, end_time=_ms(state.get("updated_at")))
 
 
-def _digest(value: Any) -> str:
+def fingerprint(value: Any) -> str:
     """A short fingerprint of what was logged (NaN and NumPy numbers written alike)."""
     data = value if isinstance(value, bytes) else json.dumps(_plain(value), sort_keys=True).encode()
     return hashlib.sha256(data).hexdigest()[:16]
