@@ -185,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-cluster",
         action="store_true",
         help="let submitted studies use cluster settings (a Dask scheduler, a Keras "
-        "Tuner chief, an Optuna storage): only for submitters you trust",
+        "Tuner chief, an Optuna storage) and [track] (an MLflow tracking URI): only for "
+        "submitters you trust",
     )
     srv.add_argument(
         "--allow-factory",
