@@ -299,7 +299,17 @@ def test_file_store_from_the_study_file_and_a_resume_adds_no_duplicates(tmp_path
     path.write_text(f'{text}\n[track]\nmlflow = "{uri}"\n')
     study = load_study(path)
     assert study.track == {"mlflow": uri}
+    seen: list[int] = []  # trials in trials.csv each time the tracker is woken
+    wake = Tracker.wake
+
+    def counting(tracker: Tracker) -> None:
+        table = tracker.run_dir / "trials.csv"
+        seen.append(len(pd.read_csv(table)) if table.is_file() else 0)
+        wake(tracker)
+
+    monkeypatch.setattr(Tracker, "wake", counting)
     run_dir = run_study(study, output_dir=str(tmp_path / "results"), keep_state=True)
+    assert seen[:3] == [0, 1, 2]  # at the start, then as each trial lands (live, not at the end)
     parents, children = runs_of(uri, "tracked")
     assert len(parents) == 1 and len(children) == 2
     assert parents[0].info.status == "FINISHED"
