@@ -27,6 +27,7 @@ from hpsearch.report.best import load_best
 from hpsearch.run.runner import run_study
 from hpsearch.serve.submit import check_submission
 from hpsearch.study.config import load_study, parse_study
+from hpsearch.study.trials import HISTORY_COLUMNS, TrialRecord, trials_dataframe
 from hpsearch.track import mlflow as tracking
 from hpsearch.track.background import Tracker
 from hpsearch.track.mlflow_models import MODEL_URI_TAG
@@ -325,6 +326,51 @@ def test_file_store_from_the_study_file_and_a_resume_adds_no_duplicates(tmp_path
         "sklearn/000",
         "sklearn/001",
     ]
+
+
+def test_outcomes_and_a_changed_trial_are_logged_once_each(tmp_path, monkeypatch):
+    """No training: a run folder written by hand, with a failed and a pruned trial and one of
+    two fits; a trial whose record changes is logged again, its old run deleted."""
+    monkeypatch.chdir(tmp_path)  # a sqlite: store keeps its artifacts in ./mlruns
+    run_dir = tmp_path / "synthetic" / "20260101-000000-abcd"
+    run_dir.mkdir(parents=True)
+    (run_dir / "run.json").write_text(json.dumps({"study": "synthetic", "seed": 1}))
+    (run_dir / "status.json").write_text(json.dumps({"state": "finished", "engines": {}}))
+
+    def trial(number: str, status: str, score: float, error: str = "") -> TrialRecord:
+        params = {"learning_rate": 0.01, "n_neurons": 8}
+        return TrialRecord("optuna", number, status, params, "val_accuracy", val_score=score,
+                           error=error, started_at="2026-01-01T00:00:00+00:00",
+                           finished_at="2026-01-01T00:00:05+00:00")  # fmt: skip
+
+    def write(records: list[TrialRecord]) -> None:
+        trials_dataframe(records).to_csv(run_dir / "trials.csv", index=False)
+
+    history = [("optuna", "001", fit, epoch, "loss", 1.0 / epoch) for fit in ("0", "1")
+               for epoch in (1, 2, 3)]  # fmt: skip
+    pd.DataFrame(history, columns=HISTORY_COLUMNS).to_csv(run_dir / "histories.csv", index=False)
+    write([trial("000", "failed", float("nan"), "loss became NaN"), trial("001", "ok", 0.8)])
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    assert tracking.sync(run_dir, uri).trials == 2
+    write([trial("000", "failed", float("nan"), "loss became NaN"), trial("001", "pruned", 0.7)])
+    assert tracking.sync(run_dir, uri).trials == 1  # only the trial that changed
+    assert tracking.sync(run_dir, uri).trials == 0
+    _, children = runs_of(uri, "synthetic", ViewType.ALL)
+    active = {
+        c.data.tags[tracking.TRIAL_TAG]: c for c in children if c.info.lifecycle_stage == "active"
+    }
+    assert len(children) == 3 and sorted(active) == ["optuna/000", "optuna/001"]
+    failed, pruned = active["optuna/000"], active["optuna/001"]
+    assert (failed.data.tags["outcome"], failed.info.status) == ("failed", "FAILED")
+    assert failed.data.tags["error"] == "loss became NaN" and "val_score" not in failed.data.metrics
+    assert (pruned.data.tags["outcome"], pruned.info.status) == ("pruned", "KILLED")
+    assert pruned.data.metrics["val_score"] == 0.7
+    client = MlflowClient(uri)
+    for fit in ("0", "1"):  # two fits: each one's curve apart
+        steps = [
+            (m.step, m.value) for m in client.get_metric_history(pruned.info.run_id, f"{fit}/loss")
+        ]
+        assert sorted(steps) == [(1, 1.0), (2, 0.5), (3, 1.0 / 3)]
 
 
 def test_configuration_errors_are_one_line(tmp_path, monkeypatch):
