@@ -373,6 +373,17 @@ def test_outcomes_and_a_changed_trial_are_logged_once_each(tmp_path, monkeypatch
         assert sorted(steps) == [(1, 1.0), (2, 0.5), (3, 1.0 / 3)]
 
 
+def test_search_from_python_takes_track(tmp_path, monkeypatch):
+    import hpsearch
+    from hpsearch.run import runner
+
+    given = []
+    monkeypatch.setattr(runner, "run_study", lambda study, **kw: given.append(study) or tmp_path)
+    frame = pd.read_csv(PENGUINS).head(60)
+    hpsearch.search(frame, "species", output_dir=str(tmp_path), track={"mlflow": "http://h:1"})
+    assert given[0].track == {"mlflow": "http://h:1"}
+
+
 def test_configuration_errors_are_one_line(tmp_path, monkeypatch):
     base = f'[study]\nname = "t"\n[data]\ntrain = "{PENGUINS}"\ntarget = "species"\n'
     for extra, expected in (
