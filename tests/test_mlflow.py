@@ -371,6 +371,14 @@ def test_outcomes_and_a_changed_trial_are_logged_once_each(tmp_path, monkeypatch
             (m.step, m.value) for m in client.get_metric_history(pruned.info.run_id, f"{fit}/loss")
         ]
         assert sorted(steps) == [(1, 1.0), (2, 0.5), (3, 1.0 / 3)]
+    # a trial run made twice (a live sync and an export at once): the next sync keeps one
+    twice = {"mlflow.parentRunId": failed.data.tags["mlflow.parentRunId"]}
+    client.create_run(failed.info.experiment_id, tags={**twice, tracking.TRIAL_TAG: "optuna/000"})
+    tracking.sync(run_dir, uri)
+    assert sorted(c.data.tags[tracking.TRIAL_TAG] for c in runs_of(uri, "synthetic")[1]) == [
+        "optuna/000",
+        "optuna/001",
+    ]
 
 
 def test_search_from_python_takes_track(tmp_path, monkeypatch):

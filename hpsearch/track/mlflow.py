@@ -95,10 +95,13 @@ def sync(run_dir: str | Path, tracking_uri: str) -> Sent:
     exp_id = experiment.experiment_id if experiment else client.create_experiment(study)
     parent = _parent(client, exp_id, f"{study}/{run_dir.name}", run_dir.name, info)
     sent = Sent(parent.info.run_id)
-    children = {
-        r.data.tags.get(TRIAL_TAG, ""): r
-        for r in _search(client, exp_id, f"tags.`mlflow.parentRunId` = '{sent.parent}'")
-    }
+    children: dict[str, Any] = {}
+    for child in _search(client, exp_id, f"tags.`mlflow.parentRunId` = '{sent.parent}'"):
+        key = child.data.tags.get(TRIAL_TAG, "")
+        if key in children:  # two syncs at once (a live run and an export) both made it
+            client.delete_run(child.info.run_id)
+        else:
+            children[key] = child
     histories: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in read_histories(run_dir / HISTORIES):
         histories.setdefault((str(row["engine"]), str(row["trial"])), []).append(row)
