@@ -247,10 +247,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     for path in args.study:
         study = load_study(path)
+        if study.track.get("mlflow"):
+            from hpsearch.track.mlflow import require
+
+            require()  # as `run` would
         where = locate_data(study)
         check_writable(Path(study.output_dir), study.source)
         source = "no local copy: run downloads it" if where == "download" else f"from {where}"
         model = f", model {study.factory}" if study.factory else ""
+        model += f", tracked at {study.track['mlflow']}" if study.track.get("mlflow") else ""
         print(f"{path}: ok ({study.dataset} {source}, engines {', '.join(study.engines)}{model})")
     return 0
 

@@ -5,6 +5,7 @@ duplicates; the logged model predicting raw rows; one-line configuration errors.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -22,6 +23,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import ViewType
 
+from hpsearch.commands import cmd_validate
 from hpsearch.errors import InputError, StudyError
 from hpsearch.report.best import load_best
 from hpsearch.run.runner import run_study
@@ -392,7 +394,7 @@ def test_search_from_python_takes_track(tmp_path, monkeypatch):
     assert given[0].track == {"mlflow": "http://h:1"}
 
 
-def test_configuration_errors_are_one_line(tmp_path, monkeypatch):
+def test_configuration_errors_are_one_line(tmp_path, monkeypatch, capsys):
     base = f'[study]\nname = "t"\n[data]\ntrain = "{PENGUINS}"\ntarget = "species"\n'
     for extra, expected in (
         ('[track]\nmlfow = "http://x"\n', "track.mlfow: expected one of mlflow"),
@@ -412,8 +414,14 @@ def test_configuration_errors_are_one_line(tmp_path, monkeypatch):
         "got neither"
     ]
     assert not (tmp_path / "results").exists()
+    # `validate` says where a study is tracked, and refuses what `run` would
+    (tmp_path / "v.toml").write_text(base + '[track]\nmlflow = "http://x:5000"\n')
+    assert cmd_validate(argparse.Namespace(study=[str(tmp_path / "v.toml")])) == 0
+    assert "tracked at http://x:5000)" in capsys.readouterr().out
     # without mlflow installed: one line naming the extra, and no run folder
     monkeypatch.setattr(tracking, "installed", lambda: False)
+    with pytest.raises(InputError, match=r'pip install "hpsearch\[mlflow\]"'):
+        cmd_validate(argparse.Namespace(study=[str(tmp_path / "v.toml")]))
     with pytest.raises(InputError, match=r'pip install "hpsearch\[mlflow\]"'):
         run_study(parse_study(base + '[track]\nmlflow = "http://x"\n', "t.toml"),
                   output_dir=str(tmp_path / "results"))  # fmt: skip
