@@ -40,6 +40,7 @@ class Tracker:
         self._warn, self._pause = warn, pause
         self._wanted, self._closing = threading.Event(), threading.Event()
         self.warned, self.complete = False, False
+        self._warned_lock = threading.Lock()  # the thread and `close` may warn at once
         self._thread = threading.Thread(target=self._loop, name=f"hpsearch-{name}", daemon=True)
         self._thread.start()
         self.wake()  # the parent run shows up as the run starts
@@ -73,9 +74,10 @@ class Tracker:
 
     def _warning(self, what: str) -> None:
         """The run's one warning line about this tracker; later ones are not shown."""
-        if self.warned:
-            return
-        self.warned = True
+        with self._warned_lock:
+            if self.warned:
+                return
+            self.warned = True
         self._warn(
             f"hpsearch: warning: {self.name} tracking at {self.where} {what}; the study "
             f"goes on, and what was not sent is sent by a later sync or by: python -m hpsearch "
