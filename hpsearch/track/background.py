@@ -13,7 +13,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 # MLflow retries a failed request up to 7 times with growing pauses (minutes in all); a live
@@ -58,6 +58,10 @@ class Tracker:
             self._warning("was still sending when the run ended")
 
     def _loop(self) -> None:
+        # Linux niceness is per thread: the trials' threads come first for the CPU (elsewhere
+        # the thread runs at the run's own priority)
+        with suppress(AttributeError, OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         while True:
             self._wanted.wait()
             closing = self._closing.is_set()  # read first: a close after it needs one more sync
