@@ -439,6 +439,7 @@ def test_a_failing_or_slow_tracker_never_holds_the_run_and_warns_once(tmp_path):
     lines: list[str] = []
 
     def failing(run_dir: Path, where: str) -> None:
+        lines.append(f"nice {os.getpriority(os.PRIO_PROCESS, threading.get_native_id())}")
         raise ConnectionError("refused")
 
     tracker = Tracker("mlflow", failing, tmp_path, "http://x", lines.append, pause=0.01)
@@ -446,6 +447,8 @@ def test_a_failing_or_slow_tracker_never_holds_the_run_and_warns_once(tmp_path):
         tracker.wake()
         time.sleep(0.02)
     tracker.close(wait=2)
+    assert set(line for line in lines if line.startswith("nice")) == {"nice 19"}  # the lowest
+    lines[:] = [line for line in lines if not line.startswith("nice")]
     assert len(lines) == 1 and "ConnectionError: refused" in lines[0]
     assert f"hpsearch export mlflow {tmp_path} --tracking-uri http://x" in lines[0]
 
