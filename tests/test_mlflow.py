@@ -372,11 +372,18 @@ def test_outcomes_and_a_changed_trial_are_logged_once_each(tmp_path, monkeypatch
     assert (pruned.data.tags["outcome"], pruned.info.status) == ("pruned", "KILLED")
     assert pruned.data.metrics["val_score"] == 0.7
     client = MlflowClient(uri)
-    for fit in ("0", "1"):  # two fits: each one's curve apart
-        steps = [
-            (m.step, m.value) for m in client.get_metric_history(pruned.info.run_id, f"{fit}/loss")
-        ]
+    for name in ("loss", "1/loss"):  # two fits: each one's curve apart, the first's plain
+        steps = [(m.step, m.value) for m in client.get_metric_history(pruned.info.run_id, name)]
         assert sorted(steps) == [(1, 1.0), (2, 0.5), (3, 1.0 / 3)]
+    # a fit added to the history (a refit at the engine's end): its rows only, nothing deleted
+    refit = [("optuna", "001", "refit", epoch, "loss", 0.1) for epoch in (1, 2)]
+    table = pd.DataFrame(history + refit, columns=HISTORY_COLUMNS)
+    table.to_csv(run_dir / "histories.csv", index=False)
+    assert tracking.sync(run_dir, uri).trials == 1
+    assert tracking.sync(run_dir, uri).trials == 0
+    assert len(runs_of(uri, "synthetic", ViewType.ALL)[1]) == 3
+    assert len(client.get_metric_history(pruned.info.run_id, "loss")) == 3
+    assert [m.step for m in client.get_metric_history(pruned.info.run_id, "refit/loss")] == [1, 2]
     # a trial run made twice (a live sync and an export at once): the next sync keeps one
     twice = {"mlflow.parentRunId": failed.data.tags["mlflow.parentRunId"]}
     client.create_run(failed.info.experiment_id, tags={**twice, tracking.TRIAL_TAG: "optuna/000"})

@@ -7,11 +7,13 @@ thing once:
 
     parent  hpsearch.run = <study>/<run-id>      params: dataset, seed, engines, ...
     child   hpsearch.trial = <engine>/<trial>    params, val_score, per-epoch metrics
-            hpsearch.digest = what was logged    (step = epoch), tag outcome = ok|failed|pruned
+            hpsearch.digest = its record's       (step = epoch), tag outcome = ok|failed|pruned
+            hpsearch.history = rows logged
 
 A child is logged whole and its digest tag set last: a child without it (a sync cut off) or
 with another digest (a trial whose record changed: a halving rung, a resumed engine) is
-deleted and logged again. Artifacts and models carry the digest of the file they came from
+deleted and logged again; one whose history only grew (the sklearn engine adds its best
+trial's refit curve at its end) gets the new rows. Artifacts and models carry the digest of the file they came from
 as a tag of the parent, and are sent again only when it changes. mlflow is imported lazily:
 hpsearch imports without it.
 """
@@ -38,6 +40,7 @@ from hpsearch.track.mlflow_models import log_models
 
 INSTALL = 'pip install "hpsearch[mlflow]"'
 RUN_TAG, TRIAL_TAG, DIGEST_TAG = "hpsearch.run", "hpsearch.trial", "hpsearch.digest"
+HISTORY_TAG = "hpsearch.history"  # <rows logged>:<their digest>, of the sorted history rows
 OUTCOME_TAG, BEST_TAG = "outcome", "hpsearch.best"
 ARTIFACTS = (TRIALS, SUMMARY, REPORT)
 # status.json's state -> the parent's MLflow status; a trial's outcome -> its child's
@@ -107,11 +110,17 @@ def sync(run_dir: str | Path, tracking_uri: str) -> Sent:
         histories.setdefault((str(row["engine"]), str(row["trial"])), []).append(row)
     for record in read_trials(run_dir / TRIALS):
         key = f"{record.engine}/{record.trial}"
-        history = histories.get((record.engine, record.trial), [])
-        digest = fingerprint([record.row(), history])
+        history = _sorted(histories.get((record.engine, record.trial), []))
+        digest = fingerprint(record.row())
         child = children.get(key)
         if child is not None and child.data.tags.get(DIGEST_TAG) == digest:
-            continue
+            logged = _logged_rows(child, history)
+            if logged == len(history):
+                continue
+            if logged is not None:  # rows added since (the sklearn engine's refit, at its end)
+                _log_history(client, child.info.run_id, record, history, logged)
+                sent.trials += 1
+                continue
         if child is not None:  # cut off while logged, or its record changed since
             client.delete_run(child.info.run_id)
         children[key] = _log_trial(client, exp_id, sent.parent, record, history, digest)
@@ -193,13 +202,6 @@ def _log_trial(
         for name in ("val_score", "cv_mean", "cv_std", "epochs_run", "fit_seconds")
         if _finite(value := getattr(record, name))
     ]
-    # One fit (a validation split): the metric's own name; several (folds, halving rungs):
-    # each fit's curve apart, as <fit>/<metric>.
-    several = len({str(row["fit"]) for row in history}) > 1
-    for row in history:
-        if _finite(row["value"]):
-            name = f"{row['fit']}/{row['metric']}" if several else str(row["metric"])
-            metrics.append(Metric(name, float(row["value"]), stamp, int(row["epoch"])))
     for start in range(0, max(len(params), len(metrics), 1), BATCH):
         client.log_batch(
             run_id, metrics=metrics[start : start + BATCH], params=params[start : start + 100]
@@ -207,8 +209,48 @@ def _log_trial(
     for start in range(BATCH, len(params), 100):  # past the metrics' batches (a wide factory)
         client.log_batch(run_id, params=params[start : start + 100])
     client.set_terminated(run_id, TRIAL_STATUS.get(record.status, "FINISHED"), end_time=stamp)
+    _log_history(client, run_id, record, history, 0)
     client.log_batch(run_id, tags=[RunTag(DIGEST_TAG, digest)])  # last: the child is whole
     return client.get_run(run_id)
+
+
+def _sorted(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A trial's history rows in one order (fit, metric, epoch): rows of a fit added later
+    (a refit) come after those already logged, whatever order the file has them in."""
+    return sorted(history, key=lambda r: (str(r["fit"]), str(r["metric"]), int(r["epoch"])))
+
+
+def _logged_rows(child: Any, history: list[dict[str, Any]]) -> int | None:
+    """How many of `history`'s first rows the trial's run has (None: not a prefix of them)."""
+    count, _, digest = child.data.tags.get(HISTORY_TAG, "").partition(":")
+    if not count.isdigit() or int(count) > len(history):
+        return None
+    return int(count) if fingerprint(history[: int(count)]) == digest else None
+
+
+def _log_history(
+    client: Any, run_id: str, record: TrialRecord, history: list[dict[str, Any]], start: int
+) -> None:
+    """Rows `start:` of the trial's per-epoch history, step = epoch; then the tag that says
+    how many are logged. The first fit's curves keep the metric's own name, further fits'
+    (folds, halving rungs, the final refit) are <fit>/<metric>: a fit added later renames none."""
+    from mlflow.entities import Metric, RunTag
+
+    stamp, first = _ms(record.finished_at), min((str(r["fit"]) for r in history), default="")
+    metrics = [
+        Metric(
+            str(row["metric"]) if str(row["fit"]) == first else f"{row['fit']}/{row['metric']}",
+            float(row["value"]),
+            stamp,
+            int(row["epoch"]),
+        )
+        for row in history[start:]
+        if _finite(row["value"])
+    ]
+    for at in range(0, len(metrics), BATCH):
+        client.log_batch(run_id, metrics=metrics[at : at + BATCH])
+    done = f"{len(history)}:{fingerprint(history)}"
+    client.log_batch(run_id, tags=[RunTag(HISTORY_TAG, done)])
 
 
 def _log_scores(client: Any, parent: Any, summary: Any, children: dict[str, Any]) -> dict[str, Any]:
