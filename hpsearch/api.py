@@ -81,7 +81,8 @@ def search(
     `study`: a study file or dict without `[data]` (its engines, space, budget); keyword
     `settings` override it: `engines`, `space`, `epochs`, `batch_size`, `n_trials` (every
     engine's trial count), `seed`, `name`, `output_dir`, the `[data]` keys (`test_fraction`,
-    `task`, `class_weight`, `drop`, ...) and engine sections (`optuna={"sampler": "random"}`).
+    `task`, `class_weight`, `drop`, ...), engine sections (`optuna={"sampler": "random"}`) and
+    `track={"mlflow": URI}` (README: Tracking).
     `model`: a model factory (a function returning a compiled Keras model, its keyword
     parameters searched by `space`) or its "package.module:function" name. One defined in a
     notebook or script runs in this process only: `worker`s and Dask cannot import it.
@@ -148,12 +149,12 @@ def _apply(doc: dict[str, dict[str, Any]], settings: dict[str, Any]) -> None:
             doc.setdefault("train", {})[key] = value
         elif key in DATA_KEYS:
             doc["data"][key] = list(value) if isinstance(value, tuple) else value
-        elif key == "space" or key in engines:
+        elif key in ("space", "track") or key in engines:
             if not isinstance(value, dict):
                 raise InputError(f"search(): {key} expected a dict, got {type(value).__name__}")
             doc.setdefault(key, {}).update(value)
         else:
-            known = (*STUDY_KEYS, *TRAIN_KEYS, *DATA_KEYS, "space", "n_trials", *engines)
+            known = (*STUDY_KEYS, *TRAIN_KEYS, *DATA_KEYS, "space", "track", "n_trials", *engines)
             raise InputError(
                 f"search(): unknown setting {key!r}; expected one of {', '.join(known)}"
             )

@@ -9,6 +9,7 @@ from hpsearch import registry
 from hpsearch.commands import (
     clusters,
     cmd_compare,
+    cmd_export,
     cmd_importance,
     cmd_predict,
     cmd_report,
@@ -92,6 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
             help="no progress bars (they are off anyway when stderr is not a terminal)",
         )
         command.add_argument(
+            "--mlflow",
+            nargs="?",
+            const="",
+            metavar="URI",
+            help="log the run to this MLflow tracking server as it goes (without URI: "
+            "$MLFLOW_TRACKING_URI); needs hpsearch[mlflow]",
+        )
+        command.add_argument(
             "--keep-state",
             action="store_true",
             help="keep the fit store (state/) of a finished run; by default only "
@@ -124,6 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("run_dir")
     imp.add_argument("--json", action="store_true", help="engine -> {parameter: importance}")
     imp.set_defaults(func=cmd_importance)
+    exp = sub.add_parser("export", help="send runs made earlier to a tracker (idempotent)")
+    exp.add_argument("tracker", choices=["mlflow"])
+    exp.add_argument("run_dir", nargs="+")
+    exp.add_argument(
+        "--tracking-uri",
+        help="where (default: $MLFLOW_TRACKING_URI, else the URI the run was tracked at)",
+    )
+    exp.set_defaults(func=cmd_export)
     rep = sub.add_parser("report", help="regenerate report.html from a run's CSVs (no retraining)")
     rep.add_argument("run_dir", nargs="+")
     rep.set_defaults(func=cmd_report)
@@ -177,7 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-cluster",
         action="store_true",
         help="let submitted studies use cluster settings (a Dask scheduler, a Keras "
-        "Tuner chief, an Optuna storage): only for submitters you trust",
+        "Tuner chief, an Optuna storage) and [track] (an MLflow tracking URI): only for "
+        "submitters you trust",
     )
     srv.add_argument(
         "--allow-factory",

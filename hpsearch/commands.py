@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch import registry
-from hpsearch.errors import InputError, StudyError
+from hpsearch.errors import Found, HPSearchError, InputError, StudyError
 from hpsearch.run.progress import Display
 from hpsearch.run.status import format_status
 from hpsearch.runtime import compile_cache
@@ -123,6 +123,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def _run(study: Any, args: argparse.Namespace, **options: Any) -> int:
     """Run (or resume) `study`, then the end-of-run table on stderr and the run dir on stdout."""
+    mlflow = _mlflow_uri(args)  # a bad option fails before anything loads
     _prepare_keras(args.verbose)
     from hpsearch.run.runner import run_study  # lazy: loads pandas
 
@@ -131,6 +132,7 @@ def _run(study: Any, args: argparse.Namespace, **options: Any) -> int:
         verbose=int(args.verbose),
         display=Display(quiet=args.quiet),
         keep_state=args.keep_state,
+        mlflow=mlflow,
         **options,
     )
     if not args.quiet:
@@ -139,6 +141,69 @@ def _run(study: Any, args: argparse.Namespace, **options: Any) -> int:
         print(best_table(run_dir), file=sys.stderr)
     print(run_dir)
     return 0
+
+
+def _mlflow_uri(args: argparse.Namespace) -> str | None:
+    """--mlflow URI; a bare --mlflow: $MLFLOW_TRACKING_URI (one line if unset)."""
+    uri = args.mlflow
+    if uri == "":
+        uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+        if not uri:
+            raise StudyError(
+                "--mlflow", None, "a tracking URI, or MLFLOW_TRACKING_URI set", Found("neither")
+            )
+    if uri is not None:
+        from hpsearch.track.mlflow import require
+
+        require()
+    return uri
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Send runs made earlier to MLflow: what the server lacks of each, nothing twice."""
+    from hpsearch.rundir.folder import is_run_dir, read_info  # lazy: loads pandas
+    from hpsearch.track import mlflow
+
+    mlflow.require()
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")  # not minutes on a dead server
+    _prepare_keras(False)  # the best models are Keras models, loaded to be logged
+    for run_dir in map(Path, args.run_dir):
+        if not is_run_dir(run_dir):
+            raise InputError(f"{run_dir}: expected a run directory with status.json, found none")
+        uri = (
+            args.tracking_uri
+            or os.environ.get("MLFLOW_TRACKING_URI")
+            or read_info(run_dir).get("mlflow")
+            or _study_uri(run_dir)
+        )
+        if not uri:
+            raise InputError(
+                f"{run_dir}: expected --tracking-uri or MLFLOW_TRACKING_URI, got neither "
+                "(and the run names no tracking URI)"
+            )
+        try:
+            sent = mlflow.sync(run_dir, uri)
+        except HPSearchError:
+            raise
+        except Exception as exc:  # the server's or the network's: one line, exit 1
+            raise HPSearchError(
+                f"{run_dir}: export to {uri} failed ({type(exc).__name__}: "
+                f"{' '.join(str(exc).split())[:300]}); nothing is sent twice: run it again"
+            ) from None
+        print(f"{run_dir}: {sent} to {uri}", file=sys.stderr)
+    return 0
+
+
+def _study_uri(run_dir: Path) -> str:
+    """The [track] mlflow URI of a run's stored study.toml, or ""."""
+    import tomllib
+
+    try:
+        doc = tomllib.loads((run_dir / "study.toml").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    track = doc.get("track")
+    return str(track.get("mlflow") or "") if isinstance(track, dict) else ""
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -182,10 +247,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     for path in args.study:
         study = load_study(path)
+        if study.track.get("mlflow"):
+            from hpsearch.track.mlflow import require
+
+            require()  # as `run` would
         where = locate_data(study)
         check_writable(Path(study.output_dir), study.source)
         source = "no local copy: run downloads it" if where == "download" else f"from {where}"
         model = f", model {study.factory}" if study.factory else ""
+        model += f", tracked at {study.track['mlflow']}" if study.track.get("mlflow") else ""
         print(f"{path}: ok ({study.dataset} {source}, engines {', '.join(study.engines)}{model})")
     return 0
 

@@ -34,7 +34,9 @@ from hpsearch.rundir.folder import HISTORIES, RUN, STATE, SUMMARY, TRIALS
 from hpsearch.rundir.live import LiveRun
 from hpsearch.runtime import interrupt
 from hpsearch.study.config import Study
-from hpsearch.study.trials import PRUNED, read_histories, read_trials
+from hpsearch.study.trials import PRUNED, TrialRecord, read_histories, read_trials
+from hpsearch.track import mlflow as mlflow_track
+from hpsearch.track.background import tracking
 
 
 def summary_row(study: Study, result: EngineResult) -> dict[str, Any]:
@@ -80,16 +82,44 @@ def run_study(
     display: Display | None = None,
     keep_state: bool = False,
     log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr),
+    mlflow: str | None = None,
 ) -> Path:
     """Run `study` (or finish the run in `resume`) and return its run directory.
 
-    Raises AllTrialsFailed after writing the reports when an engine had no successful
-    trial, and Interrupted (with the way to resume) on Ctrl-C.
+    `mlflow`: a tracking URI to log the run to as it goes (over the study's [track] mlflow;
+    a resumed run keeps the one it had). Raises AllTrialsFailed after writing the reports
+    when an engine had no successful trial, and Interrupted (with the way to resume) on Ctrl-C.
     """
     changes: dict[str, Any] = {"engines": engines, "seed": seed, "output_dir": output_dir}
     study = dataclasses.replace(study, **{k: v for k, v in changes.items() if v is not None})
+    if mlflow or study.track.get("mlflow"):
+        mlflow_track.require()  # before the run folder is made: nothing half-written
     study, run_dir, info, data = open_run(study, resume, engines, seed, changes)
+    if mlflow:  # run.json keeps it: a resume tracks where the run began
+        info["mlflow"] = mlflow
+    uri = mlflow or study.track.get("mlflow") or info.get("mlflow")
+    if uri:
+        mlflow_track.require()
     write_json(run_dir / RUN, info)
+    with tracking(run_dir, {"mlflow": uri} if uri else {}, log) as wake:
+        return _run_engines(
+            study, run_dir, info, data, resume, verbose, display, keep_state, log, wake
+        )
+
+
+def _run_engines(
+    study: Study,
+    run_dir: Path,
+    info: dict[str, Any],
+    data: Dataset,
+    resume: str | Path | None,
+    verbose: int,
+    display: Display | None,
+    keep_state: bool,
+    log: Callable[[str], None],
+    wake: Callable[[], None],
+) -> Path:
+    """Each engine in turn, its trials into the live files (`wake`: the trackers too)."""
     chosen = {name: registry.get(name) for name in study.engines}
     live = LiveRun(
         run_dir,
@@ -109,6 +139,10 @@ def run_study(
     session = f"{now()}-{uuid.uuid4().hex[:8]}"
     summary, failed = [], []
 
+    def on_trial(record: TrialRecord) -> None:
+        live.on_trial(record)
+        wake()
+
     def keep_time() -> None:  # run.json's wall time counts this session so far too
         info["session_seconds"] = live.session_seconds()
         info["wall_seconds"] = round(sum(info["session_seconds"]), 1)
@@ -123,7 +157,7 @@ def run_study(
                 study,
                 data.without_test(),
                 run_dir / STATE / name,
-                live.on_trial,
+                on_trial,
                 session,
                 verbose,
                 on_history=live.on_history,
@@ -142,6 +176,7 @@ def run_study(
             write_csv(run_dir / SUMMARY, pd.DataFrame(summary))
             keep_time()
             write_report(run_dir)
+            wake()
             log(_one_line(result))
             if not ok:  # every trial failed, or the best one's final refit did
                 failed.append(f"{name} ({result.error or 'every trial failed'})")

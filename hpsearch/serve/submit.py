@@ -128,6 +128,15 @@ def check_submission(
                 "`serve` (start it with --allow-cluster to allow them)",
                 given,
             )
+    # A tracking URI makes the server connect (or write, for file: and sqlite: URIs) where the
+    # submitter says, as a cluster setting does
+    for key, given in doc.get("track", {}).items() if not allow_cluster else ():
+        raise StudyError(
+            filename,
+            f"track.{key}",
+            "no tracking in a study run by `serve` (start it with --allow-cluster to allow it)",
+            given,
+        )
     check_writable(results_dir, filename)
     locate_data(dataclasses.replace(study, source=stored))  # `validate`'s DataError if missing
     return study

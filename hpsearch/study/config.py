@@ -109,6 +109,8 @@ class Study:
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     # `[data]`: the study's own file (then `dataset` is that file's name), else None
     data: DataSpec | None = None
+    # `[track]`: tracker -> where ("mlflow": a tracking URI)
+    track: dict[str, str] = field(default_factory=dict)
 
     @property
     def task(self) -> str:
@@ -130,6 +132,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "space": {k: object for k in SPACE_PARAMS},
     "model": {"factory": str, "path": str},
     "data": data_section.SCHEMA,
+    "track": {"mlflow": str},  # where runs are tracked too: an MLflow tracking URI
 }
 
 
@@ -270,6 +273,9 @@ def parse_study(
         if name != "space" or factory is None  # a factory's space: _factory_space
     }
     st, tr = sections["study"], sections["train"]
+    for key, value in sections["track"].items():
+        if not value.strip():
+            raise c.fail(f"track.{key}", "a tracking URI", value)
 
     data = None
     if "data" in doc:
@@ -358,6 +364,7 @@ def parse_study(
         factory=factory.spec if factory else "",
         factory_path=factory.path if factory else None,
         data=data,
+        track=dict(sections["track"]),
     )
     # Each engine checks its own section against the study validated so far (also for
     # engines this study does not run: a typo there is still a typo).
