@@ -101,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
             "$MLFLOW_TRACKING_URI); needs hpsearch[mlflow]",
         )
         command.add_argument(
+            "--tensorboard",
+            metavar="DIR",
+            help="write each trial to this TensorBoard log folder as it finishes (the HParams "
+            "dashboard: tensorboard --logdir DIR)",
+        )
+        command.add_argument(
             "--keep-state",
             action="store_true",
             help="keep the fit store (state/) of a finished run; by default only "
@@ -134,11 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--json", action="store_true", help="engine -> {parameter: importance}")
     imp.set_defaults(func=cmd_importance)
     exp = sub.add_parser("export", help="send runs made earlier to a tracker (idempotent)")
-    exp.add_argument("tracker", choices=["mlflow"])
+    exp.add_argument("tracker", choices=["mlflow", "tensorboard"])
     exp.add_argument("run_dir", nargs="+")
     exp.add_argument(
         "--tracking-uri",
-        help="where (default: $MLFLOW_TRACKING_URI, else the URI the run was tracked at)",
+        help="mlflow: where (default: $MLFLOW_TRACKING_URI, else the URI the run was tracked at)",
+    )
+    exp.add_argument(
+        "--logdir", help="tensorboard: the log folder (default: the one the run was tracked at)"
     )
     exp.set_defaults(func=cmd_export)
     rep = sub.add_parser("report", help="regenerate report.html from a run's CSVs (no retraining)")

@@ -133,6 +133,7 @@ def _run(study: Any, args: argparse.Namespace, **options: Any) -> int:
         display=Display(quiet=args.quiet),
         keep_state=args.keep_state,
         mlflow=mlflow,
+        tensorboard=args.tensorboard,
         **options,
     )
     if not args.quiet:
@@ -160,8 +161,12 @@ def _mlflow_uri(args: argparse.Namespace) -> str | None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Send runs made earlier to MLflow: what the server lacks of each, nothing twice."""
+    """Send runs made earlier to MLflow (what the server lacks of each, nothing twice) or
+    write them to a TensorBoard log folder (the trials it lacks)."""
     from hpsearch.rundir.folder import is_run_dir, read_info  # lazy: loads pandas
+
+    if args.tracker == "tensorboard":
+        return _export_tensorboard(args)
     from hpsearch.track import mlflow
 
     mlflow.require()
@@ -194,8 +199,29 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _study_uri(run_dir: Path) -> str:
-    """The [track] mlflow URI of a run's stored study.toml, or ""."""
+def _export_tensorboard(args: argparse.Namespace) -> int:
+    from hpsearch.rundir.folder import is_run_dir, read_info  # lazy: loads pandas
+    from hpsearch.track import tensorboard
+
+    for run_dir in map(Path, args.run_dir):
+        if not is_run_dir(run_dir):
+            raise InputError(f"{run_dir}: expected a run directory with status.json, found none")
+        logdir = (
+            args.logdir
+            or read_info(run_dir).get("tensorboard")
+            or _study_uri(run_dir, "tensorboard")
+        )
+        if not logdir:
+            raise InputError(
+                f"{run_dir}: expected --logdir, got none (and the run names no log folder)"
+            )
+        written = tensorboard.sync_folder(run_dir, logdir)
+        print(f"{run_dir}: {written} trials written to {logdir}", file=sys.stderr)
+    return 0
+
+
+def _study_uri(run_dir: Path, tracker: str = "mlflow") -> str:
+    """Where a run's stored study.toml tracks it ([track] TRACKER), or ""."""
     import tomllib
 
     try:
@@ -203,7 +229,7 @@ def _study_uri(run_dir: Path) -> str:
     except (OSError, ValueError):
         return ""
     track = doc.get("track")
-    return str(track.get("mlflow") or "") if isinstance(track, dict) else ""
+    return str(track.get(tracker) or "") if isinstance(track, dict) else ""
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -255,7 +281,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         check_writable(Path(study.output_dir), study.source)
         source = "no local copy: run downloads it" if where == "download" else f"from {where}"
         model = f", model {study.factory}" if study.factory else ""
-        model += f", tracked at {study.track['mlflow']}" if study.track.get("mlflow") else ""
+        model += "".join(f", tracked by {k} at {v}" for k, v in study.track.items())
         print(f"{path}: ok ({study.dataset} {source}, engines {', '.join(study.engines)}{model})")
     return 0
 

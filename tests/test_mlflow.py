@@ -408,7 +408,8 @@ def test_search_from_python_takes_track(tmp_path, monkeypatch):
 def test_configuration_errors_are_one_line(tmp_path, monkeypatch, capsys):
     base = f'[study]\nname = "t"\n[data]\ntrain = "{PENGUINS}"\ntarget = "species"\n'
     for extra, expected in (
-        ('[track]\nmlfow = "http://x"\n', "track.mlfow: expected one of mlflow"),
+        ('[track]\nmlfow = "http://x"\n', "track.mlfow: expected one of mlflow, tensorboard"),
+        ('[track]\ntensorboard = ""\n', "track.tensorboard: expected a log folder"),
         ("[track]\nmlflow = 3\n", "track.mlflow: expected a string, got 3"),
         ('[track]\nmlflow = " "\n', "track.mlflow: expected a tracking URI"),
     ):
@@ -428,7 +429,7 @@ def test_configuration_errors_are_one_line(tmp_path, monkeypatch, capsys):
     # `validate` says where a study is tracked, and refuses what `run` would
     (tmp_path / "v.toml").write_text(base + '[track]\nmlflow = "http://x:5000"\n')
     assert cmd_validate(argparse.Namespace(study=[str(tmp_path / "v.toml")])) == 0
-    assert "tracked at http://x:5000)" in capsys.readouterr().out
+    assert "tracked by mlflow at http://x:5000)" in capsys.readouterr().out
     # without mlflow installed: one line naming the extra, and no run folder
     monkeypatch.setattr(tracking, "installed", lambda: False)
     with pytest.raises(InputError, match=r'pip install "hpsearch\[mlflow\]"'):

@@ -141,3 +141,58 @@ def test_a_trial_is_written_once_and_whole(logged, tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
     assert len(list(tmp_path.rglob(f"{EVENTS}*"))) == 10
+
+
+@pytest.mark.data
+def test_a_run_with_track_tensorboard_writes_each_trial_and_a_resume_adds_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from hpsearch.cli import dispatch
+    from hpsearch.run.runner import run_study
+    from hpsearch.study.config import load_study
+
+    from conftest import DATA_DIR
+
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "tb.toml"
+    path.write_text(
+        f"""[study]
+name = "tb"
+engines = ["optuna"]
+seed = 3
+[data]
+train = "{DATA_DIR / "penguins" / "penguins.csv"}"
+target = "species"
+[train]
+epochs = 2
+batch_size = 32
+[space]
+n_hidden = 1
+n_neurons = [8, 16]
+optimizer = "adam"
+learning_rate = {{ low = 3e-3, high = 1e-2, log = true }}
+[optuna]
+n_trials = 3
+patience = 0
+[track]
+tensorboard = "logs"
+"""
+    )
+    study = load_study(path)
+    assert study.track == {"tensorboard": "logs"}
+    run_dir = run_study(study, output_dir=str(tmp_path / "results"), keep_state=True)
+    trials = read_trials(run_dir / "trials.csv")
+    folder = tmp_path / "logs" / "tb" / run_dir.name
+    assert sorted(p.name for p in folder.iterdir()) == [f"optuna-{r.trial}" for r in trials]
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["tensorboard"] == str(tmp_path / "logs")  # absolute: a resume finds it
+    # a resumed run (stopped before it finished) writes no trial twice
+    del info["finished_at"]
+    (run_dir / "run.json").write_text(json.dumps(info))
+    run_study(study, resume=run_dir)
+    assert len(list(folder.rglob(f"{EVENTS}*"))) == len(trials)
+    # an export elsewhere writes them all; the run names its folder when --logdir is left out
+    assert dispatch(["export", "tensorboard", str(run_dir), "--logdir", "copy"]) == 0
+    assert len(list((tmp_path / "copy").rglob(f"{EVENTS}*"))) == len(trials)
+    assert dispatch(["export", "tensorboard", str(run_dir)]) == 0
+    assert "0 trials written" in capsys.readouterr().err

@@ -83,11 +83,12 @@ def run_study(
     keep_state: bool = False,
     log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr),
     mlflow: str | None = None,
+    tensorboard: str | None = None,
 ) -> Path:
     """Run `study` (or finish the run in `resume`) and return its run directory.
 
     `mlflow`: a tracking URI to log the run to as it goes (over the study's [track] mlflow;
-    a resumed run keeps the one it had). Raises AllTrialsFailed after writing the reports
+    a resumed run keeps the one it had); `tensorboard`: a log folder, the same way. Raises AllTrialsFailed after writing the reports
     when an engine had no successful trial, and Interrupted (with the way to resume) on Ctrl-C.
     """
     changes: dict[str, Any] = {"engines": engines, "seed": seed, "output_dir": output_dir}
@@ -100,8 +101,12 @@ def run_study(
     uri = mlflow or study.track.get("mlflow") or info.get("mlflow")
     if uri:
         mlflow_track.require()
+    logdir = tensorboard or study.track.get("tensorboard") or info.get("tensorboard")
+    if logdir:  # absolute in run.json: a resume from elsewhere writes to the same folder
+        info["tensorboard"] = logdir = str(Path(logdir).resolve())
     write_json(run_dir / RUN, info)
-    with tracking(run_dir, {"mlflow": uri} if uri else {}, log) as wake:
+    targets = {"mlflow": uri, "tensorboard": logdir}
+    with tracking(run_dir, {k: v for k, v in targets.items() if v}, log) as wake:
         return _run_engines(
             study, run_dir, info, data, resume, verbose, display, keep_state, log, wake
         )

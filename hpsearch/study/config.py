@@ -109,7 +109,7 @@ class Study:
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     # `[data]`: the study's own file (then `dataset` is that file's name), else None
     data: DataSpec | None = None
-    # `[track]`: tracker -> where ("mlflow": a tracking URI)
+    # `[track]`: tracker -> where ("mlflow": a tracking URI, "tensorboard": a log folder)
     track: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -117,6 +117,7 @@ class Study:
         return self.data.task if self.data else DATASETS[self.dataset][0]
 
 
+TRACK_WHERE = {"mlflow": "a tracking URI", "tensorboard": "a log folder"}
 SCHEMA: dict[str, dict[str, Any]] = {
     "study": {
         "name": str,
@@ -132,7 +133,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "space": {k: object for k in SPACE_PARAMS},
     "model": {"factory": str, "path": str},
     "data": data_section.SCHEMA,
-    "track": {"mlflow": str},  # where runs are tracked too: an MLflow tracking URI
+    "track": {"mlflow": str, "tensorboard": str},  # where runs are tracked too
 }
 
 
@@ -275,7 +276,7 @@ def parse_study(
     st, tr = sections["study"], sections["train"]
     for key, value in sections["track"].items():
         if not value.strip():
-            raise c.fail(f"track.{key}", "a tracking URI", value)
+            raise c.fail(f"track.{key}", TRACK_WHERE[key], value)
 
     data = None
     if "data" in doc:

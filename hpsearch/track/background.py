@@ -21,6 +21,10 @@ from pathlib import Path
 QUICK = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 
 
+# `hpsearch export TRACKER RUN_DIR OPTION WHERE`: the option naming where, per tracker
+EXPORT_TO = {"mlflow": "--tracking-uri", "tensorboard": "--logdir"}
+
+
 class Tracker:
     """Calls `sync(run_dir, where)` in the background whenever woken; never raises."""
 
@@ -85,7 +89,7 @@ class Tracker:
         self._warn(
             f"hpsearch: warning: {self.name} tracking at {self.where} {what}; the study "
             f"goes on, and what was not sent is sent by a later sync or by: python -m hpsearch "
-            f"export {self.name} {self.run_dir} --tracking-uri {self.where}"
+            f"export {self.name} {self.run_dir} {EXPORT_TO[self.name]} {self.where}"
         )
 
 
@@ -116,4 +120,8 @@ def syncer(name: str) -> Callable[[Path, str], object]:
         from hpsearch.track import mlflow
 
         return mlflow.sync
+    if name == "tensorboard":
+        from hpsearch.track import tensorboard
+
+        return tensorboard.sync_folder
     raise ValueError(f"unknown tracker {name!r}")

@@ -30,6 +30,7 @@ from hpsearch.rundir.folder import HISTORIES, TRIALS
 from hpsearch.study.trials import TrialRecord, read_histories, read_trials
 
 VAL_SCORE = "val_score"
+_DONE: dict[Path, set[str]] = {}  # log folder of a run -> its trials written by this process
 EVENTS = "events.out.tfevents"  # TensorBoard reads the files whose names hold "tfevents"
 
 
@@ -91,11 +92,14 @@ class TensorBoardLog:
 
     def __init__(self, logdir: Path, run_dir: Path) -> None:
         self.folder = Path(logdir) / run_dir.parent.name / run_dir.name
+        # the trials this process wrote: a live sync looks at no folder twice
+        self.done = _DONE.setdefault(self.folder.resolve(), set())
 
     def on_trial(self, record: TrialRecord, history: Iterable[dict[str, Any]]) -> bool:
         """One finished trial and its per-epoch rows; False if it was written already."""
         folder = self.folder / f"{record.engine}-{record.trial}"
-        if _written(folder):
+        if folder.name in self.done or _written(folder):
+            self.done.add(folder.name)
             return False
         _, summary_pb2, api_pb2, metadata, plugin_data_pb2, hp = _protos()
         start, end = _seconds(record.started_at), _seconds(record.finished_at)
@@ -130,6 +134,7 @@ class TensorBoardLog:
         )
         summaries.append((summary_pb2.Summary(value=[value]), 0, end))
         _write(folder, summaries)
+        self.done.add(folder.name)
         return True
 
 
@@ -143,3 +148,8 @@ def sync(log: TensorBoardLog, run_dir: Path) -> int:
         log.on_trial(record, rows.get((record.engine, record.trial), []))
         for record in read_trials(run_dir / TRIALS)
     )
+
+
+def sync_folder(run_dir: Path, logdir: str) -> int:
+    """`sync` into the log folder `logdir` (the trackers' and `hpsearch export`'s form)."""
+    return sync(TensorBoardLog(Path(logdir), run_dir), run_dir)
