@@ -467,13 +467,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(
         "\n".join(
             [
-                f"serve load: {args.readers} readers polling a running study's page and API",
+                f"serve load: {args.readers} readers following a running study's page",
                 *header_lines(info),
                 f"study:   california_housing, optuna (tpe, no pruning), {settings['trials']} trials, "
                 f"{settings['train']} train samples, {settings['epochs']} epochs, batch 64, seed 7",
-                f"readers: {args.readers} on 127.0.0.1, one keep-alive connection each, a loop every "
-                f"{args.interval:g} s for up to {args.seconds:g} s: run page, /api/runs/ID, "
-                ".../trials; every 5th loop also /api/runs and .../histories",
+                f"readers: {args.readers} on 127.0.0.1 for up to {args.seconds:g} s, each way asked "
+                f"({args.mode}); stream: the run page and /api/runs/ID once, then the pushed "
+                f"events, /api/runs every {5 * args.interval:g} s; poll: a loop every "
+                f"{args.interval:g} s on one keep-alive connection: run page, /api/runs/ID, "
+                ".../trials, every 5th loop also /api/runs and .../histories",
                 f"goal:    p99 under {GOAL_P99_MS:.0f} ms; the study at most {GOAL_SLOWDOWN:.0%} "
                 "slower than with no readers (same run, same server)",
                 "",
