@@ -233,11 +233,18 @@
     for (const kind of ["detail", "trials", "histories", "importance"]) {
       source.addEventListener(kind, (ev) => show(kind, JSON.parse(ev.data)));
     }
-    source.addEventListener("end", () => {
-      unfollow();
-      if (state.detail.state === "interrupted" || Date.now() < graceUntil) checker.start(false);
-    });
-    source.onerror = () => {  // the browser reconnects by itself (the server said: in 2 s)
+    // After `end` the server closes the stream; closing it here first would abort the request
+    // (Chromium reports it as failed): the close is left to the server, then ours stops the
+    // browser's reconnect.
+    let ended = false;
+    source.addEventListener("end", () => { ended = true; });
+    source.onerror = () => {
+      if (ended) {
+        unfollow();
+        if (state.detail.state === "interrupted" || Date.now() < graceUntil) checker.start(false);
+        return;
+      }
+      // the browser reconnects by itself (the server said: in 2 s)
       $("live-note").textContent = "connection lost: reconnecting";
       $("live-note").classList.add("error");
     };
