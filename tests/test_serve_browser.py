@@ -98,17 +98,33 @@ class Problems:
     def __init__(self) -> None:
         self.seen: list[str] = []
         self.restarting = False
+        # main-frame navigations started: a page's request still in flight when the test
+        # leaves it (its 2 s poll, its event stream) is aborted by the browser, not failed
+        self.navigations = 0
+        self.started: dict[object, int] = {}
 
     def _add(self, what: str) -> None:
         if not (self.restarting and "net::ERR_" in what):
             self.seen.append(what)
+
+    def _request(self, page, request) -> None:
+        if request.is_navigation_request() and request.frame == page.main_frame:
+            self.navigations += 1
+        self.started[request] = self.navigations
+
+    def _failed(self, request) -> None:
+        left = self.started.pop(request, self.navigations) < self.navigations
+        if not (left and request.failure == "net::ERR_ABORTED"):
+            self._add(f"request failed: {request.url} {request.failure}")
 
     def watch(self, page):
         page.on(
             "console", lambda m: m.type == "error" and self._add(f"console: {m.text} ({page.url})")
         )
         page.on("pageerror", lambda exc: self.seen.append(f"pageerror: {exc} ({page.url})"))
-        page.on("requestfailed", lambda r: self._add(f"request failed: {r.url} {r.failure}"))
+        page.on("request", lambda r: self._request(page, r))
+        page.on("requestfinished", lambda r: self.started.pop(r, None))
+        page.on("requestfailed", self._failed)
         page.on("response", lambda r: r.status >= 400 and self._add(f"HTTP {r.status}: {r.url}"))
         return page
 
