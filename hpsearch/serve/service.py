@@ -18,7 +18,7 @@ from hpsearch.serve.executor import Executor
 from hpsearch.serve.jobs import JobStore
 from hpsearch.serve.runfiles import Cache, NotFound, list_runs, run_path
 from hpsearch.serve.search import Search, facets
-from hpsearch.serve.security import Guard
+from hpsearch.serve.security import BodyTooLarge, Guard, read_body
 from hpsearch.serve.stream import Streams
 
 
@@ -116,6 +116,18 @@ class Service:
         """A page's HTML, cached by its template and context."""
         key = (name, json.dumps(context, sort_keys=True, default=str))
         return self.pages.get(key, (), lambda: templating.render(name, **context))
+
+
+async def typed_body(request: Request, svc: Service, media: str) -> bytes:
+    """The request's body, sent as `media` (415 otherwise: not a form another site could post
+    without a preflight) and at most the service's limit (413)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()  # RFC 9110
+    if kind != media:
+        raise ApiError(415, f"Content-Type: expected {media}, got {kind or 'none'!r}")
+    try:
+        return await read_body(request, svc.guard.max_body)
+    except BodyTooLarge as exc:
+        raise ApiError(413, str(exc)) from None
 
 
 def service(request: Request) -> Service:

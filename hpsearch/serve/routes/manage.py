@@ -13,8 +13,7 @@ from hpsearch.rundir.meta import MAX_NOTE, MAX_TAGS, TAG, write_meta
 from hpsearch.serve import models, runs, trash
 from hpsearch.serve.openapi import documented
 from hpsearch.serve.runfiles import NotFound
-from hpsearch.serve.security import BodyTooLarge, read_body
-from hpsearch.serve.service import ApiError, Served
+from hpsearch.serve.service import ApiError, Served, typed_body
 
 router = APIRouter(tags=["manage"])
 LIVE = ("running", "queued")  # a run in these states keeps its folder
@@ -89,13 +88,7 @@ def api_empty_trash(svc: Served) -> JSONResponse:
 async def api_meta(study: str, run_id: str, request: Request, svc: Served) -> JSONResponse:
     """Set a run's tags and note (either left out stays as it was); a running run too."""
     path = svc.run_dir(study, run_id)
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind != "application/json":  # not a form another site could post (no preflight)
-        raise ApiError(415, f"Content-Type: expected application/json, got {kind or 'none'!r}")
-    try:
-        body = await read_body(request, svc.guard.max_body)
-    except BodyTooLarge as exc:
-        raise ApiError(413, str(exc)) from None
+    body = await typed_body(request, svc, "application/json")
     try:
         given = json.loads(body)
     except ValueError:  # UnicodeDecodeError too

@@ -12,8 +12,7 @@ from hpsearch.rundir.folder import RUN
 from hpsearch.serve import models, openapi, runs
 from hpsearch.serve.openapi import documented
 from hpsearch.serve.runfiles import read_json
-from hpsearch.serve.security import BodyTooLarge, read_body
-from hpsearch.serve.service import ApiError, Served
+from hpsearch.serve.service import ApiError, Served, typed_body
 from hpsearch.serve.submit import check_submission
 
 router = APIRouter(tags=["queue"])
@@ -37,13 +36,7 @@ async def api_submit(
     filename: str = Query("study.toml", description="NAME.toml, as errors and the queue name it"),
 ) -> JSONResponse:
     """Queue a study: the body is the TOML text; 422 with `validate`'s one line if bad."""
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()  # RFC 9110
-    if kind != "application/toml":  # not a form another site could post (no preflight)
-        raise ApiError(415, f"Content-Type: expected application/toml, got {kind or 'none'!r}")
-    try:
-        body = await read_body(request, svc.guard.max_body)
-    except BodyTooLarge as exc:
-        raise ApiError(413, str(exc)) from None
+    body = await typed_body(request, svc, "application/toml")
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
