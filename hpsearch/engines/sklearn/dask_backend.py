@@ -24,7 +24,7 @@ from typing import Any
 from hpsearch.compat import joblib as joblib_compat
 from hpsearch.compat import stdlib as stdlib_compat
 from hpsearch.errors import HPSearchError
-from hpsearch.runtime import provenance
+from hpsearch.runtime import provenance, threads
 
 try:
     from distributed.diagnostics.plugin import WorkerPlugin
@@ -35,16 +35,6 @@ except ImportError:  # parallel() says how to install it, in one line
 
 NEEDS_DASK = 'the Dask backend needs dask.distributed: pip install "hpsearch[dask]"'
 JOBLIB_BACKEND = "hpsearch-dask"
-# One thread per worker process for the numeric libraries: Dask runs one fit per worker
-# thread, and each framework would otherwise spread every fit over all the host's cores.
-ONE_THREAD = {
-    "OMP_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "TF_NUM_INTRAOP_THREADS": "1",
-    "TF_NUM_INTEROP_THREADS": "1",
-}
-XLA_ONE_THREAD = ("--xla_cpu_multi_thread_eigen=false",)
 
 
 class ClusterError(HPSearchError):
@@ -60,13 +50,7 @@ def prepare_worker(backend: str) -> None:
     if "keras" in sys.modules:
         return
     os.environ["KERAS_BACKEND"] = backend
-    for name, value in ONE_THREAD.items():
-        os.environ.setdefault(name, value)
-    flags = os.environ.get("XLA_FLAGS", "")
-    for flag in XLA_ONE_THREAD:
-        if flag.split("=")[0] not in flags:
-            flags = f"{flags} {flag}".strip()
-    os.environ["XLA_FLAGS"] = flags
+    threads.pin(os.environ)  # Dask runs one fit per worker thread
 
 
 def worker_problem(backend: str, code_hash: str, store: str, probe: str, token: str) -> str:
