@@ -128,9 +128,10 @@ def train(params: dict[str, Any], data: Any, epochs: int, patience: int, seed: i
 def main(argv: list[str] | None = None) -> int:
     import tomllib
 
+    from machine import header_lines, machine_info
+
     from hpsearch.data import load_dataset
     from hpsearch.study.config import load_study
-    from machine import header_lines, machine_info
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--study", default=str(ROOT / "studies/fashion.toml"))
@@ -155,13 +156,22 @@ def main(argv: list[str] | None = None) -> int:
             f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
         )
         a, b = row["val_loss_rule"], row["val_accuracy_rule"]
-        print(f"{shown[:58]:<58} {a['test_accuracy']:.4f} @{a['kept_epoch']:>2}/{a['stopped_after']:>2}"
-              f"   {b['test_accuracy']:.4f} @{b['kept_epoch']:>2}/{b['stopped_after']:>2}", flush=True)
-    diffs = [r["val_accuracy_rule"]["test_accuracy"] - r["val_loss_rule"]["test_accuracy"] for r in rows]
-    epochs = [r["val_accuracy_rule"]["stopped_after"] - r["val_loss_rule"]["stopped_after"] for r in rows]
-    print(f"test accuracy, val_accuracy rule minus val_loss rule: mean {sum(diffs)/len(diffs):+.4f} "
-          f"({sum(d > 0 for d in diffs)} better, {sum(d < 0 for d in diffs)} worse of {len(diffs)}); "
-          f"epochs trained: mean {sum(epochs)/len(epochs):+.1f}")
+        print(
+            f"{shown[:58]:<58} {a['test_accuracy']:.4f} @{a['kept_epoch']:>2}/{a['stopped_after']:>2}"
+            f"   {b['test_accuracy']:.4f} @{b['kept_epoch']:>2}/{b['stopped_after']:>2}",
+            flush=True,
+        )
+    diffs = [
+        r["val_accuracy_rule"]["test_accuracy"] - r["val_loss_rule"]["test_accuracy"] for r in rows
+    ]
+    epochs = [
+        r["val_accuracy_rule"]["stopped_after"] - r["val_loss_rule"]["stopped_after"] for r in rows
+    ]
+    print(
+        f"test accuracy, val_accuracy rule minus val_loss rule: mean {sum(diffs) / len(diffs):+.4f} "
+        f"({sum(d > 0 for d in diffs)} better, {sum(d < 0 for d in diffs)} worse of {len(diffs)}); "
+        f"epochs trained: mean {sum(epochs) / len(epochs):+.1f}"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": info, "rows": rows}, indent=1))
     return 0

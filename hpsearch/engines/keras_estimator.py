@@ -67,7 +67,7 @@ def as_estimator(
     weights."""
     from sklearn.pipeline import Pipeline
 
-    from hpsearch.engines.callbacks import training_callbacks  # lazy: loads Keras
+    from hpsearch.engines.callbacks import monitored, training_callbacks  # lazy: Keras
     from hpsearch.model.factory import scikeras_model  # lazy: loads Keras
     from hpsearch.model.wrappers import (  # lazy: loads scikeras, SciPy, scikit-learn
         KerasClassifier,
@@ -83,7 +83,7 @@ def as_estimator(
         model=scikeras_model(study),
         epochs=study.epochs,
         verbose=0,
-        callbacks=training_callbacks(patience),
+        callbacks=training_callbacks(patience, *monitored(engine, study)),
         **split,
         **{f"model__{k}": v for k, v in build.items()},
         **{"batch_size": study.batch_size, **fit},

@@ -158,7 +158,7 @@ class TunerEngine(KerasObjectiveEngine):
 
     def _prepared(self, ctx: EngineContext) -> tuple[list[tuple[str, Any]], dict[str, Any]]:
         """The preprocessing fitted on the training split, and `search`'s keyword arguments."""
-        from hpsearch.engines.callbacks import training_callbacks  # lazy: loads Keras
+        from hpsearch.engines.callbacks import monitored, training_callbacks  # lazy: Keras
 
         study, data = ctx.study, ctx.data
         steps = fitted_preprocessing(study, data.x_train)
@@ -170,7 +170,7 @@ class TunerEngine(KerasObjectiveEngine):
             epochs=study.epochs,
             batch_size=study.batch_size,
             verbose=ctx.verbose,
-            callbacks=training_callbacks(ctx.settings.patience),
+            callbacks=training_callbacks(ctx.settings.patience, *monitored(self, study)),
             class_weight=class_weights(study, data.y_train),
         )
 

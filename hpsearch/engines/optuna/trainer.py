@@ -15,7 +15,7 @@ from typing import Any
 import keras
 
 from hpsearch.engines.base import EngineContext, KerasObjectiveEngine
-from hpsearch.engines.callbacks import training_callbacks
+from hpsearch.engines.callbacks import monitored, training_callbacks
 from hpsearch.engines.common import (
     EnvironmentFailure,
     class_weights,
@@ -113,7 +113,7 @@ class Trainer:
         seed_keras(study.seed, f"trial:{trial.number}")
         started, clock = now(), time.perf_counter()
         reporter = _reporter(trial, self.engine.objective(study), optuna, self.poll)
-        callbacks = training_callbacks(settings.patience)
+        callbacks = training_callbacks(settings.patience, *monitored(self.engine, study))
 
         def keep(outcome: str, **attrs: Any) -> None:
             attrs.update(
@@ -150,7 +150,7 @@ class Trainer:
                 raise EnvironmentFailure(f"{type(exc).__name__}: {exc}"[:300]) from exc
             keep("failed", error=last_error_line(f"{type(exc).__name__}: {exc}"))
             raise
-        # Early stopping restored the best epoch by val_loss; score the weights kept.
+        # Early stopping restored the best epoch by the objective; score the weights kept.
         stopper = [c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)]
         kept = stopper[0].best_epoch if stopper else reporter.epochs - 1
         if reporter.key not in reporter.history:  # a factory that compiles no such metric

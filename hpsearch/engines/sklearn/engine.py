@@ -240,7 +240,7 @@ class SklearnEngine(Engine):
         model factory (build_model unless [model] names one)."""
         from sklearn.pipeline import Pipeline
 
-        from hpsearch.engines.callbacks import training_callbacks  # lazy: loads Keras
+        from hpsearch.engines.callbacks import monitored, training_callbacks  # lazy: Keras
         from hpsearch.engines.sklearn.fitcache import (  # lazy: loads scikeras, SciPy, scikit-learn
             CheckpointedClassifier,
             CheckpointedRegressor,
@@ -262,7 +262,7 @@ class SklearnEngine(Engine):
             batch_size=study.batch_size,
             verbose=verbose,
             seed=study.seed,
-            callbacks=training_callbacks(settings.patience),
+            callbacks=training_callbacks(settings.patience, *monitored(self, study)),
             checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else None,
             session=session,
             **fit_options,
@@ -276,7 +276,7 @@ class SklearnEngine(Engine):
         from sklearn.base import clone
         from sklearn.model_selection import PredefinedSplit
 
-        from hpsearch.engines.callbacks import training_callbacks  # lazy: loads Keras
+        from hpsearch.engines.callbacks import monitored, training_callbacks  # lazy: Keras
         from hpsearch.engines.sklearn.fitcache import (  # lazy: loads scikeras, SciPy, scikit-learn
             failed,
             plain_estimator,
@@ -308,7 +308,8 @@ class SklearnEngine(Engine):
             if failed(refit):
                 error = f"refit of the best candidate failed: {failed(refit)}"[:300]
             else:
-                model = plain_estimator(refit, training_callbacks(settings.patience))
+                stopping = training_callbacks(settings.patience, *monitored(self, study))
+                model = plain_estimator(refit, stopping)
         histories = named_histories(self, study, records, fits_by_candidate(store, len(X), study))
         return EngineResult(self.name, records, best, model, histories, error)
 
