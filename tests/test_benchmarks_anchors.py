@@ -19,6 +19,7 @@ from hpsearch.study.trials import read_trials
 from conftest import ROOT, write_study
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
+import anchor_quick  # noqa: E402
 import anchors  # noqa: E402
 
 MAX, MIN = anchors.MAXIMIZE, anchors.MINIMIZE
@@ -109,7 +110,7 @@ def test_ratio_is_anchor_time_to_its_final_score_over_hpsearch_time_to_reach_it(
 @pytest.mark.parametrize("name", ["fashion", "california"])
 def test_quick_study_shrinks_the_default_study_and_stays_valid(name, tmp_path):
     source = ROOT / "studies" / f"{name}.toml"
-    text = anchors.quick_study(source.read_text(), source)
+    text = anchor_quick.quick_study(source.read_text(), source)
     study = parse_study(text, str(tmp_path / "quick.toml"))
     original = parse_study(source.read_text(), str(source))
     assert study.max_train_samples == 2000 and study.max_eval_samples == 500
@@ -121,12 +122,12 @@ def test_quick_study_shrinks_the_default_study_and_stays_valid(name, tmp_path):
             assert settings.n_candidates <= 3 and settings.min_resources == 1
         else:
             assert all(getattr(settings, k, 0) <= 2 for k in ("n_iter", "max_trials", "n_trials"))
-    assert tomllib.loads(anchors.dump_toml(tomllib.loads(text))) == tomllib.loads(text)
+    assert tomllib.loads(anchor_quick.dump_toml(tomllib.loads(text))) == tomllib.loads(text)
 
 
 def test_quick_study_never_grows_a_study(tmp_path):
     source = write_study(tmp_path, "fashion_mnist", ["sklearn"], n=1)
-    study = parse_study(anchors.quick_study(source.read_text(), source), str(source))
+    study = parse_study(anchor_quick.quick_study(source.read_text(), source), str(source))
     assert (study.max_train_samples, study.max_eval_samples, study.epochs) == (1500, 400, 2)
     assert study.settings["sklearn"].n_iter == 1
 
