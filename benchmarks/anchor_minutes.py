@@ -150,16 +150,18 @@ def peers_report(result: dict[str, Any]) -> str:
         "at every minute",
         "",
     ]
+    # the model each side hands its user at the end, picked as the minute table picks it
     rows = [("side", "backend", "wall s", "trials", f"final test {metric}")]
     for name in names:
         side = sides[name]
+        final = score_at(side["events"] + side["finals"], math.inf, direction)
         rows.append(
             (
                 f"{name}: {side['label']}",
                 side["backend"],
                 f"{side['wall_seconds']:.1f}",
                 str(side["n_trials"]),
-                _cell(side["final_test"] if math.isfinite(side["final_test"]) else None),
+                _cell(final),
             )
         )
     lines += aligned(rows)
