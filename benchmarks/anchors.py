@@ -2,7 +2,9 @@
 
     python benchmarks/anchors.py fashion      # Keras Tuner Hyperband, textbook settings (TF)
     python benchmarks/anchors.py california   # scikeras RandomizedSearchCV, textbook style (TF)
-    options: --quick (a smoke run of ~2 minutes), --json PATH, --study PATH, --keep DIR
+    python benchmarks/anchors.py fashion --peers      # Optuna and Keras Tuner, on JAX too
+    options: --quick (a smoke run of ~2 minutes), --json PATH, --study PATH, --keep DIR,
+             --peers [--budget SECONDS] [--plot PNG]
 
 Each side runs in its own subprocess: the anchor on the TensorFlow backend, as its users run
 it; hpsearch through its own CLI (`python -m hpsearch run STUDY --keep-state`) on its default
@@ -15,6 +17,11 @@ trial's own model. Those test scores are computed after the search (the engines 
 trial's model), so evaluating them never counts in a side's elapsed times. Then the ratio of
 wall times to reach the anchor's final test score: the time the anchor first reached it over
 the time hpsearch first reached a model at least as good.
+
+--peers (anchor_minutes.py, anchor_peers.py): no anchor; hpsearch's side first, then Optuna
+(TPE, HyperbandPruner) and Keras Tuner Hyperband, each on JAX over the study's own space,
+model, data and epochs cap, each for hpsearch's wall time; the best-so-far test score at each
+minute, and the goal: hpsearch at or above each peer at every minute.
 """
 
 from __future__ import annotations
@@ -23,15 +30,15 @@ import argparse
 import json
 import math
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from anchor_quick import quick_study
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -44,20 +51,6 @@ BENCHMARKS = {
 GOALS = {
     "fashion": "hpsearch reaches the anchor's test accuracy at least 3x sooner (ratio >= 3x)",
     "california": "a lower test RMSE in less than a third of the anchor's time (ratio > 3x)",
-}
-# --quick: every study shrunk to a smoke run (caps, never raises).
-QUICK_TABLES = {
-    "study": {"max_train_samples": 2000, "max_eval_samples": 500},
-    "train": {"epochs": 2},
-}
-QUICK_ENGINE_CAPS = {
-    "n_iter": 2,
-    "max_trials": 2,
-    "n_trials": 2,
-    "max_epochs": 2,
-    "hyperband_iterations": 1,
-    "n_candidates": 3,
-    "min_resources": 1,
 }
 
 
@@ -136,59 +129,6 @@ def compare(
     ratio = out["ratio"]
     out["goal_met"] = ratio is not None and (ratio > goal if strict else ratio >= goal)
     return out
-
-
-# --- quick studies ----------------------------------------------------------------------------
-
-
-def _toml_key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
-
-
-def toml_value(value: Any) -> str:
-    """A TOML value: what study files hold (scalars, lists, inline tables)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return (
-            "{ " + ", ".join(f"{_toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
-        )
-    raise TypeError(f"no TOML form for {type(value).__name__}")
-
-
-def dump_toml(doc: dict[str, Any]) -> str:
-    """A study document (top-level tables of values) as TOML text."""
-    lines = [f"{_toml_key(k)} = {toml_value(v)}" for k, v in doc.items() if not isinstance(v, dict)]
-    for table, values in doc.items():
-        if isinstance(values, dict):
-            lines += ["", f"[{_toml_key(table)}]"]
-            lines += [f"{_toml_key(k)} = {toml_value(v)}" for k, v in values.items()]
-    return "\n".join(lines) + "\n"
-
-
-def quick_study(text: str, source: Path) -> str:
-    """The study shrunk for --quick: data subsets, 2 epochs, 2 trials per engine."""
-    doc = tomllib.loads(text)
-    for table, caps in QUICK_TABLES.items():
-        section = doc.setdefault(table, {})
-        for key, cap in caps.items():
-            section[key] = min(cap, section.get(key, cap))
-    for name in doc.get("study", {}).get("engines", []):
-        section = doc.get(name, {})
-        for key, cap in QUICK_ENGINE_CAPS.items():
-            if isinstance(section.get(key), int):
-                section[key] = min(cap, section[key])
-    data_dir = doc["study"].get("data_dir")
-    if data_dir and not Path(data_dir).expanduser().is_absolute():  # relative to the original
-        doc["study"]["data_dir"] = str((source.parent / data_dir).resolve())
-    doc["study"]["name"] = f"{doc['study'].get('name', source.stem)}-quick"
-    return dump_toml(doc)
 
 
 # --- running the sides ------------------------------------------------------------------------
@@ -320,7 +260,7 @@ def report(result: dict[str, Any]) -> str:
             hp_finals,
         ),
     ]
-    lines += _table(rows)
+    lines += aligned(rows)
     lines += [
         "",
         "best-so-far curves: each new best by validation (per engine) when its trial "
@@ -343,7 +283,7 @@ def report(result: dict[str, Any]) -> str:
             )
             for p in points
         ]
-    lines += _table(rows)
+    lines += aligned(rows)
     lines += ["", *[f"note: {n}" for n in anchor["notes"] + hp["notes"]], ""]
     better_word = "lower than" if cmp["strict"] else "at least"
     lines.append(
@@ -367,9 +307,20 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _table(rows: list[tuple[str, ...]]) -> list[str]:
+def aligned(rows: list[tuple[str, ...]]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+
+
+def _anchor_and_hpsearch(kind: str, used: Path, work: Path, args: Any) -> tuple[dict, dict]:
+    if args.concurrently:  # a short lease: both subprocesses at once, sharing the machine
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(2) as pool:
+            later = pool.submit(run_anchor, kind, used, work, args.quick, args.anchor_backend)
+            hp = run_hpsearch(used, work)
+            return later.result(), hp
+    return run_anchor(kind, used, work, args.quick, args.anchor_backend), run_hpsearch(used, work)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -391,6 +342,15 @@ def main(argv: list[str] | None = None) -> int:
         help="run both sides at once (they share the machine: say so when quoting)",
     )
     parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="instead of the anchor: Optuna and Keras Tuner Hyperband on JAX, same budget",
+    )
+    parser.add_argument(
+        "--budget", type=float, metavar="SECONDS", help="the peers' budget (default: hpsearch's)"
+    )
+    parser.add_argument("--plot", metavar="PNG", help="--peers: where to save the plot")
+    parser.add_argument(
         "--skip-speed", action="store_true", help="do not measure the machine's speed (tests)"
     )
     args = parser.parse_args(argv)
@@ -410,30 +370,31 @@ def main(argv: list[str] | None = None) -> int:
         if args.quick:
             used = work / f"{study.stem}-quick.toml"
             used.write_text(quick_study(study.read_text(encoding="utf-8"), study))
-        if args.concurrently:  # a short lease: both subprocesses at once, sharing the machine
-            from concurrent.futures import ThreadPoolExecutor
+        label = str(study.relative_to(ROOT) if study.is_relative_to(ROOT) else study)
+        common = {
+            "benchmark": args.benchmark,
+            "quick": args.quick,
+            "machine": info,
+            "study": label,
+            "metric": metric,
+            "direction": direction,
+        }
+        if args.peers:
+            from anchor_minutes import peers_main, peers_report
 
-            with ThreadPoolExecutor(2) as pool:
-                later = pool.submit(run_anchor, kind, used, work, args.quick, args.anchor_backend)
-                hp = run_hpsearch(used, work)
-                anchor = later.result()
+            result = peers_main(common, used, work, args)
+            print(peers_report(result))
         else:
-            anchor = run_anchor(kind, used, work, args.quick, args.anchor_backend)
-            hp = run_hpsearch(used, work)
-    result = {
-        "benchmark": args.benchmark,
-        "quick": args.quick,
-        "machine": info,
-        "anchor_backend": args.anchor_backend,
-        "concurrently": args.concurrently,
-        "study": str(study.relative_to(ROOT) if study.is_relative_to(ROOT) else study),
-        "metric": metric,
-        "direction": direction,
-        "anchor": anchor,
-        "hpsearch": hp,
-        "comparison": compare(anchor, hp, direction, strict, goal),
-    }
-    print(report(result))
+            anchor, hp = _anchor_and_hpsearch(kind, used, work, args)
+            result = {
+                **common,
+                "anchor_backend": args.anchor_backend,
+                "concurrently": args.concurrently,
+                "anchor": anchor,
+                "hpsearch": hp,
+                "comparison": compare(anchor, hp, direction, strict, goal),
+            }
+            print(report(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2, default=str) + "\n")
     return 0
