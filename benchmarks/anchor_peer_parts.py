@@ -162,7 +162,10 @@ def early_stopping(s: Setup, restore: bool) -> list[Any]:
     if s.patience <= 0:
         return []
     return [
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=s.patience, restore_best_weights=restore
+        keras.callbacks.EarlyStopping(  # on the objective, as hpsearch's engines stop
+            monitor=s.monitor,
+            mode="max" if s.direction == MAXIMIZE else "min",
+            patience=s.patience,
+            restore_best_weights=restore,
         )
     ]

@@ -8,7 +8,7 @@ Each peer is what a competent user writes, over the study's own `[space]` read f
 fixes: hpsearch's data split (hpsearch.data), the study's preprocessing fitted on the training
 split as hpsearch fits it (California: scaled, then piecewise-linear encoded), the same MLP as
 hpsearch.model.mlp builds (`build_mlp` below), `[train] epochs` as the epochs cap,
-`[train] batch_size` unless the space searches it, and early stopping on val_loss with the
+`[train] batch_size` unless the space searches it, and early stopping on the objective with the
 patience of the study's section for that library ([optuna] / [keras_tuner] patience).
 
 - optuna: `create_study(sampler=TPESampler(seed), pruner=HyperbandPruner(min_resource=1,
@@ -16,10 +16,10 @@ patience of the study's section for that library ([optuna] / [keras_tuner] patie
   The pruning callback is the one Optuna's Keras example shows (optuna-integration's
   KerasPruningCallback, which is not installed for Keras 3), reporting after epoch k at step k
   (the pruner's resource: epochs trained, as min_resource=1 reads). EarlyStopping restores
-  the best weights (val_loss) and the trial returns the validation score of that epoch, as
+  the best weights (by the objective) and the trial returns the validation score of that epoch, as
   hpsearch's engines do, so the score is the kept model's.
 - kt-hyperband: `keras_tuner.Hyperband(max_epochs=epochs, factor=3)`, the batch size drawn
-  in `HyperModel.fit` as Keras Tuner's guide shows, EarlyStopping(monitor="val_loss") as its
+  in `HyperModel.fit` as Keras Tuner's guide shows, EarlyStopping (on the objective) as its
   docs show; `hyperband_iterations` "as high as fits within your resource budget" (its
   docs), so unbounded here: the budget stops it. Keras Tuner scores a trial by its best
   epoch's objective and keeps that epoch's checkpoint (its own behaviour, kept).
@@ -147,11 +147,11 @@ def optuna_side(study_path: str, work: Path, budget: float) -> dict[str, Any]:
         params, weights = kept[event["trial"]]
         model = build_mlp(model_params(params), x_train.shape[1], s.n_classes)
         model.set_weights(weights)
-        return test_score(s, model, x_test), "trial's own weights (best epoch by val_loss)"
+        return test_score(s, model, x_test), "trial's own weights (best epoch by the objective)"
 
     note = (
         f"peer optuna: TPESampler(seed={s.seed}), HyperbandPruner(min_resource=1, max_resource="
-        f"{s.epochs}, reduction_factor={FACTOR}), EarlyStopping(val_loss, patience="
+        f"{s.epochs}, reduction_factor={FACTOR}), EarlyStopping({s.monitor}, patience="
         f"{s.patience}, restore_best_weights); {pruned} trials pruned"
     )
     return _result("Optuna TPE + HyperbandPruner", budget, wall, timeline, score, note)
@@ -236,7 +236,7 @@ def kt_side(study_path: str, work: Path, budget: float) -> dict[str, Any]:
 
     note = (
         f"peer kt-hyperband: max_epochs {s.epochs}, factor {FACTOR}, hyperband_iterations "
-        f"unbounded (the budget stops it), EarlyStopping(val_loss, patience={s.patience})"
+        f"unbounded (the budget stops it), EarlyStopping({s.monitor}, patience={s.patience})"
     )
     return _result("Keras Tuner Hyperband", budget, wall, timeline, score, note)
 
