@@ -125,6 +125,21 @@ def test_fit_slots_pins_its_loky_workers_and_auto_says_what_it_chose(monkeypatch
     assert len(chosen) == 1  # a number is not a choice
 
 
+def test_auto_keeps_a_factory_from_a_script_in_this_process(monkeypatch, tmp_path):
+    from hpsearch.engines.sklearn.engine import SklearnSettings
+    from hpsearch.engines.sklearn.fits import fit_slots
+
+    monkeypatch.setattr(jobs, "measure", lambda: Machine(2, 0.0, 64 * GIB))
+    chosen: list[tuple] = []
+    with fit_slots(
+        SklearnSettings(), tmp_path, None, None, 6, lambda *c: chosen.append(c), "__main__:build"
+    ) as n:
+        assert n == 1  # loky's workers could not import it
+    assert chosen == [
+        ("n_jobs", 1, "the model factory __main__:build is not importable by worker processes")
+    ]
+
+
 # -- the setting in a study ----------------------------------------------------------------
 
 

@@ -125,6 +125,13 @@ class SklearnEngine(Engine):
         n_jobs = raw.get("n_jobs", "auto")
         if n_jobs != "auto" and (isinstance(n_jobs, str) or n_jobs == 0 or n_jobs < -1):
             raise c.fail("sklearn.n_jobs", 'a positive integer, -1 (every core) or "auto"', n_jobs)
+        if n_jobs not in (1, "auto") and study.factory.startswith("__main__:"):
+            raise c.fail(  # loky's workers import the factory too
+                "sklearn.n_jobs",
+                '1 or "auto" for a factory defined in a notebook or script (worker processes '
+                "import the factory: put it in a module)",
+                n_jobs,
+            )
         if isinstance(raw.get("cv"), str):
             c.one_of("sklearn.cv", raw["cv"], ("validation",))
         elif "cv" in raw:

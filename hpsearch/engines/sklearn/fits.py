@@ -108,20 +108,26 @@ def fit_slots(
     y: Any,
     tasks: int,
     chose: Callable[[str, Any, str], None],
+    factory: str = "",
 ) -> Iterator[int]:
     """Where a search's fits run; yields its n_jobs. loky (the default): that many processes
     here (`"auto"`: as jobs.py decides for `tasks` fits at a time, told to `chose`), one
     thread each when more than one; one: the fits train in this process. dask: every
     thread of a Dask cluster's workers (dask_backend.py), X and y sent once; each fit is
     still checkpointed, by the worker that trains it, in the (shared) fit store. Live
-    reports and the refit of the best stay in this process."""
+    reports and the refit of the best stay in this process. `factory`: the study's model
+    factory; one defined in `__main__` (a script, a notebook) keeps "auto" to this process,
+    as workers cannot import it."""
     if settings.backend == "dask":
         from hpsearch.engines.sklearn.dask_backend import parallel  # lazy: loads Dask, joblib
 
         with parallel(settings, store_dir, X, y) as threads:
             yield threads
         return
-    if settings.n_jobs == "auto":
+    if settings.n_jobs == "auto" and factory.startswith("__main__:"):
+        n = 1
+        chose("n_jobs", n, f"the model factory {factory} is not importable by worker processes")
+    elif settings.n_jobs == "auto":
         data_bytes = sum(int(getattr(a, "nbytes", 0)) for a in (X, y))
         n, why = jobs.decide(jobs.measure(), data_bytes, tasks)
         chose("n_jobs", n, why)
