@@ -162,6 +162,22 @@ def test_auto_is_the_default_and_numbers_stay_numbers() -> None:
         assert parse_study(text, "jobs.toml").settings["sklearn"].n_jobs == json.loads(value)
 
 
+def test_workers_for_a_factory_from_a_script_are_refused(monkeypatch) -> None:
+    def build(units: int = 8, *, n_features: int, n_classes: int) -> None: ...
+
+    monkeypatch.setattr(sys.modules["__main__"], "build", build, raising=False)
+    text = (
+        '[study]\nname = "x"\ndataset = "fashion_mnist"\n[model]\nfactory = "__main__:build"\n'
+        "[space]\nunits = [4, 8]\n[sklearn]\nn_jobs = {}\n"
+    )
+    with pytest.raises(StudyError) as info:
+        parse_study(text.format(2), "x.toml")
+    assert str(info.value).startswith(
+        'x.toml:9: sklearn.n_jobs: expected 1 or "auto" for a factory defined in a notebook'
+    ) and str(info.value).endswith("got 2")
+    assert parse_study(text.format('"auto"'), "x.toml").settings["sklearn"].n_jobs == "auto"
+
+
 # -- real runs: n_jobs = 2 in pinned workers, "auto" deciding 1, the same trials -----------
 
 
