@@ -86,6 +86,14 @@ def test_auto_takes_no_more_workers_than_fits_at_a_time() -> None:
     )
 
 
+def test_the_data_size_counts_arrays_and_tables() -> None:
+    import numpy as np
+
+    frame = pd.DataFrame({"x": np.zeros(1000), "name": ["penguin"] * 1000})
+    size = jobs.data_bytes(np.zeros((100, 10)), frame, None)
+    assert size > 8000 + 8000 + 1000 * len("penguin")  # the strings count too
+
+
 def test_measuring_the_machine_is_quick_and_plausible() -> None:
     import time
 

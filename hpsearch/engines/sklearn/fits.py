@@ -128,8 +128,7 @@ def fit_slots(
         n = 1
         chose("n_jobs", n, f"the model factory {factory} is not importable by worker processes")
     elif settings.n_jobs == "auto":
-        data_bytes = sum(int(getattr(a, "nbytes", 0)) for a in (X, y))
-        n, why = jobs.decide(jobs.measure(), data_bytes, tasks)
+        n, why = jobs.decide(jobs.measure(), jobs.data_bytes(X, y), tasks)
         chose("n_jobs", n, why)
     else:
         n = n_workers(settings.n_jobs)

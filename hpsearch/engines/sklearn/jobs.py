@@ -53,6 +53,17 @@ def decide(machine: Machine, data_bytes: int, tasks: int) -> tuple[int, str]:
     return n, ", ".join(why)
 
 
+def data_bytes(*arrays: object) -> int:
+    """The size of a search's training data: NumPy arrays, or pandas tables of raw rows."""
+    size = 0
+    for a in arrays:
+        if hasattr(a, "memory_usage"):  # a DataFrame (no nbytes) or Series: strings too
+            size += int(a.memory_usage(deep=True).sum())
+        else:
+            size += int(getattr(a, "nbytes", 0))
+    return size
+
+
 def measure(sample_s: float = SAMPLE_S) -> Machine:
     """This machine now: the cores of this process's affinity, how busy other processes keep
     them (/proc/stat over `sample_s`, this process asleep; else the 1-minute load less this
