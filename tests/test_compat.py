@@ -234,6 +234,27 @@ def test_joblib_version_guard(version_outside) -> None:
     one_line_error(jc.check, "joblib", "1.7.0", jc.SUPPORTED)
 
 
+def test_joblib_loky_worker_env_seam(monkeypatch, version_outside) -> None:
+    from joblib._parallel_backends import LokyBackend
+
+    from hpsearch.compat import joblib as jc
+
+    assert params(LokyBackend._prepare_worker_env) == ["self", "n_jobs"]
+    assert "_prepare_worker_env(" in inspect.getsource(LokyBackend.configure)
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    env = jc.PinnedLokyBackend()._prepare_worker_env(n_jobs=2)
+    assert env["XLA_FLAGS"] == "--xla_cpu_multi_thread_eigen=false"
+    assert env["OMP_NUM_THREADS"] == env["TF_NUM_INTRAOP_THREADS"] == "1"
+    monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp/x")  # the user's own flags stay
+    assert jc.PinnedLokyBackend()._prepare_worker_env(2)["XLA_FLAGS"] == (
+        "--xla_dump_to=/tmp/x --xla_cpu_multi_thread_eigen=false"
+    )
+    assert jc.pinned_loky() == jc.PINNED_LOKY
+    version_outside("joblib", "1.7.0")
+    assert jc.pinned_loky() is None  # the fallback: joblib's own loky workers
+
+
 # -- the standard library -------------------------------------------------------------------
 
 

@@ -533,7 +533,7 @@ BAD = [
         HEAD + "[sklearn]\nn_jobs = 0\n",
         "sklearn.n_jobs",
         4,
-        "a positive number of workers or -1",
+        'a positive integer, -1 (every core) or "auto"',
         "0",
     ),
     (
@@ -541,7 +541,7 @@ BAD = [
         HEAD + "[sklearn]\nn_jobs = -2\n",
         "sklearn.n_jobs",
         4,
-        "a value >= -1",
+        'a positive integer, -1 (every core) or "auto"',
         "-2",
     ),
     (

@@ -84,6 +84,7 @@ batch_size = 32
 n_iter = 2
 cv = "validation"
 patience = {patience}
+n_jobs = 1  # fits in this process: tests spy on it and patch it
 
 [keras_tuner]
 max_trials = 2

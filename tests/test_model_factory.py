@@ -57,6 +57,7 @@ batch_size = 32
 [sklearn]
 n_iter = 2
 cv = "validation"
+n_jobs = 1  # fits in this process: the spy factories record their calls here
 
 [keras_tuner]
 max_trials = 2

@@ -44,6 +44,14 @@ class EngineContext:
     # a finished trial's per-epoch rows (history_rows), before its record: histories.csv and
     # the learning curves of `serve` follow live
     on_history: Callable[[TrialRecord, list[dict[str, Any]]], None] | None = None
+    # a setting the engine decided at run time (sklearn's n_jobs = "auto"), its value and
+    # why: the run logs it once and keeps it in run.json
+    on_choice: Callable[[str, Any, str], None] | None = None
+
+    def chose(self, setting: str, value: Any, why: str) -> None:
+        """Tell the run what the engine decided for `setting`, and why."""
+        if self.on_choice is not None:
+            self.on_choice(setting, value, why)
 
     def report(self, record: TrialRecord, history: list[dict[str, Any]] | None = None) -> None:
         """A finished trial and, when known, its fits' per-epoch rows."""

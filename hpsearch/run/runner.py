@@ -148,6 +148,12 @@ def _run_engines(
         live.on_trial(record)
         wake()
 
+    def on_choice(engine: str, setting: str, value: Any, why: str) -> None:
+        # this session's: a resume decides anew, on the machine it runs on
+        info.setdefault("chosen", {}).setdefault(engine, {})[setting] = {"value": value, "why": why}
+        write_json(run_dir / RUN, info)
+        log(f"{engine}: {setting} = {value} ({why})")
+
     def keep_time() -> None:  # run.json's wall time counts this session so far too
         info["session_seconds"] = live.session_seconds()
         info["wall_seconds"] = round(sum(info["session_seconds"]), 1)
@@ -166,6 +172,7 @@ def _run_engines(
                 session,
                 verbose,
                 on_history=live.on_history,
+                on_choice=functools.partial(on_choice, name),
             )
             with display.engine(name, engine.planned(study), functools.partial(live.poll, name)):
                 engine_started = time.perf_counter()

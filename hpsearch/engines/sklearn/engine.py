@@ -67,7 +67,7 @@ class SklearnSettings:
     n_iter: int = 10
     cv: int | str = 3  # folds, or "validation" for the fixed validation split
     scoring: str = ""  # "" -> the task's default
-    n_jobs: int | None = 1
+    n_jobs: int | str = "auto"  # loky workers, -1 (every core) or "auto" (jobs.py decides)
     random_state: int | None = None  # None -> the study seed
     patience: int = 0  # early stopping on a validation split inside each fit; 0 = off
     validation_fraction: float = 0.1
@@ -100,7 +100,7 @@ class SklearnEngine(Engine):
         "n_iter": int,
         "cv": (int, str),
         "scoring": str,
-        "n_jobs": int,
+        "n_jobs": (int, str),
         "random_state": int,
         "patience": int,
         "validation_fraction": float,
@@ -122,10 +122,16 @@ class SklearnEngine(Engine):
             )
         if "n_iter" in raw:
             c.at_least("sklearn.n_iter", raw["n_iter"], 1)
-        if "n_jobs" in raw:
-            c.at_least("sklearn.n_jobs", raw["n_jobs"], -1)
-            if raw["n_jobs"] == 0:
-                raise c.fail("sklearn.n_jobs", "a positive number of workers or -1", 0)
+        n_jobs = raw.get("n_jobs", "auto")
+        if n_jobs != "auto" and (isinstance(n_jobs, str) or n_jobs == 0 or n_jobs < -1):
+            raise c.fail("sklearn.n_jobs", 'a positive integer, -1 (every core) or "auto"', n_jobs)
+        if n_jobs not in (1, "auto") and study.factory.startswith("__main__:"):
+            raise c.fail(  # loky's workers import the factory too
+                "sklearn.n_jobs",
+                '1 or "auto" for a factory defined in a notebook or script (worker processes '
+                "import the factory: put it in a module)",
+                n_jobs,
+            )
         if isinstance(raw.get("cv"), str):
             c.one_of("sklearn.cv", raw["cv"], ("validation",))
         elif "cv" in raw:

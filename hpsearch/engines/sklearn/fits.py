@@ -5,11 +5,11 @@ store, its fits grouped, and where the fits run."""
 from __future__ import annotations
 
 import contextlib
-import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from hpsearch.engines.sklearn import jobs
 from hpsearch.study.config import TRAINING_PARAMS
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ class Backend(Protocol):
     """The settings that say where fits run."""
 
     backend: str
-    n_jobs: int | None
+    n_jobs: int | str | None  # workers, -1 (every core) or "auto" (jobs.py)
 
 
 STEP = "model__"  # the pipeline step holding the wrapper
@@ -101,19 +101,51 @@ def record_params(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def fit_slots(settings: Backend, store_dir: Path, X: Any, y: Any) -> Iterator[int | None]:
-    """Where a search's fits run; yields its n_jobs. loky (the default): `settings.n_jobs`
-    processes here. dask: every thread of a Dask cluster's workers (dask_backend.py),
-    X and y sent once; each fit is still checkpointed, by the worker that trains it, in the
-    (shared) fit store. Live reports and the refit of the best stay in this process."""
-    if settings.backend != "dask":
-        yield settings.n_jobs
+def fit_slots(
+    settings: Backend,
+    store_dir: Path,
+    X: Any,
+    y: Any,
+    tasks: int,
+    chose: Callable[[str, Any, str], None],
+    factory: str = "",
+) -> Iterator[int]:
+    """Where a search's fits run; yields its n_jobs. loky (the default): that many processes
+    here (`"auto"`: as jobs.py decides for `tasks` fits at a time, told to `chose`), one
+    thread each when more than one; one: the fits train in this process. dask: every
+    thread of a Dask cluster's workers (dask_backend.py), X and y sent once; each fit is
+    still checkpointed, by the worker that trains it, in the (shared) fit store. Live
+    reports and the refit of the best stay in this process. `factory`: the study's model
+    factory; one defined in `__main__` (a script, a notebook) keeps "auto" to this process,
+    as workers cannot import it."""
+    if settings.backend == "dask":
+        from hpsearch.engines.sklearn.dask_backend import parallel  # lazy: loads Dask, joblib
+
+        with parallel(settings, store_dir, X, y) as threads:
+            yield threads
         return
-    from hpsearch.engines.sklearn.dask_backend import parallel  # lazy: loads Dask, joblib
+    if settings.n_jobs == "auto" and factory.startswith("__main__:"):
+        n = 1
+        chose("n_jobs", n, f"the model factory {factory} is not importable by worker processes")
+    elif settings.n_jobs == "auto":
+        n, why = jobs.decide(jobs.measure(), jobs.data_bytes(X, y), tasks)
+        chose("n_jobs", n, why)
+    else:
+        n = n_workers(settings.n_jobs)
+    if n == 1:  # in this process, as it is (its frameworks may already be loaded)
+        yield 1
+        return
+    import joblib  # lazy: loads joblib
 
-    with parallel(settings, store_dir, X, y) as threads:
-        yield threads
+    from hpsearch.compat.joblib import pinned_loky
+
+    backend = pinned_loky()  # None: joblib's own loky workers (compat/joblib.py's fallback)
+    with joblib.parallel_config(backend=backend) if backend else contextlib.nullcontext():
+        yield n
 
 
-def n_workers(n_jobs: int | None) -> int:
-    return (os.cpu_count() or 1) if n_jobs == -1 else max(1, n_jobs or 1)
+def n_workers(n_jobs: int | str | None) -> int:
+    """Workers for an n_jobs given as a number (-1: every usable core)."""
+    if n_jobs == -1:
+        return jobs.usable_cores()
+    return max(1, n_jobs) if isinstance(n_jobs, int) else 1

@@ -82,7 +82,7 @@ def search(
         refit=False,
         error_score=np.nan,
         return_train_score=False,
-        n_jobs=settings.n_jobs,
+        n_jobs=None,  # fit_slots sets it, "auto" decided
         random_state=engine.random_state(study),
     )
 
@@ -105,7 +105,8 @@ def search(
             ctx.report(record, histories(engine, study, [record], fits))
 
     search.on_rung = on_rung
-    with fit_slots(settings, store.directory, X, y) as n_jobs:
+    tasks = first_rung(settings, study.epochs) * engine.folds(study)  # the widest rung's fits
+    with fit_slots(settings, store.directory, X, y, tasks, ctx.chose, study.factory) as n_jobs:
         search.n_jobs = n_jobs  # the cluster's threads with Dask: a rung's fits run at once
         search.fit(X, y)
     results = search.cv_results_

@@ -57,7 +57,7 @@ def search(
         cv=cv,
         scoring={"score": NanForFailedFits(engine.scoring(study)), "epochs": epochs_run},
         refit=False,
-        n_jobs=settings.n_jobs,
+        n_jobs=None,  # fit_slots sets it, "auto" decided
         error_score=np.nan,
         random_state=engine.random_state(study),
     )
@@ -71,8 +71,9 @@ def search(
             ctx.report(record, histories(engine, study, [record], fits))
 
     search.on_batch = on_batch
-    with fit_slots(settings, store.directory, X, y) as n_jobs:
-        search.n_jobs = n_jobs  # the cluster's threads with Dask
+    tasks = settings.n_iter * engine.folds(study)  # fits at a time, when batches have grown
+    with fit_slots(settings, store.directory, X, y, tasks, ctx.chose, study.factory) as n_jobs:
+        search.n_jobs = n_jobs  # "auto" decided; the cluster's threads with Dask
         # Enough candidates per batch (x folds) to keep every worker busy; one when
         # sequential, so that each trial is reported the moment its folds finish. A batch
         # ends when its slowest fit does: on a cluster, two rounds of fits per batch
