@@ -86,6 +86,14 @@ def test_auto_takes_no_more_workers_than_fits_at_a_time() -> None:
     )
 
 
+def test_auto_keeps_small_work_in_this_process() -> None:
+    idle = Machine(8, 0.0, 64 * GIB)
+    n, why = decide(idle, DATA, 30, work=jobs.MIN_WORK - 1)
+    assert n == 1 and "too few to repay starting workers" in why
+    assert decide(idle, DATA, 30, work=jobs.MIN_WORK)[0] == 8
+    assert decide(Machine(1, 0.0, None), DATA, 30, work=0) == (1, "1 core")
+
+
 def test_the_data_size_counts_arrays_and_tables() -> None:
     import numpy as np
 
@@ -120,7 +128,8 @@ def test_fit_slots_pins_its_loky_workers_and_auto_says_what_it_chose(monkeypatch
     monkeypatch.setattr(jobs, "measure", lambda: Machine(2, 0.0, 64 * GIB))
     chosen: list[tuple] = []
     settings = SklearnSettings()  # n_jobs = "auto"
-    with fit_slots(settings, tmp_path, None, None, 6, lambda *c: chosen.append(c)) as n:
+    rows = range(jobs.MIN_WORK)  # work enough for workers: a fit of 1 epoch on that many rows
+    with fit_slots(settings, tmp_path, rows, None, 6, lambda *c: chosen.append(c)) as n:
         seen = set(Parallel(n_jobs=n)(delayed(worker_threads)(i) for i in range(8)))
     assert n == 2 and chosen == [
         ("n_jobs", 2, "2 cores, 0.0 busy, 64.0 GiB free for 0.5 GiB a worker")

@@ -109,13 +109,15 @@ def fit_slots(
     tasks: int,
     chose: Callable[[str, Any, str], None],
     factory: str = "",
+    epochs: int = 1,
 ) -> Iterator[int]:
     """Where a search's fits run; yields its n_jobs. loky (the default): that many processes
     here (`"auto"`: as jobs.py decides for `tasks` fits at a time, told to `chose`), one
     thread each when more than one; one: the fits train in this process. dask: every
     thread of a Dask cluster's workers (dask_backend.py), X and y sent once; each fit is
     still checkpointed, by the worker that trains it, in the (shared) fit store. Live
-    reports and the refit of the best stay in this process. `factory`: the study's model
+    reports and the refit of the best stay in this process. `epochs`: a fit's most, for the
+    work "auto" weighs. `factory`: the study's model
     factory; one defined in `__main__` (a script, a notebook) keeps "auto" to this process,
     as workers cannot import it."""
     if settings.backend == "dask":
@@ -128,7 +130,8 @@ def fit_slots(
         n = 1
         chose("n_jobs", n, f"the model factory {factory} is not importable by worker processes")
     elif settings.n_jobs == "auto":
-        n, why = jobs.decide(jobs.measure(), jobs.data_bytes(X, y), tasks)
+        work = len(X) * epochs * tasks
+        n, why = jobs.decide(jobs.measure(), jobs.data_bytes(X, y), tasks, work)
         chose("n_jobs", n, why)
     else:
         n = n_workers(settings.n_jobs)

@@ -106,7 +106,9 @@ def search(
 
     search.on_rung = on_rung
     tasks = first_rung(settings, study.epochs) * engine.folds(study)  # the widest rung's fits
-    with fit_slots(settings, store.directory, X, y, tasks, ctx.chose, study.factory) as n_jobs:
+    with fit_slots(
+        settings, store.directory, X, y, tasks, ctx.chose, study.factory, study.epochs
+    ) as n_jobs:
         search.n_jobs = n_jobs  # the cluster's threads with Dask: a rung's fits run at once
         search.fit(X, y)
     results = search.cv_results_

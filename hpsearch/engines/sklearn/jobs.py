@@ -20,6 +20,11 @@ GIB = 2**30
 WORKER_BASE = GIB // 2
 DATA_COPIES = 3  # the data loky hands a worker, Keras's float32 copy of it, one batch queue
 SAMPLE_S = 0.2  # how long `measure` watches the cores
+# Below this many sample-epochs a batch of fits (rows x epochs x fits at a time) is seconds of
+# training: about 20 s of the benchmarks' 784-300-100-10 MLP at 0.6 s per 55k-image epoch,
+# where two workers save ~15% (benchmarks/parallel.py, JAX), less than starting them costs
+# (each imports Python, JAX and Keras: seconds). Small tables stay in this process.
+MIN_WORK = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -32,11 +37,14 @@ class Machine:
     available: int | None
 
 
-def decide(machine: Machine, data_bytes: int, tasks: int) -> tuple[int, str]:
+def decide(machine: Machine, data_bytes: int, tasks: int, work: int = MIN_WORK) -> tuple[int, str]:
     """Workers for "auto", and why in a few words: every free core, no more than memory holds
-    (`data_bytes` of training data a worker) nor than `tasks`, the fits that can run at once."""
+    (`data_bytes` of training data a worker) nor than `tasks`, the fits that can run at once;
+    one where those fits are too little `work` (sample-epochs) to repay starting workers."""
     if machine.cores <= 1:
         return 1, "1 core"
+    if work < MIN_WORK:
+        return 1, f"{work:,} sample-epochs a batch of fits: too few to repay starting workers"
     free = max(1, min(machine.cores, int(machine.cores - machine.busy + 0.5)))
     why = [f"{machine.cores} cores, {machine.busy:.1f} busy"]
     n = free

@@ -72,7 +72,9 @@ def search(
 
     search.on_batch = on_batch
     tasks = settings.n_iter * engine.folds(study)  # fits at a time, when batches have grown
-    with fit_slots(settings, store.directory, X, y, tasks, ctx.chose, study.factory) as n_jobs:
+    with fit_slots(
+        settings, store.directory, X, y, tasks, ctx.chose, study.factory, study.epochs
+    ) as n_jobs:
         search.n_jobs = n_jobs  # "auto" decided; the cluster's threads with Dask
         # Enough candidates per batch (x folds) to keep every worker busy; one when
         # sequential, so that each trial is reported the moment its folds finish. A batch
