@@ -160,6 +160,17 @@ def start(study: Path, cwd: Path) -> subprocess.Popen:
     )
 
 
+def finish(proc: subprocess.Popen, timeout: float = 400) -> tuple[str, str]:
+    """The run's output once it has ended; a run that does not end is stopped (SIGTERM: it
+    stops its workers) and the test fails."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        proc.communicate(timeout=60)
+        raise
+
+
 def training_pid(cwd: Path, engine: str, worker: str, proc: subprocess.Popen) -> int:
     """The pid of local `worker` once it trains a trial (its heartbeat written, a trial
     of its own running in the engine's state)."""
@@ -190,8 +201,11 @@ def test_a_killed_local_worker_is_started_again_and_the_study_finishes(
     pid = training_pid(tmp_path, engine, "local-1", proc)
     environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     assert b"XLA_FLAGS=--xla_cpu_multi_thread_eigen=false" in environ  # the live process's own
+    # Killed while it trains, not while it writes the storage: a kill holding Optuna's journal
+    # lock stalls the others for the lock's 30 s grace period (the lock is then found stale).
+    time.sleep(1.0)
     os.kill(pid, signal.SIGKILL)
-    out, err = proc.communicate(timeout=400)
+    out, err = finish(proc)
     assert proc.returncode == 0, err
     assert f"{engine}: local worker local-1 died (exit -9); starting it again" in err
     run_dir = tmp_path / out.strip().splitlines()[-1]
@@ -205,7 +219,7 @@ def test_a_stopped_run_stops_its_local_workers(tmp_path: Path) -> None:
     proc = start(write(tmp_path, "optuna", epochs=15), tmp_path)
     training_pid(tmp_path, "optuna", "local-1", proc)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    _, err = finish(proc, timeout=120)
     assert proc.returncode != 0 and "Resume with" in err, err
     (run_dir,) = (tmp_path / "results" / "pg").glob("*/")
     pids = worker_pids(run_dir)

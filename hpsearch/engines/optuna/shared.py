@@ -12,6 +12,7 @@ worker's trial is failed, and a new trial takes its place.
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from collections.abc import Callable
@@ -110,7 +111,9 @@ def local_storage(optuna: Any, workdir: Path, clean: bool = True) -> Any:
     from optuna.storages.journal import JournalFileBackend
 
     workdir.mkdir(parents=True, exist_ok=True)
-    path = workdir / JOURNAL
+    # Absolute: Optuna's lock is a symlink to this path, and a relative one dangles, so a lock
+    # left by a killed process is never found stale and every other process spins on it.
+    path = (workdir / JOURNAL).absolute()
     if clean and path.is_file():
         data = path.read_bytes()
         if data and not data.endswith(b"\n"):
@@ -133,7 +136,8 @@ def make_storage(optuna: Any, url: str, timeout: float, create: bool = True) -> 
     if url.startswith("journal:"):  # no heartbeats in Optuna's journal storage
         from optuna.storages.journal import JournalFileBackend
 
-        return optuna.storages.JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
+        path = os.path.abspath(url.removeprefix("journal:"))  # a relative lock link dangles
+        return optuna.storages.JournalStorage(JournalFileBackend(path))
     interval = max(1, int(timeout // 4))
     return optuna.storages.RDBStorage(
         url,
