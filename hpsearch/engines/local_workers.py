@@ -10,7 +10,7 @@ A worker that dies (killed, out of memory) is started again under its own name, 
 its unfinished trial back to the engine's retry logic at once (Keras Tuner hands it back to
 the same name; Optuna fails an earlier session's running trial); after `RESTARTS` such deaths
 the run stops with one line. The run stops its workers when it ends, however it ends, and a
-worker whose run is killed gets SIGTERM from the kernel (Linux).
+worker whose run is killed gets SIGTERM from the kernel (Linux: run/local.py asks for it).
 """
 
 from __future__ import annotations
@@ -61,16 +61,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGTERM when the run dies, even by SIGKILL (Linux only)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass  # elsewhere, `stop` is all there is
-
-
 class LocalWorkers:
     """`n` worker processes of one engine of the run in `run_dir`, joining at `address`
     (Keras Tuner's chief; Optuna's storage URL, "" for the run's own journal file)."""
@@ -94,7 +84,7 @@ class LocalWorkers:
             self._logs[name].close()
         self._logs[name] = log = path.open("ab")  # a restarted worker's lines follow its last
         command = [sys.executable, "-m", "hpsearch.run.local", str(self.run_dir), self.engine]
-        command += [name, self.address, str(self.verbose)]
+        command += [name, self.address, str(self.verbose), str(os.getpid())]
         self.procs[name] = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
@@ -102,7 +92,6 @@ class LocalWorkers:
             stderr=subprocess.STDOUT,
             env=one_thread_env(),  # one thread each, set before the child loads any framework
             start_new_session=True,  # Ctrl-C reaches the run, which stops them itself
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
 
     def __enter__(self) -> LocalWorkers:
