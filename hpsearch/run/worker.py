@@ -21,7 +21,7 @@ from hpsearch.engines.base import EngineContext
 from hpsearch.engines.optuna.shared import masked
 from hpsearch.errors import InputError
 from hpsearch.files import now
-from hpsearch.rundir.folder import STATE
+from hpsearch.rundir.folder import RUN, STATE
 from hpsearch.rundir.live import read_status
 from hpsearch.rundir.resume import RESUME_KEYS, factory_code, stored_study
 from hpsearch.runtime.heartbeat import Heartbeat, interval_for
@@ -123,14 +123,22 @@ def run_worker(
     output_dir: str | None = None,
     verbose: int = 0,
     wait: float = 60.0,
+    run_dir: Path | None = None,
 ) -> tuple[Path, int]:
-    """Join the run of `study` coordinated at `address` and train trials until it has none
-    left; return the run directory and how many trials this worker trained."""
+    """Join the run of `study` coordinated at `address` (or the run in `run_dir`: a local
+    worker the run started itself) and train trials until it has none left; return the run
+    directory and how many trials this worker trained."""
 
     worker_id = worker_id or default_id()
-    run_dir, info = find_run(study, engine, address, output_dir, wait)
-    # The run's study, reaching its coordinator at this worker's address.
-    ran = stored_study(run_dir, info, {engine: {_cluster(engine).setting: address}})
+    if run_dir is None:
+        run_dir, info = find_run(study, engine, address, output_dir, wait)
+    else:
+        info = json.loads((run_dir / RUN).read_text(encoding="utf-8"))
+    # The run's study, reaching its coordinator at this worker's address ("": the run's own
+    # storage, for a local Optuna worker).
+    ran = stored_study(
+        run_dir, info, {engine: {_cluster(engine).setting: address}} if address else None
+    )
     check_same_study(study, ran, run_dir, engine)
     for what, then, current in changed_provenance(info.get("versions", {}), factory_code(ran)):
         raise WorkerError(

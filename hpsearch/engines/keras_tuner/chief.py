@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from hpsearch.compat import keras_tuner as kt_compat
+from hpsearch.engines.local_workers import LocalWorkers, free_port, resolve
 from hpsearch.errors import HPSearchError
 from hpsearch.runtime import interrupt
 from hpsearch.runtime.heartbeat import Liveness
@@ -37,16 +38,43 @@ class ChiefError(HPSearchError):
     exit_code = 2
 
 
-def serve(
+def serve_with_workers(
     tuner: Any, ctx: EngineContext, reported: set[str], report: Callable[[Any], None]
 ) -> None:
-    """Serve `tuner.oracle` at the study's chief address until every trial has ended and
-    the live workers have stopped asking; `report(trial)` each trial as it ends."""
+    """`serve` at the chief address, and with `n_jobs` > 1 start that many local workers
+    (engines/local_workers.py) joining it; without a chief address, on 127.0.0.1."""
+    n_jobs = resolve(ctx.settings.n_jobs)
+    address = ctx.settings.chief or f"127.0.0.1:{free_port()}"
+    if n_jobs <= 1:
+        serve(tuner, ctx, reported, report, address)
+        return
+    host, _, port = address.rpartition(":")
+    if host in ("0.0.0.0", "[::]", "::", ""):  # listening everywhere: reached on loopback
+        host = "127.0.0.1"
+    run_dir = ctx.workdir.parent.parent
+    with LocalWorkers(run_dir, "keras_tuner", n_jobs, f"{host}:{port}", ctx.verbose) as workers:
+        serve(
+            tuner, ctx, reported, report, address, workers.tend, announce=bool(ctx.settings.chief)
+        )
+
+
+def serve(
+    tuner: Any,
+    ctx: EngineContext,
+    reported: set[str],
+    report: Callable[[Any], None],
+    address: str,
+    tend: Callable[[bool], None] | None = None,
+    announce: bool = True,
+) -> None:
+    """Serve `tuner.oracle` at `address` until every trial has ended and the live workers
+    have stopped asking; `report(trial)` each trial as it ends. `tend(work_left)`: the run's
+    local workers, looked after at each poll; `announce`: print the command for workers."""
     from concurrent import futures
 
     import grpc
 
-    address, oracle = ctx.settings.chief, tuner.oracle
+    oracle = tuner.oracle
     tuner.save()  # tuner0.json: a resumed chief reloads its oracle through it
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     servicer = _safe_servicer(kt_compat.oracle_servicer())(oracle)
@@ -63,12 +91,8 @@ def serve(
     server.start()
     host, _, port = address.rpartition(":")
     reach = f"{socket.gethostname() if host in ('0.0.0.0', '[::]', '::') else host}:{port}"
-    print(
-        f"keras_tuner: serving trials at {address}; start workers with: python -m hpsearch "
-        f"worker {ctx.study.source} --chief {reach}",
-        file=sys.stderr,
-        flush=True,
-    )
+    more = f"; start workers with: python -m hpsearch worker {ctx.study.source} --chief {reach}"
+    print(f"keras_tuner: serving trials at {address}{more if announce else ''}", file=sys.stderr)
     liveness = Liveness(ctx.workdir / "workers", ctx.settings.worker_timeout)
     said = False
     try:
@@ -84,7 +108,7 @@ def serve(
                         flush=True,
                     )
             waiting = waiting_trials(oracle)
-            if waiting and not liveness.alive() and not said:  # say it once, then wait
+            if waiting and tend is None and not liveness.alive() and not said:  # once
                 print(
                     f"keras_tuner: trials {', '.join(waiting)} wait for a worker and none is "
                     f"running: start one with python -m hpsearch worker {ctx.study.source} "
@@ -93,6 +117,8 @@ def serve(
                     flush=True,
                 )
             said = bool(waiting) and not liveness.alive()
+            if tend is not None:
+                tend(not finished(oracle, servicer))
             for trial_id in ended(oracle):
                 if trial_id not in reported:
                     reported.add(trial_id)

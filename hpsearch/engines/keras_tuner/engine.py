@@ -34,6 +34,7 @@ from hpsearch.engines.keras_estimator import (
     fitted_preprocessing,
     transform,
 )
+from hpsearch.engines.local_workers import check_n_jobs, resolve
 from hpsearch.files import atomic_write_text, now, plain, write_json
 from hpsearch.mixin import Mixin
 from hpsearch.runtime import interrupt
@@ -60,6 +61,7 @@ class TunerSettings:
     worker_timeout: float = 60.0  # seconds without a worker's heartbeat before its trial is retried
     # last: settings built by position stay as they were
     direction: str = ""  # "maximize" / "minimize": an objective of a model factory's own metric
+    n_jobs: int | str = 1  # trial processes on this machine ("auto": the usable cores)
 
 
 class TunerEngine(KerasObjectiveEngine):
@@ -87,8 +89,10 @@ class TunerEngine(KerasObjectiveEngine):
         "patience": int,
         "chief": str,
         "worker_timeout": float,
+        "n_jobs": (int, str),
     }
-    resume_free = ("chief", "worker_timeout")  # where the oracle listens, not what it tries
+    # where the oracle listens and who trains, not what it tries
+    resume_free = ("chief", "worker_timeout", "n_jobs")
 
     def check(self, c: Checker, raw: dict[str, Any], study: Study) -> None:
         if "algorithm" in raw:
@@ -103,6 +107,8 @@ class TunerEngine(KerasObjectiveEngine):
             raise c.fail(
                 "keras_tuner.worker_timeout", "a number of seconds > 0", raw["worker_timeout"]
             )
+        if "n_jobs" in raw:
+            check_n_jobs(c, "keras_tuner.n_jobs", raw["n_jobs"])
 
     def planned(self, study: Study) -> int | None:
         settings = study.settings[self.name]
@@ -125,8 +131,8 @@ class TunerEngine(KerasObjectiveEngine):
                 if trial.status != "RUNNING":
                     reported.add(trial_id)
                     tuner.report(trial)
-            if ctx.settings.chief:
-                tuner_chief.serve(tuner, ctx, reported, tuner.report)
+            if ctx.settings.chief or resolve(ctx.settings.n_jobs) > 1:
+                tuner_chief.serve_with_workers(tuner, ctx, reported, tuner.report)
             else:
                 tuner.search(**fit)
         records, histories = [], []

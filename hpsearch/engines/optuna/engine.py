@@ -18,6 +18,7 @@ from hpsearch.engines.common import (
     history_rows,
 )
 from hpsearch.engines.keras_estimator import as_estimator, estimator_from_weights
+from hpsearch.engines.local_workers import LocalWorkers, check_n_jobs, resolve
 from hpsearch.engines.optuna import shared as optuna_shared
 from hpsearch.engines.optuna.settings import (
     PRUNER_KWARGS,
@@ -63,8 +64,9 @@ class OptunaEngine(KerasObjectiveEngine):
         "patience": int,
         "storage": str,
         "worker_timeout": float,
+        "n_jobs": (int, str),
     }
-    resume_free = ("worker_timeout",)
+    resume_free = ("worker_timeout", "n_jobs")  # speed: with n_jobs, TPE draws differ anyway
 
     def check(self, c: Checker, raw: dict[str, Any], study: Study) -> None:
         if "n_trials" in raw:
@@ -80,6 +82,8 @@ class OptunaEngine(KerasObjectiveEngine):
             check_storage(c, raw["storage"])
         if "worker_timeout" in raw and not raw["worker_timeout"] >= 1:
             raise c.fail("optuna.worker_timeout", "a number of seconds >= 1", raw["worker_timeout"])
+        if "n_jobs" in raw:
+            check_n_jobs(c, "optuna.n_jobs", raw["n_jobs"])
 
     def planned(self, study: Study) -> int | None:
         return study.settings[self.name].n_trials
@@ -107,7 +111,13 @@ class OptunaEngine(KerasObjectiveEngine):
 
         for trial in ostudy.get_trials(deepcopy=False):
             report(trial)  # finished before a resume: report it again
-        if trainer.shared:
+        n_jobs = resolve(ctx.settings.n_jobs)
+        if n_jobs > 1:  # local workers train on the same storage; this process only waits
+            run_dir = ctx.workdir.parent.parent
+            url = ctx.settings.storage
+            with LocalWorkers(run_dir, self.name, n_jobs, url, ctx.verbose) as workers:
+                optuna_shared.optimize(trainer, report, wait_for_others=True, tend=workers.tend)
+        elif trainer.shared:
             optuna_shared.optimize(trainer, report, wait_for_others=True)
         else:
             # A trial cut off by a stop or a kill is trained again under its own number and

@@ -42,6 +42,7 @@ class OptunaSettings:
     worker_timeout: float = 60.0  # seconds without a trial's heartbeat before it is retried
     # last: settings built by position stay as they were
     direction: str = ""  # "maximize" / "minimize": an objective of a model factory's own metric
+    n_jobs: int | str = 1  # trial processes on this machine ("auto": the usable cores)
 
 
 def check_storage(c: Checker, url: str) -> str:

@@ -12,6 +12,7 @@ worker's trial is failed, and a new trial takes its place.
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from collections.abc import Callable
@@ -60,7 +61,7 @@ def open_study(optuna: Any, ctx: EngineContext, **options: Any) -> Any:
         return optuna.create_study(
             study_name=DEFAULT_NAME,
             load_if_exists=True,
-            storage=local_storage(optuna, ctx.workdir),
+            storage=local_storage(optuna, ctx.workdir, clean=not ctx.worker),
             **options,
         )
     name = f"{ctx.study.name}/{ctx.workdir.parent.parent.name}"  # study/run-id
@@ -94,8 +95,9 @@ def open_study(optuna: Any, ctx: EngineContext, **options: Any) -> Any:
             time.sleep(0.5)
 
 
-def local_storage(optuna: Any, workdir: Path) -> Any:
-    """The storage of a run's own study (no workers): Optuna's journal file, `optuna.log`.
+def local_storage(optuna: Any, workdir: Path, clean: bool = True) -> Any:
+    """The storage of a run's own study: Optuna's journal file, `optuna.log` (its local
+    workers, `n_jobs`, open it with `clean` false: the run cleaned it before they started).
 
     A trial writes a dozen records (its creation, each parameter, its attributes, each epoch's
     value, its end). SQLite commits each in a transaction: ~39 ms a trial here, against ~5 ms
@@ -109,13 +111,16 @@ def local_storage(optuna: Any, workdir: Path) -> Any:
     from optuna.storages.journal import JournalFileBackend
 
     workdir.mkdir(parents=True, exist_ok=True)
-    path = workdir / JOURNAL
-    if path.is_file():
+    # Absolute: Optuna's lock is a symlink to this path, and a relative one dangles, so a lock
+    # left by a killed process is never found stale and every other process spins on it.
+    path = (workdir / JOURNAL).absolute()
+    if clean and path.is_file():
         data = path.read_bytes()
         if data and not data.endswith(b"\n"):
             with open(path, "r+b") as f:
                 f.truncate(data.rfind(b"\n") + 1)
-    Path(f"{path}.lock").unlink(missing_ok=True)
+    if clean:
+        Path(f"{path}.lock").unlink(missing_ok=True)
     return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
 
 
@@ -131,7 +136,8 @@ def make_storage(optuna: Any, url: str, timeout: float, create: bool = True) -> 
     if url.startswith("journal:"):  # no heartbeats in Optuna's journal storage
         from optuna.storages.journal import JournalFileBackend
 
-        return optuna.storages.JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
+        path = os.path.abspath(url.removeprefix("journal:"))  # a relative lock link dangles
+        return optuna.storages.JournalStorage(JournalFileBackend(path))
     interval = max(1, int(timeout // 4))
     return optuna.storages.RDBStorage(
         url,
@@ -172,10 +178,17 @@ def surplus(ostudy: Any, trial: Any, n_trials: int) -> bool:
     return len(earlier) >= n_trials
 
 
-def optimize(trainer: Trains, report: Callable[[Any], None] | None, wait_for_others: bool) -> int:
+def optimize(
+    trainer: Trains,
+    report: Callable[[Any], None] | None,
+    wait_for_others: bool,
+    tend: Callable[[bool], None] | None = None,
+) -> int:
     """Train trials until the study has its `n_trials`; `report` each finished trial (the run
     does, workers do not); with `wait_for_others`, return only when no trial runs anywhere.
-    Returns how many trials this process trained."""
+    With `tend` (the run's local workers, engines/local_workers.py) train nothing: call it at
+    each look with whether places are open, and wait. Returns how many trials this process
+    trained."""
     optuna, ostudy = trainer.optuna, trainer.ostudy
     n_trials = trainer.ctx.settings.n_trials
 
@@ -214,7 +227,13 @@ def optimize(trainer: Trains, report: Callable[[Any], None] | None, wait_for_oth
         interrupt.check()
         trials = look()
         queued = any(t.state.name == "WAITING" for t in trials)
-        if queued or sum(counts(t) for t in trials) < n_trials:
+        open_places = queued or sum(counts(t) for t in trials) < n_trials
+        if tend is not None:
+            tend(open_places)
+            if open_places:
+                time.sleep(POLL)
+                continue
+        elif open_places:
             trainer.optimize(1)
             continue
         if wait_for_others and any(t.state.name == "RUNNING" for t in trials):

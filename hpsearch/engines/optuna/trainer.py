@@ -24,6 +24,7 @@ from hpsearch.engines.common import (
     seed_keras,
 )
 from hpsearch.engines.keras_estimator import fitted_preprocessing, transform
+from hpsearch.engines.local_workers import resolve
 from hpsearch.engines.optuna import shared as optuna_shared
 from hpsearch.engines.optuna.draws import Draws
 from hpsearch.engines.optuna.settings import PRUNER_KWARGS, SAMPLER_NEEDS, SAMPLERS, OptunaMissing
@@ -49,7 +50,8 @@ class Trainer:
         (ctx.workdir / "weights").mkdir(parents=True, exist_ok=True)
         if not ctx.verbose:
             optuna.logging.set_verbosity(optuna.logging.ERROR)
-        self.shared = bool(ctx.settings.storage)
+        # shared with other processes: a storage given, or the run's local workers (n_jobs)
+        self.shared = bool(ctx.settings.storage or ctx.worker) or resolve(ctx.settings.n_jobs) > 1
         # Each process of a shared study draws its own startup trials (the same seed would
         # give every worker the same first draws).
         # (the session too: a worker restarted under its name must not repeat its draws)
