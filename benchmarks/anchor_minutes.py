@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from anchors import HERE, MAXIMIZE, _env, _run, aligned, better, run_hpsearch
+from anchor_run import HERE, MAXIMIZE, _env, _run, aligned, better, run_hpsearch
 
 PEERS = ("optuna", "kt-hyperband")  # anchor_peers.py's sides, in the order they run
 

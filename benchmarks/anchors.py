@@ -29,8 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,10 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from anchor_quick import quick_study
+from anchor_run import HERE, MAXIMIZE, MINIMIZE, ROOT, _env, _run, aligned, better, run_hpsearch
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-MAXIMIZE, MINIMIZE = "maximize", "minimize"
 BENCHMARKS = {
     # name: (default study, anchor side, test metric, direction, goal ratio, strictly better)
     "fashion": ("studies/fashion.toml", "hyperband", "accuracy", MAXIMIZE, 3.0, False),
@@ -55,10 +51,6 @@ GOALS = {
 
 
 # --- the curves (pure) ----------------------------------------------------------------------
-
-
-def better(a: float, b: float, direction: str) -> bool:
-    return a > b if direction == MAXIMIZE else a < b
 
 
 def reaches(score: float, target: float, direction: str, strict: bool = False) -> bool:
@@ -134,30 +126,6 @@ def compare(
 # --- running the sides ------------------------------------------------------------------------
 
 
-def _run(cmd: list[str], env: dict[str, str], what: str) -> tuple[str, float]:
-    start = time.perf_counter()
-    out = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if out.returncode != 0:
-        sys.exit(
-            f"anchors: {what} failed (exit {out.returncode}): {' '.join(cmd)}\n"
-            f"{out.stderr.strip()[-3000:]}"
-        )
-    return out.stdout, seconds
-
-
-def _env(backend: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # each side compiles its own models: a compile cache warmed by an earlier run would favour
-    # hpsearch's side over a first run's (machine.COMPARABLE, for the scripts that import it)
-    env["HPSEARCH_COMPILE_CACHE"] = "off"
-    if backend:
-        env["KERAS_BACKEND"] = backend
-    return env
-
-
 def run_anchor(
     kind: str, study: Path, work: Path, quick: bool, backend: str = "tensorflow"
 ) -> dict[str, Any]:
@@ -177,41 +145,6 @@ def run_anchor(
         *(["--quick"] if quick else []),
     ]
     _, seconds = _run(cmd, _env(backend), f"the {kind} anchor")
-    side = json.loads(out.read_text())
-    side["process_seconds"] = seconds
-    return side
-
-
-def run_hpsearch(study: Path, work: Path) -> dict[str, Any]:
-    """The study through hpsearch's CLI (JAX), then its trials' test scores in a second
-    JAX subprocess, after the run."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "hpsearch",
-        "run",
-        str(study),
-        "--output-dir",
-        str(work / "runs"),
-        "--keep-state",
-        "--quiet",
-    ]
-    stdout, seconds = _run(cmd, _env(None), "the hpsearch run")
-    run_dir = stdout.strip().splitlines()[-1]
-    out = work / "hpsearch.json"
-    _run(
-        [
-            sys.executable,
-            str(HERE / "anchor_sides.py"),
-            "hpsearch",
-            "--run-dir",
-            run_dir,
-            "--out",
-            str(out),
-        ],
-        _env("jax"),
-        "scoring hpsearch's trials",
-    )
     side = json.loads(out.read_text())
     side["process_seconds"] = seconds
     return side
@@ -305,11 +238,6 @@ def report(result: dict[str, Any]) -> str:
     else:
         lines.append("ratio:   none: hpsearch never reached it; goal: NOT met")
     return "\n".join(lines)
-
-
-def aligned(rows: list[tuple[str, ...]]) -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
 def _anchor_and_hpsearch(kind: str, used: Path, work: Path, args: Any) -> tuple[dict, dict]:
