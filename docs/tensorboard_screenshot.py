@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from hpsearch.track.tensorboard import TensorBoardLog, sync  # noqa: E402
 
-RUN = ROOT / "results" / "fashion" / "20261127-012736-b0b8"
+RUN = ROOT / "results" / "fashion" / "20261205-085334-e1e6"
 
 
 def main() -> None:
