@@ -145,6 +145,27 @@ def test_each_fit_is_seeded_from_the_study_seed_and_its_own_key():
     )
 
 
+def test_a_study_seed_of_0_draws_the_same_keras_tuner_trials_in_every_run(tmp_path, monkeypatch):
+    """Keras Tuner reads a seed of 0 as none (`seed or random.randint(...)`): two runs of one
+    study with `seed = 0` drew different trials until the engine mapped 0 to a seed of its own."""
+    data, test = synthetic("california_housing"), synthetic("california_housing", seed=5)
+    monkeypatch.setattr(
+        opening,
+        "load_dataset",
+        lambda s: dataclasses.replace(data, x_test=test.x_val, y_test=test.y_val),
+    )
+    space = "n_hidden = 1\nn_neurons = 8\nlearning_rate = { low = 1e-4, high = 1e-1, log = true }"
+    drawn = []
+    for run in ("first", "second"):
+        text = study_text(
+            "california_housing", ("keras_tuner",), space, epochs=1, output_dir=tmp_path / run
+        )
+        runner.run_study(parse_study(text.replace("seed = 3", "seed = 0")))
+        (trials,) = (tmp_path / run).glob("*/*/trials.csv")
+        drawn.append(pd.read_csv(trials)["param_learning_rate"].tolist())
+    assert len(drawn[0]) == 2 and drawn[0] == drawn[1]
+
+
 # --- a stop request that a library turns into its own error --------------------------------
 
 

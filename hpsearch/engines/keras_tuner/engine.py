@@ -49,6 +49,14 @@ if TYPE_CHECKING:
 ALGORITHMS = ("random", "hyperband", "bayesian")
 
 
+def oracle_seed(seed: int) -> int:
+    """Keras Tuner's seed for a study seed. Its Oracle takes `seed or random.randint(1, 10000)`,
+    so a study seed of 0 drew other trials in every run: 0 becomes the top of the study's range
+    (2**32 - 1, which Bayesian optimization's numpy RandomState still takes), the one seed whose
+    Keras Tuner draws it then shares."""
+    return seed or 2**32 - 1
+
+
 @dataclass(frozen=True)
 class TunerSettings:
     algorithm: str = "random"
@@ -248,7 +256,7 @@ def make_tuner(
 
     common: dict[str, Any] = dict(
         objective=objective,
-        seed=study.seed,
+        seed=oracle_seed(study.seed),
         directory=str(ctx.workdir),
         project_name="keras_tuner",
         overwrite=False,
