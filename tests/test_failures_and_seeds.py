@@ -166,6 +166,20 @@ def test_a_study_seed_of_0_draws_the_same_keras_tuner_trials_in_every_run(tmp_pa
     assert len(drawn[0]) == 2 and drawn[0] == drawn[1]
 
 
+def test_keras_tuner_gets_the_study_seed_and_for_0_one_that_bayesian_search_takes():
+    """Every seed but 0 is passed as it is (earlier runs draw what they drew); 0's stand-in
+    must still seed Bayesian optimization's numpy RandomState, built with the oracle."""
+    import keras_tuner as kt
+
+    from hpsearch.engines.keras_tuner.engine import oracle_seed
+
+    assert oracle_seed(7) == 7 and oracle_seed(2**32 - 1) == 2**32 - 1
+    oracle = kt.oracles.BayesianOptimizationOracle(
+        objective="val_loss", max_trials=2, seed=oracle_seed(0)
+    )
+    assert oracle.seed == 2**32 - 1
+
+
 # --- a stop request that a library turns into its own error --------------------------------
 
 
