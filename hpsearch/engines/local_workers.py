@@ -27,7 +27,7 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
 from hpsearch.errors import HPSearchError
-from hpsearch.runtime.threads import one_thread_env
+from hpsearch.runtime.threads import one_thread_env, usable_cores
 
 if TYPE_CHECKING:
     from hpsearch.study.schema import Checker
@@ -51,7 +51,7 @@ def check_n_jobs(c: Checker, key: str, value: Any) -> None:
 
 def resolve(n_jobs: int | str) -> int:
     """The number of trial processes: "auto" is the cores this process may use."""
-    return len(os.sched_getaffinity(0)) if n_jobs == "auto" else int(n_jobs)
+    return usable_cores() if n_jobs == "auto" else int(n_jobs)
 
 
 def free_port() -> int:

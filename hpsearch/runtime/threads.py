@@ -22,6 +22,13 @@ ONE_THREAD = {
 XLA_ONE_THREAD = ("--xla_cpu_multi_thread_eigen=false",)
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity, where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
 def one_thread_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     """`base` (default: this process's environment) with one thread for every framework: the
     environment to start a child process with. Settings already in `base` are kept."""

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hpsearch.engines.sklearn import jobs
+from hpsearch.runtime.threads import usable_cores
 from hpsearch.study.config import TRAINING_PARAMS
 
 if TYPE_CHECKING:
@@ -117,9 +118,8 @@ def fit_slots(
     thread of a Dask cluster's workers (dask_backend.py), X and y sent once; each fit is
     still checkpointed, by the worker that trains it, in the (shared) fit store. Live
     reports and the refit of the best stay in this process. `epochs`: a fit's most, for the
-    work "auto" weighs. `factory`: the study's model
-    factory; one defined in `__main__` (a script, a notebook) keeps "auto" to this process,
-    as workers cannot import it."""
+    work "auto" weighs. `factory`: the study's model factory; one defined in `__main__` (a
+    script, a notebook) keeps "auto" to this process, as workers cannot import it."""
     if settings.backend == "dask":
         from hpsearch.engines.sklearn.dask_backend import parallel  # lazy: loads Dask, joblib
 
@@ -150,5 +150,5 @@ def fit_slots(
 def n_workers(n_jobs: int | str | None) -> int:
     """Workers for an n_jobs given as a number (-1: every usable core)."""
     if n_jobs == -1:
-        return jobs.usable_cores()
+        return usable_cores()
     return max(1, n_jobs) if isinstance(n_jobs, int) else 1

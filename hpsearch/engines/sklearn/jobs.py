@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from hpsearch.runtime.threads import usable_cores
+
 GIB = 2**30
 # What one more worker process costs besides the data: the framework loaded (JAX or
 # TensorFlow with Keras: 0.4 to 0.6 GiB resident on CPU) plus a model's buffers.
@@ -77,13 +79,6 @@ def measure(sample_s: float = SAMPLE_S) -> Machine:
     them (/proc/stat over `sample_s`, this process asleep; else the 1-minute load less this
     process), the memory available (/proc/meminfo, else psutil, else unknown)."""
     return Machine(usable_cores(), _busy(sample_s), _available())
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its affinity, where the system has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
 
 
 def _busy(sample_s: float) -> float:
